@@ -1,0 +1,5 @@
+"""``python -m cfsslpy``."""
+
+from cfsslpy.cli.main import entry
+
+entry()

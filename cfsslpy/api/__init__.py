@@ -1,0 +1,1 @@
+"""The cfssl HTTP API on bottle (see issue: serve)."""

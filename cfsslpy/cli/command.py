@@ -1,0 +1,97 @@
+"""The command contract: every subcommand module exposes ``COMMAND = Command(...)``.
+
+A handler has one shape: bind (``Options`` + positional args), validate, call the core once, emit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from cfsslpy.cli.context import IO
+
+
+@dataclass
+class Options:
+    """Every global flag, typed; ``given`` names the flags present on the command line."""
+
+    csr: str = ''
+    cert: str = ''
+    key: str = ''
+    hostname: str = ''
+    cn: str = ''
+    serial: str = ''
+    aki: str = ''
+    domain: str = ''
+    ip: str = ''
+    ca: str = ''
+    ca_key: str = ''
+    initca: bool = False
+    renewca: bool = False
+    config: str = ''
+    profile: str = ''
+    label: str = ''
+    crl: str = ''
+    db_config: str = ''
+    remote: str = ''
+    tls_remote_ca: str = ''
+    mutual_tls_client_cert: str = ''
+    mutual_tls_client_key: str = ''
+    authkey: str = ''
+    ca_bundle: str = ''
+    int_bundle: str = ''
+    int_dir: str = ''
+    flavor: str = 'ubiquitous'
+    metadata: str = ''
+    password: str = '0'
+    intermediates: str = ''
+    address: str = '127.0.0.1'
+    port: int = 8888
+    min_tls_version: str = ''
+    tls_cert: str = ''
+    tls_key: str = ''
+    mutual_tls_ca: str = ''
+    mutual_tls_cn: str = ''
+    disable: str = ''
+    responses: str = ''
+    path: str = '/'
+    responder: str = ''
+    responder_key: str = ''
+    status: str = 'good'
+    reason: str = '0'
+    revoked_at: str = 'now'
+    interval: str = '96h'
+    expiry: str = '168h'
+    list: bool = False
+    family: str = ''
+    scanner: str = ''
+    timeout: str = '5m'
+    csv: str = ''
+    num_workers: int = 10
+    max_hosts: int = 100
+    usage: str = ''
+    pgp_private: str = ''
+    pgp_name: str = ''
+    loglevel: int = 1
+    given: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any]) -> Options:
+        names = {f.name for f in fields(cls)}
+        kwargs = {k.replace("-", "_"): v for k, v in values.items() if k.replace("-", "_") in names}
+        return cls(**kwargs, given=frozenset(values))
+
+
+Handler = Callable[[Options, list[str], IO], int]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    summary: str
+    usage: str
+    flags: list[str]
+    example: str
+    run: Handler
+    description: str = ""

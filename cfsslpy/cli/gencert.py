@@ -1,0 +1,111 @@
+"""``gencert``: generate a key and a certificate, a new CA (-initca) or a renewed CA (-renewca)."""
+
+from __future__ import annotations
+
+import logging
+
+from cfsslpy.cli.command import Command, Options
+from cfsslpy.cli.common import (
+    key_text,
+    load_config,
+    local_signer,
+    no_more_args,
+    pem_text,
+    pop_arg,
+    print_cert,
+    read_arg,
+    read_csr_json,
+    require_ca,
+    split_hosts,
+)
+from cfsslpy.cli.context import IO
+from cfsslpy.config import Config, SigningProfile
+from cfsslpy.errors import PlainError, UsageError
+from cfsslpy.initca import new_ca, renew_ca, self_sign_ca
+from cfsslpy.keys import load_private_key
+from cfsslpy.pem import parse_certificate_pem
+from cfsslpy.signer import SignRequest, issue
+
+log = logging.getLogger("cfsslpy.cli")
+
+NO_HOSTS_WARNING = (
+    "This certificate lacks a \"hosts\" field. This makes it unsuitable for\n"
+    "websites. For more information see the Baseline Requirements for the Issuance and Management\n"
+    "of Publicly-Trusted Certificates, v.1.1.6, from the CA/Browser Forum (https://cabforum.org);\n"
+    "specifically, section 10.2.3 (\"Information Requirements\")."
+)
+
+
+def initca_profile(opts: Options, config: Config | None) -> SigningProfile | None:
+    """A CA profile from -config/-profile for -initca (cfssl ignores -config here: README)."""
+    if config is None:
+        return None
+    if opts.profile:
+        if opts.profile not in config.signing.profiles:
+            raise PlainError(f"unknown profile {opts.profile!r} in -config")
+        return config.signing.profiles[opts.profile]
+    if config.signing.default.ca_constraint.is_ca:
+        return config.signing.default
+    log.warning("-config has no CA profile for -initca (name one with -profile): using the built-in CA policy")
+    return None
+
+
+def run(opts: Options, args: list[str], io: IO) -> int:
+    if opts.initca and opts.renewca:
+        raise UsageError("-initca and -renewca cannot be used together")
+    if opts.renewca:
+        no_more_args(args)
+        require_ca(opts)
+        cert = parse_certificate_pem(read_arg(opts.ca, io, prefixes=True))
+        key = load_private_key(read_arg(opts.ca_key, io, prefixes=True), environ=io.environ)
+        print_cert(io, cert=pem_text(renew_ca(cert, key)))
+        return 0
+
+    csr_json_spec, args = pop_arg(args)
+    no_more_args(args)
+    config = load_config(opts)
+    if opts.initca:
+        profile = initca_profile(opts, config)
+        req = read_csr_json(csr_json_spec, io)
+        if opts.cn:
+            req.CN = opts.cn
+        if opts.ca_key:
+            key = load_private_key(read_arg(opts.ca_key, io, prefixes=True), environ=io.environ)
+            cert, csr = self_sign_ca(req, key, profile)
+            print_cert(io, cert=pem_text(cert), csr=pem_text(csr))
+        else:
+            cert, csr, new_key = new_ca(req, profile)
+            print_cert(io, cert=pem_text(cert), csr=pem_text(csr), key=key_text(new_key))
+        return 0
+
+    require_ca(opts)
+    req = read_csr_json(csr_json_spec, io)
+    if req.ca is not None:
+        raise PlainError("ca section only permitted in initca")
+    if opts.cn:
+        req.CN = opts.cn
+    hosts = split_hosts(opts.hostname)
+    if hosts is not None:
+        req.hosts = hosts
+    if not req.hosts:
+        log.warning(NO_HOSTS_WARNING)
+    signer = local_signer(opts, io, config)
+    sreq = SignRequest(request=b"", hosts=hosts, profile=opts.profile, label=opts.label, crl_override=opts.crl)
+    cert, csr, new_key = issue(signer, req, sreq)
+    print_cert(io, cert=pem_text(cert), csr=pem_text(csr), key=key_text(new_key))
+    return 0
+
+
+COMMAND = Command(
+    name="gencert",
+    summary="generate a new key and signed certificate",
+    usage=(
+        "cfsslpy gencert -initca CSRJSON\n"
+        "       cfsslpy gencert -initca -ca-key key CSRJSON\n"
+        "       cfsslpy gencert -renewca -ca cert -ca-key key\n"
+        "       cfsslpy gencert -ca cert -ca-key key [-config config] [-profile profile] [-hostname hostname] [-cn name] CSRJSON"
+    ),
+    flags=["initca", "renewca", "ca", "ca-key", "config", "cn", "hostname", "profile", "label", "crl"],
+    example="cfsslpy gencert -initca ca-csr.json | cfsslpy json-split -bare ca",
+    run=run,
+)

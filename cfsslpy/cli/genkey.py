@@ -1,0 +1,38 @@
+"""``genkey``: generate a private key and a CSR (or, with -initca, a self-signed CA)."""
+
+from __future__ import annotations
+
+from cfsslpy.cli.command import Command, Options
+from cfsslpy.cli.common import key_text, load_config, no_more_args, pem_text, pop_arg, print_cert, read_csr_json
+from cfsslpy.cli.context import IO
+from cfsslpy.cli.gencert import initca_profile
+from cfsslpy.csr import generate_csr
+from cfsslpy.errors import PlainError
+from cfsslpy.initca import new_ca
+
+
+def run(opts: Options, args: list[str], io: IO) -> int:
+    spec, args = pop_arg(args)
+    no_more_args(args)
+    config = load_config(opts)
+    req = read_csr_json(spec, io)
+    if opts.initca:
+        cert, csr, key = new_ca(req, initca_profile(opts, config))
+        print_cert(io, cert=pem_text(cert), csr=pem_text(csr), key=key_text(key))
+        return 0
+    if req.ca is not None:
+        raise PlainError("ca section only permitted in initca")
+    key = req.key.generate()
+    csr = generate_csr(req, key)
+    print_cert(io, csr=pem_text(csr), key=key_text(key))
+    return 0
+
+
+COMMAND = Command(
+    name="genkey",
+    summary="generate a private key and a certificate request",
+    usage="cfsslpy genkey [-initca] CSRJSON",
+    flags=["initca", "config", "profile"],
+    example="cfsslpy genkey csr.json | cfsslpy json-split -bare server",
+    run=run,
+)

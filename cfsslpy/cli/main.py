@@ -1,0 +1,163 @@
+"""Entry point: dispatch to a subcommand and turn every outcome into an exit status, in one place.
+
+Exit statuses (:class:`ExitStatus`): 0 success, 1 error (cfssl JSON or plain text on stderr), 2 usage,
+130 interrupted. Tracebacks are shown only with ``CFSSLPY_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import logging
+import os
+import sys
+import traceback
+
+from cfsslpy.cli.command import Command, Options
+from cfsslpy.cli.context import IO
+from cfsslpy.cli.flags import FLAGS, HelpRequested, help_parser, tokenize
+from cfsslpy.errors import CfsslError, PlainError, UsageError
+
+
+class ExitStatus(enum.IntEnum):
+    SUCCESS = 0
+    ERROR = 1
+    USAGE = 2
+    INTERRUPTED = 130
+
+
+# name -> module under cfsslpy.cli (imported lazily so `version` stays fast)
+COMMANDS: dict[str, str] = {
+    "sign": "sign",
+    "gencert": "gencert",
+    "genkey": "genkey",
+    "gencsr": "gencsr",
+    "selfsign": "selfsign",
+    "certinfo": "certinfo",
+    "info": "info",
+    "print-defaults": "print_defaults",
+    "version": "version",
+    "json-split": "jsonsplit",
+}
+JSONSPLIT_NAMES = ("cfssljson", "cfssljson-py", "json-split")
+
+_LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR, 4: logging.CRITICAL, 5: logging.CRITICAL + 5}
+logging.addLevelName(logging.CRITICAL + 5, "FATAL")
+
+
+class _GoLogFormatter(logging.Formatter):
+    """Go ``log`` format with cfssl's level tags: ``2026/11/26 17:59:00 [WARNING] message``."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s [%(levelname)s] %(message)s", datefmt="%Y/%m/%d %H:%M:%S")
+
+
+def configure_logging(io: IO, level: int) -> logging.Handler:
+    handler = logging.StreamHandler(io.stderr)
+    handler.setFormatter(_GoLogFormatter())
+    root = logging.getLogger("cfsslpy")
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(_LEVELS.get(level, logging.INFO if level < 0 else logging.CRITICAL + 5))
+    root.propagate = False
+    return handler
+
+
+def load_command(name: str) -> Command:
+    module = importlib.import_module(f"cfsslpy.cli.{COMMANDS[name]}")
+    command: Command = module.COMMAND
+    return command
+
+
+def usage_text() -> str:
+    lines = ["Usage:", "Available commands:"]
+    for name in COMMANDS:
+        lines.append(f"\t{name}")
+    lines.append("Top-level flags:")
+    for name, flag in FLAGS.items():
+        lines.append(f"  -{name}\n    \t{flag.help}")
+    return "\n".join(lines) + "\n"
+
+
+def command_help(command: Command) -> str:
+    parser = help_parser(f"cfsslpy {command.name}", command.description or command.summary, command.usage, command.flags + ["loglevel"], command.example)
+    return parser.format_help()
+
+
+def main(argv: list[str] | None = None, io: IO | None = None, prog: str | None = None) -> int:
+    """Run one invocation; returns the exit status. ``prog`` (argv[0]) selects cfssljson mode."""
+    io = io or IO()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    prog = os.path.basename(prog if prog is not None else sys.argv[0])
+    if prog.endswith(".exe"):
+        prog = prog[:-4]
+    if prog in JSONSPLIT_NAMES:
+        from cfsslpy.cli.jsonsplit import run_cfssljson
+
+        return _guard(lambda: run_cfssljson(argv, io), io)
+    if not argv:
+        io.err("No command is given.\n" + usage_text())
+        return ExitStatus.ERROR
+    name, rest = argv[0], argv[1:]
+    if name in ("-h", "-help", "--help", "help"):
+        io.err(usage_text())
+        return ExitStatus.SUCCESS
+    if name not in COMMANDS:
+        io.err(f"Command {name} is not defined.\n" + usage_text())
+        return ExitStatus.ERROR
+    if name == "json-split":
+        from cfsslpy.cli.jsonsplit import run_cfssljson
+
+        return _guard(lambda: run_cfssljson(rest, io), io)
+    command = load_command(name)
+    try:
+        values, args = tokenize(rest)
+    except HelpRequested:
+        io.err(command_help(command))
+        return ExitStatus.SUCCESS
+    except UsageError as exc:
+        io.err(f"{exc.message}\n{command_help(command)}")
+        return ExitStatus.USAGE
+    opts = Options.from_values(values)
+    handler = configure_logging(io, opts.loglevel)
+    try:
+        log = logging.getLogger("cfsslpy.cli")
+        for flag in sorted(opts.given - set(command.flags) - {"loglevel"}):
+            log.warning("flag -%s has no effect on %s", flag, command.name)
+        return _guard(lambda: command.run(opts, args, io), io, command)
+    finally:
+        logging.getLogger("cfsslpy").removeHandler(handler)
+
+
+def _guard(run: object, io: IO, command: Command | None = None) -> int:
+    """The one place exceptions become output and exit statuses."""
+    assert callable(run)
+    try:
+        status: int = run()
+        return status
+    except CfsslError as exc:
+        io.err(exc.to_json() + "\n")
+    except PlainError as exc:
+        io.err(exc.message + "\n")
+    except UsageError as exc:
+        io.err(exc.message + "\n" + (command_help(command) if command else ""))
+        return ExitStatus.USAGE
+    except KeyboardInterrupt:
+        io.err("interrupted\n")
+        return ExitStatus.INTERRUPTED
+    except BrokenPipeError:
+        return ExitStatus.ERROR
+    except Exception as exc:  # a bug: say so in one line; the traceback only on request
+        if io.environ.get("CFSSLPY_DEBUG"):
+            io.err(traceback.format_exc())
+        io.err(f"internal error: {type(exc).__name__}: {exc} (set CFSSLPY_DEBUG=1 for a traceback)\n")
+    return ExitStatus.ERROR
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+def entry_jsonsplit() -> None:
+    sys.exit(main(prog="cfssljson"))

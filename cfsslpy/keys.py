@@ -1,0 +1,222 @@
+"""Key generation, key encoding and loading, and the signature algorithm a key implies.
+
+Security-relevant defaults (cfssl's, reference §3.6 and §7.4):
+
+* generated keys default to ECDSA P-256; RSA must be 2048..8192 bits; ECDSA only P-256/384/521;
+* a certificate's signature algorithm depends only on the signing key: RSA >= 4096 bits -> SHA-512,
+  >= 3072 -> SHA-384, otherwise SHA-256 (PKCS#1 v1.5, never PSS); P-256/384/521 -> SHA-256/384/512;
+  Ed25519 -> pure Ed25519. RSA keys under 2048 bits are refused as signing keys (cfssl would sign with
+  SHA-1; we do not issue SHA-1 certificates, see README compatibility);
+* CRLs and OCSP responses follow Go's other rule (RSA always SHA-256), see :func:`crl_hash`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Union
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+
+from cfsslpy.errors import Category, CfsslError, Reason
+from cfsslpy.gojson import JSONDecodeError, fold_keys, type_error
+from cfsslpy.pem import all_blocks, encode_pem
+
+PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey]
+PublicKey = Union[rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey]
+
+CA_KEY_PASSWORD_ENV = "CFSSL_CA_PK_PASSWORD"
+
+_CURVES: dict[int, ec.EllipticCurve] = {256: ec.SECP256R1(), 384: ec.SECP384R1(), 521: ec.SECP521R1()}
+_CURVE_SIZES = {"secp256r1": 256, "secp384r1": 384, "secp521r1": 521}
+
+
+def _key_error(message: str) -> CfsslError:
+    return CfsslError(Category.PRIVATE_KEY, Reason.GENERATION_FAILED, message)
+
+
+@dataclass(frozen=True)
+class KeyRequest:
+    """The CSR JSON ``key`` object. Partial objects merge into the default ``{"algo":"ecdsa","size":256}``."""
+
+    algo: str = "ecdsa"
+    size: int = 256
+
+    @classmethod
+    def from_json(cls, obj: Any) -> KeyRequest:
+        if obj is None:
+            return cls()
+        if not isinstance(obj, dict):
+            raise type_error(obj, "CertificateRequest", "key", "csr.KeyRequest")
+        fields = fold_keys(obj, ["algo", "size"])
+        algo = fields.get("algo", cls.algo)
+        size = fields.get("size", cls.size)
+        if algo is None:
+            algo = cls.algo
+        if size is None:
+            size = cls.size
+        if not isinstance(algo, str):
+            raise type_error(algo, "KeyRequest", "algo", "string")
+        if isinstance(size, bool) or not isinstance(size, (int, float)) or size != int(size):
+            raise type_error(size, "KeyRequest", "size", "int")
+        return cls(algo=algo, size=int(size))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"algo": self.algo, "size": self.size}
+
+    def validate(self) -> None:
+        """cfssl's checks and messages (code 2400) before any key is generated."""
+        if self.algo == "rsa":
+            if self.size < 2048:
+                raise _key_error("RSA key is too weak")
+            if self.size > 8192:
+                raise _key_error("RSA key size too large")
+        elif self.algo == "ecdsa":
+            if self.size not in _CURVES:
+                raise _key_error("invalid curve")
+        elif self.algo != "ed25519":
+            raise _key_error("invalid algorithm")
+
+    def generate(self) -> PrivateKey:
+        self.validate()
+        if self.algo == "rsa":
+            return rsa.generate_private_key(public_exponent=65537, key_size=self.size)
+        if self.algo == "ecdsa":
+            return ec.generate_private_key(_CURVES[self.size])
+        return ed25519.Ed25519PrivateKey.generate()
+
+
+def encode_private_key(key: PrivateKey) -> bytes:
+    """PEM as cfssl writes it: RSA PKCS#1, EC SEC1 (named curve), Ed25519 PKCS#8 as ``Ed25519 PRIVATE KEY``."""
+    if isinstance(key, rsa.RSAPrivateKey):
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return encode_pem("Ed25519 PRIVATE KEY", der)
+
+
+def load_private_key(
+    data: bytes,
+    *,
+    environ: Mapping[str, str] | None = None,
+    allow_password: bool = True,
+) -> PrivateKey:
+    """Load a private key PEM the way cfssl's helpers do (reference §7.8 item 34).
+
+    PKCS#8, PKCS#1, SEC1 and cfssl's ``Ed25519 PRIVATE KEY`` are accepted; leading ``EC PARAMETERS``
+    blocks are skipped. Legacy OpenSSL-encrypted PEM (``Proc-Type: 4,ENCRYPTED``) and encrypted PKCS#8 are
+    decrypted with ``CFSSL_CA_PK_PASSWORD`` when ``allow_password``; without it -> 2100. No key PEM -> 2002;
+    undecodable DER -> 2003; a key type cfssl does not support (DSA, secp256k1...) -> 2200.
+    """
+    blocks = [b for b in all_blocks(data) if b.label != "EC PARAMETERS"]
+    if not blocks:
+        raise CfsslError(Category.PRIVATE_KEY, Reason.DECODE_FAILED)
+    block = blocks[0]
+    if not block.label.endswith("PRIVATE KEY"):
+        raise CfsslError(Category.PRIVATE_KEY, Reason.DECODE_FAILED)
+    encrypted = "ENCRYPTED" in block.headers.get("Proc-Type", "") or block.label == "ENCRYPTED PRIVATE KEY"
+    password: bytes | None = None
+    if encrypted:
+        env = os.environ if environ is None else environ
+        secret = env.get(CA_KEY_PASSWORD_ENV, "") if allow_password else ""
+        if not secret:
+            raise CfsslError(Category.PRIVATE_KEY, Reason.ENCRYPTED)
+        password = secret.encode("utf-8")
+    try:
+        if encrypted:
+            key: Any = serialization.load_pem_private_key(block.raw, password=password)
+        elif block.label == "Ed25519 PRIVATE KEY":
+            key = serialization.load_der_private_key(block.data, password=None)
+        else:
+            key = serialization.load_pem_private_key(block.raw, password=None)
+    except UnsupportedAlgorithm as exc:
+        raise CfsslError(Category.PRIVATE_KEY, Reason.NOT_RSA_OR_ECC) from exc
+    except (ValueError, TypeError) as exc:
+        if encrypted:
+            # A wrong password must not echo anything about the secret.
+            raise CfsslError(Category.PRIVATE_KEY, Reason.PARSE_FAILED, "failed to decrypt private key (wrong password?)") from None
+        raise CfsslError(Category.PRIVATE_KEY, Reason.PARSE_FAILED) from exc
+    check_supported_key(key)
+    return key  # type: ignore[no-any-return]
+
+
+def check_supported_key(key: Any) -> None:
+    """cfssl supports RSA, ECDSA on P-256/384/521 and Ed25519 only (2200 otherwise)."""
+    if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey, ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey)):
+        return
+    if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)) and key.curve.name in _CURVE_SIZES:
+        return
+    raise CfsslError(Category.PRIVATE_KEY, Reason.NOT_RSA_OR_ECC)
+
+
+def signature_hash(key: CertificateIssuerPrivateKeyTypes | PublicKey) -> hashes.HashAlgorithm | None:
+    """The hash cfssl signs certificates and CSRs with for this key (None for Ed25519)."""
+    if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
+        if key.key_size < 2048:
+            raise CfsslError(Category.PRIVATE_KEY, Reason.NOT_RSA_OR_ECC, f"RSA signing key of {key.key_size} bits is too weak")
+        if key.key_size >= 4096:
+            return hashes.SHA512()
+        if key.key_size >= 3072:
+            return hashes.SHA384()
+        return hashes.SHA256()
+    if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
+        size = _CURVE_SIZES.get(key.curve.name)
+        if size == 384:
+            return hashes.SHA384()
+        if size == 521:
+            return hashes.SHA512()
+        if size == 256:
+            return hashes.SHA256()
+        raise CfsslError(Category.PRIVATE_KEY, Reason.NOT_RSA_OR_ECC)
+    if isinstance(key, (ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey)):
+        return None
+    raise CfsslError(Category.PRIVATE_KEY, Reason.NOT_RSA_OR_ECC)
+
+
+def crl_hash(key: CertificateIssuerPrivateKeyTypes | PublicKey) -> hashes.HashAlgorithm | None:
+    """Go's rule for CRLs and OCSP responses: RSA always SHA-256, EC by curve, Ed25519 pure."""
+    if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
+        return hashes.SHA256()
+    return signature_hash(key)
+
+
+def public_key_matches(private_key: CertificateIssuerPrivateKeyTypes, public_key: Any) -> bool:
+    """True when ``public_key`` is the public half of ``private_key`` (compared on the SPKI DER)."""
+    fmt = serialization.PublicFormat.SubjectPublicKeyInfo
+    enc = serialization.Encoding.DER
+    try:
+        return bool(private_key.public_key().public_bytes(enc, fmt) == public_key.public_bytes(enc, fmt))
+    except (AttributeError, ValueError):
+        return False
+
+
+def key_description(key: Any) -> tuple[str, int]:
+    """(algo, size) in CSR JSON terms, for extracting requests from certificates."""
+    if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
+        return "rsa", key.key_size
+    if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
+        return "ecdsa", _CURVE_SIZES.get(key.curve.name, key.curve.key_size)
+    if isinstance(key, (ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey)):
+        return "ed25519", 0
+    return "unknown", 0
+
+
+__all__ = [
+    "PrivateKey",
+    "PublicKey",
+    "KeyRequest",
+    "JSONDecodeError",
+    "encode_private_key",
+    "load_private_key",
+    "check_supported_key",
+    "signature_hash",
+    "crl_hash",
+    "public_key_matches",
+    "key_description",
+    "CA_KEY_PASSWORD_ENV",
+]

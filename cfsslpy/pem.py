@@ -1,0 +1,148 @@
+"""PEM framing and certificate / CSR parsing with cfssl's error codes (reference §7.8)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+
+from cryptography import x509
+
+from cfsslpy.errors import Category, CfsslError, Reason
+
+_BLOCK = re.compile(
+    rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----[ \t]*\r?\n?",
+    re.DOTALL,
+)
+_HEADER = re.compile(rb"^([A-Za-z0-9-]+):[ \t]*(.*)$")
+
+
+@dataclass(frozen=True)
+class PemBlock:
+    label: str
+    headers: dict[str, str]
+    data: bytes
+    raw: bytes  # the whole block as it appeared, for re-emitting legacy encrypted keys
+
+
+def decode_pem(data: bytes) -> tuple[PemBlock | None, bytes]:
+    """Go's ``pem.Decode``: the first block (skipping leading junk) and the rest; (None, data) if none."""
+    match = _BLOCK.search(data)
+    while match is not None:
+        block = _parse_block(match)
+        if block is not None:
+            return block, data[match.end() :]
+        match = _BLOCK.search(data, match.end())
+    return None, data
+
+
+def _parse_block(match: re.Match[bytes]) -> PemBlock | None:
+    label = match.group(1).decode("ascii")
+    body = match.group(2)
+    headers: dict[str, str] = {}
+    lines = body.splitlines()
+    index = 0
+    if lines and b":" in lines[0]:
+        while index < len(lines):
+            header = _HEADER.match(lines[index].strip())
+            if header is None:
+                break
+            headers[header.group(1).decode("ascii", "replace")] = header.group(2).decode("ascii", "replace")
+            index += 1
+        if index < len(lines) and not lines[index].strip():
+            index += 1
+    payload = b"".join(line.strip() for line in lines[index:])
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return PemBlock(label, headers, data, match.group(0))
+
+
+def all_blocks(data: bytes) -> list[PemBlock]:
+    blocks: list[PemBlock] = []
+    rest = data
+    while True:
+        block, rest = decode_pem(rest)
+        if block is None:
+            return blocks
+        blocks.append(block)
+
+
+def encode_pem(label: str, der: bytes) -> bytes:
+    """PEM with 64-character lines, ``\\n`` endings and a trailing newline (reference §7.6)."""
+    b64 = base64.b64encode(der)
+    lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
+    return b"".join([f"-----BEGIN {label}-----\n".encode(), *(line + b"\n" for line in lines), f"-----END {label}-----\n".encode()])
+
+
+def parse_certificate_pem(data: bytes, category: Category = Category.CERTIFICATE) -> x509.Certificate:
+    """Exactly one certificate (cfssl ``helpers.ParseCertificatePEM``); ``category`` picks 1xxx/3xxx/4xxx.
+
+    No PEM at all -> x002; bad DER or anything after the certificate -> x003 (``the PEM file should
+    contain only one object``).
+    """
+    stripped = data.strip()
+    block, rest = decode_pem(stripped)
+    if block is None:
+        raise CfsslError(category, Reason.DECODE_FAILED)
+    if block.label not in ("CERTIFICATE", "PKCS7", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"):
+        raise CfsslError(category, Reason.PARSE_FAILED, f"x509: malformed certificate: unexpected PEM type {block.label}")
+    if rest.strip():
+        raise CfsslError(category, Reason.PARSE_FAILED, "the PEM file should contain only one object")
+    if block.label == "PKCS7":
+        from cryptography.hazmat.primitives.serialization import pkcs7
+
+        try:
+            certs = pkcs7.load_der_pkcs7_certificates(block.data)
+        except ValueError as exc:
+            raise CfsslError(category, Reason.PARSE_FAILED) from exc
+        if len(certs) != 1:
+            raise CfsslError(category, Reason.PARSE_FAILED, "the PKCS7 object should contain only one certificate")
+        return certs[0]
+    try:
+        return x509.load_der_x509_certificate(block.data)
+    except ValueError as exc:
+        raise CfsslError(category, Reason.PARSE_FAILED, f"x509: malformed certificate ({exc})") from exc
+
+
+def parse_certificates_pem(data: bytes, category: Category = Category.CERTIFICATE) -> list[x509.Certificate]:
+    """Every CERTIFICATE block in ``data`` (bundles, pools); none -> x002; a bad one -> x003."""
+    certs: list[x509.Certificate] = []
+    for block in all_blocks(data):
+        if block.label != "CERTIFICATE":
+            continue
+        try:
+            certs.append(x509.load_der_x509_certificate(block.data))
+        except ValueError as exc:
+            raise CfsslError(category, Reason.PARSE_FAILED, f"x509: malformed certificate ({exc})") from exc
+    if not certs:
+        raise CfsslError(category, Reason.DECODE_FAILED)
+    return certs
+
+
+CSR_LABELS = ("CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST")
+
+
+def parse_csr_pem(data: bytes, *, check_signature: bool = True) -> x509.CertificateSigningRequest:
+    """A PKCS#10 request as cfssl's signer reads it (reference §3.8 step 1).
+
+    No PEM -> 9002; another PEM type -> 9300 ``not a csr``; bad DER -> 9003; bad signature -> 9300.
+    """
+    block, _ = decode_pem(data)
+    if block is None:
+        raise CfsslError(Category.CSR, Reason.DECODE_FAILED)
+    if block.label not in CSR_LABELS:
+        raise CfsslError(Category.CSR, Reason.BAD_REQUEST, "not a csr")
+    try:
+        csr = x509.load_der_x509_csr(block.data)
+        # Force parsing of the parts cryptography parses lazily, so a malformed CSR fails here with 9003.
+        _ = csr.subject, csr.public_key(), csr.extensions
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+        raise CfsslError(Category.CSR, Reason.PARSE_FAILED, f"x509: malformed certificate request: {exc}") from exc
+    except Exception as exc:  # cryptography raises UnsupportedAlgorithm for odd keys
+        raise CfsslError(Category.CSR, Reason.PARSE_FAILED, str(exc) or "CSR Parsing failed") from exc
+    if check_signature and not csr.is_signature_valid:
+        raise CfsslError(Category.CSR, Reason.BAD_REQUEST, "x509: signature verification failure")
+    return csr

@@ -1,0 +1,40 @@
+"""Self-signed leaf certificates (cfssl ``selfsign``, for testing only).
+
+The certificate is built by the same signer as every other certificate, with the request's own key as
+issuer: the profile's usages, CA constraint, URLs and policies apply (cfssl 2016 ignored most of them and
+left out the SANs); without a config the default profile lasts 2190h. No AKI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from cryptography import x509
+
+from cfsslpy.config import SELFSIGN_EXPIRY, Signing, SigningProfile
+from cfsslpy.csr import CertificateRequest, generate_csr
+from cfsslpy.keys import PrivateKey
+from cfsslpy.signer import Issuer, LocalSigner, SignRequest
+
+WARNING = """*** WARNING ***
+
+Self-signed certificates are dangerous. Use this self-signed
+certificate at your own risk.
+
+It is strongly recommended that these certificates NOT be used
+in production.
+
+*** WARNING ***
+"""
+
+
+def selfsign(req: CertificateRequest, policy: Signing | None = None, profile_name: str = "", *, now: dt.datetime | None = None) -> tuple[x509.Certificate, x509.CertificateSigningRequest, PrivateKey]:
+    """Generate a key and CSR for ``req`` and sign it with that same key."""
+    if policy is None:
+        policy = Signing(default=SigningProfile.builtin_default(SELFSIGN_EXPIRY))
+    profile = policy.profile(profile_name)
+    key = req.key.generate()
+    csr = generate_csr(req, key)
+    signer = LocalSigner(Issuer(key=key), policy)
+    cert = signer.sign_csr(csr, SignRequest(request=b""), profile, now=now)
+    return cert, csr, key

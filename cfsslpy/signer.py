@@ -1,0 +1,689 @@
+"""The local signer: a CSR and a profile in, an X.509 certificate out (reference §3.8, §7, §8).
+
+Security-relevant behaviour, in cfssl's order:
+
+* the CSR's signature is checked; RSA keys under 2048 bits and unsupported curves are refused (9300);
+* a CSR asking to be a CA needs a CA profile, and a strictly smaller pathlen than a pathlen-limited issuer
+  (5300); the *issued* pathlen comes from the profile and must also fit under the issuer's;
+* ``-hostname`` / ``hosts`` replace the CSR's SANs; the subject override merges per attribute type;
+* ``name_whitelist`` (unanchored search) covers CN, DNS, email and URI SANs (5500); an issuer with X.509
+  name constraints (our addition) must permit every name it signs (5300);
+* validity: round(now, 1 min) - backdate (5 min default) + expiry, unless the profile or the request fix it;
+* serial: 20 CSPRNG bytes with the top bit cleared (positive, at most 159 bits);
+* extensions in Go's order: KU (critical), EKU, basicConstraints (critical, always), SKI, AKI (not on
+  self-signed), AIA (OCSP, caIssuers), SAN (critical iff the subject is empty), name constraints, CRL DP,
+  then copied CSR extensions, request extensions, certificate policies, OCSP no-check;
+* key usages RFC 5280/8813 forbid for the subject key (key encipherment on EC/Ed25519 keys, cert sign on a
+  non-CA...) are left out with a WARNING (cfssl includes them);
+* ``copy_extensions`` never lets a CSR set a CA-managed extension (KU, EKU, basicConstraints, key IDs, AIA,
+  CRL DP, policies, name constraints, OCSP no-check, SAN): those stay the profile's.
+
+The issuer is checked when the signer is built: the key must match the certificate (2300) and the
+certificate must be allowed to sign certificates (5300). cfssl checks neither.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import ExtensionOID, NameOID, ObjectIdentifier
+
+from cfsslpy.config import Signing, SigningProfile, certificate_policies
+from cfsslpy.csr import (
+    OID_DELEGATION_USAGE,
+    NameEntry,
+    SANs,
+    Subject,
+    _DNS_NAME,
+    classify_hosts,
+)
+from cfsslpy.errors import Category, CfsslError, Reason
+from cfsslpy.gojson import MINUTE, JSONDecodeError, fold_keys, type_error
+from cfsslpy.keys import PrivateKey, check_supported_key, public_key_matches, signature_hash
+from cfsslpy.pem import parse_csr_pem
+
+log = logging.getLogger(__name__)
+
+OID_OCSP_NO_CHECK = ObjectIdentifier("1.3.6.1.5.5.7.48.1.5")
+
+# Extensions a CSR may never set through copy_extensions.
+CA_MANAGED = frozenset(
+    {
+        ExtensionOID.KEY_USAGE,
+        ExtensionOID.EXTENDED_KEY_USAGE,
+        ExtensionOID.BASIC_CONSTRAINTS,
+        ExtensionOID.SUBJECT_KEY_IDENTIFIER,
+        ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
+        ExtensionOID.AUTHORITY_INFORMATION_ACCESS,
+        ExtensionOID.SUBJECT_INFORMATION_ACCESS,
+        ExtensionOID.CRL_DISTRIBUTION_POINTS,
+        ExtensionOID.FRESHEST_CRL,
+        ExtensionOID.CERTIFICATE_POLICIES,
+        ExtensionOID.POLICY_MAPPINGS,
+        ExtensionOID.POLICY_CONSTRAINTS,
+        ExtensionOID.INHIBIT_ANY_POLICY,
+        ExtensionOID.NAME_CONSTRAINTS,
+        ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
+        ExtensionOID.PRECERT_POISON,
+        ExtensionOID.PRECERT_SIGNED_CERTIFICATE_TIMESTAMPS,
+        ExtensionOID.TLS_FEATURE,
+        OID_OCSP_NO_CHECK,
+    }
+)
+
+# Key usage bits RFC 5280 / RFC 8813 / RFC 8410 allow per subject key type.
+_ALLOWED_KU: dict[str, frozenset[str]] = {
+    "rsa": frozenset({"digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_cert_sign", "crl_sign"}),
+    "ec": frozenset({"digital_signature", "content_commitment", "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only"}),
+    "ed25519": frozenset({"digital_signature", "content_commitment", "key_cert_sign", "crl_sign"}),
+}
+_KU_NAMES = {
+    "digital_signature": "digital signature",
+    "content_commitment": "content commitment",
+    "key_encipherment": "key encipherment",
+    "data_encipherment": "data encipherment",
+    "key_agreement": "key agreement",
+    "key_cert_sign": "cert sign",
+    "crl_sign": "crl sign",
+    "encipher_only": "encipher only",
+    "decipher_only": "decipher only",
+}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Requests
+
+
+@dataclass
+class SubjectOverride:
+    """The ``subject`` of a sign request / the sign SUBJECT file (reference §3.7)."""
+
+    CN: str = ""
+    names: list[NameEntry] = field(default_factory=list)
+    SerialNumber: str = ""
+
+    @classmethod
+    def from_json(cls, obj: Any) -> SubjectOverride:
+        if not isinstance(obj, dict):
+            raise type_error(obj, "SignRequest", "subject", "signer.Subject")
+        f = fold_keys(obj, ["CN", "names", "SerialNumber"])
+        names = f.get("names") or []
+        if not isinstance(names, list):
+            raise type_error(names, "Subject", "names", "[]csr.Name")
+        cn = f.get("CN") or ""
+        sn = f.get("SerialNumber") or ""
+        if not isinstance(cn, str):
+            raise type_error(cn, "Subject", "CN", "string")
+        if not isinstance(sn, str):
+            raise type_error(sn, "Subject", "SerialNumber", "string")
+        return cls(CN=cn, names=[NameEntry.from_json(n) for n in names], SerialNumber=sn)
+
+    def merge(self, csr_subject: Subject) -> Subject:
+        """Per attribute type: the override's values if it has any, else the CSR's; CSR extras are dropped."""
+        mine = Subject()
+        for entry in self.names:
+            mine.add(NameOID.COUNTRY_NAME, entry.C)
+            mine.add(NameOID.STATE_OR_PROVINCE_NAME, entry.ST)
+            mine.add(NameOID.LOCALITY_NAME, entry.L)
+            mine.add(NameOID.ORGANIZATION_NAME, entry.O)
+            mine.add(NameOID.ORGANIZATIONAL_UNIT_NAME, entry.OU)
+        mine.add(NameOID.COMMON_NAME, self.CN)
+        mine.add(NameOID.SERIAL_NUMBER, self.SerialNumber)
+        merged = Subject()
+        for oid in (
+            NameOID.COUNTRY_NAME,
+            NameOID.STATE_OR_PROVINCE_NAME,
+            NameOID.LOCALITY_NAME,
+            NameOID.ORGANIZATION_NAME,
+            NameOID.ORGANIZATIONAL_UNIT_NAME,
+            NameOID.COMMON_NAME,
+            NameOID.SERIAL_NUMBER,
+        ):
+            values = mine.get(oid) or csr_subject.get(oid)
+            if values:
+                merged.values[oid] = list(values)
+        return merged
+
+
+@dataclass
+class RequestExtension:
+    """A request ``extensions`` entry (library / multirootca): OID, criticality, hex value."""
+
+    oid: ObjectIdentifier
+    critical: bool
+    value: bytes
+
+
+@dataclass
+class SignRequest:
+    """What to sign and how (cfssl's ``signer.SignRequest``)."""
+
+    request: bytes
+    hosts: list[str] | None = None
+    subject: SubjectOverride | None = None
+    profile: str = ""
+    label: str = ""
+    serial: int | None = None
+    extensions: list[RequestExtension] = field(default_factory=list)
+    crl_override: str = ""
+    not_before: dt.datetime | None = None
+    not_after: dt.datetime | None = None
+
+    @classmethod
+    def from_json(cls, obj: Any) -> SignRequest:
+        """The API's sign request body (``hosts``/``hostname``, ``certificate_request``, ``subject``...)."""
+        if not isinstance(obj, dict):
+            raise JSONDecodeError("json: cannot unmarshal into Go value of type signer.SignRequest")
+        f = fold_keys(obj, ["hostname", "hosts", "certificate_request", "subject", "profile", "crl_override", "label", "serial_number", "extensions", "not_before", "not_after"])
+        hosts: list[str] | None = None
+        if f.get("hosts") is not None:
+            value = f["hosts"]
+            if not isinstance(value, list) or not all(isinstance(h, str) for h in value):
+                raise type_error(value, "SignRequest", "hosts", "[]string")
+            hosts = list(value)
+        elif f.get("hostname"):
+            value = f["hostname"]
+            if not isinstance(value, str):
+                raise type_error(value, "SignRequest", "hostname", "string")
+            hosts = [h for h in value.split(",")]
+        csr = f.get("certificate_request") or ""
+        if not isinstance(csr, str):
+            raise type_error(csr, "SignRequest", "certificate_request", "string")
+        subject = None if f.get("subject") is None else SubjectOverride.from_json(f["subject"])
+        req = cls(request=csr.encode(), hosts=hosts, subject=subject)
+        for key in ("profile", "label", "crl_override"):
+            value = f.get(key) or ""
+            if not isinstance(value, str):
+                raise type_error(value, "SignRequest", key, "string")
+            setattr(req, key, value)
+        serial = f.get("serial_number")
+        if serial is not None:
+            if isinstance(serial, bool) or not isinstance(serial, (int, str)):
+                raise type_error(serial, "SignRequest", "serial_number", "*big.Int")
+            try:
+                req.serial = int(serial)
+            except ValueError:
+                raise type_error(serial, "SignRequest", "serial_number", "*big.Int") from None
+        for raw in f.get("extensions") or []:
+            if not isinstance(raw, dict):
+                raise type_error(raw, "SignRequest", "extensions", "signer.Extension")
+            e = fold_keys(raw, ["id", "critical", "value"])
+            try:
+                oid = ObjectIdentifier(str(e.get("id", "")))
+                value = bytes.fromhex(str(e.get("value", "")))
+            except ValueError:
+                raise CfsslError(Category.CERTIFICATE, Reason.BAD_REQUEST) from None
+            req.extensions.append(RequestExtension(oid, bool(e.get("critical")), value))
+        return req
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The issuer
+
+
+@dataclass
+class Issuer:
+    """A signing key and, except when self-signing, its CA certificate."""
+
+    key: PrivateKey
+    cert: x509.Certificate | None = None
+
+    def __post_init__(self) -> None:
+        check_supported_key(self.key)
+        signature_hash(self.key)  # refuses weak RSA signing keys early
+        if self.cert is None:
+            return
+        if not public_key_matches(self.key, self.cert.public_key()):
+            raise CfsslError(Category.PRIVATE_KEY, Reason.KEY_MISMATCH)
+        bc = _ext(self.cert, x509.BasicConstraints)
+        if bc is not None and not bc.ca:
+            log.error("the -ca certificate is not a CA (basicConstraints CA:FALSE)")
+            raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST, "the CA certificate is not a CA (basicConstraints CA:FALSE)")
+        ku = _ext(self.cert, x509.KeyUsage)
+        if ku is not None and not ku.key_cert_sign:
+            raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST, "the CA certificate's key usage does not allow certificate signing")
+        if bc is None:
+            log.warning("the CA certificate has no basicConstraints extension; treating it as a CA")
+        now = dt.datetime.now(dt.timezone.utc)
+        if self.cert.not_valid_after_utc < now:
+            log.warning("the CA certificate expired on %s", self.cert.not_valid_after_utc.isoformat())
+
+    @property
+    def path_length(self) -> int | None:
+        """The issuer's pathLenConstraint (None when unlimited or self-signing)."""
+        if self.cert is None:
+            return None
+        bc = _ext(self.cert, x509.BasicConstraints)
+        return None if bc is None else bc.path_length
+
+    @property
+    def name_constraints(self) -> x509.NameConstraints | None:
+        return None if self.cert is None else _ext(self.cert, x509.NameConstraints)
+
+    def key_identifier(self) -> bytes:
+        """The issuer's SKI, or (when its certificate lacks one) the RFC 5280 method-1 hash of its key."""
+        assert self.cert is not None
+        ski = _ext(self.cert, x509.SubjectKeyIdentifier)
+        if ski is not None:
+            return ski.digest
+        return x509.SubjectKeyIdentifier.from_public_key(self.cert.public_key()).digest  # type: ignore[arg-type]
+
+
+def _ext(cert: x509.Certificate | x509.CertificateSigningRequest, cls: type[Any]) -> Any:
+    try:
+        return cert.extensions.get_extension_for_class(cls).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Signing
+
+Recorder = Callable[[x509.Certificate, SignRequest], None]
+
+
+def new_serial() -> int:
+    """20 CSPRNG bytes with the top bit cleared: positive, at most 159 bits (cfssl's rule); never zero."""
+    while True:
+        raw = bytearray(os.urandom(20))
+        raw[0] &= 0x7F
+        serial = int.from_bytes(raw, "big")
+        if serial:
+            return serial
+
+
+def round_minute(now: dt.datetime) -> dt.datetime:
+    """Go's ``Time.Round(time.Minute)``: to the nearest minute, halves up."""
+    base = now.replace(second=0, microsecond=0)
+    if now - base >= dt.timedelta(seconds=30):
+        base += dt.timedelta(minutes=1)
+    return base
+
+
+class LocalSigner:
+    """Signs CSRs with one issuer under one signing policy."""
+
+    def __init__(self, issuer: Issuer, policy: Signing, *, recorder: Recorder | None = None) -> None:
+        self.issuer = issuer
+        self.policy = policy
+        self.recorder = recorder
+
+    @property
+    def certificate(self) -> x509.Certificate | None:
+        return self.issuer.cert
+
+    def sign(self, req: SignRequest, *, now: dt.datetime | None = None) -> x509.Certificate:
+        profile = self.policy.profile(req.profile)
+        if profile.is_remote:
+            raise CfsslError(
+                Category.POLICY, Reason.INVALID_POLICY, f"profile {req.profile or 'default'!r} is a remote profile: pass -remote or use serve"
+            )
+        csr = parse_csr_pem(req.request)
+        cert = self.sign_csr(csr, req, profile, now=now)
+        if self.recorder is not None:
+            self.recorder(cert, req)
+        return cert
+
+    def sign_csr(
+        self,
+        csr: x509.CertificateSigningRequest,
+        req: SignRequest,
+        profile: SigningProfile,
+        *,
+        now: dt.datetime | None = None,
+    ) -> x509.Certificate:
+        public_key = csr.public_key()
+        _check_subject_key(public_key)
+
+        # 2. template from the CSR
+        subject = Subject.from_name(csr.subject)
+        sans = _csr_sans(csr)
+        bc = _ext(csr, x509.BasicConstraints)
+        csr_is_ca = bool(bc is not None and bc.ca)
+        csr_pathlen = -1 if bc is None or bc.path_length is None else bc.path_length
+        carried: list[x509.Extension[x509.ExtensionType]] = []
+        for ext in csr.extensions:
+            if ext.oid == OID_DELEGATION_USAGE:
+                carried.append(ext)
+            elif profile.copy_extensions and ext.oid != ExtensionOID.BASIC_CONSTRAINTS:
+                if ext.oid in CA_MANAGED:
+                    log.warning("copy_extensions: the CSR's %s extension is ignored (set by the CA profile)", ext.oid.dotted_string)
+                else:
+                    carried.append(ext)
+        csr_name_constraints = _ext(csr, x509.NameConstraints)
+
+        # 3. CSR whitelist
+        wl = profile.csr_whitelist
+        if wl is not None:
+            if not wl.PublicKey:
+                raise CfsslError(Category.CERTIFICATE, Reason.NONE, "x509: unsupported public key type: <nil>")
+            if not wl.Subject:
+                subject = Subject()
+            sans = SANs(
+                dns=sans.dns if wl.DNSNames else [],
+                email=sans.email if wl.EmailAddresses else [],
+                ip=sans.ip if wl.IPAddresses else [],
+                uri=sans.uri if wl.URIs else [],
+            )
+            csr_is_ca = False
+
+        # 5. CA requests
+        issuer_pathlen = self.issuer.path_length
+        if csr_is_ca:
+            if not profile.ca_constraint.is_ca:
+                log.error("local signer policy disallows issuing CA certificate")
+                raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST)
+            if issuer_pathlen is not None and issuer_pathlen > 0 and csr_pathlen >= issuer_pathlen:
+                log.error("local signer certificate disallows CA MaxPathLen extending")
+                raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST)
+        if profile.ca_constraint.is_ca and self.issuer.cert is not None and issuer_pathlen == 0:
+            log.error("local signer certificate disallows issuing CA certificate (pathlen 0)")
+            raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST)
+        issued_pathlen = profile.ca_constraint.path_length()
+        if profile.ca_constraint.is_ca and issuer_pathlen is not None and issued_pathlen is not None and issued_pathlen >= issuer_pathlen:
+            raise CfsslError(
+                Category.POLICY,
+                Reason.INVALID_REQUEST,
+                f"the profile's max_path_len {issued_pathlen} does not fit under the CA's path length {issuer_pathlen}",
+            )
+
+        # 6. host override
+        if req.hosts is not None:
+            sans = classify_hosts(req.hosts, Category.CERTIFICATE)
+
+        # 7. subject override
+        if req.subject is not None:
+            subject = req.subject.merge(subject)
+
+        # 8. name whitelist
+        if profile.name_whitelist is not None:
+            pattern = profile.name_whitelist
+            for name in [subject.common_name, *sans.dns, *sans.email, *sans.uri]:
+                if name and pattern.search(name) is None:
+                    log.error("name %r does not match the profile's name_whitelist", name)
+                    raise CfsslError(Category.POLICY, Reason.UNMATCHED_WHITELIST)
+
+        # 9. serial
+        if profile.client_provides_serial_numbers:
+            if req.serial is None:
+                raise CfsslError(Category.CERTIFICATE, Reason.MISSING_SERIAL)
+            if req.serial <= 0 or req.serial.bit_length() > 159:
+                raise CfsslError(Category.CERTIFICATE, Reason.BAD_REQUEST, "serial number must be positive and at most 20 bytes")
+            serial = req.serial
+        else:
+            serial = new_serial()
+
+        # 10. request extensions
+        request_exts: list[x509.Extension[x509.ExtensionType]] = []
+        allowed = set(profile.allowed_extensions)
+        for ext in req.extensions:
+            if ext.oid not in allowed:
+                log.error("extension %s is not whitelisted by the profile", ext.oid.dotted_string)
+                raise CfsslError(Category.CERTIFICATE, Reason.BAD_REQUEST)
+            if ext.oid in CA_MANAGED:
+                raise CfsslError(Category.CERTIFICATE, Reason.BAD_REQUEST, f"extension {ext.oid.dotted_string} is set by the CA profile")
+            request_exts.append(x509.Extension(ext.oid, ext.critical, x509.UnrecognizedExtension(ext.oid, ext.value)))
+
+        # 11. fill
+        is_ca = profile.ca_constraint.is_ca
+        if is_ca:
+            if sans.dns or sans.email or sans.uri:
+                log.info("CA certificate: DNS, email and URI SANs are removed (IP SANs are kept)")
+            sans = SANs(ip=sans.ip)
+        key_usage, ekus = _usages(profile, public_key, is_ca)
+        not_before, not_after = _validity(profile, self.policy.default, req, now)
+        self._check_name_constraints(subject, sans)
+
+        name = subject.to_name()
+        issuer_name = self.issuer.cert.subject if self.issuer.cert is not None else name
+        if self.issuer.cert is None and not public_key_matches(self.issuer.key, public_key):
+            raise CfsslError(Category.PRIVATE_KEY, Reason.KEY_MISMATCH)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(issuer_name)
+            .public_key(public_key)
+            .serial_number(serial)
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+        )
+        extra_oids = {e.oid for e in carried} | {e.oid for e in request_exts}
+
+        def add(ext: x509.ExtensionType, critical: bool) -> None:
+            nonlocal builder
+            if ext.oid in extra_oids:
+                return
+            builder = builder.add_extension(ext, critical=critical)
+
+        if key_usage is not None:
+            add(key_usage, True)
+        if ekus:
+            add(x509.ExtendedKeyUsage(ekus), False)
+        add(x509.BasicConstraints(ca=is_ca, path_length=issued_pathlen if is_ca else None), True)
+        add(x509.SubjectKeyIdentifier.from_public_key(public_key), False)  # type: ignore[arg-type]
+        if self.issuer.cert is not None and self.issuer.cert.subject != name:
+            add(x509.AuthorityKeyIdentifier(self.issuer.key_identifier(), None, None), False)
+        ocsp_url = profile.ocsp_url or self.policy.default.ocsp_url
+        issuer_urls = profile.issuer_urls if profile.issuer_urls is not None else self.policy.default.issuer_urls
+        aia: list[x509.AccessDescription] = []
+        if ocsp_url:
+            aia.append(x509.AccessDescription(x509.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)))
+        for url in issuer_urls or []:
+            aia.append(x509.AccessDescription(x509.AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(url)))
+        if aia:
+            add(x509.AuthorityInformationAccess(aia), False)
+        if not sans.is_empty():
+            add(x509.SubjectAlternativeName(sans.general_names()), subject.is_empty())
+        elif subject.is_empty():
+            raise CfsslError(Category.CERTIFICATE, Reason.BAD_REQUEST, "the certificate would have neither a subject nor a subject alternative name")
+        if is_ca:
+            nc_cfg = profile.name_constraints
+            nc = nc_cfg.to_extension() if nc_cfg is not None else None
+            if nc is not None and nc_cfg is not None:
+                add(nc, nc_cfg.critical)
+            elif csr_name_constraints is not None:
+                add(csr_name_constraints, True)
+        crl_url = req.crl_override or profile.crl_url or self.policy.default.crl_url
+        if crl_url:
+            add(
+                x509.CRLDistributionPoints([x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)]),
+                False,
+            )
+        for ext in carried + request_exts:
+            builder = builder.add_extension(ext.value, critical=ext.critical)
+        if profile.policies:
+            add(certificate_policies(profile.policies), False)
+        if profile.ocsp_no_check:
+            add(x509.OCSPNoCheck(), False)
+
+        try:
+            return builder.sign(self.issuer.key, signature_hash(self.issuer.key))
+        except ValueError as exc:
+            raise CfsslError(Category.CERTIFICATE, Reason.NONE, str(exc)) from exc
+
+    def _check_name_constraints(self, subject: Subject, sans: SANs) -> None:
+        """Refuse names outside the issuer's X.509 name constraints (cfssl does not look)."""
+        nc = self.issuer.name_constraints
+        if nc is None:
+            return
+        dns = list(sans.dns)
+        cn = subject.common_name
+        if cn and _DNS_NAME.match(cn) and "." in cn and not sans.dns:
+            dns.append(cn)  # the CN is a host name the relying party may check
+        for name in dns:
+            _check_constraint(nc, "dns", name.rstrip(".").lower())
+        for email in sans.email:
+            _check_constraint(nc, "email", email.lower())
+        for ip in sans.ip:
+            _check_constraint(nc, "ip", ip)
+        for uri in sans.uri:
+            _check_constraint(nc, "uri", uri)
+
+
+def _constraint_matches(kind: str, name: Any, tree: x509.GeneralName) -> bool | None:
+    """True/False when ``tree`` is of ``kind``; None when it is about another kind of name."""
+    if kind == "dns" and isinstance(tree, x509.DNSName):
+        base = tree.value.lower().lstrip(".")
+        return bool(name == base or name.endswith("." + base) or (name.startswith("*.") and (name[2:] == base or name[2:].endswith("." + base))))
+    if kind == "email" and isinstance(tree, x509.RFC822Name):
+        base = tree.value.lower()
+        domain = name.rsplit("@", 1)[-1]
+        if "@" in base:
+            return bool(name == base)
+        if base.startswith("."):
+            return domain.endswith(base)
+        return domain == base
+    if kind == "ip" and isinstance(tree, x509.IPAddress):
+        network = tree.value
+        return isinstance(network, (ipaddress.IPv4Network, ipaddress.IPv6Network)) and name.version == network.version and name in network
+    if kind == "uri" and isinstance(tree, x509.UniformResourceIdentifier):
+        from urllib.parse import urlsplit
+
+        host = (urlsplit(name).hostname or "").lower()
+        base = tree.value.lower()
+        if not host:
+            return False
+        if base.startswith("."):
+            return host.endswith(base)
+        return host == base
+    return None
+
+
+def _check_constraint(nc: x509.NameConstraints, kind: str, name: Any) -> None:
+    for tree in nc.excluded_subtrees or []:
+        if _constraint_matches(kind, name, tree):
+            raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST, f"{name} is excluded by the CA's name constraints")
+    permitted = [t for t in nc.permitted_subtrees or [] if _constraint_matches(kind, name, t) is not None]
+    if permitted and not any(_constraint_matches(kind, name, t) for t in permitted):
+        raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST, f"{name} is not permitted by the CA's name constraints")
+
+
+def _check_subject_key(public_key: Any) -> None:
+    if isinstance(public_key, rsa.RSAPublicKey):
+        if public_key.key_size < 2048:
+            raise CfsslError(Category.CSR, Reason.BAD_REQUEST, f"RSA key of {public_key.key_size} bits is too weak (minimum 2048)")
+        return
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        if public_key.curve.name not in ("secp256r1", "secp384r1", "secp521r1"):
+            raise CfsslError(Category.CSR, Reason.BAD_REQUEST, f"unsupported elliptic curve {public_key.curve.name}")
+        return
+    if isinstance(public_key, ed25519.Ed25519PublicKey):
+        return
+    raise CfsslError(Category.CSR, Reason.BAD_REQUEST, "unsupported public key algorithm (RSA, ECDSA P-256/384/521 or Ed25519)")
+
+
+def _csr_sans(csr: x509.CertificateSigningRequest) -> SANs:
+    san = _ext(csr, x509.SubjectAlternativeName)
+    return SANs() if san is None else SANs.from_extension(san)
+
+
+def _key_kind(public_key: Any) -> str:
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return "rsa"
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        return "ec"
+    return "ed25519"
+
+
+def _usages(profile: SigningProfile, public_key: Any, is_ca: bool) -> tuple[x509.KeyUsage | None, list[ObjectIdentifier]]:
+    flags, ekus, _ = profile.key_usages()
+    if not flags and not ekus:
+        raise CfsslError(Category.POLICY, Reason.NO_KEY_USAGES)
+    kind = _key_kind(public_key)
+    allowed = _ALLOWED_KU[kind]
+    for bit in sorted(flags):
+        if bit not in allowed:
+            log.warning("usage %r is not allowed for %s keys (RFC 5280/8813): left out", _KU_NAMES[bit], kind.upper())
+            del flags[bit]
+    if not is_ca and flags.pop("key_cert_sign", False):
+        log.warning("usage 'cert sign' needs a CA profile (ca_constraint.is_ca): left out")
+    if (flags.get("encipher_only") or flags.get("decipher_only")) and not flags.get("key_agreement"):
+        log.warning("usages 'encipher only'/'decipher only' need 'key agreement': left out")
+        flags.pop("encipher_only", None)
+        flags.pop("decipher_only", None)
+    unique_ekus = list(dict.fromkeys(ekus))
+    if not flags and not unique_ekus:
+        raise CfsslError(Category.POLICY, Reason.NO_KEY_USAGES, f"Invalid policy: no key usage available for a {kind.upper()} key")
+    if not flags:
+        return None, unique_ekus
+    names = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only")
+    return x509.KeyUsage(**{n: bool(flags.get(n)) for n in names}), unique_ekus
+
+
+def _validity(profile: SigningProfile, default: SigningProfile, req: SignRequest, now: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
+    """cfssl's FillTemplate validity rule (reference §7.1)."""
+    expiry = profile.expiry or default.expiry
+    not_before = req.not_before
+    if not_before is None:
+        if profile.not_before is not None:
+            not_before = profile.not_before
+        else:
+            backdate = profile.backdate or 5 * MINUTE
+            current = now or dt.datetime.now(dt.timezone.utc)
+            not_before = round_minute(current) - dt.timedelta(microseconds=backdate // 1000)
+    not_after = req.not_after
+    if not_after is None:
+        not_after = profile.not_after if profile.not_after is not None else not_before + dt.timedelta(microseconds=expiry // 1000)
+    if not_after <= not_before:
+        raise CfsslError(Category.POLICY, Reason.INVALID_POLICY, "the certificate's not_after is not after its not_before")
+    return not_before.astimezone(dt.timezone.utc), not_after.astimezone(dt.timezone.utc)
+
+
+def certificate_pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Loading an issuer from the user's -ca / -ca-key
+
+
+def load_issuer(ca_spec: str, key_spec: str, *, stdin: Any = None, environ: Any = None) -> Issuer:
+    """Read and check ``-ca`` and ``-ca-key`` (paths, ``file:``, ``env:``; cfssl's error codes).
+
+    An unreadable certificate is a plain error, an unreadable key 1001 (cfssl wraps it so); a bad
+    certificate 1002/1003; a bad key 2002/2003/2100; a mismatched pair 2300.
+    """
+    from cfsslpy.errors import PlainError
+    from cfsslpy.inputs import read_input
+    from cfsslpy.keys import load_private_key
+    from cfsslpy.pem import parse_certificate_pem
+
+    ca_pem = read_input(ca_spec, stdin=stdin, environ=environ)
+    try:
+        key_pem = read_input(key_spec, stdin=stdin, environ=environ)
+    except PlainError as exc:
+        raise CfsslError(Category.CERTIFICATE, Reason.READ_FAILED, exc.message) from None
+    cert = parse_certificate_pem(ca_pem)
+    key = load_private_key(key_pem, environ=environ)
+    return Issuer(key=key, cert=cert)
+
+
+def issue(signer: LocalSigner, req: Any, sign_request: SignRequest) -> tuple[x509.Certificate, x509.CertificateSigningRequest, PrivateKey]:
+    """Generate a key and CSR for CSR JSON ``req`` and sign it (``gencert``, API ``newcert``).
+
+    Nothing is generated when the profile is unusable for signing. The CSR is signed in memory; the
+    request's ``hosts`` (already including any override) go into the CSR, and ``sign_request.hosts`` is the
+    override sent to the signer, as cfssl does.
+    """
+    from cfsslpy.csr import csr_pem, generate_csr
+
+    profile = signer.policy.profile(sign_request.profile)
+    if profile.is_remote:
+        raise CfsslError(Category.POLICY, Reason.INVALID_POLICY, "the selected profile is a remote profile")
+    if req.ca is not None:
+        raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST, "ca section only permitted in initca")
+    req.key.validate()
+    key = req.key.generate()
+    csr = generate_csr(req, key)
+    sign_request.request = csr_pem(csr)
+    cert = signer.sign(sign_request)
+    return cert, csr, key
