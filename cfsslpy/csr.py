@@ -1,9 +1,12 @@
 """cfssl's CSR JSON ("certificate request") and everything that turns it into a PKCS#10 request.
 
 * :class:`CertificateRequest` decodes the JSON with Go's case-insensitive key matching (reference §3.6).
-* :func:`build_subject` encodes a subject the way Go's ``pkix.Name`` does (reference §7.2): canonical order
+* :meth:`Subject.to_name` encodes a subject the way Go's ``pkix.Name`` does (reference §7.2): canonical order
   C, ST, L, street, postalCode, O, OU, CN, serialNumber, then other attributes each in its own RDN; all values
-  of one type in one multi-valued RDN; PrintableString when possible, else UTF8String.
+  of one type in one multi-valued RDN; PrintableString when possible, else UTF8String. Unlike Go, attributes
+  whose X.520/PKCS#9 syntax is fixed keep it (emailAddress and domainComponent IA5String; serialNumber,
+  dnQualifier and countryName PrintableString) and RFC 5280 upper bounds are enforced: a value that cannot
+  be encoded correctly is an error (9300) instead of a certificate that strict parsers reject.
 * :func:`classify_hosts` sorts ``hosts`` into IP, email, URI and DNS SANs (reference §7.3), with stricter
   validation than cfssl: a host that is none of those is an error instead of a malformed DNS SAN.
 * :func:`generate_csr` signs a request with the key's cfssl signature algorithm.
@@ -121,12 +124,50 @@ class Subject:
         return subject
 
 
+# Attributes whose ASN.1 string type is fixed by their definition (X.520, PKCS#9, RFC 4519).
+_FIXED_TYPE: dict[ObjectIdentifier, _ASN1Type] = {
+    NameOID.COUNTRY_NAME: _ASN1Type.PrintableString,
+    NameOID.SERIAL_NUMBER: _ASN1Type.PrintableString,
+    NameOID.DN_QUALIFIER: _ASN1Type.PrintableString,
+    OID_EMAIL_ADDRESS: _ASN1Type.IA5String,
+    NameOID.DOMAIN_COMPONENT: _ASN1Type.IA5String,
+}
+# RFC 5280 Appendix A upper bounds, in characters.
+_UPPER_BOUND: dict[ObjectIdentifier, int] = {
+    NameOID.COMMON_NAME: 64,
+    NameOID.LOCALITY_NAME: 128,
+    NameOID.STATE_OR_PROVINCE_NAME: 128,
+    NameOID.ORGANIZATION_NAME: 64,
+    NameOID.ORGANIZATIONAL_UNIT_NAME: 64,
+    NameOID.SERIAL_NUMBER: 64,
+    OID_EMAIL_ADDRESS: 255,
+}
+_ATTRIBUTE_NAMES = {
+    NameOID.COUNTRY_NAME: "C",
+    NameOID.STATE_OR_PROVINCE_NAME: "ST",
+    NameOID.LOCALITY_NAME: "L",
+    NameOID.ORGANIZATION_NAME: "O",
+    NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
+    NameOID.COMMON_NAME: "CN",
+    NameOID.SERIAL_NUMBER: "serialNumber",
+    OID_EMAIL_ADDRESS: "E (emailAddress)",
+    NameOID.DOMAIN_COMPONENT: "DC",
+    NameOID.DN_QUALIFIER: "dnQualifier",
+}
+
+
 def _attribute(oid: ObjectIdentifier, value: str) -> x509.NameAttribute[str]:
-    if oid == NameOID.COUNTRY_NAME and len(value) != 2:
+    label = _ATTRIBUTE_NAMES.get(oid, oid.dotted_string)
+    if oid == NameOID.COUNTRY_NAME and (len(value) != 2 or _string_type(value) != _ASN1Type.PrintableString):
         raise _csr_error(f"invalid country name {value!r}: it must be a 2-letter ISO 3166 code")
-    kind = _string_type(value)
-    if oid == NameOID.COUNTRY_NAME and kind != _ASN1Type.PrintableString:
-        raise _csr_error(f"invalid country name {value!r}: it must be a 2-letter ISO 3166 code")
+    bound = _UPPER_BOUND.get(oid)
+    if bound is not None and len(value) > bound:
+        raise _csr_error(f"subject attribute {label} is longer than {bound} characters (RFC 5280 upper bound)")
+    kind = _FIXED_TYPE.get(oid) or _string_type(value)
+    if kind == _ASN1Type.PrintableString and _string_type(value) != _ASN1Type.PrintableString:
+        raise _csr_error(f"subject attribute {label} {value!r} must use PrintableString characters (A-Z a-z 0-9 space '()+,-./:=?)")
+    if kind == _ASN1Type.IA5String and not value.isascii():
+        raise _csr_error(f"subject attribute {label} {value!r} must be ASCII (IA5String)")
     try:
         return x509.NameAttribute(oid, value, kind)
     except ValueError as exc:
@@ -557,6 +598,11 @@ _ANGLE = re.compile(r"^(?:[^<>]*?)\s*<([^<>]+)>\s*$")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(.*)$", re.DOTALL)
 
 
+def is_dns_name(name: str) -> bool:
+    """A syntactically valid DNS name (LDH labels plus ``_``, an optional ``*.`` prefix and trailing dot)."""
+    return bool(_DNS_NAME.match(name)) and len(name.rstrip(".")) <= 253
+
+
 def parse_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """Go's ``net.ParseIP`` (no zones, no brackets); IPv4-mapped IPv6 becomes IPv4, as Go marshals it."""
     try:
@@ -622,7 +668,7 @@ def classify_hosts(hosts: list[str], category: Category = Category.CSR) -> SANs:
         if looks_like_uri(host):
             sans.uri.append(host)
             continue
-        if _DNS_NAME.match(host) and len(host.rstrip(".")) <= 253:
+        if is_dns_name(host):
             sans.dns.append(host)
             continue
         raise CfsslError(category, Reason.BAD_REQUEST, f"host {host!r} is not a valid DNS name, IP address, email address or URI")

@@ -13,7 +13,7 @@ import datetime as dt
 
 from cryptography import x509
 
-from cfsslpy.config import SigningProfile, Signing
+from cfsslpy.config import Signing, SigningProfile
 from cfsslpy.csr import CertificateRequest, extract_request, generate_csr
 from cfsslpy.errors import Category, CfsslError, Reason
 from cfsslpy.gojson import parse_duration
@@ -42,13 +42,20 @@ def _checked_profile(req: CertificateRequest, profile: SigningProfile | None) ->
     return profile
 
 
-def self_sign_ca(req: CertificateRequest, key: PrivateKey, profile: SigningProfile | None = None, *, now: dt.datetime | None = None) -> tuple[x509.Certificate, x509.CertificateSigningRequest]:
+def self_sign_ca(
+    req: CertificateRequest,
+    key: PrivateKey,
+    profile: SigningProfile | None = None,
+    *,
+    now: dt.datetime | None = None,
+    exact_subject: x509.Name | None = None,
+) -> tuple[x509.Certificate, x509.CertificateSigningRequest]:
     """Make the CSR for ``req`` with ``key`` and self-sign it as a CA (``gencert -initca -ca-key``)."""
     req.validate_initca()
     policy = _checked_profile(req, profile)
     csr = generate_csr(req, key)
     signer = LocalSigner(Issuer(key=key), Signing(default=policy))
-    cert = signer.sign_csr(csr, SignRequest(request=b""), policy, now=now)
+    cert = signer.sign_csr(csr, SignRequest(request=b""), policy, now=now, exact_subject=exact_subject)
     return cert, csr
 
 
@@ -65,7 +72,10 @@ def renew_ca(cert: x509.Certificate, key: PrivateKey, *, now: dt.datetime | None
     """Re-issue a self-signed CA with the same key, subject, SANs, pathlen and validity length, from now.
 
     Refuses a certificate that is not a CA (5300), a key that does not match (2300) and, unlike cfssl, an
-    intermediate: renewing it here would silently turn it into a self-signed root.
+    intermediate: renewing it here would silently turn it into a self-signed root. Unlike cfssl, the
+    subject is kept byte for byte (cfssl rebuilds it from the extracted request, which loses attributes
+    such as emailAddress and reorders foreign subjects, so the old CA's certificates stop chaining) and
+    the CRL distribution point is kept.
     """
     try:
         bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
@@ -82,5 +92,11 @@ def renew_ca(cert: x509.Certificate, key: PrivateKey, *, now: dt.datetime | None
             "input certificate is not self-signed: -renewca re-issues root CAs only (sign a new CSR with the parent CA instead)",
         )
     req = extract_request(cert)
-    new_cert, _ = self_sign_ca(req, key, now=now)
+    try:
+        crldp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+        urls = [n.value for dp in crldp for n in dp.full_name or [] if isinstance(n, x509.UniformResourceIdentifier)]
+        req.crl_url = urls[0] if urls else ""
+    except x509.ExtensionNotFound:
+        pass
+    new_cert, _ = self_sign_ca(req, key, now=now, exact_subject=cert.subject)
     return new_cert

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -26,8 +26,10 @@ from cfsslpy.errors import Category, CfsslError, Reason
 from cfsslpy.gojson import JSONDecodeError, fold_keys, type_error
 from cfsslpy.pem import all_blocks, encode_pem
 
-PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey]
-PublicKey = Union[rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey]
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+# The hashes cfssl's rule can pick (None = pure Ed25519); typed so the builders' ``sign`` accept them.
+SignatureHash = hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | None
 
 CA_KEY_PASSWORD_ENV = "CFSSL_CA_PK_PASSWORD"
 
@@ -108,17 +110,15 @@ def load_private_key(
 ) -> PrivateKey:
     """Load a private key PEM the way cfssl's helpers do (reference §7.8 item 34).
 
-    PKCS#8, PKCS#1, SEC1 and cfssl's ``Ed25519 PRIVATE KEY`` are accepted; leading ``EC PARAMETERS``
-    blocks are skipped. Legacy OpenSSL-encrypted PEM (``Proc-Type: 4,ENCRYPTED``) and encrypted PKCS#8 are
-    decrypted with ``CFSSL_CA_PK_PASSWORD`` when ``allow_password``; without it -> 2100. No key PEM -> 2002;
-    undecodable DER -> 2003; a key type cfssl does not support (DSA, secp256k1...) -> 2200.
+    PKCS#8, PKCS#1, SEC1 and cfssl's ``Ed25519 PRIVATE KEY`` are accepted whatever the PEM label says
+    (cfssl ignores it too); leading ``EC PARAMETERS`` blocks are skipped. Legacy OpenSSL-encrypted PEM (``Proc-Type: 4,ENCRYPTED``) and encrypted PKCS#8 are
+    decrypted with ``CFSSL_CA_PK_PASSWORD`` when ``allow_password``; without it -> 2100. No PEM -> 2002;
+    undecodable DER (or a PEM block that is not a key) -> 2003; a key type cfssl does not support (DSA, secp256k1...) -> 2200.
     """
     blocks = [b for b in all_blocks(data) if b.label != "EC PARAMETERS"]
     if not blocks:
         raise CfsslError(Category.PRIVATE_KEY, Reason.DECODE_FAILED)
     block = blocks[0]
-    if not block.label.endswith("PRIVATE KEY"):
-        raise CfsslError(Category.PRIVATE_KEY, Reason.DECODE_FAILED)
     encrypted = "ENCRYPTED" in block.headers.get("Proc-Type", "") or block.label == "ENCRYPTED PRIVATE KEY"
     password: bytes | None = None
     if encrypted:
@@ -128,12 +128,14 @@ def load_private_key(
             raise CfsslError(Category.PRIVATE_KEY, Reason.ENCRYPTED)
         password = secret.encode("utf-8")
     try:
-        if encrypted:
-            key: Any = serialization.load_pem_private_key(block.raw, password=password)
-        elif block.label == "Ed25519 PRIVATE KEY":
-            key = serialization.load_der_private_key(block.data, password=None)
+        if encrypted and block.label == "ENCRYPTED PRIVATE KEY":
+            key: Any = serialization.load_der_private_key(block.data, password=password)
+        elif encrypted:
+            key = serialization.load_pem_private_key(block.raw, password=password)
         else:
-            key = serialization.load_pem_private_key(block.raw, password=None)
+            # Like cfssl, the label is not trusted: the DER is tried as PKCS#8, then PKCS#1 / SEC1
+            # (so ``Ed25519 PRIVATE KEY`` and mislabelled blocks load too).
+            key = serialization.load_der_private_key(block.data, password=None)
     except UnsupportedAlgorithm as exc:
         raise CfsslError(Category.PRIVATE_KEY, Reason.NOT_RSA_OR_ECC) from exc
     except (ValueError, TypeError) as exc:
@@ -154,7 +156,7 @@ def check_supported_key(key: Any) -> None:
     raise CfsslError(Category.PRIVATE_KEY, Reason.NOT_RSA_OR_ECC)
 
 
-def signature_hash(key: CertificateIssuerPrivateKeyTypes | PublicKey) -> hashes.HashAlgorithm | None:
+def signature_hash(key: CertificateIssuerPrivateKeyTypes | PublicKey) -> SignatureHash:
     """The hash cfssl signs certificates and CSRs with for this key (None for Ed25519)."""
     if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
         if key.key_size < 2048:
@@ -178,7 +180,7 @@ def signature_hash(key: CertificateIssuerPrivateKeyTypes | PublicKey) -> hashes.
     raise CfsslError(Category.PRIVATE_KEY, Reason.NOT_RSA_OR_ECC)
 
 
-def crl_hash(key: CertificateIssuerPrivateKeyTypes | PublicKey) -> hashes.HashAlgorithm | None:
+def crl_hash(key: CertificateIssuerPrivateKeyTypes | PublicKey) -> SignatureHash:
     """Go's rule for CRLs and OCSP responses: RSA always SHA-256, EC by curve, Ed25519 pure."""
     if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
         return hashes.SHA256()

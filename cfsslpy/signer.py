@@ -31,20 +31,22 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import ExtensionOID, NameOID, ObjectIdentifier
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID, NameOID, ObjectIdentifier
 
 from cfsslpy.config import Signing, SigningProfile, certificate_policies
 from cfsslpy.csr import (
     OID_DELEGATION_USAGE,
+    OID_EMAIL_ADDRESS,
     NameEntry,
     SANs,
     Subject,
-    _DNS_NAME,
     classify_hosts,
+    is_dns_name,
 )
 from cfsslpy.errors import Category, CfsslError, Reason
 from cfsslpy.gojson import MINUTE, JSONDecodeError, fold_keys, type_error
@@ -253,7 +255,7 @@ class Issuer:
             raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST, "the CA certificate's key usage does not allow certificate signing")
         if bc is None:
             log.warning("the CA certificate has no basicConstraints extension; treating it as a CA")
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         if self.cert.not_valid_after_utc < now:
             log.warning("the CA certificate expired on %s", self.cert.not_valid_after_utc.isoformat())
 
@@ -274,8 +276,8 @@ class Issuer:
         assert self.cert is not None
         ski = _ext(self.cert, x509.SubjectKeyIdentifier)
         if ski is not None:
-            return ski.digest
-        return x509.SubjectKeyIdentifier.from_public_key(self.cert.public_key()).digest  # type: ignore[arg-type]
+            return bytes(ski.digest)
+        return x509.SubjectKeyIdentifier.from_public_key(self.cert.public_key()).digest
 
 
 def _ext(cert: x509.Certificate | x509.CertificateSigningRequest, cls: type[Any]) -> Any:
@@ -340,7 +342,13 @@ class LocalSigner:
         profile: SigningProfile,
         *,
         now: dt.datetime | None = None,
+        exact_subject: x509.Name | None = None,
     ) -> x509.Certificate:
+        """Build and sign the certificate for a parsed CSR (reference §3.8 steps 2-14).
+
+        ``now`` fixes the clock (tests); ``exact_subject`` replaces the re-encoded subject with these exact
+        bytes (renewing a CA must keep its subject byte for byte, or the certificates it issued stop chaining).
+        """
         public_key = csr.public_key()
         _check_subject_key(public_key)
 
@@ -407,9 +415,10 @@ class LocalSigner:
         # 8. name whitelist
         if profile.name_whitelist is not None:
             pattern = profile.name_whitelist
-            for name in [subject.common_name, *sans.dns, *sans.email, *sans.uri]:
-                if name and pattern.search(name) is None:
-                    log.error("name %r does not match the profile's name_whitelist", name)
+            # Subject emailAddress values are checked too: they are mirrored into the SAN below.
+            for candidate in [subject.common_name, *sans.dns, *sans.email, *sans.uri, *_subject_emails(subject)]:
+                if candidate and pattern.search(candidate) is None:
+                    log.error("name %r does not match the profile's name_whitelist", candidate)
                     raise CfsslError(Category.POLICY, Reason.UNMATCHED_WHITELIST)
 
         # 9. serial
@@ -431,6 +440,8 @@ class LocalSigner:
                 raise CfsslError(Category.CERTIFICATE, Reason.BAD_REQUEST)
             if ext.oid in CA_MANAGED:
                 raise CfsslError(Category.CERTIFICATE, Reason.BAD_REQUEST, f"extension {ext.oid.dotted_string} is set by the CA profile")
+            if ext.oid in {e.oid for e in carried + request_exts}:
+                raise CfsslError(Category.CERTIFICATE, Reason.BAD_REQUEST, f"extension {ext.oid.dotted_string} appears twice")
             request_exts.append(x509.Extension(ext.oid, ext.critical, x509.UnrecognizedExtension(ext.oid, ext.value)))
 
         # 11. fill
@@ -439,11 +450,19 @@ class LocalSigner:
             if sans.dns or sans.email or sans.uri:
                 log.info("CA certificate: DNS, email and URI SANs are removed (IP SANs are kept)")
             sans = SANs(ip=sans.ip)
+        for email in _subject_emails(subject):
+            # RFC 5280 §4.1.2.6: an email address in the subject MUST also be an rfc822Name SAN.
+            if email.lower() not in {e.lower() for e in sans.email}:
+                log.info("subject emailAddress %s is added to the subject alternative names (RFC 5280)", email)
+                sans.email.append(email)
         key_usage, ekus = _usages(profile, public_key, is_ca)
         not_before, not_after = _validity(profile, self.policy.default, req, now)
         self._check_name_constraints(subject, sans)
 
-        name = subject.to_name()
+        name = subject.to_name() if exact_subject is None else exact_subject
+        if is_ca and not name.rdns:
+            # RFC 5280 §4.1.2.6: a CA's subject is what its certificates name as issuer; it cannot be empty.
+            raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST, "a CA certificate needs a subject (CN or names)")
         issuer_name = self.issuer.cert.subject if self.issuer.cert is not None else name
         if self.issuer.cert is None and not public_key_matches(self.issuer.key, public_key):
             raise CfsslError(Category.PRIVATE_KEY, Reason.KEY_MISMATCH)
@@ -469,16 +488,18 @@ class LocalSigner:
         if ekus:
             add(x509.ExtendedKeyUsage(ekus), False)
         add(x509.BasicConstraints(ca=is_ca, path_length=issued_pathlen if is_ca else None), True)
-        add(x509.SubjectKeyIdentifier.from_public_key(public_key), False)  # type: ignore[arg-type]
-        if self.issuer.cert is not None and self.issuer.cert.subject != name:
+        add(x509.SubjectKeyIdentifier.from_public_key(public_key), False)
+        # Go leaves the AKI out whenever issuer and subject names are equal; we leave it out only on a
+        # self-signed certificate (same name and same key), as RFC 5280 §4.2.1.1 asks.
+        if self.issuer.cert is not None and not (self.issuer.cert.subject == name and public_key_matches(self.issuer.key, public_key)):
             add(x509.AuthorityKeyIdentifier(self.issuer.key_identifier(), None, None), False)
         ocsp_url = profile.ocsp_url or self.policy.default.ocsp_url
         issuer_urls = profile.issuer_urls if profile.issuer_urls is not None else self.policy.default.issuer_urls
         aia: list[x509.AccessDescription] = []
         if ocsp_url:
-            aia.append(x509.AccessDescription(x509.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)))
+            aia.append(x509.AccessDescription(AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)))
         for url in issuer_urls or []:
-            aia.append(x509.AccessDescription(x509.AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(url)))
+            aia.append(x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(url)))
         if aia:
             add(x509.AuthorityInformationAccess(aia), False)
         if not sans.is_empty():
@@ -511,17 +532,22 @@ class LocalSigner:
             raise CfsslError(Category.CERTIFICATE, Reason.NONE, str(exc)) from exc
 
     def _check_name_constraints(self, subject: Subject, sans: SANs) -> None:
-        """Refuse names outside the issuer's X.509 name constraints (cfssl does not look)."""
+        """Refuse names outside the issuer's X.509 name constraints (cfssl does not look).
+
+        Checked: DNS, email, IP and URI SANs, emailAddress subject attributes (RFC 5280 §4.2.1.10) and a
+        host-name-like CN when there is no DNS SAN (OpenSSL checks that CN too). Directory-name constraints
+        are not evaluated.
+        """
         nc = self.issuer.name_constraints
         if nc is None:
             return
         dns = list(sans.dns)
         cn = subject.common_name
-        if cn and _DNS_NAME.match(cn) and "." in cn and not sans.dns:
+        if cn and is_dns_name(cn) and "." in cn and not sans.dns:
             dns.append(cn)  # the CN is a host name the relying party may check
         for name in dns:
             _check_constraint(nc, "dns", name.rstrip(".").lower())
-        for email in sans.email:
+        for email in [*sans.email, *_subject_emails(subject)]:
             _check_constraint(nc, "email", email.lower())
         for ip in sans.ip:
             _check_constraint(nc, "ip", ip)
@@ -529,38 +555,53 @@ class LocalSigner:
             _check_constraint(nc, "uri", uri)
 
 
-def _constraint_matches(kind: str, name: Any, tree: x509.GeneralName) -> bool | None:
-    """True/False when ``tree`` is of ``kind``; None when it is about another kind of name."""
+def _subject_emails(subject: Subject) -> list[str]:
+    return [value for oid, value in subject.extra if oid == OID_EMAIL_ADDRESS]
+
+
+def _dns_within(name: str, base: str) -> bool:
+    """RFC 5280: ``name`` is ``base`` with zero or more labels added on the left."""
+    return name == base or name.endswith("." + base)
+
+
+def _constraint_matches(kind: str, name: Any, tree: x509.GeneralName, *, excluded: bool = False) -> bool | None:
+    """Whether ``name`` (of ``kind``) lies in ``tree``; None when ``tree`` constrains another kind of name.
+
+    For an excluded subtree, a wildcard DNS name also matches when it could stand for a name in the
+    subtree (``*.example.com`` against an excluded ``bad.example.com``).
+    """
     if kind == "dns" and isinstance(tree, x509.DNSName):
         base = tree.value.lower().lstrip(".")
-        return bool(name == base or name.endswith("." + base) or (name.startswith("*.") and (name[2:] == base or name[2:].endswith("." + base))))
+        if _dns_within(name, base):
+            return True
+        if excluded and name.startswith("*.") and "." in base:
+            return bool(base.split(".", 1)[1] == name[2:])
+        return False
     if kind == "email" and isinstance(tree, x509.RFC822Name):
         base = tree.value.lower()
         domain = name.rsplit("@", 1)[-1]
         if "@" in base:
             return bool(name == base)
         if base.startswith("."):
-            return domain.endswith(base)
-        return domain == base
+            return bool(domain.endswith(base))
+        return bool(domain == base)
     if kind == "ip" and isinstance(tree, x509.IPAddress):
         network = tree.value
-        return isinstance(network, (ipaddress.IPv4Network, ipaddress.IPv6Network)) and name.version == network.version and name in network
+        return isinstance(network, (ipaddress.IPv4Network, ipaddress.IPv6Network)) and name.version == network.version and bool(name in network)
     if kind == "uri" and isinstance(tree, x509.UniformResourceIdentifier):
-        from urllib.parse import urlsplit
-
         host = (urlsplit(name).hostname or "").lower()
         base = tree.value.lower()
         if not host:
-            return False
+            return False  # a URI without a host (urn:...) cannot satisfy a host constraint
         if base.startswith("."):
-            return host.endswith(base)
-        return host == base
+            return bool(host.endswith(base))
+        return bool(host == base)
     return None
 
 
 def _check_constraint(nc: x509.NameConstraints, kind: str, name: Any) -> None:
     for tree in nc.excluded_subtrees or []:
-        if _constraint_matches(kind, name, tree):
+        if _constraint_matches(kind, name, tree, excluded=True):
             raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST, f"{name} is excluded by the CA's name constraints")
     permitted = [t for t in nc.permitted_subtrees or [] if _constraint_matches(kind, name, t) is not None]
     if permitted and not any(_constraint_matches(kind, name, t) for t in permitted):
@@ -606,6 +647,10 @@ def _usages(profile: SigningProfile, public_key: Any, is_ca: bool) -> tuple[x509
             del flags[bit]
     if not is_ca and flags.pop("key_cert_sign", False):
         log.warning("usage 'cert sign' needs a CA profile (ca_constraint.is_ca): left out")
+    if is_ca and not flags.get("key_cert_sign"):
+        # RFC 5280 §4.2.1.3/§4.2.1.9: a CA certificate's key signs certificates, so keyCertSign must be set.
+        log.warning("CA profile without usage 'cert sign': added (a CA certificate needs keyCertSign)")
+        flags["key_cert_sign"] = True
     if (flags.get("encipher_only") or flags.get("decipher_only")) and not flags.get("key_agreement"):
         log.warning("usages 'encipher only'/'decipher only' need 'key agreement': left out")
         flags.pop("encipher_only", None)
@@ -619,8 +664,18 @@ def _usages(profile: SigningProfile, public_key: Any, is_ca: bool) -> tuple[x509
     return x509.KeyUsage(**{n: bool(flags.get(n)) for n in names}), unique_ekus
 
 
+def _utc(value: dt.datetime) -> dt.datetime:
+    """Aware UTC; a naive time is taken as UTC (never as local time)."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
 def _validity(profile: SigningProfile, default: SigningProfile, req: SignRequest, now: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
-    """cfssl's FillTemplate validity rule (reference §7.1)."""
+    """cfssl's FillTemplate validity rule (reference §7.1).
+
+    notBefore: the request's, else the profile's ``not_before``, else round(now, 1 min) - backdate (5 min
+    when unset); notAfter: the request's, else the profile's ``not_after``, else notBefore + expiry (the
+    profile's, else the default profile's).
+    """
     expiry = profile.expiry or default.expiry
     not_before = req.not_before
     if not_before is None:
@@ -628,14 +683,16 @@ def _validity(profile: SigningProfile, default: SigningProfile, req: SignRequest
             not_before = profile.not_before
         else:
             backdate = profile.backdate or 5 * MINUTE
-            current = now or dt.datetime.now(dt.timezone.utc)
+            current = _utc(now or dt.datetime.now(dt.UTC))
             not_before = round_minute(current) - dt.timedelta(microseconds=backdate // 1000)
+    not_before = _utc(not_before)
     not_after = req.not_after
     if not_after is None:
         not_after = profile.not_after if profile.not_after is not None else not_before + dt.timedelta(microseconds=expiry // 1000)
+    not_after = _utc(not_after)
     if not_after <= not_before:
         raise CfsslError(Category.POLICY, Reason.INVALID_POLICY, "the certificate's not_after is not after its not_before")
-    return not_before.astimezone(dt.timezone.utc), not_after.astimezone(dt.timezone.utc)
+    return not_before, not_after
 
 
 def certificate_pem(cert: x509.Certificate) -> bytes:
