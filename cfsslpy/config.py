@@ -20,8 +20,8 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 
 from cfsslpy.csr import NameConstraints
-from cfsslpy.errors import PlainError, policy_error
-from cfsslpy.gojson import HOUR, JSONDecodeError, fold_keys, loads, parse_duration
+from cfsslpy.errors import Category, CfsslError, PlainError, Reason, policy_error
+from cfsslpy.gojson import HOUR, JSONDecodeError, fold_keys, loads, parse_duration, type_error
 
 log = logging.getLogger(__name__)
 
@@ -259,117 +259,46 @@ class Config:
 
     @classmethod
     def from_json(cls, obj: Any) -> Config:
-        if not isinstance(obj, dict):
-            raise policy_error("failed to unmarshal configuration: json: cannot unmarshal into Go value of type config.Config")
-        top = fold_keys(obj, ["signing", "auth_keys", "remotes", "ocsp"])
-        auth_keys: dict[str, AuthKey] = {}
-        raw_keys = top.get("auth_keys") or {}
-        if not isinstance(raw_keys, dict):
-            raise _unmarshal("auth_keys", "map[string]config.AuthKey")
-        for name, value in raw_keys.items():
-            if not isinstance(value, dict):
-                raise _unmarshal("auth_keys", "config.AuthKey")
-            f = fold_keys(value, ["type", "key"])
-            auth_keys[name] = AuthKey(_str(f, "type", "AuthKey"), _str(f, "key", "AuthKey"))
-        remotes: dict[str, str] = {}
-        raw_remotes = top.get("remotes") or {}
-        if not isinstance(raw_remotes, dict):
-            raise _unmarshal("remotes", "map[string]string")
-        for name, value in raw_remotes.items():
-            if not isinstance(value, str):
-                raise _unmarshal("remotes", "string")
-            remotes[name] = value
-        cfg = cls(Signing(SigningProfile.builtin_default()), auth_keys, remotes)
+        """cfssl's ``LoadConfig`` on a decoded document: unmarshal everything, then populate, then validate.
 
-        signing = top.get("signing")
+        As in Go, a type error anywhere wins over a missing ``signing`` section, which wins over the
+        checks of each profile (default first, then the named ones).
+        """
+        if not isinstance(obj, dict):
+            raise _wrap(type_error(obj, "", "", "config.Config"))
+        top = _Obj(obj, ("signing", "auth_keys", "remotes", "ocsp"), "Config", "")
+        auth_keys: dict[str, AuthKey] = {}
+        for name, value in top.mapping("auth_keys", "map[string]config.AuthKey").items():
+            entry = top.child(value, "auth_keys", "config.AuthKey", ("type", "key"), "AuthKey")
+            auth_keys[name] = AuthKey(entry.string("type"), entry.string("key")) if entry is not None else AuthKey("", "")
+        remotes: dict[str, str] = {}
+        for name, value in top.mapping("remotes", "map[string]string").items():
+            if value is not None and not isinstance(value, str):
+                raise top.error(value, "remotes", "string")
+            remotes[name] = value or ""
+        signing = top.child(top.get("signing"), "signing", "config.Signing", ("profiles", "default"), "Signing")
+        default: SigningProfile | None = None
+        profiles: dict[str, SigningProfile | None] = {}
+        if signing is not None:
+            raw_default = signing.child(signing.get("default"), "default", "config.SigningProfile", SigningProfile.FIELDS, "SigningProfile")
+            default = None if raw_default is None else _profile_from_json(raw_default)
+            for name, raw in signing.mapping("profiles", "map[string]*config.SigningProfile").items():
+                child = signing.child(raw, "profiles", "config.SigningProfile", SigningProfile.FIELDS, "SigningProfile")
+                profiles[name] = None if child is None else _profile_from_json(child)
+
         if signing is None:
             raise PlainError('No "signing" field present')
-        if not isinstance(signing, dict):
-            raise _unmarshal("signing", "config.Signing")
-        sf = fold_keys(signing, ["profiles", "default"])
-        profiles_raw = sf.get("profiles") or {}
-        if not isinstance(profiles_raw, dict):
-            raise _unmarshal("profiles", "map[string]*config.SigningProfile")
-        default_raw = sf.get("default")
-        if default_raw is not None:
-            cfg.signing.default = cfg._profile_from_json(default_raw)
-        for name, raw in profiles_raw.items():
-            cfg.signing.profiles[name] = cfg._profile_from_json(raw)
+        cfg = cls(Signing(SigningProfile.builtin_default()), auth_keys, remotes)
+        if default is not None:
+            cfg._populate(default)
+            cfg.signing.default = default
+        for name, profile in profiles.items():
+            if profile is None:
+                raise policy_error("can't parse nil profile")
+            cfg._populate(profile)
+            cfg.signing.profiles[name] = profile
         cfg._validate()
         return cfg
-
-    # -- profiles ---------------------------------------------------------------------------------------
-
-    def _profile_from_json(self, raw: Any) -> SigningProfile:
-        if raw is None:
-            raise policy_error("can't parse nil profile")
-        if not isinstance(raw, dict):
-            raise _unmarshal("profiles", "config.SigningProfile")
-        f = fold_keys(raw, SigningProfile.FIELDS)
-        p = SigningProfile()
-        p.usages = _str_list(f, "usages")
-        if f.get("issuer_urls") is not None:
-            p.issuer_urls = _str_list(f, "issuer_urls")
-        p.ocsp_url = _str(f, "ocsp_url")
-        p.crl_url = _str(f, "crl_url")
-        cc = f.get("ca_constraint")
-        if cc is not None:
-            if not isinstance(cc, dict):
-                raise _unmarshal("ca_constraint", "config.CAConstraint")
-            c = fold_keys(cc, ["is_ca", "max_path_len", "max_path_len_zero"])
-            p.ca_constraint = CAConstraint(_bool(c, "is_ca"), _int(c, "max_path_len"), _bool(c, "max_path_len_zero"))
-        p.ocsp_no_check = _bool(f, "ocsp_no_check")
-        p.expiry_string = _str(f, "expiry")
-        p.backdate_string = _str(f, "backdate")
-        for key in ("Expiry", "Backdate"):
-            value = f.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise _unmarshal(key, "time.Duration")
-        p.expiry = int(f.get("Expiry") or 0)
-        p.backdate = int(f.get("Backdate") or 0)
-        p.auth_key = _str(f, "auth_key")
-        p.prev_auth_key = _str(f, "prev_auth_key")
-        p.remote = _str(f, "remote")
-        p.not_before = _time(f, "not_before")
-        p.not_after = _time(f, "not_after")
-        p.name_whitelist_string = _str(f, "name_whitelist")
-        ar = f.get("auth_remote")
-        if ar is not None:
-            if not isinstance(ar, dict):
-                raise _unmarshal("auth_remote", "config.AuthRemote")
-            a = fold_keys(ar, ["remote", "auth_key"])
-            p.auth_remote = AuthRemote(_str(a, "remote"), _str(a, "auth_key"))
-        p.ct_log_servers = _str_list(f, "ct_log_servers")
-        for oid in _str_list(f, "allowed_extensions"):
-            try:
-                p.allowed_extensions.append(ObjectIdentifier(oid))
-            except ValueError:
-                raise policy_error(f"failed to unmarshal configuration: invalid OID {oid!r} in allowed_extensions") from None
-        p.cert_store = _str(f, "cert_store")
-        p.copy_extensions = _bool(f, "copy_extensions")
-        p.lint_error_level = _int(f, "lint_error_level")
-        p.ignored_lints = _str_list(f, "ignored_lints")
-        p.ignored_lint_sources = _str_list(f, "ignored_lint_sources")
-        p.policies = _policies(f.get("Policies"))
-        wl = f.get("CSRWhitelist")
-        if wl is not None:
-            if not isinstance(wl, dict):
-                raise _unmarshal("CSRWhitelist", "config.CSRWhitelist")
-            w = fold_keys(wl, CSRWhitelist.FIELDS)
-            p.csr_whitelist = CSRWhitelist(**{k: _bool(w, k) for k in CSRWhitelist.FIELDS})
-        value = f.get("ClientProvidesSerialNumbers")
-        if value is not None and not isinstance(value, bool):
-            raise _unmarshal("ClientProvidesSerialNumbers", "bool")
-        p.client_provides_serial_numbers = bool(value)
-        nc = f.get("name_constraints")
-        if nc is not None:
-            try:
-                p.name_constraints = NameConstraints.from_json(nc, "SigningProfile")
-            except (JSONDecodeError, Exception) as exc:  # CfsslError from entry validation included
-                message = getattr(exc, "message", str(exc))
-                raise policy_error(f"invalid name_constraints: {message}") from None
-        self._populate(p)
-        return p
 
     def _populate(self, p: SigningProfile) -> None:
         """cfssl's ``SigningProfile.populate``: parse durations, resolve names, compile the whitelist."""
@@ -383,16 +312,19 @@ class Config:
                 raise policy_error("invalid timespan: not_after is before not_before")
             for policy in p.policies:
                 for q in policy.qualifiers:
-                    if q.type not in ("id-qt-cps", "id-qt-unotice"):
+                    if q.type not in ("", "id-qt-cps", "id-qt-unotice"):  # cfssl lets an empty type through
                         raise policy_error("invalid policy qualifier type")
         elif p.remote:
-            server = self.remotes.get(p.remote)
-            if server is None:
+            if p.auth_remote.remote:
+                log.error("profile has both a remote and an auth remote specified")
+                raise CfsslError(Category.POLICY, Reason.INVALID_POLICY)
+            server = self.remotes.get(p.remote, "")
+            if not server:
                 raise policy_error("failed to find remote in remotes section")
             p.remote_server = server
         else:
-            server = self.remotes.get(p.auth_remote.remote)
-            if server is None:
+            server = self.remotes.get(p.auth_remote.remote, "")
+            if not server:
                 raise policy_error("failed to find remote in remotes section")
             p.remote_server = server
         if p.auth_key:
@@ -441,6 +373,8 @@ class Config:
         for p in [self.signing.default, *self.signing.profiles.values()]:
             if p.auth_remote.auth_key and not p.auth_remote.remote:
                 raise policy_error("invalid configuration")
+            if p.auth_remote.remote and not p.remote and not p.auth_remote.auth_key:
+                raise policy_error("invalid configuration")
             if p.remote and p.auth_remote.remote:
                 raise policy_error("invalid configuration")
             if not (0 <= p.lint_error_level < 8):
@@ -452,62 +386,173 @@ class Config:
                     raise policy_error("invalid configuration")
 
 
-# -- JSON field helpers (all failures are 5200 "failed to unmarshal configuration: ...") -----------------
+# -- JSON decoding (every failure is 5200 "failed to unmarshal configuration: <Go's json error>") ----------
 
 
-def _unmarshal(fieldname: str, go_type: str) -> Exception:
-    return policy_error(f"failed to unmarshal configuration: json: cannot unmarshal value into Go struct field .{fieldname} of type {go_type}")
+def _wrap(exc: JSONDecodeError) -> CfsslError:
+    return policy_error(f"failed to unmarshal configuration: {exc}")
 
 
-def _str(f: dict[str, Any], key: str, struct: str = "SigningProfile") -> str:
-    value = f.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise _unmarshal(key, "string")
-    return value
+class _Obj:
+    """A decoded JSON object being read into the Go struct ``struct``, found at JSON path ``path``.
+
+    Keys are matched Go style (exact, then case-insensitive); type errors carry Go's wording, e.g.
+    ``json: cannot unmarshal string into Go struct field SigningProfile.signing.default.usages of type
+    []string`` (map keys are not part of the path, as in Go).
+    """
+
+    def __init__(self, obj: dict[str, Any], fields: tuple[str, ...], struct: str, path: str) -> None:
+        self.fields = fold_keys(obj, fields)
+        self.struct = struct
+        self.path = path
+
+    def _path(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def error(self, value: Any, key: str, go_type: str) -> CfsslError:
+        return _wrap(type_error(value, self.struct, self._path(key), go_type))
+
+    def get(self, key: str) -> Any:
+        return self.fields.get(key)
+
+    def child(self, value: Any, key: str, go_type: str, fields: tuple[str, ...], struct: str) -> _Obj | None:
+        """A nested struct (None when absent or null)."""
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise self.error(value, key, go_type)
+        return _Obj(value, fields, struct, self._path(key))
+
+    def mapping(self, key: str, go_type: str) -> dict[str, Any]:
+        value = self.fields.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.error(value, key, go_type)
+        return value
+
+    def string(self, key: str) -> str:
+        value = self.fields.get(key)
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise self.error(value, key, "string")
+        return value
+
+    def boolean(self, key: str) -> bool:
+        value = self.fields.get(key)
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            raise self.error(value, key, "bool")
+        return value
+
+    def integer(self, key: str, go_type: str = "int") -> int:
+        value = self.fields.get(key)
+        if value is None:
+            return 0
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+            raise self.error(value, key, go_type)
+        return int(value)
+
+    def strings(self, key: str) -> list[str] | None:
+        """A ``[]string`` (None when absent or null)."""
+        value = self.fields.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            raise self.error(value, key, "[]string")
+        for item in value:
+            if not isinstance(item, str):
+                raise self.error(item, key, "string")
+        return list(value)
+
+    def array(self, key: str, go_type: str) -> list[Any]:
+        value = self.fields.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.error(value, key, go_type)
+        return value
+
+    def time(self, key: str) -> dt.datetime | None:
+        value = self.fields.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise self.error(value, key, "time.Time")
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("z", "Z"))
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed.tzinfo is None or "T" not in value.upper():
+            # Go's own message quotes its layout at length; ours names the field and the format.
+            raise policy_error(f'failed to unmarshal configuration: parsing time "{value}" as RFC 3339 (field {self._path(key)})')
+        return parsed.astimezone(dt.UTC)
+
+    def oid(self, value: Any, key: str) -> ObjectIdentifier:
+        if not isinstance(value, str):
+            raise self.error(value, key, "config.OID")
+        try:
+            return ObjectIdentifier(value)
+        except ValueError:
+            raise policy_error(f"failed to unmarshal configuration: invalid OID {value!r} in {self._path(key)}") from None
 
 
-def _bool(f: dict[str, Any], key: str) -> bool:
-    value = f.get(key)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise _unmarshal(key, "bool")
-    return value
-
-
-def _int(f: dict[str, Any], key: str) -> int:
-    value = f.get(key)
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-        raise _unmarshal(key, "int")
-    return int(value)
-
-
-def _str_list(f: dict[str, Any], key: str) -> list[str]:
-    value = f.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _unmarshal(key, "[]string")
-    return list(value)
-
-
-def _time(f: dict[str, Any], key: str) -> dt.datetime | None:
-    value = f.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _unmarshal(key, "time.Time")
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("z", "Z"))
-    except ValueError:
-        raise policy_error(f'failed to unmarshal configuration: parsing time "{value}" as RFC 3339') from None
-    if parsed.tzinfo is None or "T" not in value.upper():
-        raise policy_error(f'failed to unmarshal configuration: parsing time "{value}" as RFC 3339 (a time zone is required)')
-    return parsed.astimezone(dt.timezone.utc)
+def _profile_from_json(o: _Obj) -> SigningProfile:
+    """Unmarshal one signing profile (no checks beyond JSON types: those are ``Config._populate``'s)."""
+    p = SigningProfile()
+    p.usages = o.strings("usages") or []
+    p.issuer_urls = o.strings("issuer_urls")
+    p.ocsp_url = o.string("ocsp_url")
+    p.crl_url = o.string("crl_url")
+    cc = o.child(o.get("ca_constraint"), "ca_constraint", "config.CAConstraint", ("is_ca", "max_path_len", "max_path_len_zero"), "CAConstraint")
+    if cc is not None:
+        p.ca_constraint = CAConstraint(cc.boolean("is_ca"), cc.integer("max_path_len"), cc.boolean("max_path_len_zero"))
+    p.ocsp_no_check = o.boolean("ocsp_no_check")
+    p.expiry_string = o.string("expiry")
+    p.backdate_string = o.string("backdate")
+    p.auth_key = o.string("auth_key")
+    p.prev_auth_key = o.string("prev_auth_key")
+    p.remote = o.string("remote")
+    p.not_before = o.time("not_before")
+    p.not_after = o.time("not_after")
+    p.name_whitelist_string = o.string("name_whitelist")
+    ar = o.child(o.get("auth_remote"), "auth_remote", "config.AuthRemote", ("remote", "auth_key"), "AuthRemote")
+    if ar is not None:
+        p.auth_remote = AuthRemote(ar.string("remote"), ar.string("auth_key"))
+    p.ct_log_servers = o.strings("ct_log_servers") or []
+    p.allowed_extensions = [o.oid(v, "allowed_extensions") for v in o.array("allowed_extensions", "[]config.OID")]
+    p.cert_store = o.string("cert_store")
+    p.lint_error_level = o.integer("lint_error_level")
+    p.ignored_lints = o.strings("ignored_lints") or []
+    p.ignored_lint_sources = o.strings("ignored_lint_sources") or []
+    p.copy_extensions = o.boolean("copy_extensions")
+    for raw in o.array("Policies", "[]config.CertificatePolicy"):
+        po = o.child(raw, "Policies", "config.CertificatePolicy", ("ID", "Qualifiers"), "CertificatePolicy")
+        if po is None:
+            continue
+        qualifiers: list[PolicyQualifier] = []
+        for q in po.array("Qualifiers", "[]config.CertificatePolicyQualifier"):
+            qo = po.child(q, "Qualifiers", "config.CertificatePolicyQualifier", ("Type", "Value"), "CertificatePolicyQualifier")
+            if qo is not None:
+                qualifiers.append(PolicyQualifier(qo.string("Type"), qo.string("Value")))
+        p.policies.append(CertificatePolicy(po.oid(po.get("ID"), "ID"), qualifiers))
+    # Go's time.Duration fields: integer nanoseconds under their exact Go names (overwritten by "expiry").
+    p.expiry = o.integer("Expiry", "time.Duration")
+    p.backdate = o.integer("Backdate", "time.Duration")
+    wl = o.child(o.get("CSRWhitelist"), "CSRWhitelist", "config.CSRWhitelist", CSRWhitelist.FIELDS, "CSRWhitelist")
+    if wl is not None:
+        p.csr_whitelist = CSRWhitelist(**{k: wl.boolean(k) for k in CSRWhitelist.FIELDS})
+    p.client_provides_serial_numbers = o.boolean("ClientProvidesSerialNumbers")
+    nc = o.get("name_constraints")
+    if nc is not None:
+        try:
+            p.name_constraints = NameConstraints.from_json(nc, "SigningProfile")
+        except (JSONDecodeError, CfsslError) as exc:
+            message = exc.message if isinstance(exc, CfsslError) else str(exc)
+            raise policy_error(f"invalid name_constraints: {message}") from None
+    return p
 
 
 def _duration(text: str) -> int:
@@ -515,33 +560,6 @@ def _duration(text: str) -> int:
         return parse_duration(text)
     except ValueError as exc:
         raise policy_error(str(exc)) from None
-
-
-def _policies(raw: Any) -> list[CertificatePolicy]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise _unmarshal("Policies", "[]config.CertificatePolicy")
-    out: list[CertificatePolicy] = []
-    for item in raw:
-        if not isinstance(item, dict):
-            raise _unmarshal("Policies", "config.CertificatePolicy")
-        f = fold_keys(item, ["ID", "Qualifiers"])
-        oid_text = f.get("ID")
-        if not isinstance(oid_text, str):
-            raise _unmarshal("ID", "config.OID")
-        try:
-            oid = ObjectIdentifier(oid_text)
-        except ValueError:
-            raise policy_error(f"failed to unmarshal configuration: invalid OID {oid_text!r}") from None
-        qualifiers: list[PolicyQualifier] = []
-        for q in f.get("Qualifiers") or []:
-            if not isinstance(q, dict):
-                raise _unmarshal("Qualifiers", "config.CertificatePolicyQualifier")
-            qf = fold_keys(q, ["Type", "Value"])
-            qualifiers.append(PolicyQualifier(_str(qf, "Type"), _str(qf, "Value")))
-        out.append(CertificatePolicy(oid, qualifiers))
-    return out
 
 
 def certificate_policies(policies: list[CertificatePolicy]) -> x509.CertificatePolicies:

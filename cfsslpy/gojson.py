@@ -35,51 +35,187 @@ class JSONDecodeError(ValueError):
 
 
 def loads(data: bytes | str) -> Any:
-    """Parse JSON, rejecting NaN/Infinity and duplicate-free semantics as Go does (last key wins)."""
-    if isinstance(data, bytes):
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise JSONDecodeError("invalid character in JSON input (not UTF-8)") from exc
-    else:
-        text = data
-    if text.startswith("\ufeff"):
-        raise JSONDecodeError("invalid character 'ï' looking for beginning of value")
-    if not text.strip():
-        raise JSONDecodeError("unexpected end of JSON input")
+    """Parse JSON as Go's ``json.Unmarshal`` would: same accepted syntax, same error wording.
+
+    NaN/Infinity are rejected; duplicate keys keep the last value; invalid UTF-8 inside strings becomes
+    U+FFFD (Go replaces it too). On a syntax error the document is re-scanned with Go's scanner rules so
+    the message is Go's (``invalid character 'x' looking for beginning of value``, ``unexpected end of JSON
+    input``), without Python's offsets.
+    """
+    raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
+    text = raw.decode("utf-8", "replace")
 
     def _no_constants(name: str) -> Any:
-        raise JSONDecodeError(f"invalid character '{name[0]}' looking for beginning of value")
+        raise ValueError(name)  # NaN / Infinity are not JSON: Go's scanner words the error
 
     try:
+        if text.startswith("\ufeff"):
+            raise ValueError("BOM")  # Go has no BOM exception: the scanner below words the error
         return json.loads(text, parse_constant=_no_constants)
-    except json.JSONDecodeError as exc:
-        if exc.pos >= len(text.rstrip()):
-            raise JSONDecodeError("unexpected end of JSON input") from None
-        char = text[exc.pos]
-        raise JSONDecodeError(
-            f"invalid character {_go_quote_char(char)} {_go_context(exc.msg)} (offset {exc.pos + 1})"
-        ) from None
+    except ValueError:  # json.JSONDecodeError included
+        raise JSONDecodeError(go_syntax_error(raw) or "unexpected end of JSON input") from None
     except RecursionError:
         raise JSONDecodeError("exceeded max depth") from None
 
 
+_WS = b" \t\r\n"
+_HEX = b"0123456789abcdefABCDEF"
+_DIGITS = b"0123456789"
+
+
+class _Syntax(Exception):
+    pass
+
+
+def go_syntax_error(data: bytes) -> str | None:
+    """The message Go's ``encoding/json`` scanner gives for ``data``, or None when the syntax is valid."""
+    try:
+        end = _scan_value(data, _skip_ws(data, 0), "looking for beginning of value")
+        end = _skip_ws(data, end)
+        if end < len(data):
+            return f"invalid character {_go_quote_byte(data[end])} after top-level value"
+    except _Syntax as exc:
+        return str(exc)
+    except IndexError:
+        return "unexpected end of JSON input"
+    return None
+
+
+def _skip_ws(data: bytes, i: int) -> int:
+    while i < len(data) and data[i] in _WS:
+        i += 1
+    return i
+
+
+def _bad(data: bytes, i: int, context: str, *, eof_as_space: bool = False) -> _Syntax:
+    """A syntax error at ``data[i]``. At the end of the input Go's scanner is fed one space, which is
+    still an error inside a literal, number or escape (``eof_as_space``), else "unexpected end"."""
+    if i >= len(data):
+        if eof_as_space:
+            return _Syntax(f"invalid character ' ' {context}")
+        return _Syntax("unexpected end of JSON input")
+    return _Syntax(f"invalid character {_go_quote_byte(data[i])} {context}")
+
+
+def _scan_value(data: bytes, i: int, context: str) -> int:
+    if i >= len(data):
+        raise _Syntax("unexpected end of JSON input")
+    c = data[i]
+    if c == ord("{"):
+        return _scan_object(data, i + 1)
+    if c == ord("["):
+        return _scan_array(data, i + 1)
+    if c == ord('"'):
+        return _scan_string(data, i + 1)
+    if c == ord("-") or c in _DIGITS:
+        return _scan_number(data, i)
+    for word in (b"true", b"false", b"null"):
+        if c == word[0]:
+            for k in range(1, len(word)):
+                if i + k >= len(data) or data[i + k] != word[k]:
+                    expected = chr(word[k])
+                    raise _bad(data, i + k, f"in literal {word.decode()} (expecting '{expected}')", eof_as_space=True)
+            return i + len(word)
+    raise _bad(data, i, context)
+
+
+def _scan_object(data: bytes, i: int) -> int:
+    i = _skip_ws(data, i)
+    if i < len(data) and data[i] == ord("}"):
+        return i + 1
+    while True:
+        if i >= len(data) or data[i] != ord('"'):
+            raise _bad(data, i, "looking for beginning of object key string")
+        i = _skip_ws(data, _scan_string(data, i + 1))
+        if i >= len(data) or data[i] != ord(":"):
+            raise _bad(data, i, "after object key")
+        i = _skip_ws(data, _scan_value(data, _skip_ws(data, i + 1), "looking for beginning of value"))
+        if i < len(data) and data[i] == ord("}"):
+            return i + 1
+        if i >= len(data) or data[i] != ord(","):
+            raise _bad(data, i, "after object key:value pair")
+        i = _skip_ws(data, i + 1)
+
+
+def _scan_array(data: bytes, i: int) -> int:
+    i = _skip_ws(data, i)
+    if i < len(data) and data[i] == ord("]"):
+        return i + 1
+    while True:
+        i = _skip_ws(data, _scan_value(data, i, "looking for beginning of value"))
+        if i < len(data) and data[i] == ord("]"):
+            return i + 1
+        if i >= len(data) or data[i] != ord(","):
+            raise _bad(data, i, "after array element")
+        i = _skip_ws(data, i + 1)
+
+
+def _scan_string(data: bytes, i: int) -> int:
+    while True:
+        c = data[i]
+        if c == ord('"'):
+            return i + 1
+        if c < 0x20:
+            raise _bad(data, i, "in string literal")
+        if c == ord("\\"):
+            i += 1
+            if i < len(data) and data[i] == ord("u"):
+                for k in range(1, 5):
+                    if i + k >= len(data) or data[i + k] not in _HEX:
+                        raise _bad(data, i + k, "in \\u hexadecimal character escape", eof_as_space=True)
+                i += 5
+                continue
+            if i >= len(data) or data[i] not in b'"\\/bfnrt':
+                raise _bad(data, i, "in string escape code", eof_as_space=True)
+        i += 1
+
+
+def _scan_number(data: bytes, i: int) -> int:
+    if data[i] == ord("-"):
+        i += 1
+        if i >= len(data) or data[i] not in _DIGITS:
+            raise _bad(data, i, "in numeric literal", eof_as_space=True)
+    if data[i] == ord("0"):
+        i += 1
+    else:
+        while i < len(data) and data[i] in _DIGITS:
+            i += 1
+    if i < len(data) and data[i] == ord("."):
+        i += 1
+        if i >= len(data) or data[i] not in _DIGITS:
+            raise _bad(data, i, "after decimal point in numeric literal", eof_as_space=True)
+        while i < len(data) and data[i] in _DIGITS:
+            i += 1
+    if i < len(data) and data[i] in b"eE":
+        i += 1
+        if i < len(data) and data[i] in b"+-":
+            i += 1
+        if i >= len(data) or data[i] not in _DIGITS:
+            raise _bad(data, i, "in exponent of numeric literal", eof_as_space=True)
+        while i < len(data) and data[i] in _DIGITS:
+            i += 1
+    return i
+
+
+def _go_quote_byte(byte: int) -> str:
+    return _go_quote_char(chr(byte))
+
+
 def _go_quote_char(char: str) -> str:
+    """Go's ``quoteChar``: the offending byte as a rune in single quotes, escaped like strconv.Quote."""
     if char == "'":
         return "'\\''"
     if char == '"':
         return "'\"'"
-    if char.isprintable():
-        return f"'{char}'"
-    return repr(char)
-
-
-def _go_context(msg: str) -> str:
-    if "property name" in msg:
-        return "looking for beginning of object key string"
-    if "delimiter" in msg:
-        return "after object key:value pair" if "','" in msg else "after object key"
-    return "looking for beginning of value"
+    escapes = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v", "\\": "\\\\"}
+    if char in escapes:
+        return f"'{escapes[char]}'"
+    code = ord(char)
+    if code < 0x20 or code == 0x7F:
+        return f"'\\x{code:02x}'"
+    if 0x80 <= code <= 0xA0 or code == 0xAD:
+        return f"'\\u{code:04x}'"
+    return f"'{char}'"
 
 
 _GO_TYPE_NAMES = {
@@ -94,9 +230,22 @@ _GO_TYPE_NAMES = {
 
 
 def type_error(value: Any, struct: str, fieldname: str, go_type: str) -> JSONDecodeError:
-    """Go's ``json: cannot unmarshal X into Go struct field S.f of type T``."""
+    """Go's ``json: cannot unmarshal X into Go struct field S.f of type T``.
+
+    ``fieldname`` is the dotted JSON path of the field from the document root (Go >= 1.14 wording), and
+    ``struct`` the Go struct that declares its last element. With no field (the document itself has the
+    wrong type) the wording is ``... into Go value of type T``. A non-integral number into an integer type
+    shows the number, as Go does (``number 1.5``).
+    """
     kind = _GO_TYPE_NAMES.get(type(value), "value")
+    if kind == "number" and go_type in _GO_INT_TYPES and (isinstance(value, float) and not value.is_integer()):
+        kind = f"number {value!r}"
+    if not fieldname:
+        return JSONDecodeError(f"json: cannot unmarshal {kind} into Go value of type {go_type}")
     return JSONDecodeError(f"json: cannot unmarshal {kind} into Go struct field {struct}.{fieldname} of type {go_type}")
+
+
+_GO_INT_TYPES = frozenset({"int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64", "time.Duration"})
 
 
 def fold_keys(obj: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
