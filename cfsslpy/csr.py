@@ -430,7 +430,11 @@ class RawExtension:
             raise type_error(obj, "CertificateRequest", "extensions", "pkix.Extension")
         f = fold_keys(obj, ["id", "critical", "value"])
         ident = f.get("id")
-        if not isinstance(ident, list) or len(ident) < 2 or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ident):
+        if (
+            not isinstance(ident, list)
+            or len(ident) < 2
+            or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ident)
+        ):
             raise type_error(ident, "Extension", "Id", "asn1.ObjectIdentifier")
         value = f.get("value") or ""
         if not isinstance(value, str):
@@ -477,8 +481,10 @@ class CertificateRequest:
     @classmethod
     def from_json(cls, obj: Any) -> CertificateRequest:
         if not isinstance(obj, dict):
-            raise type_error(obj, "", "", "csr.CertificateRequest") if obj is not None else JSONDecodeError(
-                "json: cannot unmarshal null into Go value of type csr.CertificateRequest"
+            raise (
+                type_error(obj, "", "", "csr.CertificateRequest")
+                if obj is not None
+                else JSONDecodeError("json: cannot unmarshal null into Go value of type csr.CertificateRequest")
             )
         f = fold_keys(obj, cls.FIELDS)
         names_raw = f.get("names")
@@ -735,7 +741,16 @@ def extract_request(cert: x509.Certificate) -> CertificateRequest:
     certificate yields a ``ca`` section with its validity length and path length.
     """
     subject = Subject.from_name(cert.subject)
-    lists = [subject.get(oid) for oid in (NameOID.COUNTRY_NAME, NameOID.ORGANIZATION_NAME, NameOID.ORGANIZATIONAL_UNIT_NAME, NameOID.LOCALITY_NAME, NameOID.STATE_OR_PROVINCE_NAME)]
+    lists = [
+        subject.get(oid)
+        for oid in (
+            NameOID.COUNTRY_NAME,
+            NameOID.ORGANIZATION_NAME,
+            NameOID.ORGANIZATIONAL_UNIT_NAME,
+            NameOID.LOCALITY_NAME,
+            NameOID.STATE_OR_PROVINCE_NAME,
+        )
+    ]
     count = max((len(v) for v in lists), default=0)
     names = []
     for i in range(count):

@@ -38,7 +38,9 @@ def _checked_profile(req: CertificateRequest, profile: SigningProfile | None) ->
     if profile is None:
         return ca_profile(req)
     if not profile.ca_constraint.is_ca:
-        raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST, "the selected profile cannot issue CA certificates (ca_constraint.is_ca is false)")
+        raise CfsslError(
+            Category.POLICY, Reason.INVALID_REQUEST, "the selected profile cannot issue CA certificates (ca_constraint.is_ca is false)"
+        )
     return profile
 
 
@@ -59,7 +61,9 @@ def self_sign_ca(
     return cert, csr
 
 
-def new_ca(req: CertificateRequest, profile: SigningProfile | None = None, *, now: dt.datetime | None = None) -> tuple[x509.Certificate, x509.CertificateSigningRequest, PrivateKey]:
+def new_ca(
+    req: CertificateRequest, profile: SigningProfile | None = None, *, now: dt.datetime | None = None
+) -> tuple[x509.Certificate, x509.CertificateSigningRequest, PrivateKey]:
     """Generate a key and a self-signed CA (``gencert -initca`` / ``genkey -initca``)."""
     req.validate_initca()
     _checked_profile(req, profile)

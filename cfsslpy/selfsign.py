@@ -28,7 +28,9 @@ in production.
 """
 
 
-def selfsign(req: CertificateRequest, policy: Signing | None = None, profile_name: str = "", *, now: dt.datetime | None = None) -> tuple[x509.Certificate, x509.CertificateSigningRequest, PrivateKey]:
+def selfsign(
+    req: CertificateRequest, policy: Signing | None = None, profile_name: str = "", *, now: dt.datetime | None = None
+) -> tuple[x509.Certificate, x509.CertificateSigningRequest, PrivateKey]:
     """Generate a key and CSR for ``req`` and sign it with that same key."""
     if policy is None:
         policy = Signing(default=SigningProfile.builtin_default(SELFSIGN_EXPIRY))

@@ -85,7 +85,9 @@ CA_MANAGED = frozenset(
 # Key usage bits RFC 5280 / RFC 8813 / RFC 8410 allow per subject key type.
 _ALLOWED_KU: dict[str, frozenset[str]] = {
     "rsa": frozenset({"digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_cert_sign", "crl_sign"}),
-    "ec": frozenset({"digital_signature", "content_commitment", "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only"}),
+    "ec": frozenset(
+        {"digital_signature", "content_commitment", "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only"}
+    ),
     "ed25519": frozenset({"digital_signature", "content_commitment", "key_cert_sign", "crl_sign"}),
 }
 _KU_NAMES = {
@@ -185,7 +187,22 @@ class SignRequest:
         """The API's sign request body (``hosts``/``hostname``, ``certificate_request``, ``subject``...)."""
         if not isinstance(obj, dict):
             raise JSONDecodeError("json: cannot unmarshal into Go value of type signer.SignRequest")
-        f = fold_keys(obj, ["hostname", "hosts", "certificate_request", "subject", "profile", "crl_override", "label", "serial_number", "extensions", "not_before", "not_after"])
+        f = fold_keys(
+            obj,
+            [
+                "hostname",
+                "hosts",
+                "certificate_request",
+                "subject",
+                "profile",
+                "crl_override",
+                "label",
+                "serial_number",
+                "extensions",
+                "not_before",
+                "not_after",
+            ],
+        )
         hosts: list[str] | None = None
         if f.get("hosts") is not None:
             value = f["hosts"]
@@ -327,7 +344,9 @@ class LocalSigner:
         profile = self.policy.profile(req.profile)
         if profile.is_remote:
             raise CfsslError(
-                Category.POLICY, Reason.INVALID_POLICY, f"profile {req.profile or 'default'!r} is a remote profile: pass -remote or use serve"
+                Category.POLICY,
+                Reason.INVALID_POLICY,
+                f"profile {req.profile or 'default'!r} is a remote profile: pass -remote or use serve",
             )
         csr = parse_csr_pem(req.request)
         cert = self.sign_csr(csr, req, profile, now=now)
@@ -505,7 +524,9 @@ class LocalSigner:
         if not sans.is_empty():
             add(x509.SubjectAlternativeName(sans.general_names()), subject.is_empty())
         elif subject.is_empty():
-            raise CfsslError(Category.CERTIFICATE, Reason.BAD_REQUEST, "the certificate would have neither a subject nor a subject alternative name")
+            raise CfsslError(
+                Category.CERTIFICATE, Reason.BAD_REQUEST, "the certificate would have neither a subject nor a subject alternative name"
+            )
         if is_ca:
             nc_cfg = profile.name_constraints
             nc = nc_cfg.to_extension() if nc_cfg is not None else None
@@ -587,7 +608,11 @@ def _constraint_matches(kind: str, name: Any, tree: x509.GeneralName, *, exclude
         return bool(domain == base)
     if kind == "ip" and isinstance(tree, x509.IPAddress):
         network = tree.value
-        return isinstance(network, (ipaddress.IPv4Network, ipaddress.IPv6Network)) and name.version == network.version and bool(name in network)
+        return (
+            isinstance(network, (ipaddress.IPv4Network, ipaddress.IPv6Network))
+            and name.version == network.version
+            and bool(name in network)
+        )
     if kind == "uri" and isinstance(tree, x509.UniformResourceIdentifier):
         host = (urlsplit(name).hostname or "").lower()
         base = tree.value.lower()
@@ -660,7 +685,17 @@ def _usages(profile: SigningProfile, public_key: Any, is_ca: bool) -> tuple[x509
         raise CfsslError(Category.POLICY, Reason.NO_KEY_USAGES, f"Invalid policy: no key usage available for a {kind.upper()} key")
     if not flags:
         return None, unique_ekus
-    names = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only")
+    names = (
+        "digital_signature",
+        "content_commitment",
+        "key_encipherment",
+        "data_encipherment",
+        "key_agreement",
+        "key_cert_sign",
+        "crl_sign",
+        "encipher_only",
+        "decipher_only",
+    )
     return x509.KeyUsage(**{n: bool(flags.get(n)) for n in names}), unique_ekus
 
 
@@ -669,7 +704,9 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
-def _validity(profile: SigningProfile, default: SigningProfile, req: SignRequest, now: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
+def _validity(
+    profile: SigningProfile, default: SigningProfile, req: SignRequest, now: dt.datetime | None
+) -> tuple[dt.datetime, dt.datetime]:
     """cfssl's FillTemplate validity rule (reference §7.1).
 
     notBefore: the request's, else the profile's ``not_before``, else round(now, 1 min) - backdate (5 min
