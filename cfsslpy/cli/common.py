@@ -13,10 +13,10 @@ from cfsslpy.cli.context import IO
 from cfsslpy.config import Config, Signing
 from cfsslpy.csr import CertificateRequest
 from cfsslpy.errors import CfsslError, PlainError
-from cfsslpy.gojson import go_json_dumps
+from cfsslpy.gojson import JSONDecodeError, go_json_dumps, loads, type_error
 from cfsslpy.inputs import read_input
 from cfsslpy.keys import PrivateKey, encode_private_key
-from cfsslpy.signer import Issuer, LocalSigner, load_issuer
+from cfsslpy.signer import Issuer, LocalSigner, SubjectOverride, load_issuer
 
 log = logging.getLogger("cfsslpy.cli")
 
@@ -27,7 +27,10 @@ def read_arg(spec: str, io: IO, *, prefixes: bool = False) -> bytes:
 
 
 def load_config(opts: Options) -> Config | None:
-    """``-config``, loaded and validated before the command runs (cfssl: ``Failed to load config file: ...``)."""
+    """``-config``, loaded and validated before the command runs (cfssl: ``Failed to load config file: ...``).
+
+    cfssl prints that message without a trailing newline; we end it with one like every other error.
+    """
     if not opts.config:
         return None
     try:
@@ -40,22 +43,46 @@ def signing_policy(config: Config | None) -> Signing:
     return (config or Config.default()).signing
 
 
-def require_ca(opts: Options) -> None:
-    """cfssl only logs these and exits 0; we fail (README, compatibility)."""
+def require_ca(opts: Options, article: str = "") -> None:
+    """-ca and -ca-key are both needed to sign locally.
+
+    cfssl only logs these messages and exits 0 (reference §7.9 item 40); we fail with exit status 1
+    (README, compatibility). ``article`` reproduces cfssl's wording: gencert says "need a CA ...".
+    """
     if not opts.ca:
-        raise PlainError("need CA certificate (provide one with -ca)")
+        raise PlainError(f"need {article}CA certificate (provide one with -ca)")
     if not opts.ca_key:
-        raise PlainError("need CA key (provide one with -ca-key)")
+        raise PlainError(f"need {article}CA key (provide one with -ca-key)")
 
 
 def local_signer(opts: Options, io: IO, config: Config | None) -> LocalSigner:
-    require_ca(opts)
+    """The local signer for -ca / -ca-key (already required by the caller) under the -config policy."""
     issuer: Issuer = load_issuer(opts.ca, opts.ca_key, stdin=io.stdin, environ=io.environ)
     return LocalSigner(issuer, signing_policy(config))
 
 
+def ignored(opts: Options, names: list[str], why: str) -> None:
+    """WARNING for flags that were given but have no effect in the mode the command runs in."""
+    for name in names:
+        if name in opts.given:
+            log.warning("flag -%s has no effect %s", name, why)
+
+
 def read_csr_json(spec: str, io: IO) -> CertificateRequest:
     return CertificateRequest.from_json_bytes(read_arg(spec, io))
+
+
+def read_subject(spec: str, io: IO) -> SubjectOverride | None:
+    """The sign SUBJECT file (reference §3.7); JSON errors are plain text as in cfssl; ``null`` = none."""
+    try:
+        obj = loads(read_arg(spec, io))
+        if obj is None:
+            return None
+        if not isinstance(obj, dict):
+            raise type_error(obj, "", "", "signer.Subject")
+        return SubjectOverride.from_json(obj)
+    except JSONDecodeError as exc:
+        raise PlainError(str(exc)) from None
 
 
 def split_hosts(hostname: str) -> list[str] | None:
@@ -69,9 +96,14 @@ def pop_arg(args: list[str]) -> tuple[str, list[str]]:
     return args[0], args[1:]
 
 
-def no_more_args(args: list[str]) -> None:
+TOO_MANY = "too many arguments are provided, please check with usage"
+ONLY_ONE = "only one argument is accepted, please check with usage"
+
+
+def no_more_args(args: list[str], message: str = TOO_MANY) -> None:
+    """cfssl 2016 ignored extra positional arguments; newest cfssl (and we) reject them, in its words."""
     if args:
-        raise PlainError("too many arguments are provided, please check with usage")
+        raise PlainError(message)
 
 
 def pem_text(obj: x509.Certificate | x509.CertificateSigningRequest) -> str:
@@ -83,8 +115,8 @@ def key_text(key: PrivateKey) -> str:
 
 
 def print_json(io: IO, obj: dict[str, Any], *, newline: bool = True) -> None:
-    """Compact Go-style JSON with sorted keys (cfssl's PrintCert and friends)."""
-    io.out(go_json_dumps(dict(sorted(obj.items()))) + ("\n" if newline else ""))
+    """Compact Go-style JSON, keys in the order given (Go struct order or sorted map keys: the caller's)."""
+    io.out(go_json_dumps(obj) + ("\n" if newline else ""))
 
 
 def print_cert(io: IO, *, cert: str | None = None, csr: str | None = None, key: str | None = None) -> None:

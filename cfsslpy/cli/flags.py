@@ -12,6 +12,7 @@ reported with a WARNING instead of being ignored silently. argparse builds each 
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,15 +119,31 @@ def _parse_bool(name: str, text: str) -> bool:
     raise UsageError(f'invalid boolean value "{text}" for -{name}: parse error')
 
 
+_GO_INT = re.compile(r"[+-]?(0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|0[0-7_]*|[1-9][0-9_]*)")
+
+
 def _parse_int(name: str, text: str) -> int:
-    try:
-        return int(text, 0)
-    except ValueError:
-        raise UsageError(f'invalid value "{text}" for flag -{name}: parse error') from None
+    """Go's ``strconv.ParseInt(s, 0, 64)``: 0x / 0o / 0b prefixes, a leading 0 means octal, ``_`` separators."""
+    if not _GO_INT.fullmatch(text) or "__" in text or text.rstrip("_") != text:
+        raise UsageError(f'invalid value "{text}" for flag -{name}: parse error')
+    sign = -1 if text.startswith("-") else 1
+    body = text.lstrip("+-").replace("_", "")
+    if len(body) > 1 and body[0] == "0" and body[1] in "0123456789":
+        value = int(body, 8)
+    else:
+        value = int(body, 0)
+    value *= sign
+    if not -(1 << 63) <= value < (1 << 63):
+        raise UsageError(f'invalid value "{text}" for flag -{name}: value out of range')
+    return value
 
 
-def tokenize(argv: list[str]) -> tuple[dict[str, Any], list[str]]:
-    """Go ``flag.Parse`` over the global set: (values of the flags given, positional arguments)."""
+def tokenize(argv: list[str], flagset: dict[str, Flag] | None = None) -> tuple[dict[str, Any], list[str]]:
+    """Go ``flag.Parse``: (values of the flags given, positional arguments).
+
+    ``flagset`` defaults to cfssl's global set; ``{}`` parses cfssl's top level, which defines no flags.
+    """
+    flagset = FLAGS if flagset is None else flagset
     values: dict[str, Any] = {}
     i = 0
     while i < len(argv):
@@ -145,7 +162,7 @@ def tokenize(argv: list[str]) -> tuple[dict[str, Any], list[str]]:
             name, value = name.split("=", 1)
         if name in ("h", "help"):
             raise HelpRequested()
-        flag = FLAGS.get(name)
+        flag = flagset.get(name)
         if flag is None:
             raise UsageError(f"flag provided but not defined: -{name}")
         if flag.kind is bool:

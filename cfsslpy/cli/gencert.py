@@ -6,6 +6,8 @@ import logging
 
 from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.common import (
+    ONLY_ONE,
+    ignored,
     key_text,
     load_config,
     local_signer,
@@ -29,10 +31,10 @@ from cfsslpy.signer import SignRequest, issue
 log = logging.getLogger("cfsslpy.cli")
 
 NO_HOSTS_WARNING = (
-    "This certificate lacks a \"hosts\" field. This makes it unsuitable for\n"
+    'This certificate lacks a "hosts" field. This makes it unsuitable for\n'
     "websites. For more information see the Baseline Requirements for the Issuance and Management\n"
     "of Publicly-Trusted Certificates, v.1.1.6, from the CA/Browser Forum (https://cabforum.org);\n"
-    "specifically, section 10.2.3 (\"Information Requirements\")."
+    'specifically, section 10.2.3 ("Information Requirements").'
 )
 
 
@@ -54,45 +56,56 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     if opts.initca and opts.renewca:
         raise UsageError("-initca and -renewca cannot be used together")
     if opts.renewca:
-        no_more_args(args)
-        require_ca(opts)
-        cert = parse_certificate_pem(read_arg(opts.ca, io, prefixes=True))
-        key = load_private_key(read_arg(opts.ca_key, io, prefixes=True), environ=io.environ)
-        print_cert(io, cert=pem_text(renew_ca(cert, key)))
-        return 0
-
-    csr_json_spec, args = pop_arg(args)
-    no_more_args(args)
+        return _renew(opts, args, io)
     config = load_config(opts)
+    csr_json_spec, args = pop_arg(args)
+    no_more_args(args, ONLY_ONE)
     if opts.initca:
-        profile = initca_profile(opts, config)
-        req = read_csr_json(csr_json_spec, io)
-        if opts.cn:
-            req.CN = opts.cn
-        if opts.ca_key:
-            key = load_private_key(read_arg(opts.ca_key, io, prefixes=True), environ=io.environ)
-            cert, csr = self_sign_ca(req, key, profile)
-            print_cert(io, cert=pem_text(cert), csr=pem_text(csr))
-        else:
-            cert, csr, new_key = new_ca(req, profile)
-            print_cert(io, cert=pem_text(cert), csr=pem_text(csr), key=key_text(new_key))
-        return 0
+        return _initca(opts, csr_json_spec, config, io)
 
-    require_ca(opts)
+    require_ca(opts, "a ")
+    hosts = split_hosts(opts.hostname)
     req = read_csr_json(csr_json_spec, io)
     if req.ca is not None:
         raise PlainError("ca section only permitted in initca")
     if opts.cn:
         req.CN = opts.cn
-    hosts = split_hosts(opts.hostname)
     if hosts is not None:
-        req.hosts = hosts
-    if not req.hosts:
-        log.warning(NO_HOSTS_WARNING)
+        req.hosts = hosts  # the override goes into the generated CSR too, as in cfssl
     signer = local_signer(opts, io, config)
     sreq = SignRequest(request=b"", hosts=hosts, profile=opts.profile, label=opts.label, crl_override=opts.crl)
     cert, csr, new_key = issue(signer, req, sreq)
+    if not req.hosts:
+        log.warning(NO_HOSTS_WARNING)
     print_cert(io, cert=pem_text(cert), csr=pem_text(csr), key=key_text(new_key))
+    return 0
+
+
+def _initca(opts: Options, csr_json_spec: str, config: Config | None, io: IO) -> int:
+    """A new self-signed CA: a new key, or the existing -ca-key (then no key is printed)."""
+    ignored(opts, ["hostname", "ca", "label", "crl"], "with -initca")
+    profile = initca_profile(opts, config)
+    req = read_csr_json(csr_json_spec, io)
+    if opts.cn:
+        req.CN = opts.cn
+    if opts.ca_key:
+        key = load_private_key(read_arg(opts.ca_key, io, prefixes=True), environ=io.environ)
+        cert, csr = self_sign_ca(req, key, profile)
+        print_cert(io, cert=pem_text(cert), csr=pem_text(csr))
+        return 0
+    cert, csr, new_key = new_ca(req, profile)
+    print_cert(io, cert=pem_text(cert), csr=pem_text(csr), key=key_text(new_key))
+    return 0
+
+
+def _renew(opts: Options, args: list[str], io: IO) -> int:
+    """Re-issue the -ca root with its -ca-key: same subject, SANs, pathlen and lifetime, from now."""
+    no_more_args(args)
+    require_ca(opts)
+    ignored(opts, ["config", "profile", "hostname", "cn", "label", "crl"], "with -renewca")
+    cert = parse_certificate_pem(read_arg(opts.ca, io, prefixes=True))
+    key = load_private_key(read_arg(opts.ca_key, io, prefixes=True), environ=io.environ)
+    print_cert(io, cert=pem_text(renew_ca(cert, key)))
     return 0
 
 
@@ -108,4 +121,7 @@ COMMAND = Command(
     flags=["initca", "renewca", "ca", "ca-key", "config", "cn", "hostname", "profile", "label", "crl"],
     example="cfsslpy gencert -initca ca-csr.json | cfsslpy json-split -bare ca",
     run=run,
+    description="Generate a private key (ECDSA P-256 unless CSRJSON's \"key\" says otherwise) and a CSR, and sign it\n"
+    "with the CA; or, with -initca, make a self-signed CA (5 years unless \"ca\".\"expiry\"); or, with -renewca,\n"
+    "re-issue an existing root for the same key.",
 )

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from cfsslpy.cli.command import Command, Options
-from cfsslpy.cli.common import no_more_args, pem_text, pop_arg, print_cert, read_arg, read_csr_json, split_hosts
+from cfsslpy.cli.common import ONLY_ONE, no_more_args, pem_text, pop_arg, print_cert, read_arg, read_csr_json, split_hosts
 from cfsslpy.cli.context import IO
-from cfsslpy.csr import extract_request, generate_csr
+from cfsslpy.csr import CertificateRequest, extract_request, generate_csr
 from cfsslpy.errors import PlainError
 from cfsslpy.keys import load_private_key
 from cfsslpy.pem import parse_certificate_pem
@@ -14,21 +14,24 @@ from cfsslpy.pem import parse_certificate_pem
 def run(opts: Options, args: list[str], io: IO) -> int:
     if not opts.key:
         raise PlainError("private key file is required through '-key', please check with usage")
+    spec = ""
     if opts.cert:
-        no_more_args(args)
+        no_more_args(args, "no argument is accepted with '-cert', please check with usage")
     else:
         spec, args = pop_arg(args)
-        no_more_args(args)
+        no_more_args(args, ONLY_ONE)
+    hosts = split_hosts(opts.hostname)
     key_pem = read_arg(opts.key, io, prefixes=True)
     key = load_private_key(key_pem, allow_password=False)
+    req: CertificateRequest
     if opts.cert:
         req = extract_request(parse_certificate_pem(read_arg(opts.cert, io, prefixes=True)))
     else:
         req = read_csr_json(spec, io)
-    hosts = split_hosts(opts.hostname)
     if hosts is not None:
         req.hosts = hosts
     csr = generate_csr(req, key)
+    # cfssl prints the key file's bytes as they were read
     print_cert(io, csr=pem_text(csr), key=key_pem.decode("utf-8", "replace"))
     return 0
 
@@ -36,8 +39,10 @@ def run(opts: Options, args: list[str], io: IO) -> int:
 COMMAND = Command(
     name="gencsr",
     summary="generate a certificate request for an existing private key",
-    usage="cfsslpy gencsr -key private_key_file [-hostname hostname] CSRJSON\n       cfsslpy gencsr -key private_key_file [-hostname hostname] -cert certificate_file",
+    usage="cfsslpy gencsr -key private_key_file [-hostname hostname] CSRJSON\n"
+    "       cfsslpy gencsr -key private_key_file [-hostname hostname] -cert certificate_file",
     flags=["key", "hostname", "cert"],
     example="cfsslpy gencsr -key server-key.pem csr.json | cfsslpy json-split -bare server",
     run=run,
+    description="Make a new CSR for -key from CSRJSON, or from -cert (subject, SANs and CA constraints copied).",
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cfsslpy.cli.command import Command, Options
-from cfsslpy.cli.common import key_text, load_config, no_more_args, pem_text, pop_arg, print_cert, read_csr_json
+from cfsslpy.cli.common import ONLY_ONE, key_text, load_config, no_more_args, pem_text, pop_arg, print_cert, read_csr_json
 from cfsslpy.cli.context import IO
 from cfsslpy.cli.gencert import initca_profile
 from cfsslpy.csr import generate_csr
@@ -12,14 +12,16 @@ from cfsslpy.initca import new_ca
 
 
 def run(opts: Options, args: list[str], io: IO) -> int:
-    spec, args = pop_arg(args)
-    no_more_args(args)
     config = load_config(opts)
+    spec, args = pop_arg(args)
+    no_more_args(args, ONLY_ONE)
+    profile = initca_profile(opts, config) if opts.initca else None
     req = read_csr_json(spec, io)
     if opts.initca:
-        cert, csr, key = new_ca(req, initca_profile(opts, config))
+        cert, csr, key = new_ca(req, profile)
         print_cert(io, cert=pem_text(cert), csr=pem_text(csr), key=key_text(key))
         return 0
+    # Without -initca cfssl validates nothing: an empty subject is allowed (reference §3.6).
     if req.ca is not None:
         raise PlainError("ca section only permitted in initca")
     key = req.key.generate()
@@ -35,4 +37,6 @@ COMMAND = Command(
     flags=["initca", "config", "profile"],
     example="cfsslpy genkey csr.json | cfsslpy json-split -bare server",
     run=run,
+    description="Generate a private key (ECDSA P-256 unless CSRJSON's \"key\" says otherwise) and a CSR for it;\n"
+    "with -initca, a self-signed CA instead (like gencert -initca).",
 )

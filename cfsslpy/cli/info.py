@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 from cfsslpy.cli.command import Command, Options
-from cfsslpy.cli.common import load_config, local_signer, no_more_args, pem_text, print_json
+from cfsslpy.cli.common import load_config, local_signer, no_more_args, pem_text, print_json, require_ca
 from cfsslpy.cli.context import IO
 from cfsslpy.errors import PlainError
 from cfsslpy.gojson import format_duration
 
 
 def run(opts: Options, args: list[str], io: IO) -> int:
-    no_more_args(args)
-    if not opts.config and not (opts.ca and opts.ca_key):
-        raise PlainError("Either -remote or -config must be given. Refer to cfssl info -h for usage.")
     config = load_config(opts)
+    no_more_args(args, "argument is provided but not defined; please refer to the usage by flag -h.")
+    # cfssl needs -config (or -remote); we also accept -ca/-ca-key alone, with the default profile.
+    if config is None and not (opts.ca and opts.ca_key):
+        raise PlainError("Either -remote or -config must be given. Refer to cfssl info -h for usage.")
+    require_ca(opts)
     signer = local_signer(opts, io, config)
     profile = signer.policy.profile(opts.profile)
     assert signer.certificate is not None
     expiry = profile.expiry_string or format_duration(profile.expiry)
+    # Go struct order (certificate, usages, expiry), compact, and no trailing newline: cfssl's info output.
     out = {"certificate": pem_text(signer.certificate).rstrip("\n"), "usages": list(profile.usages), "expiry": expiry}
-    print_json(io, {"certificate": out["certificate"], "usages": out["usages"], "expiry": out["expiry"]}, newline=False)
+    print_json(io, out, newline=False)
     return 0
 
 
@@ -30,4 +33,5 @@ COMMAND = Command(
     flags=["config", "ca", "ca-key", "profile", "label"],
     example="cfsslpy info -ca ca.pem -ca-key ca-key.pem -profile www -config config.json",
     run=run,
+    description="Print the CA certificate and the usages and expiry of a profile (the default one without -profile).",
 )

@@ -6,12 +6,14 @@ Exit statuses (:class:`ExitStatus`): 0 success, 1 error (cfssl JSON or plain tex
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import importlib
 import logging
 import os
 import sys
 import traceback
+from collections.abc import Callable, Iterator
 
 from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.context import IO
@@ -52,25 +54,47 @@ class _GoLogFormatter(logging.Formatter):
         super().__init__("%(asctime)s [%(levelname)s] %(message)s", datefmt="%Y/%m/%d %H:%M:%S")
 
 
-def configure_logging(io: IO, level: int) -> logging.Handler:
+@contextlib.contextmanager
+def cli_logging(io: IO, level: int) -> Iterator[None]:
+    """cfssl's ``-loglevel`` (0 debug .. 5 fatal) on the ``cfsslpy`` loggers, written to ``io.stderr``.
+
+    The logger's previous handlers, level and propagation are restored afterwards, so running the CLI
+    in-process (tests, embedding) leaves logging as it found it.
+    """
+    root = logging.getLogger("cfsslpy")
+    saved = (list(root.handlers), root.level, root.propagate)
     handler = logging.StreamHandler(io.stderr)
     handler.setFormatter(_GoLogFormatter())
-    root = logging.getLogger("cfsslpy")
-    for old in list(root.handlers):
+    for old in saved[0]:
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(_LEVELS.get(level, logging.INFO if level < 0 else logging.CRITICAL + 5))
+    root.setLevel(_LEVELS.get(level, logging.DEBUG if level < 0 else logging.CRITICAL + 5))
     root.propagate = False
-    return handler
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        for old in saved[0]:
+            root.addHandler(old)
+        root.setLevel(saved[1])
+        root.propagate = saved[2]
 
 
-def load_command(name: str) -> Command:
-    module = importlib.import_module(f"cfsslpy.cli.{COMMANDS[name]}")
+def load_command(name: str) -> Command | None:
+    """The command's module, imported on demand; None when this build does not ship it."""
+    module_name = f"cfsslpy.cli.{COMMANDS[name]}"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        return None
     command: Command = module.COMMAND
     return command
 
 
 def usage_text() -> str:
+    """cfssl's top-level usage (commands in a fixed order here; cfssl's come in Go map order)."""
     lines = ["Usage:", "Available commands:"]
     for name in COMMANDS:
         lines.append(f"\t{name}")
@@ -88,29 +112,38 @@ def command_help(command: Command) -> str:
 def main(argv: list[str] | None = None, io: IO | None = None, prog: str | None = None) -> int:
     """Run one invocation; returns the exit status. ``prog`` (argv[0]) selects cfssljson mode."""
     io = io or IO()
-    argv = list(sys.argv[1:] if argv is None else argv)
+    words: list[str] = list(sys.argv[1:] if argv is None else argv)
     prog = os.path.basename(prog if prog is not None else sys.argv[0])
     if prog.endswith(".exe"):
         prog = prog[:-4]
     if prog in JSONSPLIT_NAMES:
         from cfsslpy.cli.jsonsplit import run_cfssljson
 
-        return _guard(lambda: run_cfssljson(argv, io), io)
-    if not argv:
-        io.err("No command is given.\n" + usage_text())
-        return ExitStatus.ERROR
-    name, rest = argv[0], argv[1:]
-    if name in ("-h", "-help", "--help", "help"):
+        return _guard(lambda: run_cfssljson(words, io), io)
+    # cfssl parses the top level with Go's flag package and no flags: only -h and -- are understood there.
+    try:
+        _, words = tokenize(words, {})
+    except HelpRequested:
         io.err(usage_text())
         return ExitStatus.SUCCESS
-    if name not in COMMANDS:
-        io.err(f"Command {name} is not defined.\n" + usage_text())
+    except UsageError as exc:
+        io.err(f"{exc.message}\n{usage_text()}")
+        return ExitStatus.USAGE
+    if not words:
+        io.err("No command is given.\n" + usage_text())
         return ExitStatus.ERROR
-    if name == "json-split":
+    name, rest = words[0], words[1:]
+    if name == "help":  # not in cfssl, which says "Command help is not defined."
+        io.err(usage_text())
+        return ExitStatus.SUCCESS
+    if name == "json-split":  # cfssljson as a subcommand; it parses its own flags
         from cfsslpy.cli.jsonsplit import run_cfssljson
 
         return _guard(lambda: run_cfssljson(rest, io), io)
-    command = load_command(name)
+    command = load_command(name) if name in COMMANDS else None
+    if command is None:
+        io.err(f"Command {name} is not defined.\n" + usage_text())
+        return ExitStatus.ERROR
     try:
         values, args = tokenize(rest)
     except HelpRequested:
@@ -120,22 +153,17 @@ def main(argv: list[str] | None = None, io: IO | None = None, prog: str | None =
         io.err(f"{exc.message}\n{command_help(command)}")
         return ExitStatus.USAGE
     opts = Options.from_values(values)
-    handler = configure_logging(io, opts.loglevel)
-    try:
+    with cli_logging(io, opts.loglevel):
         log = logging.getLogger("cfsslpy.cli")
         for flag in sorted(opts.given - set(command.flags) - {"loglevel"}):
             log.warning("flag -%s has no effect on %s", flag, command.name)
         return _guard(lambda: command.run(opts, args, io), io, command)
-    finally:
-        logging.getLogger("cfsslpy").removeHandler(handler)
 
 
-def _guard(run: object, io: IO, command: Command | None = None) -> int:
-    """The one place exceptions become output and exit statuses."""
-    assert callable(run)
+def _guard(run: Callable[[], int], io: IO, command: Command | None = None) -> int:
+    """The one place exceptions become output and exit statuses (:class:`ExitStatus`)."""
     try:
-        status: int = run()
-        return status
+        return int(run())
     except CfsslError as exc:
         io.err(exc.to_json() + "\n")
     except PlainError as exc:

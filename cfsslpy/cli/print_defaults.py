@@ -5,16 +5,22 @@ from __future__ import annotations
 from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.common import pop_arg
 from cfsslpy.cli.context import IO
+from cfsslpy.errors import PlainError
 from cfsslpy.resources import read_asset
 
 TEMPLATES = ("config", "csr")
+LIST = "Default configurations are available for:\n" + "".join(f"\t{t}\n" for t in TEMPLATES)
 
 
 def run(opts: Options, args: list[str], io: IO) -> int:
-    name, _ = pop_arg(args)
-    if name not in TEMPLATES:
-        io.out("Default configurations are available for:\n" + "".join(f"\t{t}\n" for t in TEMPLATES))
+    name, _ = pop_arg(args)  # cfssl ignores any further argument
+    if name == "list":
+        io.out(LIST)
         return 0
+    if name not in TEMPLATES:
+        # cfssl prints the list on stdout and exits 0, so `print-defaults cofnig > config.json` "works".
+        raise PlainError(f"unknown default configuration {name!r}; " + LIST.rstrip("\n"))
+    # The template ends with a newline and cfssl adds one more (fmt.Println).
     io.out(read_asset("defaults", f"{name}.json").decode("utf-8") + "\n")
     return 0
 

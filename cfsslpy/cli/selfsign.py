@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from cfsslpy.cli.command import Command, Options
-from cfsslpy.cli.common import key_text, load_config, no_more_args, pem_text, pop_arg, print_cert, read_csr_json, signing_policy
+from cfsslpy.cli.common import (
+    key_text,
+    load_config,
+    no_more_args,
+    pem_text,
+    pop_arg,
+    print_cert,
+    read_csr_json,
+    signing_policy,
+    split_hosts,
+)
 from cfsslpy.cli.context import IO
 from cfsslpy.config import SELFSIGN_EXPIRY, Signing, SigningProfile
 from cfsslpy.errors import PlainError
@@ -11,23 +21,25 @@ from cfsslpy.selfsign import WARNING, selfsign
 
 
 def run(opts: Options, args: list[str], io: IO) -> int:
+    config = load_config(opts)
     hostname = opts.hostname
-    if not opts.hostname and not opts.initca:
+    if not hostname:
+        # cfssl also skips HOSTNAME under -initca, a flag selfsign otherwise ignores; we always take it.
         hostname, args = pop_arg(args)
     spec, args = pop_arg(args)
     no_more_args(args)
-    config = load_config(opts)
     if opts.profile and config is not None and opts.profile not in config.signing.profiles:
         raise PlainError(f"unknown profile {opts.profile!r} in -config")
     policy = signing_policy(config) if config is not None else Signing(default=SigningProfile.builtin_default(SELFSIGN_EXPIRY))
+    hosts = split_hosts(hostname)
     req = read_csr_json(spec, io)
     if req.ca is not None:
         raise PlainError("ca section only permitted in initca")
-    if hostname:
+    if hosts is not None:
         # cfssl reads HOSTNAME and ignores it; we use it as the SAN list (README, compatibility).
-        req.hosts = hostname.split(",")
+        req.hosts = hosts
     cert, csr, key = selfsign(req, policy, opts.profile)
-    io.err(WARNING)
+    io.err(WARNING.rstrip("\n") + "\n\n")  # cfssl's block ends with an empty line
     print_cert(io, cert=pem_text(cert), csr=pem_text(csr), key=key_text(key))
     return 0
 
@@ -39,4 +51,6 @@ COMMAND = Command(
     flags=["hostname", "config", "profile"],
     example="cfsslpy selfsign www.example.com csr.json | cfsslpy json-split -bare selfsigned",
     run=run,
+    description="A self-signed leaf certificate for HOSTNAME (comma-separated SANs), valid 2190h without -config.\n"
+    "Self-signed certificates are for testing only.",
 )

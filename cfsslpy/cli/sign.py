@@ -3,31 +3,40 @@
 from __future__ import annotations
 
 from cfsslpy.cli.command import Command, Options
-from cfsslpy.cli.common import load_config, local_signer, no_more_args, pem_text, pop_arg, print_cert, read_arg, require_ca, split_hosts
+from cfsslpy.cli.common import (
+    load_config,
+    local_signer,
+    no_more_args,
+    pem_text,
+    pop_arg,
+    print_cert,
+    read_arg,
+    read_subject,
+    require_ca,
+    split_hosts,
+)
 from cfsslpy.cli.context import IO
-from cfsslpy.errors import PlainError
-from cfsslpy.gojson import JSONDecodeError, loads
 from cfsslpy.signer import SignRequest, SubjectOverride
 
 
 def run(opts: Options, args: list[str], io: IO) -> int:
-    require_ca(opts)
+    # bind and validate: arguments and flags first, nothing read yet
+    config = load_config(opts)
     csr_spec = opts.csr
     if not csr_spec:
         csr_spec, args = pop_arg(args)
-    subject: SubjectOverride | None = None
+    subject_spec = ""
     if args:
-        subject_file, args = pop_arg(args)
+        subject_spec, args = pop_arg(args)
         no_more_args(args)
-        try:
-            subject = SubjectOverride.from_json(loads(read_arg(subject_file, io)))
-        except JSONDecodeError as exc:
-            raise PlainError(str(exc)) from None
-    config = load_config(opts)
+    require_ca(opts)
+    # read the inputs (stdin at most once), then one core call
     csr = read_arg(csr_spec, io)
+    subject: SubjectOverride | None = read_subject(subject_spec, io) if subject_spec else None
     signer = local_signer(opts, io, config)
     req = SignRequest(request=csr, hosts=split_hosts(opts.hostname), subject=subject, profile=opts.profile, label=opts.label)
     cert = signer.sign(req)
+    # emit: the CSR is echoed byte for byte, as cfssl does
     print_cert(io, cert=pem_text(cert), csr=csr.decode("utf-8", "replace"))
     return 0
 
@@ -39,4 +48,6 @@ COMMAND = Command(
     flags=["hostname", "csr", "ca", "ca-key", "config", "profile", "label"],
     example="cfsslpy sign -ca ca.pem -ca-key ca-key.pem -hostname www.example.com server.csr | cfsslpy json-split -bare server",
     run=run,
+    description="Sign the CSR (a file, '-' for stdin, or -csr) with the CA. SUBJECT is an optional JSON file whose\n"
+    "CN/names/SerialNumber override the CSR's subject. -hostname replaces every SAN of the CSR.",
 )
