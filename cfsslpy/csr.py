@@ -602,6 +602,7 @@ _DOT_ATOM = rf"{_ATEXT}+(?:\.{_ATEXT}+)*"
 _ADDR_SPEC = re.compile(rf'^((?:{_DOT_ATOM})|(?:"(?:[^"\\]|\\.)*"))@((?:{_DOT_ATOM})|(?:\[[^\[\]\\]*\]))$')
 _ANGLE = re.compile(r"^(?:[^<>]*?)\s*<([^<>]+)>\s*$")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(.*)$", re.DOTALL)
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def is_dns_name(name: str) -> bool:
@@ -644,7 +645,8 @@ def looks_like_uri(host: str) -> bool:
         return False
     if any(ord(c) < 0x21 or ord(c) == 0x7F for c in host):
         return False
-    return True
+    # RFC 3986: "%" only as a percent-encoding (this also keeps "fe80::1%eth0" out)
+    return _BAD_PERCENT.search(host) is None
 
 
 def classify_hosts(hosts: list[str], category: Category = Category.CSR) -> SANs:
