@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import re
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import pkcs7
 
 from cfsslpy.errors import Category, CfsslError, Reason
 
+# Go's pem.Decode takes any label (cfssl writes "Ed25519 PRIVATE KEY"); the END line must repeat it.
 _BLOCK = re.compile(
-    rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----[ \t]*\r?\n?",
+    rb"-----BEGIN ([^\r\n]*?)-----[ \t]*\r?\n(.*?)-----END \1-----[ \t]*\r?\n?",
     re.DOTALL,
 )
+log = logging.getLogger(__name__)
 _HEADER = re.compile(rb"^([A-Za-z0-9-]+):[ \t]*(.*)$")
 
 
@@ -38,7 +42,7 @@ def decode_pem(data: bytes) -> tuple[PemBlock | None, bytes]:
 
 
 def _parse_block(match: re.Match[bytes]) -> PemBlock | None:
-    label = match.group(1).decode("ascii")
+    label = match.group(1).decode("utf-8", "replace")
     body = match.group(2)
     headers: dict[str, str] = {}
     lines = body.splitlines()
@@ -87,24 +91,25 @@ def parse_certificate_pem(data: bytes, category: Category = Category.CERTIFICATE
     block, rest = decode_pem(stripped)
     if block is None:
         raise CfsslError(category, Reason.DECODE_FAILED)
-    if block.label not in ("CERTIFICATE", "PKCS7", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"):
-        raise CfsslError(category, Reason.PARSE_FAILED, f"x509: malformed certificate: unexpected PEM type {block.label}")
-    if rest.strip():
-        raise CfsslError(category, Reason.PARSE_FAILED, "the PEM file should contain only one object")
-    if block.label == "PKCS7":
-        from cryptography.hazmat.primitives.serialization import pkcs7
-
+    # Like Go, the label is not checked: the DER is tried as a certificate, then as PKCS#7. The parse
+    # error itself is only logged at DEBUG (cfssl does the same and reports its fixed message).
+    try:
+        cert = x509.load_der_x509_certificate(block.data)
+        _ = cert.extensions  # parsed lazily by cryptography; Go rejects malformed extensions up front
+        certs = [cert]
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+        log.debug("certificate parsing error: %s", exc)
         try:
             certs = pkcs7.load_der_pkcs7_certificates(block.data)
-        except ValueError as exc:
+        except ValueError:
             raise CfsslError(category, Reason.PARSE_FAILED) from exc
-        if len(certs) != 1:
-            raise CfsslError(category, Reason.PARSE_FAILED, "the PKCS7 object should contain only one certificate")
-        return certs[0]
-    try:
-        return x509.load_der_x509_certificate(block.data)
-    except ValueError as exc:
-        raise CfsslError(category, Reason.PARSE_FAILED, f"x509: malformed certificate ({exc})") from exc
+        if not certs:
+            raise CfsslError(category, Reason.PARSE_FAILED) from exc
+    if rest.strip():
+        raise CfsslError(category, Reason.PARSE_FAILED, "the PEM file should contain only one object")
+    if len(certs) > 1:
+        raise CfsslError(category, Reason.PARSE_FAILED, "the PKCS7 object contains more than one certificate")
+    return certs[0]
 
 
 def parse_certificates_pem(data: bytes, category: Category = Category.CERTIFICATE) -> list[x509.Certificate]:
