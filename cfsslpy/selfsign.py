@@ -2,7 +2,9 @@
 
 The certificate is built by the same signer as every other certificate, with the request's own key as
 issuer: the profile's usages, CA constraint, URLs and policies apply (cfssl 2016 ignored most of them and
-left out the SANs); without a config the default profile lasts 2190h. No AKI.
+left out the SANs); without a config the default profile lasts 2190h. Unlike Go's output, the certificate
+carries an AKI (its own key identifier): RFC 5280 §4.2.1.1 exempts only self-signed CA certificates, and
+pkilint and cryptography's verifier insist on it for an end-entity certificate.
 """
 
 from __future__ import annotations

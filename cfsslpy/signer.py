@@ -11,7 +11,8 @@ Security-relevant behaviour, in cfssl's order:
 * validity: round(now, 1 min) - backdate (5 min default) + expiry, unless the profile or the request fix it;
 * serial: 20 CSPRNG bytes with the top bit cleared (positive, at most 159 bits);
 * extensions in Go's order: KU (critical), EKU, basicConstraints (critical, always), SKI, AKI (not on
-  self-signed), AIA (OCSP, caIssuers), SAN (critical iff the subject is empty), name constraints, CRL DP,
+  self-signed CAs; Go also drops it on self-signed leaves and on any certificate whose issuer name equals its
+  subject name), AIA (OCSP, caIssuers), SAN (critical iff the subject is empty), name constraints, CRL DP,
   then copied CSR extensions, request extensions, certificate policies, OCSP no-check;
 * key usages RFC 5280/8813 forbid for the subject key (key encipherment on EC/Ed25519 keys, cert sign on a
   non-CA...) are left out with a WARNING (cfssl includes them);
@@ -507,11 +508,15 @@ class LocalSigner:
         if ekus:
             add(x509.ExtendedKeyUsage(ekus), False)
         add(x509.BasicConstraints(ca=is_ca, path_length=issued_pathlen if is_ca else None), True)
-        add(x509.SubjectKeyIdentifier.from_public_key(public_key), False)
-        # Go leaves the AKI out whenever issuer and subject names are equal; we leave it out only on a
-        # self-signed certificate (same name and same key), as RFC 5280 §4.2.1.1 asks.
-        if self.issuer.cert is not None and not (self.issuer.cert.subject == name and public_key_matches(self.issuer.key, public_key)):
-            add(x509.AuthorityKeyIdentifier(self.issuer.key_identifier(), None, None), False)
+        ski = x509.SubjectKeyIdentifier.from_public_key(public_key)
+        add(ski, False)
+        # Go leaves the AKI out whenever issuer and subject names are equal. RFC 5280 §4.2.1.1 only lets a
+        # self-signed *CA* certificate go without one, so we leave it out there and nowhere else: a self-issued
+        # certificate with another key and a self-signed leaf (selfsign) carry an AKI.
+        self_signed = self.issuer.cert is None or (self.issuer.cert.subject == name and public_key_matches(self.issuer.key, public_key))
+        if not (self_signed and is_ca):
+            key_id = ski.digest if self.issuer.cert is None else self.issuer.key_identifier()
+            add(x509.AuthorityKeyIdentifier(key_id, None, None), False)
         ocsp_url = profile.ocsp_url or self.policy.default.ocsp_url
         issuer_urls = profile.issuer_urls if profile.issuer_urls is not None else self.policy.default.issuer_urls
         aia: list[x509.AccessDescription] = []

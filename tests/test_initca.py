@@ -263,7 +263,8 @@ def test_selfsign_defaults() -> None:
     assert cert.not_valid_before_utc == NB
     assert cert.not_valid_after_utc - cert.not_valid_before_utc == dt.timedelta(hours=2190)
     assert cert.issuer == cert.subject
-    assert not has(cert, x509.AuthorityKeyIdentifier)
+    # Go omits the AKI here; RFC 5280 only exempts self-signed CAs, so the leaf names its own key
+    assert ext(cert, x509.AuthorityKeyIdentifier).key_identifier == ext(cert, x509.SubjectKeyIdentifier).digest
     assert not ext(cert, x509.BasicConstraints).ca
     # cfssl 2016 left the SANs out; the newest (and we) keep them
     assert [n.value for n in ext(cert, x509.SubjectAlternativeName)] == ["self.example.com", ipaddress.ip_address("127.0.0.1")]
