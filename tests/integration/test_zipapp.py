@@ -1,0 +1,253 @@
+"""The built executable, run the way users run it: ``./cfsslpy.pyz`` through its shebang, by an empty venv's
+interpreter (no site-packages: everything must come from inside the pyz), with a read-only or missing HOME
+and an environment reduced to PATH and LANG.
+
+The pyz is built once per module with ``build.py --skip-smoke --out``; a second pair of builds checks that
+the build is reproducible. Under a root user, the runs drop CAP_DAC_OVERRIDE (``setpriv``), otherwise root
+could write into a 0555 HOME and the fallback would never be exercised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from tests.conftest import need
+
+pytestmark = [pytest.mark.integration, pytest.mark.zipapp]
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD_TIMEOUT = 600
+# Stays uid 0 but obeys file modes, so a 0555 HOME is really read-only.
+DROP_DAC = ["--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
+
+
+def build(out: Path, epoch: str | None = None) -> Path:
+    env = dict(os.environ)
+    if epoch is not None:
+        env["SOURCE_DATE_EPOCH"] = epoch
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "build.py"), "--skip-smoke", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        timeout=BUILD_TIMEOUT,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"build.py failed (exit {result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return out
+
+
+@dataclass
+class Run:
+    status: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> dict[str, str]:
+        data: dict[str, str] = json.loads(self.stdout)
+        return data
+
+
+@dataclass
+class Sandbox:
+    base: Path
+    pyz: Path
+    cfssljson: Path
+    bin: Path  # the empty venv's bin/, first on PATH, so the shebang's `env python3` finds it
+    home: Path  # chmod 0555
+    prefix: list[str]
+
+    def run(self, *args: str, env: dict[str, str], stdin: str = "", cwd: Path | None = None, program: Path | None = None) -> Run:
+        full_env = {"PATH": f"{self.bin}:/usr/bin:/bin", "LANG": "C.UTF-8", **env}
+        result = subprocess.run(
+            [*self.prefix, str(program or self.pyz), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=full_env,
+            cwd=cwd or self.base,
+            timeout=120,
+        )
+        assert "Traceback" not in result.stderr, result.stderr
+        return Run(result.returncode, result.stdout, result.stderr)
+
+    def ro_home(self) -> dict[str, str]:
+        return {"HOME": str(self.home)}
+
+    @property
+    def tmp_cache(self) -> Path:
+        """Where the launcher unpacks when neither HOME nor XDG_CACHE_HOME is usable (TMPDIR unset)."""
+        return Path("/tmp") / f"cfsslpy-{os.geteuid()}"
+
+    def cache_dirs(self, root: Path) -> list[Path]:
+        return sorted(root.glob(f"{self.pyz.name}_*/site-packages"))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(tmp_path_factory.mktemp("build") / "cfsslpy.pyz")
+
+
+@pytest.fixture(scope="module")
+def sandbox(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    prefix = (
+        [need("setpriv", "setpriv (util-linux) is needed to run as root without CAP_DAC_OVERRIDE"), *DROP_DAC] if os.geteuid() == 0 else []
+    )
+    base = tmp_path_factory.mktemp("zipapp")
+    # A name unique to this session: shiv's cache directory is named after the file, so what this module
+    # leaves in the shared /tmp/cfsslpy-<uid> is recognisably its own and can be removed afterwards.
+    pyz = base / f"cfsslpy-test-{os.getpid()}.pyz"
+    shutil.copy2(built, pyz)
+    cfssljson = base / "cfssljson"
+    cfssljson.symlink_to(pyz.name)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(base / "venv")], check=True, timeout=120)
+    home = base / "home"
+    home.mkdir()
+    home.chmod(0o555)
+    tmp_cache = Path("/tmp") / f"cfsslpy-{os.geteuid()}"
+    existed = tmp_cache.exists()
+    box = Sandbox(base, pyz, cfssljson, base / "venv" / "bin", home, prefix)
+    yield box
+    home.chmod(0o755)
+    for leftover in [*tmp_cache.glob(f"{pyz.name}_*"), *tmp_cache.glob(f".{pyz.name}_*")]:
+        shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+    if not existed and tmp_cache.exists() and not any(tmp_cache.iterdir()):
+        tmp_cache.rmdir()
+
+
+def test_bundle_holds_runtime_deps_and_assets_only(built: Path) -> None:
+    with zipfile.ZipFile(built) as zf:
+        names = zf.namelist()
+        environment = json.loads(zf.read("environment.json"))
+    tops = {name.split("/")[1] for name in names if name.startswith("site-packages/")}
+    assert {"cfsslpy", "cfsslpy_assets", "cryptography"} <= tops
+    assert "bottle.py" in tops
+    assert "site-packages/cfsslpy_assets/defaults/csr.json" in names
+    assert not {t for t in tops if t.split("-")[0] in ("pytest", "_pytest", "shiv", "pkilint", "pip", "setuptools")}
+    assert not any(name.endswith(".pyc") for name in names)
+    assert environment["compile_pyc"] is True and environment["reproducible"] is True
+    assert built.read_bytes().startswith(b"#!/usr/bin/env python3\n")
+    assert os.access(built, os.X_OK)
+
+
+@pytest.mark.parametrize("home", ["read-only", "unset"])
+def test_version_without_usable_home(sandbox: Sandbox, home: str) -> None:
+    env = sandbox.ro_home() if home == "read-only" else {}
+    result = sandbox.run("version", env=env)
+    assert result.status == 0, result.stderr
+    assert result.stdout.startswith("Version:")
+    assert "Runtime: python3.11" in result.stdout or "Runtime: python3" in result.stdout
+    assert list(sandbox.home.iterdir()) == []
+    (cache,) = sandbox.cache_dirs(sandbox.tmp_cache)
+    mode = sandbox.tmp_cache.stat()
+    assert stat.S_IMODE(mode.st_mode) == 0o700 and mode.st_uid == os.geteuid()
+    assert any(cache.rglob("*.pyc")), "--compile-pyc: bytecode is compiled when the libraries are unpacked"
+
+
+def test_xdg_cache_home_is_used_before_tmp(sandbox: Sandbox, tmp_path: Path) -> None:
+    xdg = tmp_path / "xdg"
+    result = sandbox.run("version", env={**sandbox.ro_home(), "XDG_CACHE_HOME": str(xdg)})
+    assert result.status == 0, result.stderr
+    assert sandbox.cache_dirs(xdg / "cfsslpy")
+    assert stat.S_IMODE((xdg / "cfsslpy").stat().st_mode) == 0o700
+
+
+def test_shared_cache_directory_is_refused(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Code is executed from the cache: a group/world-writable one must not be used."""
+    tmpdir = tmp_path / "tmp"
+    unsafe = tmpdir / f"cfsslpy-{os.geteuid()}"
+    unsafe.mkdir(parents=True)
+    unsafe.chmod(0o777)
+    result = sandbox.run("version", env={**sandbox.ro_home(), "TMPDIR": str(tmpdir)})
+    assert result.status == 0, result.stderr
+    assert list(unsafe.iterdir()) == []
+    assert sandbox.cache_dirs(sandbox.tmp_cache)
+
+
+def test_print_defaults_csr_is_embedded(sandbox: Sandbox) -> None:
+    result = sandbox.run("print-defaults", "csr", env=sandbox.ro_home())
+    assert result.status == 0, result.stderr
+    assert json.loads(result.stdout) == json.loads((ROOT / "assets" / "defaults" / "csr.json").read_text())
+
+
+def test_initca_then_server_certificate(sandbox: Sandbox, tmp_path: Path) -> None:
+    env = sandbox.ro_home()
+    (tmp_path / "ca-csr.json").write_text(
+        json.dumps({"CN": "zipapp test CA", "key": {"algo": "ecdsa", "size": 256}, "names": [{"O": "cfsslpy"}]})
+    )
+    ca = sandbox.run("gencert", "-initca", "ca-csr.json", env=env, cwd=tmp_path)
+    assert ca.status == 0, ca.stderr
+    ca_cert = x509.load_pem_x509_certificate(ca.json["cert"].encode())
+    assert ca_cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    ca_cert.verify_directly_issued_by(ca_cert)
+    (tmp_path / "ca.pem").write_text(ca.json["cert"])
+    (tmp_path / "ca-key.pem").write_text(ca.json["key"])
+
+    server_csr = {"CN": "www.example.net", "hosts": ["www.example.net", "127.0.0.1"], "key": {"algo": "rsa", "size": 2048}}
+    (tmp_path / "server-csr.json").write_text(json.dumps(server_csr))
+    server = sandbox.run("gencert", "-ca", "ca.pem", "-ca-key", "ca-key.pem", "server-csr.json", env=env, cwd=tmp_path)
+    assert server.status == 0, server.stderr
+    cert = x509.load_pem_x509_certificate(server.json["cert"].encode())
+    cert.verify_directly_issued_by(ca_cert)
+    assert not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    assert ExtendedKeyUsageOID.SERVER_AUTH in cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName) == [
+        "www.example.net"
+    ]
+    key = serialization.load_pem_private_key(server.json["key"].encode(), None)
+    assert key.public_key().public_numbers() == cert.public_key().public_numbers()  # type: ignore[union-attr]
+
+
+def test_symlink_named_cfssljson_splits(sandbox: Sandbox, tmp_path: Path) -> None:
+    env = sandbox.ro_home()
+    (tmp_path / "csr.json").write_text(json.dumps({"CN": "split me", "key": {"algo": "ecdsa", "size": 256}}))
+    generated = sandbox.run("gencert", "-initca", "csr.json", env=env, cwd=tmp_path)
+    assert generated.status == 0, generated.stderr
+    split = sandbox.run("-bare", "ca", env=env, stdin=generated.stdout, cwd=tmp_path, program=sandbox.cfssljson)
+    assert split.status == 0, split.stderr
+    assert x509.load_pem_x509_certificate((tmp_path / "ca.pem").read_bytes()).subject.rfc4514_string() == "CN=split me"
+    x509.load_pem_x509_csr((tmp_path / "ca.csr").read_bytes())
+    serialization.load_pem_private_key((tmp_path / "ca-key.pem").read_bytes(), None)
+    assert stat.S_IMODE((tmp_path / "ca-key.pem").stat().st_mode) == 0o600
+
+
+def test_bad_input_is_a_cfssl_json_error(sandbox: Sandbox, tmp_path: Path) -> None:
+    (tmp_path / "csr.json").write_text(json.dumps({"CN": "x", "key": {"algo": "foo"}}))
+    result = sandbox.run("gencert", "-initca", "csr.json", env=sandbox.ro_home(), cwd=tmp_path)
+    assert result.status == 1
+    assert result.stdout == ""
+    error = json.loads(result.stderr.strip().splitlines()[-1])
+    assert error == {"code": 2400, "message": "invalid algorithm"}  # what cfssl 1.2 prints for this input
+
+
+def test_build_is_reproducible(tmp_path: Path) -> None:
+    """Two builds of the same tree are byte-identical (epoch pinned: a commit landing between them must not count)."""
+    epoch = (
+        subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%ct"], capture_output=True, text=True).stdout.strip() or "315554400"
+    )
+    first = build(tmp_path / "one" / "cfsslpy.pyz", epoch)
+    second = build(tmp_path / "two" / "cfsslpy.pyz", epoch)
+    if first.read_bytes() != second.read_bytes():
+        with zipfile.ZipFile(first) as a, zipfile.ZipFile(second) as b:
+            digests = [
+                {i.filename: (hashlib.sha256(z.read(i)).hexdigest(), i.external_attr, i.date_time) for i in z.infolist()} for z in (a, b)
+            ]
+        differing = sorted(k for k in digests[0].keys() | digests[1].keys() if digests[0].get(k) != digests[1].get(k))
+        pytest.fail(f"builds differ in {len(differing)} entries: {differing[:20]}")
