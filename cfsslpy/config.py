@@ -185,7 +185,9 @@ class SigningProfile:
         )
 
     @classmethod
-    def ca_policy(cls, expiry: int = CA_EXPIRY, pathlen: int = 0, pathlenzero: bool = False, backdate: int = 0, crl_url: str = "") -> SigningProfile:
+    def ca_policy(
+        cls, expiry: int = CA_EXPIRY, pathlen: int = 0, pathlenzero: bool = False, backdate: int = 0, crl_url: str = ""
+    ) -> SigningProfile:
         """cfssl's CAPolicy for initca: cert sign, crl sign, CA:TRUE, 43800h unless ``ca.expiry``."""
         if pathlen != 0 and pathlenzero:
             log.info("ignore pathlenzero since pathlen is %d", pathlen)
@@ -506,7 +508,9 @@ def _profile_from_json(o: _Obj) -> SigningProfile:
     p.issuer_urls = o.strings("issuer_urls")
     p.ocsp_url = o.string("ocsp_url")
     p.crl_url = o.string("crl_url")
-    cc = o.child(o.get("ca_constraint"), "ca_constraint", "config.CAConstraint", ("is_ca", "max_path_len", "max_path_len_zero"), "CAConstraint")
+    cc = o.child(
+        o.get("ca_constraint"), "ca_constraint", "config.CAConstraint", ("is_ca", "max_path_len", "max_path_len_zero"), "CAConstraint"
+    )
     if cc is not None:
         p.ca_constraint = CAConstraint(cc.boolean("is_ca"), cc.integer("max_path_len"), cc.boolean("max_path_len_zero"))
     p.ocsp_no_check = o.boolean("ocsp_no_check")

@@ -215,4 +215,6 @@ def help_parser(prog: str, description: str, usage: str, relevant: list[str], ex
 def _metavar(flag: Flag) -> str:
     if flag.kind is int:
         return "N"
-    return {"ca": "CERT", "ca-key": "KEY", "cert": "FILE", "csr": "FILE", "key": "FILE", "config": "FILE", "db-config": "FILE"}.get(flag.name, "VALUE")
+    return {"ca": "CERT", "ca-key": "KEY", "cert": "FILE", "csr": "FILE", "key": "FILE", "config": "FILE", "db-config": "FILE"}.get(
+        flag.name, "VALUE"
+    )

@@ -121,7 +121,7 @@ COMMAND = Command(
     flags=["initca", "renewca", "ca", "ca-key", "config", "cn", "hostname", "profile", "label", "crl"],
     example="cfsslpy gencert -initca ca-csr.json | cfsslpy json-split -bare ca",
     run=run,
-    description="Generate a private key (ECDSA P-256 unless CSRJSON's \"key\" says otherwise) and a CSR, and sign it\n"
-    "with the CA; or, with -initca, make a self-signed CA (5 years unless \"ca\".\"expiry\"); or, with -renewca,\n"
+    description='Generate a private key (ECDSA P-256 unless CSRJSON\'s "key" says otherwise) and a CSR, and sign it\n'
+    'with the CA; or, with -initca, make a self-signed CA (5 years unless "ca"."expiry"); or, with -renewca,\n'
     "re-issue an existing root for the same key.",
 )

@@ -37,6 +37,6 @@ COMMAND = Command(
     flags=["initca", "config", "profile"],
     example="cfsslpy genkey csr.json | cfsslpy json-split -bare server",
     run=run,
-    description="Generate a private key (ECDSA P-256 unless CSRJSON's \"key\" says otherwise) and a CSR for it;\n"
+    description='Generate a private key (ECDSA P-256 unless CSRJSON\'s "key" says otherwise) and a CSR for it;\n'
     "with -initca, a self-signed CA instead (like gencert -initca).",
 )

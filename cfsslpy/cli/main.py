@@ -105,7 +105,9 @@ def usage_text() -> str:
 
 
 def command_help(command: Command) -> str:
-    parser = help_parser(f"cfsslpy {command.name}", command.description or command.summary, command.usage, command.flags + ["loglevel"], command.example)
+    parser = help_parser(
+        f"cfsslpy {command.name}", command.description or command.summary, command.usage, command.flags + ["loglevel"], command.example
+    )
     return parser.format_help()
 
 
