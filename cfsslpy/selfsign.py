@@ -33,12 +33,21 @@ in production.
 def selfsign(
     req: CertificateRequest, policy: Signing | None = None, profile_name: str = "", *, now: dt.datetime | None = None
 ) -> tuple[x509.Certificate, x509.CertificateSigningRequest, PrivateKey]:
-    """Generate a key and CSR for ``req`` and sign it with that same key."""
+    """Generate a key and CSR for ``req`` and sign it with that same key.
+
+    Validity as cfssl's selfsign (its own rule, not the signer's): from now - 5 minutes to now + expiry, not
+    rounded to the minute.
+    """
     if policy is None:
         policy = Signing(default=SigningProfile.builtin_default(SELFSIGN_EXPIRY))
     profile = policy.profile(profile_name)
     key = req.key.generate()
     csr = generate_csr(req, key)
     signer = LocalSigner(Issuer(key=key), policy)
-    cert = signer.sign_csr(csr, SignRequest(request=b""), profile, now=now)
+    current = now or dt.datetime.now(dt.UTC)
+    if current.tzinfo is None:
+        current = current.replace(tzinfo=dt.UTC)
+    expiry = dt.timedelta(microseconds=(profile.expiry or policy.default.expiry) // 1000)
+    window = SignRequest(request=b"", not_before=current - dt.timedelta(minutes=5), not_after=current + expiry)
+    cert = signer.sign_csr(csr, window, profile)
     return cert, csr, key

@@ -260,8 +260,9 @@ def test_renew_refuses_non_ca_mismatched_keys_and_intermediates() -> None:
 
 def test_selfsign_defaults() -> None:
     cert, csr, k = selfsign(CertificateRequest.from_json({"CN": "self.example.com", "hosts": ["self.example.com", "127.0.0.1"]}), now=NOW)
-    assert cert.not_valid_before_utc == NB
-    assert cert.not_valid_after_utc - cert.not_valid_before_utc == dt.timedelta(hours=2190)
+    # cfssl's selfsign has its own clock rule: now - 5 minutes .. now + expiry, not rounded [2016 observed]
+    assert cert.not_valid_before_utc == NOW - dt.timedelta(minutes=5)
+    assert cert.not_valid_after_utc == NOW + dt.timedelta(hours=2190)
     assert cert.issuer == cert.subject
     # Go omits the AKI here; RFC 5280 only exempts self-signed CAs, so the leaf names its own key
     assert ext(cert, x509.AuthorityKeyIdentifier).key_identifier == ext(cert, x509.SubjectKeyIdentifier).digest
@@ -283,7 +284,7 @@ def test_selfsign_with_a_profile() -> None:
         }
     )
     cert, _, _ = selfsign(CertificateRequest.from_json({"CN": "c", "key": {"algo": "ed25519"}}), cfg.signing, "client", now=NOW)
-    assert cert.not_valid_after_utc - cert.not_valid_before_utc == dt.timedelta(hours=5)
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc == dt.timedelta(hours=5, minutes=5)
     assert list(ext(cert, x509.ExtendedKeyUsage)) == [x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]
 
 
