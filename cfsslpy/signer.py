@@ -527,8 +527,8 @@ class LocalSigner:
         if aia:
             add(x509.AuthorityInformationAccess(aia), False)
         if not sans.is_empty():
-            add(x509.SubjectAlternativeName(sans.general_names()), subject.is_empty())
-        elif subject.is_empty():
+            add(x509.SubjectAlternativeName(sans.general_names()), not name.rdns)
+        elif not name.rdns:
             raise CfsslError(
                 Category.CERTIFICATE, Reason.BAD_REQUEST, "the certificate would have neither a subject nor a subject alternative name"
             )

@@ -33,12 +33,6 @@ def key(kind: str) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.E
     return ec.generate_private_key({"p256": ec.SECP256R1(), "p384": ec.SECP384R1(), "p521": ec.SECP521R1()}[kind])
 
 
-# cfsslpy/pem.py only accepts upper-case PEM labels, so cfssl's "Ed25519 PRIVATE KEY" blocks are not found
-# (reported; Go's pem package takes any label). Expected to fail until pem.py is fixed, then runs normally.
-PEM_LOWERCASE_LABELS = bool(all_blocks(b"-----BEGIN Ed25519 PRIVATE KEY-----\nMAA=\n-----END Ed25519 PRIVATE KEY-----\n"))
-needs_pem_label_fix = pytest.mark.xfail(not PEM_LOWERCASE_LABELS, reason="pem.py rejects lower-case PEM labels", strict=True)
-
-
 def rsa_public(bits: int) -> rsa.RSAPublicKey:
     """An RSA public key of exactly ``bits`` bits without generating a private key (fast)."""
     return rsa.RSAPublicNumbers(65537, (1 << (bits - 1)) | 1).public_key()
@@ -140,7 +134,7 @@ def test_sec1_carries_the_named_curve_and_public_key() -> None:
 # Loading
 
 
-@pytest.mark.parametrize("kind", ["rsa", "p256", "p384", "p521", pytest.param("ed25519", marks=needs_pem_label_fix)])
+@pytest.mark.parametrize("kind", ["rsa", "p256", "p384", "p521", "ed25519"])
 def test_round_trip(kind: str) -> None:
     assert public_key_matches(load_private_key(encode_private_key(key(kind))), key(kind).public_key())
 

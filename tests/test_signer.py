@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier, SignatureAlgorithmOID
 from cryptography.x509.verification import PolicyBuilder, Store
+from integration.helpers import key as shared_key
 from pyasn1.codec.der import decoder as der_decoder
 from pyasn1_alt_modules import rfc5280
 
@@ -48,21 +49,14 @@ OCSP_NOCHECK, DELEGATION = "1.3.6.1.5.5.7.48.1.5", "1.3.6.1.4.1.44363.44"
 # Helpers
 
 
-@functools.cache
 def key(kind: str) -> PrivateKey:
-    """One key per kind for the whole module (RSA 4096 is slow to generate)."""
-    if kind.startswith("rsa"):
-        return rsa.generate_private_key(65537, int(kind[3:]))
-    if kind == "ed25519":
-        return ed25519.Ed25519PrivateKey.generate()
-    curves = {"p256": ec.SECP256R1(), "p384": ec.SECP384R1(), "p521": ec.SECP521R1()}
-    return ec.generate_private_key(curves[kind])
+    """One key per kind for the whole session, shared with the integration tests (RSA 4096 is slow to generate)."""
+    return shared_key(kind)
 
 
-@functools.cache
 def fresh_key(kind: str, tag: str) -> PrivateKey:
     """A second, distinct key of a kind (``tag`` names it)."""
-    return key.__wrapped__(kind)
+    return shared_key(f"{kind}#{tag}")
 
 
 def csr_for(k: PrivateKey, obj: dict[str, Any] | None = None) -> bytes:

@@ -18,7 +18,7 @@ import pytest
 from conftest import CA, RunCli, make_ca
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
-from helpers import cfssl_json, extension_layout, key_usage_bits, lifetime, need, openssl_verify, run, spk_sha1, write
+from integration.helpers import cfssl_json, extension_layout, key_usage_bits, lifetime, need, openssl_verify, run, spk_sha1, write
 
 pytestmark = [pytest.mark.integration, pytest.mark.cfssl, pytest.mark.openssl]
 

@@ -20,7 +20,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.verification import PolicyBuilder, Store
-from helpers import key, lint_errors, need, openssl_verify, write
+from integration.helpers import key, lint_errors, need, openssl_verify, write
 
 from cfsslpy.config import Config
 from cfsslpy.csr import CertificateRequest, csr_pem, generate_csr
