@@ -59,3 +59,59 @@ def test_cfssl_gives_the_same_code(case: Case, run_cli: RunCli, materials: dict[
     ours = run_cli(*case.args, stdin=case.stdin, env=case.env, cwd=ours_dir)
     assert summary(case, proc.returncode, proc.stdout.decode(), theirs_err) == summary(case, ours.status, ours.stdout, ours.stderr)
     assert listing(theirs_dir) == before
+
+
+# -- happy paths: the same bytes (print-defaults) or the same output shape -------------------------------------
+
+
+@pytest.mark.parametrize("args", [("print-defaults", "config"), ("print-defaults", "csr"), ("print-defaults", "list")])
+def test_print_defaults_is_byte_identical(args: tuple[str, ...], run_cli: RunCli) -> None:
+    proc = subprocess.run([need("cfssl"), *args], capture_output=True, timeout=60)
+    ours = run_cli(*args)
+    theirs = proc.stdout.decode()
+    if args[-1] == "list":  # cfssl lists the templates in Go map order
+        theirs, mine = sorted(theirs.splitlines()), sorted(ours.stdout.splitlines())
+        assert (proc.returncode, theirs) == (ours.status, mine)
+        return
+    assert (proc.returncode, theirs) == (ours.status, ours.stdout)
+
+
+def shape(stdout: str) -> tuple[list[str], bool]:
+    """The keys in output order and whether a trailing newline follows."""
+    return list(json.loads(stdout)), stdout.endswith("\n")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("sign", "-ca", "ca.pem", "-ca-key", "ca-key.pem", "leaf.csr"),
+        ("gencert", "-ca", "ca.pem", "-ca-key", "ca-key.pem", "leaf.json"),
+        ("gencert", "-initca", "ca-csr.json"),
+        ("gencert", "-initca", "-ca-key", "ca-key.pem", "ca-csr.json"),
+        ("gencert", "-renewca", "-ca", "ca.pem", "-ca-key", "ca-key.pem"),
+        ("genkey", "leaf.json"),
+        ("genkey", "-initca", "ca-csr.json"),
+        ("selfsign", "leaf.example.com", "leaf.json"),
+        ("info", "-config", "config.json", "-ca", "ca.pem", "-ca-key", "ca-key.pem", "-profile", "www"),
+    ],
+    ids=lambda a: " ".join(a[:2]),
+)
+def test_output_shape_matches(args: tuple[str, ...], run_cli: RunCli, materials: dict[str, bytes], tmp_path: Path) -> None:
+    case = Case(
+        "shape",
+        args,
+        files={
+            "config.json": b'{"signing":{"default":{"expiry":"1h"},"profiles":{"www":{"expiry":"8760h","usages":["signing","server auth"]}}}}'
+        },
+    )
+    stage(tmp_path / "cfssl", materials, case)
+    stage(tmp_path / "ours", materials, case)
+    proc = subprocess.run([need("cfssl"), *args], cwd=tmp_path / "cfssl", capture_output=True, timeout=60)
+    ours = run_cli(*args, cwd=tmp_path / "ours")
+    assert proc.returncode == ours.status == 0, (proc.stderr, ours.stderr)
+    assert shape(proc.stdout.decode()) == shape(ours.stdout)
+    if args[0] == "sign":
+        assert json.loads(proc.stdout)["csr"] == json.loads(ours.stdout)["csr"] == materials["leaf.csr"].decode()
+    if args[0] == "info":
+        theirs, mine = json.loads(proc.stdout), json.loads(ours.stdout)
+        assert theirs == mine
