@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 
 
 class Category(enum.IntEnum):
@@ -128,6 +129,9 @@ def go_json_dumps(value: object) -> str:
     re-exports it for everything else.
     """
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    # Python writes \b and \f where Go (cfssl's 1.19 toolchain) writes \u0008 and \u000c; scanning the
+    # escape pairs left to right keeps an escaped backslash followed by "b" intact.
+    text = _SHORT_ESCAPE.sub(lambda m: _GO_ESCAPES.get(m.group(0), m.group(0)), text)
     return (
         text.replace("<", "\\u003c")
         .replace(">", "\\u003e")
@@ -137,7 +141,17 @@ def go_json_dumps(value: object) -> str:
     )
 
 
-class CfsslError(Exception):
+_SHORT_ESCAPE = re.compile(r"\\.")
+_GO_ESCAPES = {"\\b": "\\u0008", "\\f": "\\u000c"}
+
+
+class Error(Exception):
+    """The root of every error cfsslpy reports to a user; ``message`` is what gets printed."""
+
+    message: str
+
+
+class CfsslError(Error):
     """A cfssl-typed error: ``code = category + reason``.
 
     ``CfsslError(Category.CSR, Reason.DECODE_FAILED)`` carries cfssl's fixed message (errors.New);
@@ -161,7 +175,7 @@ class CfsslError(Exception):
         return self.to_json()
 
 
-class PlainError(Exception):
+class PlainError(Error):
     """An untyped error that cfssl reports as plain text (reference §5.5); exit status 1 on the CLI."""
 
     def __init__(self, message: str) -> None:
@@ -172,7 +186,7 @@ class PlainError(Exception):
         return self.message
 
 
-class UsageError(Exception):
+class UsageError(Error):
     """Wrong command-line usage: the CLI prints the message and the usage, exit status 2."""
 
     def __init__(self, message: str) -> None:

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -289,43 +288,98 @@ _UNITS = {
     "m": MINUTE,
     "h": HOUR,
 }
-_COMPONENT = re.compile(r"(\d*)(?:\.(\d*))?([^\d.]*)")
+_DIGIT = frozenset("0123456789")
+
+
+def _go_quote(text: str) -> str:
+    """``time``'s own quote(): ASCII as is (``"`` and ``\\`` escaped), anything else as ``\\xNN`` bytes."""
+    out = ['"']
+    for char in text:
+        if char < " " or ord(char) >= 0x80:
+            out.extend(f"\\x{byte:02x}" for byte in char.encode("utf-8", "surrogatepass"))
+        elif char in '"\\':
+            out.append("\\" + char)
+        else:
+            out.append(char)
+    out.append('"')
+    return "".join(out)
 
 
 def parse_duration(text: str) -> int:
-    """Go's ``time.ParseDuration``: returns nanoseconds; raises ValueError with Go's message."""
-    original = text
-    invalid = ValueError(f'time: invalid duration "{original}"')
+    """Go's ``time.ParseDuration``, step for step: returns nanoseconds; ValueError with Go's message.
+
+    ``[-+]?([0-9]*(\\.[0-9]*)?[a-z]+)+`` with units ns, us, µs, μs, ms, s, m, h; "0" alone needs no unit;
+    fractions are scaled in float64 exactly as Go does; overflow past int64 is an invalid duration.
+    """
+    invalid = ValueError(f"time: invalid duration {_go_quote(text)}")
+    s = text
     neg = False
-    if text[:1] in ("-", "+"):
-        neg = text[0] == "-"
-        text = text[1:]
-    if text == "0":
+    if s and s[0] in "-+":
+        neg = s[0] == "-"
+        s = s[1:]
+    if s == "0":
         return 0
-    if not text:
+    if not s:
         raise invalid
     total = 0
-    while text:
-        match = _COMPONENT.match(text)
-        if match is None:
+    while s:
+        if not (s[0] == "." or s[0] in _DIGIT):
             raise invalid
-        whole, frac, unit = match.group(1), match.group(2), match.group(3)
-        if not whole and not frac:
+        # leadingInt: [0-9]* (overflow past 1<<63 is an error)
+        i = 0
+        whole = 0
+        while i < len(s) and s[i] in _DIGIT:
+            whole = whole * 10 + int(s[i])
+            if whole > 1 << 63:
+                raise invalid
+            i += 1
+        pre = i > 0
+        s = s[i:]
+        frac, scale, post = 0, 1.0, False
+        if s and s[0] == ".":
+            s = s[1:]
+            # leadingFraction: digits past int64 precision are consumed but ignored
+            i, overflow = 0, False
+            while i < len(s) and s[i] in _DIGIT:
+                if not overflow:
+                    if frac > ((1 << 63) - 1) // 10:
+                        overflow = True
+                    else:
+                        candidate = frac * 10 + int(s[i])
+                        if candidate > 1 << 63:
+                            overflow = True
+                        else:
+                            frac = candidate
+                            scale *= 10
+                i += 1
+            post = i > 0
+            s = s[i:]
+        if not pre and not post:
+            raise invalid  # no digits, e.g. ".s"
+        i = 0
+        while i < len(s) and s[i] != "." and s[i] not in _DIGIT:
+            i += 1
+        if i == 0:
+            raise ValueError(f"time: missing unit in duration {_go_quote(text)}")
+        unit_name, s = s[:i], s[i:]
+        unit = _UNITS.get(unit_name)
+        if unit is None:
+            raise ValueError(f"time: unknown unit {_go_quote(unit_name)} in duration {_go_quote(text)}")
+        if whole > (1 << 63) // unit:
             raise invalid
-        if not unit:
-            raise ValueError(f'time: missing unit in duration "{original}"')
-        # the unit ends at the next digit or dot; _COMPONENT's [^\d.]* already stops there
-        if unit not in _UNITS:
-            raise ValueError(f'time: unknown unit "{unit}" in duration "{original}"')
-        scale = _UNITS[unit]
-        value = int(whole or "0") * scale
-        if frac:
-            value += int(frac) * scale // (10 ** len(frac))
+        value = whole * unit
+        if frac > 0:
+            value += int(float(frac) * (float(unit) / scale))
+            if value > 1 << 63:
+                raise invalid
         total += value
-        if total > _MAX_DURATION + (1 if neg else 0):
+        if total > 1 << 63:
             raise invalid
-        text = text[match.end() :]
-    return -total if neg else total
+    if neg:
+        return -total
+    if total > _MAX_DURATION:
+        raise invalid
+    return total
 
 
 def format_duration(ns: int) -> str:
