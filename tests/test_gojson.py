@@ -1,0 +1,265 @@
+"""Go-isms users can observe: time.ParseDuration / Duration.String, encoding/json output and input rules.
+
+Expected values are Go's (time and encoding/json of the Go 1.19 toolchain cfssl 2016 was built with); the
+error messages were compared with the real cfssl through config files.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cfsslpy.gojson import (
+    HOUR,
+    MINUTE,
+    NANOSECOND,
+    SECOND,
+    JSONDecodeError,
+    fold_keys,
+    format_duration,
+    go_json_dumps,
+    go_syntax_error,
+    loads,
+    parse_duration,
+    type_error,
+)
+
+MS = 1_000_000
+US = 1_000
+
+# -- time.ParseDuration ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "ns"),
+    [
+        ("0", 0),
+        ("-0", 0),
+        ("+0", 0),
+        ("0s", 0),
+        ("1ns", 1),
+        ("1.5h", 90 * MINUTE),
+        ("-1m", -MINUTE),
+        ("+1m", MINUTE),
+        (".5s", 500 * MS),
+        ("1.s", SECOND),
+        ("1h30m", 90 * MINUTE),
+        ("1h30m0.5s", 90 * MINUTE + 500 * MS),
+        ("3m1h", HOUR + 3 * MINUTE),  # components may come in any order
+        ("1us", US),
+        ("1µs", US),  # U+00B5 micro sign
+        ("1μs", US),  # U+03BC Greek mu
+        ("1.5ms", 1500 * US),
+        ("8760h", 8760 * HOUR),
+        ("43800h", 43800 * HOUR),
+        ("0.000000001s", 1),
+        ("0.0000000001s", 0),  # below a nanosecond
+        ("0.0000000000000000000001s", 0),  # digits past int64 are ignored, not an error
+        ("9223372036854775807ns", (1 << 63) - 1),
+        ("-9223372036854775808ns", -(1 << 63)),
+        ("2562047h", 2562047 * HOUR),
+        ("1.0000000001h", HOUR + 360),
+    ],
+)
+def test_parse_duration(text: str, ns: int) -> None:
+    assert parse_duration(text) == ns
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", 'time: invalid duration ""'),
+        ("-", 'time: invalid duration "-"'),
+        ("+", 'time: invalid duration "+"'),
+        (".", 'time: invalid duration "."'),
+        (".s", 'time: invalid duration ".s"'),
+        ("--1s", 'time: invalid duration "--1s"'),
+        ("s", 'time: invalid duration "s"'),
+        ("1", 'time: missing unit in duration "1"'),
+        ("00", 'time: missing unit in duration "00"'),
+        ("1h30", 'time: missing unit in duration "1h30"'),
+        ("1.5.5s", 'time: missing unit in duration "1.5.5s"'),
+        ("1d", 'time: unknown unit "d" in duration "1d"'),
+        ("5x", 'time: unknown unit "x" in duration "5x"'),
+        ("1s ", 'time: unknown unit "s " in duration "1s "'),
+        ("1e3s", 'time: unknown unit "e" in duration "1e3s"'),
+        ("1h-1m", 'time: unknown unit "h-" in duration "1h-1m"'),
+        ("1H", 'time: unknown unit "H" in duration "1H"'),
+        ("5µ", 'time: unknown unit "\\xc2\\xb5" in duration "5\\xc2\\xb5"'),  # non-ASCII quoted as bytes
+        ('1"s', 'time: unknown unit "\\"s" in duration "1\\"s"'),
+        ("9223372036854775808ns", 'time: invalid duration "9223372036854775808ns"'),
+        ("2562048h", 'time: invalid duration "2562048h"'),
+        ("99999999999999999999s", 'time: invalid duration "99999999999999999999s"'),
+        ("١s", 'time: invalid duration "\\xd9\\xa1s"'),  # only ASCII digits are digits
+    ],
+)
+def test_parse_duration_errors(text: str, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_duration(text)
+    assert str(info.value) == message
+
+
+# -- Duration.String --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ns", "text"),
+    [
+        (0, "0s"),
+        (1, "1ns"),
+        (999, "999ns"),
+        (US, "1µs"),
+        (1500, "1.5µs"),
+        (MS, "1ms"),
+        (1_500_000, "1.5ms"),
+        (SECOND, "1s"),
+        (1_500_000_000, "1.5s"),
+        (MINUTE, "1m0s"),
+        (90 * SECOND, "1m30s"),
+        (HOUR, "1h0m0s"),
+        (90 * MINUTE, "1h30m0s"),
+        (2 * HOUR + 500 * MS, "2h0m0.5s"),
+        (43800 * HOUR, "43800h0m0s"),
+        (-MINUTE, "-1m0s"),
+        (-1, "-1ns"),
+        ((1 << 63) - 1, "2562047h47m16.854775807s"),
+        (-(1 << 63), "-2562047h47m16.854775808s"),
+        (NANOSECOND + SECOND, "1.000000001s"),
+    ],
+)
+def test_format_duration(ns: int, text: str) -> None:
+    assert format_duration(ns) == text
+
+
+@pytest.mark.parametrize("ns", [0, 1, 1500, 90 * MINUTE, 43800 * HOUR, -MINUTE, 123_456_789_012])
+def test_format_then_parse_round_trips(ns: int) -> None:
+    assert parse_duration(format_duration(ns)) == ns
+
+
+# -- JSON output ----------------------------------------------------------------------------------------------
+
+
+def test_compact_with_html_escapes() -> None:
+    assert go_json_dumps({"a": "<nil> & more", "b": [1, True, None]}) == '{"a":"\\u003cnil\\u003e \\u0026 more","b":[1,true,null]}'
+
+
+def test_line_and_paragraph_separators_are_escaped_other_non_ascii_is_raw() -> None:
+    assert go_json_dumps("\u2028\u2029é中") == '"\\u2028\\u2029é中"'
+
+
+def test_control_characters_as_go_1_19_writes_them() -> None:
+    assert go_json_dumps("\n\r\t\b\f\x01\x7f") == '"\\n\\r\\t\\u0008\\u000c\\u0001\x7f"'
+    # an escaped backslash followed by "b" stays a backslash and a "b"
+    assert go_json_dumps("\\b") == '"\\\\b"'
+
+
+def test_key_order_is_the_callers() -> None:
+    assert go_json_dumps({"certificate": "", "usages": [], "expiry": "1h"}) == '{"certificate":"","usages":[],"expiry":"1h"}'
+
+
+# -- JSON input -------------------------------------------------------------------------------------------------
+
+
+def test_loads_accepts_bytes_and_text() -> None:
+    assert loads(b'{"a":1}') == loads('{"a":1}') == {"a": 1}
+
+
+def test_duplicate_keys_keep_the_last_value() -> None:
+    assert loads('{"a":1,"a":2}') == {"a": 2}
+
+
+def test_invalid_utf8_in_strings_becomes_the_replacement_character() -> None:
+    assert loads(b'{"a":"\xff"}') == {"a": "\ufffd"}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "unexpected end of JSON input"),
+        (b"   ", "unexpected end of JSON input"),
+        (b'{"a', "unexpected end of JSON input"),
+        (b'{"CN": x}', "invalid character 'x' looking for beginning of value"),
+        (b'{"CN":"x",}', "invalid character '}' looking for beginning of object key string"),
+        (b'{"CN" "x"}', "invalid character '\"' after object key"),
+        (b'{"a":1 "b"}', "invalid character '\"' after object key:value pair"),
+        (b"[1 2]", "invalid character '2' after array element"),
+        (b"{}x", "invalid character 'x' after top-level value"),
+        (b'{"a":01}', "invalid character '1' after object key:value pair"),
+        (b"\xef\xbb\xbf{}", "invalid character 'ï' looking for beginning of value"),
+        (b"{'a':1}", "invalid character '\\'' looking for beginning of object key string"),
+        (b'{"a":tru}', "invalid character '}' in literal true (expecting 'e')"),
+        (b'{"a":fals', "invalid character ' ' in literal false (expecting 'e')"),  # Go feeds a space at EOF
+        (b"-", "invalid character ' ' in numeric literal"),
+        (b'{"a":-x}', "invalid character 'x' in numeric literal"),
+        (b'{"a":1.}', "invalid character '}' after decimal point in numeric literal"),
+        (b'{"a":1e}', "invalid character '}' in exponent of numeric literal"),
+        (b'{"a":"\\x"}', "invalid character 'x' in string escape code"),
+        (b'{"a":"\\u12g4"}', "invalid character 'g' in \\u hexadecimal character escape"),
+        (b'{"a":"\x01"}', "invalid character '\\x01' in string literal"),
+        (b'{"a":"\t"}', "invalid character '\\t' in string literal"),
+        (b'{"a":\x7f}', "invalid character '\\x7f' looking for beginning of value"),
+        (b'{"a":\x80}', "invalid character '\\u0080' looking for beginning of value"),
+        (b"NaN", "invalid character 'N' looking for beginning of value"),
+        (b"-Infinity", "invalid character 'I' in numeric literal"),
+    ],
+)
+def test_syntax_errors_use_go_wording(data: bytes, message: str) -> None:
+    with pytest.raises(JSONDecodeError) as info:
+        loads(data)
+    assert str(info.value) == message
+    assert go_syntax_error(data) == message
+
+
+def test_go_syntax_error_is_none_for_valid_json() -> None:
+    assert go_syntax_error(b' {"a": [1, -2.5e+3, true, false, null, "\\u00e9\\n"]} ') is None
+
+
+@pytest.mark.parametrize(
+    ("value", "struct", "field", "go_type", "message"),
+    [
+        (
+            "x",
+            "SigningProfile",
+            "signing.default.usages",
+            "[]string",
+            "json: cannot unmarshal string into Go struct field SigningProfile.signing.default.usages of type []string",
+        ),
+        (
+            5,
+            "CertificateRequest",
+            "CN",
+            "string",
+            "json: cannot unmarshal number into Go struct field CertificateRequest.CN of type string",
+        ),
+        ([], "", "", "csr.CertificateRequest", "json: cannot unmarshal array into Go value of type csr.CertificateRequest"),
+        ({}, "Subject", "CN", "string", "json: cannot unmarshal object into Go struct field Subject.CN of type string"),
+        (True, "KeyRequest", "size", "int", "json: cannot unmarshal bool into Go struct field KeyRequest.size of type int"),
+        (
+            1.5,
+            "CAConstraint",
+            "max_path_len",
+            "int",
+            "json: cannot unmarshal number 1.5 into Go struct field CAConstraint.max_path_len of type int",
+        ),
+    ],
+)
+def test_type_errors(value: object, struct: str, field: str, go_type: str, message: str) -> None:
+    assert str(type_error(value, struct, field, go_type)) == message
+
+
+def test_keys_match_exactly_then_case_insensitively() -> None:
+    fields = ["CN", "names", "hosts"]
+    assert fold_keys({"cn": "a", "NAMES": [], "Hosts": ["h"]}, fields) == {"CN": "a", "names": [], "hosts": ["h"]}
+    # Go decodes keys in document order, so whichever spelling comes last wins
+    assert fold_keys({"CN": "exact", "cn": "folded"}, fields) == {"CN": "folded"}
+    assert fold_keys({"cn": "folded", "CN": "exact"}, fields) == {"CN": "exact"}
+    assert fold_keys({"unknown": 1}, fields) == {}
+
+
+def test_later_keys_overwrite_earlier_ones() -> None:
+    assert fold_keys({"cn": "first", "Cn": "second"}, ["CN"]) == {"CN": "second"}
+
+
+def test_case_insensitive_matching_prefers_the_first_declared_field() -> None:
+    # Go matches a folded key against fields in declaration order: "EXPIRY" goes to "expiry", not "Expiry"
+    assert fold_keys({"EXPIRY": "1h"}, ["expiry", "Expiry"]) == {"expiry": "1h"}
+    assert fold_keys({"Expiry": 5}, ["expiry", "Expiry"]) == {"Expiry": 5}
