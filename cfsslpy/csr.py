@@ -97,16 +97,17 @@ class Subject:
         return not any(self.values.values()) and not self.extra
 
     def to_name(self) -> x509.Name:
-        """Encode as Go does: canonical order, one multi-valued RDN per type, then the extras."""
+        """Encode as Go does (canonical type order, extras last), but one RDN per value.
+
+        Go puts every value of one type into a single multi-valued RDN (``C=DE+C=US``); X.501 forbids an RDN
+        with two attributes of the same type and strict linters reject it, so a repeated type becomes
+        consecutive single-valued RDNs in input order. With one value per type (the usual case) the DER is
+        identical to cfssl's.
+        """
         rdns: list[x509.RelativeDistinguishedName] = []
         for oid in STANDARD_ORDER:
-            values = self.values.get(oid)
-            if not values:
-                continue
-            attrs = [_attribute(oid, v) for v in values]
-            # A set cannot hold equal attributes twice (DER SET OF); Go would emit both. Keep one.
-            unique = list(dict.fromkeys(attrs))
-            rdns.append(x509.RelativeDistinguishedName(unique))
+            for value in dict.fromkeys(self.values.get(oid, [])):
+                rdns.append(x509.RelativeDistinguishedName([_attribute(oid, value)]))
         for oid, value in self.extra:
             rdns.append(x509.RelativeDistinguishedName([_attribute(oid, value)]))
         return x509.Name(rdns)

@@ -172,7 +172,8 @@ def test_subject_merges_names_per_type() -> None:
     assert subject.get(NameOID.ORGANIZATION_NAME) == ["a", "b"]
     assert subject.common_name == "cn"
     name = subject.to_name()
-    assert name.rfc4514_string() == "1.2.840.113549.1.9.1=x@example.com,2.5.4.5=7,CN=cn,OU=u,O=a+O=b,C=US+C=GB"
+    # one RDN per value (X.501: no repeated type inside an RDN); cfssl would write O=a+O=b and C=US+C=GB
+    assert name.rfc4514_string() == "1.2.840.113549.1.9.1=x@example.com,2.5.4.5=7,CN=cn,OU=u,O=b,O=a,C=GB,C=US"
 
 
 def test_empty_values_are_skipped_and_duplicates_collapse() -> None:

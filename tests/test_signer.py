@@ -519,7 +519,7 @@ def test_only_forbidden_usages_is_5100() -> None:
 # Subject (§7.2)
 
 
-def test_subject_canonical_order_and_multi_valued_rdns() -> None:
+def test_subject_canonical_order_one_rdn_per_value() -> None:
     obj = {
         "CN": "leaf.example.com",
         "serialnumber": "12345",
@@ -528,7 +528,7 @@ def test_subject_canonical_order_and_multi_valued_rdns() -> None:
     }
     cert = sign(csr_for(key("p256"), obj))
     assert rdn_view(cert.subject) == [
-        sorted([(C, "US"), (C, "GB")]), [(ST, "State")], [(L, "Town")], sorted([(ORG, "o1"), (ORG, "o2")]), [(OU, "ou1")],
+        [(C, "US")], [(C, "GB")], [(ST, "State")], [(L, "Town")], [(ORG, "o1")], [(ORG, "o2")], [(OU, "ou1")],
         [(CN, "leaf.example.com")], [(SN, "12345")],
     ]  # fmt: skip
 
@@ -546,7 +546,8 @@ def test_foreign_subject_is_reencoded_in_canonical_order() -> None:
     cert = sign(csr)
     assert rdn_view(cert.subject) == [
         [(C, "DE")],
-        sorted([(ORG, "Org"), (ORG, "Org2")]),
+        [(ORG, "Org")],
+        [(ORG, "Org2")],
         [(CN, "foreign")],
         [("1.2.840.113549.1.9.1", "me@example.com")],
     ]
@@ -625,7 +626,7 @@ def test_subject_override_merges_per_attribute_type() -> None:
         {"cn": "over", "names": [{"O": "o1"}, {"O": "o2", "E": "ignored@example.com", "OID": {"1.2.3": "x"}, "SerialNumber": "ignored"}]}
     )
     cert = sign(csr, subject=override)
-    assert rdn_view(cert.subject) == [[(C, "US")], sorted([(ORG, "o1"), (ORG, "o2")]), [(OU, "csr-ou")], [(CN, "over")], [(SN, "csr-sn")]]
+    assert rdn_view(cert.subject) == [[(C, "US")], [(ORG, "o1")], [(ORG, "o2")], [(OU, "csr-ou")], [(CN, "over")], [(SN, "csr-sn")]]
     cert = sign(csr, subject=SubjectOverride.from_json({"SerialNumber": "new-sn"}))
     assert rdn_view(cert.subject)[-1] == [(SN, "new-sn")]
     # CSR extras (here emailAddress) are dropped when an override is given
