@@ -57,14 +57,14 @@ def run(opts: Options, args: list[str], io: IO) -> int:
         raise UsageError("-initca and -renewca cannot be used together")
     if opts.renewca:
         return _renew(opts, args, io)
-    config = load_config(opts)
     csr_json_spec, args = pop_arg(args)
     no_more_args(args, ONLY_ONE)
     if opts.initca:
-        return _initca(opts, csr_json_spec, config, io)
+        return _initca(opts, csr_json_spec, io)
 
     require_ca(opts, "a ")
     hosts = split_hosts(opts.hostname)
+    config = load_config(opts)
     req = read_csr_json(csr_json_spec, io)
     if req.ca is not None:
         raise PlainError("ca section only permitted in initca")
@@ -81,10 +81,10 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     return 0
 
 
-def _initca(opts: Options, csr_json_spec: str, config: Config | None, io: IO) -> int:
+def _initca(opts: Options, csr_json_spec: str, io: IO) -> int:
     """A new self-signed CA: a new key, or the existing -ca-key (then no key is printed)."""
     ignored(opts, ["hostname", "ca", "label", "crl"], "with -initca")
-    profile = initca_profile(opts, config)
+    profile = initca_profile(opts, load_config(opts))
     req = read_csr_json(csr_json_spec, io)
     if opts.cn:
         req.CN = opts.cn

@@ -12,9 +12,9 @@ from cfsslpy.initca import new_ca
 
 
 def run(opts: Options, args: list[str], io: IO) -> int:
-    config = load_config(opts)
     spec, args = pop_arg(args)
     no_more_args(args, ONLY_ONE)
+    config = load_config(opts)
     profile = initca_profile(opts, config) if opts.initca else None
     req = read_csr_json(spec, io)
     if opts.initca:

@@ -10,12 +10,12 @@ from cfsslpy.gojson import format_duration
 
 
 def run(opts: Options, args: list[str], io: IO) -> int:
-    config = load_config(opts)
     no_more_args(args, "argument is provided but not defined; please refer to the usage by flag -h.")
     # cfssl needs -config (or -remote); we also accept -ca/-ca-key alone, with the default profile.
-    if config is None and not (opts.ca and opts.ca_key):
+    if not opts.config and not (opts.ca and opts.ca_key):
         raise PlainError("Either -remote or -config must be given. Refer to cfssl info -h for usage.")
     require_ca(opts)
+    config = load_config(opts)
     signer = local_signer(opts, io, config)
     profile = signer.policy.profile(opts.profile)
     assert signer.certificate is not None

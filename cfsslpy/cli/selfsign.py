@@ -21,13 +21,13 @@ from cfsslpy.selfsign import WARNING, selfsign
 
 
 def run(opts: Options, args: list[str], io: IO) -> int:
-    config = load_config(opts)
     hostname = opts.hostname
     if not hostname:
         # cfssl also skips HOSTNAME under -initca, a flag selfsign otherwise ignores; we always take it.
         hostname, args = pop_arg(args)
     spec, args = pop_arg(args)
     no_more_args(args)
+    config = load_config(opts)
     if opts.profile and config is not None and opts.profile not in config.signing.profiles:
         raise PlainError(f"unknown profile {opts.profile!r} in -config")
     policy = signing_policy(config) if config is not None else Signing(default=SigningProfile.builtin_default(SELFSIGN_EXPIRY))

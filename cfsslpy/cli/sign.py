@@ -21,7 +21,6 @@ from cfsslpy.signer import SignRequest, SubjectOverride
 
 def run(opts: Options, args: list[str], io: IO) -> int:
     # bind and validate: arguments and flags first, nothing read yet
-    config = load_config(opts)
     csr_spec = opts.csr
     if not csr_spec:
         csr_spec, args = pop_arg(args)
@@ -31,6 +30,7 @@ def run(opts: Options, args: list[str], io: IO) -> int:
         no_more_args(args)
     require_ca(opts)
     # read the inputs (stdin at most once), then one core call
+    config = load_config(opts)
     csr = read_arg(csr_spec, io)
     subject: SubjectOverride | None = read_subject(subject_spec, io) if subject_spec else None
     signer = local_signer(opts, io, config)
