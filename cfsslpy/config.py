@@ -340,6 +340,7 @@ class Config:
                 p.name_whitelist = re.compile(p.name_whitelist_string)
             except re.error:
                 raise policy_error("failed to compile name whitelist section") from None
+        _check_encodable(p)
         if p.name_constraints is not None and not p.ca_constraint.is_ca:
             raise policy_error("name_constraints needs ca_constraint.is_ca: they only apply to CA certificates")
         if p.ct_log_servers:
@@ -490,7 +491,10 @@ class _Obj:
         if parsed is None or parsed.tzinfo is None or "T" not in value.upper():
             # Go's own message quotes its layout at length; ours names the field and the format.
             raise policy_error(f'failed to unmarshal configuration: parsing time "{value}" as RFC 3339 (field {self._path(key)})')
-        return parsed.astimezone(dt.UTC)
+        parsed = parsed.astimezone(dt.UTC)
+        if parsed == _GO_ZERO_TIME:
+            return None  # Go's zero time.Time: cfssl treats it as "not set" (IsZero)
+        return parsed
 
     def oid(self, value: Any, key: str) -> ObjectIdentifier:
         if not isinstance(value, str):
@@ -557,6 +561,26 @@ def _profile_from_json(o: _Obj) -> SigningProfile:
             message = exc.message if isinstance(exc, CfsslError) else str(exc)
             raise policy_error(f"invalid name_constraints: {message}") from None
     return p
+
+
+_GO_ZERO_TIME = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+_EARLIEST = dt.datetime(1950, 1, 1, tzinfo=dt.UTC)
+
+
+def _check_encodable(p: SigningProfile) -> None:
+    """Refuse at load time what cannot go into a certificate, instead of failing at the first signature.
+
+    URLs become IA5Strings (ASCII only: cfssl writes the raw UTF-8 bytes, producing invalid DER); fixed
+    validity times before 1950 cannot be written by the X.509 library we use.
+    """
+    urls = [("ocsp_url", p.ocsp_url), ("crl_url", p.crl_url)] + [("issuer_urls", u) for u in p.issuer_urls or []]
+    urls += [("Policies", q.value) for policy in p.policies for q in policy.qualifiers if q.type == "id-qt-cps"]
+    for name, url in urls:
+        if not url.isascii():
+            raise policy_error(f"{name}: {url!r} is not ASCII: write internationalised host names in their xn-- (punycode) form")
+    for name, when in (("not_before", p.not_before), ("not_after", p.not_after)):
+        if when is not None and when < _EARLIEST:
+            raise policy_error(f"{name}: {when.isoformat()} is before 1950, which cfsslpy cannot encode")
 
 
 def _duration(text: str) -> int:

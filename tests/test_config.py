@@ -351,6 +351,13 @@ def test_errors(doc: Any, message: str) -> None:
     assert load_error(doc) == message
 
 
+def test_go_zero_time_means_unset() -> None:
+    profile = load(
+        {"signing": {"default": {**LOCAL, "not_before": "0001-01-01T00:00:00Z", "not_after": "0001-01-01T00:00:00Z"}}}
+    ).signing.default
+    assert profile.not_before is None and profile.not_after is None
+
+
 def test_an_empty_qualifier_type_is_accepted() -> None:
     # cfssl only rejects non-empty types other than id-qt-cps and id-qt-unotice
     load({"signing": {"default": {**LOCAL, "Policies": [{"ID": "1.2.3", "Qualifiers": [{"Type": "", "Value": "x"}]}]}}})
@@ -365,6 +372,12 @@ def test_an_empty_qualifier_type_is_accepted() -> None:
         ({**LOCAL, "ct_log_servers": ["https://ct.example"]}, "ct_log_servers"),
         ({**LOCAL, "lint_error_level": 3}, "lint_error_level"),
         ({**LOCAL, "allowed_extensions": ["not an oid"]}, "invalid OID"),
+        # cfssl writes the raw UTF-8 bytes into an IA5String (invalid DER); cryptography refuses them
+        ({**LOCAL, "ocsp_url": "http://ü.example"}, "ocsp_url: 'http://ü.example' is not ASCII"),
+        ({**LOCAL, "crl_url": "http://ü.example/crl"}, "crl_url: 'http://ü.example/crl' is not ASCII"),
+        ({**LOCAL, "issuer_urls": ["http://ok.example", "http://ü.example"]}, "issuer_urls: 'http://ü.example' is not ASCII"),
+        ({**LOCAL, "Policies": [{"ID": "1.2.3", "Qualifiers": [{"Type": "id-qt-cps", "Value": "ü"}]}]}, "Policies: 'ü' is not ASCII"),
+        ({**LOCAL, "not_before": "1900-01-01T00:00:00Z"}, "not_before: 1900-01-01T00:00:00+00:00 is before 1950"),
     ],
 )
 def test_our_own_refusals_are_5200_too(profile: dict[str, Any], fragment: str) -> None:

@@ -549,6 +549,14 @@ CASES: list[Case] = [
         message=loaded(5200, "failed to compile name whitelist section"),
         files={"c.json": cfg({"expiry": "1h", "usages": ["signing"], "name_whitelist": "("})},
     ),
+    # cfssl: signs, writing the UTF-8 bytes into an IA5String (invalid DER)
+    Case(
+        "non-ascii-ocsp-url",
+        (*S, "-config", "c.json", "leaf.csr"),
+        message=loaded(5200, "ocsp_url: 'http://ü.example' is not ASCII: write internationalised host names in their xn-- (punycode) form"),
+        files={"c.json": cfg({"expiry": "1h", "usages": ["signing"], "ocsp_url": "http://ü.example"})},
+        cfssl="exit 0, invalid DER",
+    ),
     Case(
         "null-profile",
         (*S, "-config", "c.json", "leaf.csr"),
