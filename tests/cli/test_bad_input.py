@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 
 from cfsslpy.cli.context import IO
 from cfsslpy.cli.main import main
+from cfsslpy.gojson import go_json_dumps
 from cfsslpy.inputs import Stdin
 from tests.conftest import RunCli
 
@@ -151,7 +152,7 @@ def cfg(default: dict[str, object] | None = None, **extra: object) -> bytes:
 
 def loaded(code: int, message: str) -> str:
     """cfssl's wording for a config that fails to load (cfssl prints it without the final newline)."""
-    return "Failed to load config file: " + json.dumps({"code": code, "message": message}, separators=(",", ":"))
+    return "Failed to load config file: " + go_json_dumps({"code": code, "message": message})
 
 
 CASES: list[Case] = [
