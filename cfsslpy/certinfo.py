@@ -22,8 +22,8 @@ Deliberate differences from cfssl (each is noted where it happens):
   untyped ``dial tcp ...`` text (the message keeps Go's wording);
 * bytes of a T61String or a %-escaped URI that are not UTF-8 become U+FFFD characters, which Go's JSON encoder
   writes as the escape ``\\ufffd``: the decoded JSON is the same;
-* PKCS#7 bundles are read with cryptography, which also accepts bundles without a CRL field (``openssl
-  crl2pkcs7 -nocrl``) that cfssl's own PKCS#7 parser rejects with 1003.
+* PKCS#7 bundles are read with cryptography (in :mod:`cfsslpy.pem`), which also accepts bundles without a CRL
+  field (``openssl crl2pkcs7 -nocrl``) that cfssl's own PKCS#7 parser rejects with 1003.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from cfsslpy.errors import Category, CfsslError, Reason
-from cfsslpy.pem import decode_pem, encode_pem
+from cfsslpy.pem import decode_pem, encode_pem, parse_certificate_pem
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,6 @@ __all__ = [
     "format_key_id",
     "go_ip_string",
     "go_signature_algorithm",
-    "parse_certificate_pem",
     "signature_name",
     "SIGNATURE_NAMES",
 ]
@@ -994,51 +993,13 @@ def _load_der_certificate(der: bytes) -> x509.Certificate:
     return cert
 
 
-def _parse_one_certificate(der: bytes) -> list[x509.Certificate]:
-    """cfssl ``helpers.ParseOneCertificateFromPEM`` on one block: a DER certificate, else a PKCS#7 bundle."""
-    try:
-        return [_load_der_certificate(der)]
-    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as first:
-        from cryptography.hazmat.primitives.serialization import pkcs7
-
-        try:
-            certs = pkcs7.load_der_pkcs7_certificates(der)
-        except ValueError:
-            raise first from None
-        if not certs:
-            raise ValueError("PKCS #7 structure contains no certificates") from first
-        for cert in certs:
-            _certificate_fields(cert.public_bytes(serialization.Encoding.DER))
-        return certs
-
-
-def parse_certificate_pem(data: bytes) -> x509.Certificate:
-    """Exactly one certificate, with cfssl ``helpers.ParseCertificatePEM``'s errors (verified against cfssl):
-
-    * no PEM block -> 1002 ``Failed to decode certificate``;
-    * a block that is neither a certificate nor a PKCS#7 bundle (any PEM type, bad DER) -> 1003
-      ``Failed to parse certificate`` (the detail is only logged at DEBUG, as cfssl does);
-    * anything after the first block -> 1003 ``the PEM file should contain only one object``;
-    * a PKCS#7 bundle with several certificates -> 1003 ``the PKCS7 object in the PEM file should contain only
-      one certificate``.
-    """
-    block, rest = decode_pem(data.strip())
-    if block is None:
-        raise CfsslError(Category.CERTIFICATE, Reason.DECODE_FAILED)
-    try:
-        certs = _parse_one_certificate(block.data)
-    except Exception as exc:  # cryptography raises several types for malformed input
-        log.debug("Certificate parsing error: %s", exc)
-        raise CfsslError(Category.CERTIFICATE, Reason.PARSE_FAILED) from exc
-    if rest:
-        raise CfsslError(Category.CERTIFICATE, Reason.PARSE_FAILED, "the PEM file should contain only one object")
-    if len(certs) > 1:
-        raise CfsslError(Category.CERTIFICATE, Reason.PARSE_FAILED, "the PKCS7 object in the PEM file should contain only one certificate")
-    return certs[0]
-
-
 def describe_certificate_pem(data: bytes) -> dict[str, Any]:
-    """``certinfo -cert``: :func:`parse_certificate_pem` then :func:`certificate_info`."""
+    """``certinfo -cert``: exactly one certificate (or a one-certificate PKCS#7), described.
+
+    Parsing is cfssl's ``helpers.ParseCertificatePEM`` (:func:`cfsslpy.pem.parse_certificate_pem`): no PEM ->
+    1002; a first block that is neither a certificate nor PKCS#7 (the PEM type is not checked) -> 1003
+    ``Failed to parse certificate``; anything after it -> 1003 ``the PEM file should contain only one object``.
+    """
     return certificate_info(parse_certificate_pem(data))
 
 
