@@ -108,7 +108,7 @@ def parse_certificate_pem(data: bytes, category: Category = Category.CERTIFICATE
     if rest.strip():
         raise CfsslError(category, Reason.PARSE_FAILED, "the PEM file should contain only one object")
     if len(certs) > 1:
-        raise CfsslError(category, Reason.PARSE_FAILED, "the PKCS7 object contains more than one certificate")
+        raise CfsslError(category, Reason.PARSE_FAILED, "the PKCS7 object in the PEM file should contain only one certificate")
     return certs[0]
 
 

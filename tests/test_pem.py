@@ -146,7 +146,7 @@ def test_pkcs7_with_two_certificates() -> None:
     p7 = pkcs7.serialize_certificates([CERT, make_cert("other")], serialization.Encoding.DER)
     with pytest.raises(CfsslError) as info:
         parse_certificate_pem(encode_pem("PKCS7", p7))
-    assert code_of(info) == (1003, "the PKCS7 object contains more than one certificate")
+    assert code_of(info) == (1003, "the PKCS7 object in the PEM file should contain only one certificate")
 
 
 def test_parse_certificates_pem() -> None:
