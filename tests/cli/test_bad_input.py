@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from cfsslpy.cli.context import IO
 from cfsslpy.cli.main import main
@@ -83,7 +84,12 @@ def build_materials(directory: Path) -> dict[str, bytes]:
     encrypted = ca_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.BestAvailableEncryption(b"secret")
     )
+    k1 = ec.generate_private_key(ec.SECP256K1())
+    weak = rsa.generate_private_key(65537, 1024)
+    pkcs8 = (serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     materials: dict[str, bytes] = {
+        "secp256k1-key.pem": k1.private_bytes(*pkcs8),
+        "rsa1024-key.pem": weak.private_bytes(*pkcs8),
         "ca.pem": ca["cert"].encode(),
         "ca-key.pem": ca["key"].encode(),
         "ca.der": ca_der,
@@ -263,6 +269,22 @@ CASES: list[Case] = [
         ("sign", "-ca", "ca.pem", "-ca-key", "leaf.csr", "leaf.csr"),
         2003,
         "Failed to parse private key",
+    ),
+    # cfssl: 2003 "Failed to parse private key" (its DER parser knows no other key types)
+    Case(
+        "unsupported-curve-ca-key",
+        ("sign", "-ca", "ca.pem", "-ca-key", "secp256k1-key.pem", "leaf.csr"),
+        2200,
+        "Private key algorithm is not RSA or ECC or Ed25519",
+        cfssl="2003",
+    ),
+    # cfssl: signs with SHA1WithRSA when the pair matches (here: 1000, the key does not match the CA)
+    Case(
+        "weak-rsa-ca-key",
+        ("sign", "-ca", "ca.pem", "-ca-key", "rsa1024-key.pem", "leaf.csr"),
+        2200,
+        "RSA signing key of 1024 bits is too weak",
+        cfssl="1000 / SHA-1 signature",
     ),
     Case("cert-given-as-ca-key", ("sign", "-ca", "ca.pem", "-ca-key", "ca.pem", "leaf.csr"), 2003, "Failed to parse private key"),
     # -- truncated DER inside PEM ---------------------------------------------------------------------------
