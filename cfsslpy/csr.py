@@ -722,11 +722,16 @@ def generate_csr(req: CertificateRequest, key: PrivateKey) -> x509.CertificateSi
                 raise _csr_error(f"duplicate extension {ext.oid.dotted_string} in request")
             seen.add(ext.oid)
             builder = builder.add_extension(x509.UnrecognizedExtension(ext.oid, ext.value), critical=ext.critical)
-        return builder.sign(key, signature_hash(key))
+        csr = builder.sign(key, signature_hash(key))
     except CfsslError:
         raise
     except ValueError as exc:
         raise _csr_error(str(exc)) from exc
+    try:
+        _ = csr.extensions  # a raw extension whose value does not parse must fail here, not when signing
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+        raise _csr_error(f"invalid extension value in request: {exc}") from None
+    return csr
 
 
 def csr_pem(csr: x509.CertificateSigningRequest) -> bytes:

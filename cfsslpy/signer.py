@@ -709,6 +709,10 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
+X509_EARLIEST = dt.datetime(1950, 1, 1, tzinfo=dt.UTC)
+X509_LATEST = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+
+
 def _validity(
     profile: SigningProfile, default: SigningProfile, req: SignRequest, now: dt.datetime | None
 ) -> tuple[dt.datetime, dt.datetime]:
@@ -732,6 +736,12 @@ def _validity(
     if not_after is None:
         not_after = profile.not_after if profile.not_after is not None else not_before + dt.timedelta(microseconds=expiry // 1000)
     not_after = _utc(not_after)
+    if not_before < X509_EARLIEST or not_after > X509_LATEST:
+        raise CfsslError(
+            Category.POLICY,
+            Reason.INVALID_POLICY,
+            f"validity {not_before:%Y-%m-%dT%H:%M:%SZ} .. {not_after:%Y-%m-%dT%H:%M:%SZ} is outside what X.509 can encode (1950-9999)",
+        )
     if not_after <= not_before:
         raise CfsslError(Category.POLICY, Reason.INVALID_POLICY, "the certificate's not_after is not after its not_before")
     return not_before, not_after

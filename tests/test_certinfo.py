@@ -396,7 +396,6 @@ def test_describe_certificate_pem_errors_are_cfssls(two_certs: list[x509.Certifi
         assert _error(data) == expected, data[:40]
 
 
-@pytest.mark.xfail(strict=True, reason="cfsslpy/pem.py words this 'the PKCS7 object contains more than one certificate'")
 def test_describe_certificate_pem_multi_cert_pkcs7(two_certs: list[x509.Certificate]) -> None:
     data = pkcs7.serialize_certificates(two_certs, serialization.Encoding.PEM)
     assert _error(data) == (1003, "the PKCS7 object in the PEM file should contain only one certificate")

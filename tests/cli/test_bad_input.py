@@ -162,6 +162,21 @@ def loaded(code: int, message: str) -> str:
 
 
 CASES: list[Case] = [
+    # -- found in review: both used to end in "internal error" ------------------------------------------
+    Case(
+        "csr-json-extension-value-does-not-parse",
+        ("gencert", "-initca", "bad.json"),
+        code=9300,
+        files={"bad.json": j({"CN": "x", "extensions": [{"id": [2, 5, 29, 17], "value": "AAAA"}]})},
+        cfssl="newest cfssl copies the bytes into the CSR unchecked (2016 has no extensions)",
+    ),
+    Case(
+        "backdate-before-1950",
+        (*G, "-config", "c.json", "leaf.json"),
+        code=5200,
+        files={"c.json": cfg({"expiry": "1h", "backdate": "2562047h", "usages": ["signing"]}), "leaf.json": j({"CN": "y"})},
+        cfssl="Go encodes the 1734 date; we refuse a window X.509 cannot encode",
+    ),
     # -- malformed JSON: CSR JSON, config, subject file ------------------------------------------------
     Case("csr-json-truncated", (*G, "bad.json"), message="unexpected end of JSON input", files={"bad.json": b'{"CN":'}),
     Case(
