@@ -734,6 +734,17 @@ def generate_csr(req: CertificateRequest, key: PrivateKey) -> x509.CertificateSi
     return csr
 
 
+def new_key_and_csr(req: CertificateRequest) -> tuple[x509.CertificateSigningRequest, PrivateKey]:
+    """``genkey`` without -initca: a new key and a CSR, with no subject validation (as cfssl).
+
+    A ``ca`` section is refused: only initca may ask for a CA.
+    """
+    if req.ca is not None:
+        raise PlainError("ca section only permitted in initca")
+    key = req.key.generate()
+    return generate_csr(req, key), key
+
+
 def csr_pem(csr: x509.CertificateSigningRequest) -> bytes:
     return csr.public_bytes(serialization.Encoding.PEM)
 

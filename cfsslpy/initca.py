@@ -10,15 +10,36 @@ Unlike cfssl, a CA profile chosen with ``-config``/``-profile`` is honoured (cfs
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from cryptography import x509
 
-from cfsslpy.config import Signing, SigningProfile
+from cfsslpy.config import Config, Signing, SigningProfile
 from cfsslpy.csr import CertificateRequest, extract_request, generate_csr
-from cfsslpy.errors import Category, CfsslError, Reason
+from cfsslpy.errors import Category, CfsslError, PlainError, Reason
 from cfsslpy.gojson import parse_duration
 from cfsslpy.keys import PrivateKey, public_key_matches
 from cfsslpy.signer import Issuer, LocalSigner, SignRequest
+
+log = logging.getLogger(__name__)
+
+
+def profile_from_config(config: Config | None, profile_name: str = "") -> SigningProfile | None:
+    """The CA profile ``-config``/``-profile`` select for initca, or None for the built-in CA policy.
+
+    cfssl ignores ``-config`` for initca. We honour a named profile (it must be a CA profile, checked when
+    signing) and a CA default profile; a config without one falls back to the built-in policy with a WARNING.
+    """
+    if config is None:
+        return None
+    if profile_name:
+        if profile_name not in config.signing.profiles:
+            raise PlainError(f"unknown profile {profile_name!r} in -config")
+        return config.signing.profiles[profile_name]
+    if config.signing.default.ca_constraint.is_ca:
+        return config.signing.default
+    log.warning("-config has no CA profile for -initca (name one with -profile): using the built-in CA policy")
+    return None
 
 
 def ca_profile(req: CertificateRequest) -> SigningProfile:

@@ -13,8 +13,9 @@ import datetime as dt
 
 from cryptography import x509
 
-from cfsslpy.config import SELFSIGN_EXPIRY, Signing, SigningProfile
+from cfsslpy.config import SELFSIGN_EXPIRY, Config, Signing, SigningProfile
 from cfsslpy.csr import CertificateRequest, generate_csr
+from cfsslpy.errors import PlainError
 from cfsslpy.keys import PrivateKey
 from cfsslpy.signer import Issuer, LocalSigner, SignRequest
 
@@ -28,6 +29,16 @@ in production.
 
 *** WARNING ***
 """
+
+
+def policy_from_config(config: Config | None, profile_name: str = "") -> Signing:
+    """The signing policy for selfsign: the config's (an unknown ``-profile`` is an error, where cfssl falls
+    back silently), else the built-in default profile with cfssl's selfsign lifetime of 2190h."""
+    if config is None:
+        return Signing(default=SigningProfile.builtin_default(SELFSIGN_EXPIRY))
+    if profile_name and profile_name not in config.signing.profiles:
+        raise PlainError(f"unknown profile {profile_name!r} in -config")
+    return config.signing
 
 
 def selfsign(

@@ -21,9 +21,8 @@ from cfsslpy.cli.common import (
     split_hosts,
 )
 from cfsslpy.cli.context import IO
-from cfsslpy.config import Config, SigningProfile
 from cfsslpy.errors import PlainError, UsageError
-from cfsslpy.initca import new_ca, renew_ca, self_sign_ca
+from cfsslpy.initca import new_ca, profile_from_config, renew_ca, self_sign_ca
 from cfsslpy.keys import load_private_key
 from cfsslpy.pem import parse_certificate_pem
 from cfsslpy.signer import SignRequest, issue
@@ -36,20 +35,6 @@ NO_HOSTS_WARNING = (
     "of Publicly-Trusted Certificates, v.1.1.6, from the CA/Browser Forum (https://cabforum.org);\n"
     'specifically, section 10.2.3 ("Information Requirements").'
 )
-
-
-def initca_profile(opts: Options, config: Config | None) -> SigningProfile | None:
-    """A CA profile from -config/-profile for -initca (cfssl ignores -config here: README)."""
-    if config is None:
-        return None
-    if opts.profile:
-        if opts.profile not in config.signing.profiles:
-            raise PlainError(f"unknown profile {opts.profile!r} in -config")
-        return config.signing.profiles[opts.profile]
-    if config.signing.default.ca_constraint.is_ca:
-        return config.signing.default
-    log.warning("-config has no CA profile for -initca (name one with -profile): using the built-in CA policy")
-    return None
 
 
 def run(opts: Options, args: list[str], io: IO) -> int:
@@ -84,7 +69,7 @@ def run(opts: Options, args: list[str], io: IO) -> int:
 def _initca(opts: Options, csr_json_spec: str, io: IO) -> int:
     """A new self-signed CA: a new key, or the existing -ca-key (then no key is printed)."""
     ignored(opts, ["hostname", "ca", "label", "crl"], "with -initca")
-    profile = initca_profile(opts, load_config(opts))
+    profile = profile_from_config(load_config(opts), opts.profile)
     req = read_csr_json(csr_json_spec, io)
     if opts.cn:
         req.CN = opts.cn

@@ -5,27 +5,22 @@ from __future__ import annotations
 from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.common import ONLY_ONE, key_text, load_config, no_more_args, pem_text, pop_arg, print_cert, read_csr_json
 from cfsslpy.cli.context import IO
-from cfsslpy.cli.gencert import initca_profile
-from cfsslpy.csr import generate_csr
-from cfsslpy.errors import PlainError
-from cfsslpy.initca import new_ca
+from cfsslpy.csr import new_key_and_csr
+from cfsslpy.initca import new_ca, profile_from_config
 
 
 def run(opts: Options, args: list[str], io: IO) -> int:
     spec, args = pop_arg(args)
     no_more_args(args, ONLY_ONE)
     config = load_config(opts)
-    profile = initca_profile(opts, config) if opts.initca else None
+    profile = profile_from_config(config, opts.profile) if opts.initca else None
     req = read_csr_json(spec, io)
     if opts.initca:
         cert, csr, key = new_ca(req, profile)
         print_cert(io, cert=pem_text(cert), csr=pem_text(csr), key=key_text(key))
         return 0
     # Without -initca cfssl validates nothing: an empty subject is allowed (reference §3.6).
-    if req.ca is not None:
-        raise PlainError("ca section only permitted in initca")
-    key = req.key.generate()
-    csr = generate_csr(req, key)
+    csr, key = new_key_and_csr(req)
     print_cert(io, csr=pem_text(csr), key=key_text(key))
     return 0
 

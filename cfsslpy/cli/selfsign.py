@@ -11,13 +11,11 @@ from cfsslpy.cli.common import (
     pop_arg,
     print_cert,
     read_csr_json,
-    signing_policy,
     split_hosts,
 )
 from cfsslpy.cli.context import IO
-from cfsslpy.config import SELFSIGN_EXPIRY, Signing, SigningProfile
 from cfsslpy.errors import PlainError
-from cfsslpy.selfsign import WARNING, selfsign
+from cfsslpy.selfsign import WARNING, policy_from_config, selfsign
 
 
 def run(opts: Options, args: list[str], io: IO) -> int:
@@ -28,9 +26,7 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     spec, args = pop_arg(args)
     no_more_args(args)
     config = load_config(opts)
-    if opts.profile and config is not None and opts.profile not in config.signing.profiles:
-        raise PlainError(f"unknown profile {opts.profile!r} in -config")
-    policy = signing_policy(config) if config is not None else Signing(default=SigningProfile.builtin_default(SELFSIGN_EXPIRY))
+    policy = policy_from_config(config, opts.profile)
     hosts = split_hosts(hostname)
     req = read_csr_json(spec, io)
     if req.ca is not None:
