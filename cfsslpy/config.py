@@ -343,10 +343,9 @@ class Config:
         _check_encodable(p)
         if p.name_constraints is not None and not p.ca_constraint.is_ca:
             raise policy_error("name_constraints needs ca_constraint.is_ca: they only apply to CA certificates")
-        if p.ct_log_servers:
-            raise policy_error(
-                "ct_log_servers: submitting precertificates to CT logs is not supported by cfsslpy (offline CA); remove the field"
-            )
+        for server in p.ct_log_servers:
+            if not server.startswith(("http://", "https://")) or not server.isascii():
+                raise policy_error(f"ct_log_servers: {server!r} is not an http(s) URL")
         if p.lint_error_level:
             raise policy_error(
                 "lint_error_level: zlint pre-issuance linting is not available in cfsslpy; remove the field (cfsslpy "

@@ -31,7 +31,7 @@ _MAX_RESPONSE = 64 * 1024
 
 
 def _submission_error(message: str) -> CfsslError:
-    return CfsslError(Category.CT, Reason.AUTHENTICATION_FAILURE, message)  # 10100 PrecertSubmissionFailed
+    return CfsslError(Category.CT, Reason.PRECERT_SUBMISSION_FAILED, message)
 
 
 def serialize_sct(response: Any) -> bytes:

@@ -63,6 +63,11 @@ class Reason(enum.IntEnum):
     # ocsp
     ISSUER_MISMATCH = 100
     INVALID_STATUS = 200
+    # certificate transparency
+    PRECERT_SUBMISSION_FAILED = 100
+    CT_CLIENT_CONSTRUCTION_FAILED = 200
+    PRECERT_MISSING_POISON = 300
+    PRECERT_INVALID_POISON = 400
     # cert store
     INSERTION_FAILED = 100
     RECORD_NOT_FOUND = 200

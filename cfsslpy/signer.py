@@ -551,11 +551,36 @@ class LocalSigner:
             add(certificate_policies(profile.policies), False)
         if profile.ocsp_no_check:
             add(x509.OCSPNoCheck(), False)
+        if profile.ct_log_servers:
+            builder = self._add_scts(builder, profile.ct_log_servers)
 
         try:
             return builder.sign(self.issuer.key, signature_hash(self.issuer.key))
         except ValueError as exc:
             raise CfsslError(Category.CERTIFICATE, Reason.NONE, str(exc)) from exc
+
+    def _add_scts(self, builder: x509.CertificateBuilder, servers: list[str]) -> x509.CertificateBuilder:
+        """Sign a poisoned precertificate, submit ``[precert, issuer]`` to every log, embed the SCT list.
+
+        The precertificate is the final certificate (same serial, validity, extensions) plus the critical CT
+        poison; any failed submission fails the signing with 10100 (see :mod:`cfsslpy.ct`).
+        """
+        from cfsslpy.ct import sct_list_extension, submit_precert
+
+        if self.issuer.cert is None:
+            raise CfsslError(
+                Category.CT, Reason.PRECERT_SUBMISSION_FAILED, "ct_log_servers needs an issuing CA certificate (not a self-signed one)"
+            )
+        try:
+            precert = builder.add_extension(x509.PrecertPoison(), critical=True).sign(self.issuer.key, signature_hash(self.issuer.key))
+        except ValueError as exc:
+            raise CfsslError(Category.CERTIFICATE, Reason.NONE, str(exc)) from exc
+        chain = [precert.public_bytes(serialization.Encoding.DER), self.issuer.cert.public_bytes(serialization.Encoding.DER)]
+        scts = []
+        for server in servers:
+            log.info("submitting poisoned precertificate to %s", server)
+            scts.append(submit_precert(server, chain))
+        return builder.add_extension(sct_list_extension(scts), critical=False)
 
     def _check_name_constraints(self, subject: Subject, sans: SANs) -> None:
         """Refuse names outside the issuer's X.509 name constraints (cfssl does not look).

@@ -369,7 +369,7 @@ def test_an_empty_qualifier_type_is_accepted() -> None:
         ({**LOCAL, "not_before": "yesterday"}, 'parsing time "yesterday" as RFC 3339'),
         ({**LOCAL, "not_before": "2030-01-01"}, 'parsing time "2030-01-01" as RFC 3339'),
         ({**LOCAL, "not_before": "2031-01-01T00:00:00Z", "not_after": "2030-01-01T00:00:00Z"}, "not_after is before not_before"),
-        ({**LOCAL, "ct_log_servers": ["https://ct.example"]}, "ct_log_servers"),
+        ({**LOCAL, "ct_log_servers": ["ct.example:443"]}, "ct_log_servers: 'ct.example:443' is not an http(s) URL"),
         ({**LOCAL, "lint_error_level": 3}, "lint_error_level"),
         ({**LOCAL, "allowed_extensions": ["not an oid"]}, "invalid OID"),
         # cfssl writes the raw UTF-8 bytes into an IA5String (invalid DER); cryptography refuses them
@@ -381,7 +381,7 @@ def test_an_empty_qualifier_type_is_accepted() -> None:
     ],
 )
 def test_our_own_refusals_are_5200_too(profile: dict[str, Any], fragment: str) -> None:
-    # cfssl panics on not_after < not_before, and supports CT logs and zlint; we say why we refuse
+    # cfssl panics on not_after < not_before and supports zlint; we say why we refuse
     assert fragment in load_error({"signing": {"default": profile}})
 
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtensionOID, NameOID
 
-from cfsslpy.ct import serialize_sct, sct_list_extension, submit_precert
+from cfsslpy.ct import sct_list_extension, serialize_sct, submit_precert
 from cfsslpy.errors import CfsslError
 
 LOG_ID = bytes(range(32))
@@ -36,7 +36,7 @@ def sct_response(timestamp: int = 1_700_000_000_000, signature: bytes = b"\x04\x
 def cert_with(ext: x509.ExtensionType) -> x509.Certificate:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ct test")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -55,7 +55,7 @@ def test_sct_list_extension_parses_with_cryptography() -> None:
     cert = cert_with(sct_list_extension(scts))
     parsed = cert.extensions.get_extension_for_class(x509.PrecertificateSignedCertificateTimestamps).value
     assert [s.log_id for s in parsed] == [LOG_ID, LOG_ID]
-    assert [int(s.timestamp.replace(tzinfo=dt.timezone.utc).timestamp() * 1000) for s in parsed] == [1000, 2000]
+    assert [int(s.timestamp.replace(tzinfo=dt.UTC).timestamp() * 1000) for s in parsed] == [1000, 2000]
     assert all(s.version == x509.certificate_transparency.Version.v1 for s in parsed)
 
 
@@ -147,3 +147,64 @@ def test_submit_precert_unreachable() -> None:
 def test_submit_precert_rejects_non_http_scheme() -> None:
     with pytest.raises(CfsslError):
         submit_precert("file:///etc/passwd", [b"x"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# ct_log_servers through the signer
+
+
+def _ct_signer(url: str) -> Any:
+    from cfsslpy.config import Config
+    from cfsslpy.csr import CertificateRequest
+    from cfsslpy.initca import new_ca
+    from cfsslpy.signer import Issuer, LocalSigner
+
+    ca_cert, _, ca_key = new_ca(CertificateRequest.from_json({"CN": "CT test CA"}))
+    config = Config.from_json(
+        {"signing": {"default": {"expiry": "1h", "usages": ["digital signature", "server auth"], "ct_log_servers": [url, url]}}}
+    )
+    return LocalSigner(Issuer(key=ca_key, cert=ca_cert), config.signing), ca_cert
+
+
+def _leaf_csr() -> bytes:
+    from cfsslpy.csr import CertificateRequest, csr_pem, new_key_and_csr
+
+    csr, _ = new_key_and_csr(CertificateRequest.from_json({"CN": "ct.example.com", "hosts": ["ct.example.com"]}))
+    return csr_pem(csr)
+
+
+def test_signing_with_ct_logs_embeds_one_sct_per_log(fake_log: tuple[str, FakeLog]) -> None:
+    from cfsslpy.signer import SignRequest
+
+    url, state = fake_log
+    signer, ca_cert = _ct_signer(url)
+    cert = signer.sign(SignRequest(request=_leaf_csr()))
+    assert len(state.received) == 2
+    precert_der, issuer_der = state.received[0]
+    assert issuer_der == ca_cert.public_bytes(serialization.Encoding.DER)
+    precert = x509.load_der_x509_certificate(precert_der)
+    # the precertificate is the final certificate plus the critical poison, minus the SCT list
+    poison = precert.extensions.get_extension_for_class(x509.PrecertPoison)
+    assert poison.critical
+    assert precert.serial_number == cert.serial_number
+    assert precert.not_valid_before_utc == cert.not_valid_before_utc and precert.not_valid_after_utc == cert.not_valid_after_utc
+    pre_oids = [e.oid for e in precert.extensions if e.oid != ExtensionOID.PRECERT_POISON]
+    final_oids = [e.oid for e in cert.extensions if e.oid != ExtensionOID.PRECERT_SIGNED_CERTIFICATE_TIMESTAMPS]
+    assert pre_oids == final_oids
+    scts = cert.extensions.get_extension_for_class(x509.PrecertificateSignedCertificateTimestamps)
+    assert not scts.critical and [s.log_id for s in scts.value] == [LOG_ID, LOG_ID]
+    assert cert.extensions[-1].oid == ExtensionOID.PRECERT_SIGNED_CERTIFICATE_TIMESTAMPS
+    with pytest.raises(x509.ExtensionNotFound):
+        cert.extensions.get_extension_for_class(x509.PrecertPoison)
+    cert.verify_directly_issued_by(ca_cert)
+
+
+def test_a_failing_log_means_no_certificate(fake_log: tuple[str, FakeLog]) -> None:
+    from cfsslpy.signer import SignRequest
+
+    url, state = fake_log
+    state.status = 503
+    signer, _ = _ct_signer(url)
+    with pytest.raises(CfsslError) as info:
+        signer.sign(SignRequest(request=_leaf_csr()))
+    assert info.value.code == 10100
