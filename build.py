@@ -425,7 +425,7 @@ def _build(target: Target, python: str, stage: Path, out: Path) -> list[str]:
             raise BuildError(f"{unwanted} ended up in the runtime site-packages")
     tags = wheel_tags(site)
     glibc = glibc_needed(tags)
-    entry = json.dumps("cfsslpy.cli.main:entry")
+    entry = json.dumps("cfsslpy.cli.entry:entry")
     target_list = json.dumps([target.implementation, target.major, target.minor, target.sys_platform, target.machine])
     template = LAUNCHER.replace("@TARGET@", target_list).replace("@GLIBC@", json.dumps(glibc)).replace("@ENTRY@", entry)
     # Pinned rather than left to shiv: the launcher must know it without opening the zip, and it covers the

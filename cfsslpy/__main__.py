@@ -1,5 +1,5 @@
 """``python -m cfsslpy``."""
 
-from cfsslpy.cli.main import entry
+from cfsslpy.cli.entry import entry
 
 entry()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -98,6 +97,8 @@ def write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
     so a secret is never briefly world-readable, and a crash leaves no partial target.
     """
     directory = os.path.dirname(os.path.abspath(path))
+    import tempfile  # lazily: most invocations write nothing
+
     fd, tmp = tempfile.mkstemp(prefix=".cfsslpy-", dir=directory)
     try:
         with os.fdopen(fd, "wb") as fh:

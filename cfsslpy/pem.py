@@ -9,7 +9,6 @@ import re
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import pkcs7
 
 from cfsslpy.errors import Category, CfsslError, Reason
 
@@ -100,6 +99,8 @@ def parse_certificate_pem(data: bytes, category: Category = Category.CERTIFICATE
     except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
         log.debug("certificate parsing error: %s", exc)
         try:
+            from cryptography.hazmat.primitives.serialization import pkcs7
+
             certs = pkcs7.load_der_pkcs7_certificates(block.data)
         except ValueError:
             raise CfsslError(category, Reason.PARSE_FAILED) from exc

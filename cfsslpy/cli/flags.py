@@ -11,10 +11,12 @@ reported with a WARNING instead of being ignored silently. argparse builds each 
 
 from __future__ import annotations
 
-import argparse
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import argparse
 
 from cfsslpy.errors import UsageError
 
@@ -187,6 +189,8 @@ def defaults() -> dict[str, Any]:
 
 def help_parser(prog: str, description: str, usage: str, relevant: list[str], example: str) -> argparse.ArgumentParser:
     """An argparse parser used only to format ``-h``: the command's flags in groups, defaults shown."""
+    import argparse  # only -h needs it
+
     parser = argparse.ArgumentParser(
         prog=prog,
         usage=usage,

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 
 from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.context import IO
+from cfsslpy.cli.entry import JSONSPLIT_NAMES
 from cfsslpy.cli.flags import FLAGS, HelpRequested, help_parser, tokenize
 from cfsslpy.errors import CfsslError, PlainError, UsageError
 
@@ -41,7 +42,6 @@ COMMANDS: dict[str, str] = {
     "version": "version",
     "json-split": "jsonsplit",
 }
-JSONSPLIT_NAMES = ("cfssljson", "cfssljson-py", "json-split")
 
 _LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR, 4: logging.CRITICAL, 5: logging.CRITICAL + 5}
 logging.addLevelName(logging.CRITICAL + 5, "FATAL")
@@ -186,8 +186,7 @@ def _guard(run: Callable[[], int], io: IO, command: Command | None = None) -> in
 
 
 def entry() -> None:
-    sys.exit(main())
+    """Kept for callers of the old entry point; see :mod:`cfsslpy.cli.entry`."""
+    from cfsslpy.cli.entry import entry as _entry
 
-
-def entry_jsonsplit() -> None:
-    sys.exit(main(prog="cfssljson"))
+    _entry()

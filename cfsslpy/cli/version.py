@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import platform
-
-from cfsslpy import __version__
 from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.context import IO
+from cfsslpy.versioninfo import CFSSL_COMPAT_VERSION, version_text
 
-CFSSL_COMPAT_VERSION = "1.6.5"
-
-
-def version_text() -> str:
-    return f"Version: {CFSSL_COMPAT_VERSION}\nRevision: cfsslpy-{__version__}\nRuntime: python{platform.python_version()}\n"
+__all__ = ["CFSSL_COMPAT_VERSION", "COMMAND", "version_text"]
 
 
 def run(opts: Options, args: list[str], io: IO) -> int:
