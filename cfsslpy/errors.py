@@ -129,13 +129,16 @@ _MESSAGES: dict[int, str] = {
 }
 
 
-def go_json_dumps(value: object) -> str:
+def go_json_dumps(value: object, indent: int | None = None) -> str:
     """Compact JSON escaped like Go's encoding/json (``<``, ``>``, ``&``, U+2028/2029).
 
     Lives here (the bottom of the import graph) because error strings use it; :mod:`cfsslpy.gojson`
     re-exports it for everything else.
     """
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if indent is None:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    else:  # Go's json.MarshalIndent(value, "", " " * indent)
+        text = json.dumps(value, ensure_ascii=False, indent=indent)
     # Python writes \b and \f where Go (cfssl's 1.19 toolchain) writes \u0008 and \u000c; scanning the
     # escape pairs left to right keeps an escaped backslash followed by "b" intact.
     text = _SHORT_ESCAPE.sub(lambda m: _GO_ESCAPES.get(m.group(0), m.group(0)), text)

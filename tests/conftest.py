@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import shutil
-from collections.abc import Callable
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,7 +83,9 @@ def write_csr_json(path: Path, obj: dict[str, Any]) -> Path:
     return path
 
 
-def make_ca(run_cli: RunCli, directory: Path, algo: str = "ecdsa", size: int = 256, name: str = "ca", extra: dict[str, Any] | None = None) -> CA:
+def make_ca(
+    run_cli: RunCli, directory: Path, algo: str = "ecdsa", size: int = 256, name: str = "ca", extra: dict[str, Any] | None = None
+) -> CA:
     directory.mkdir(parents=True, exist_ok=True)
     obj: dict[str, Any] = {"CN": f"Test {name} {algo}", "names": [{"C": "US", "O": "cfsslpy tests"}], "key": {"algo": algo, "size": size}}
     obj.update(extra or {})
@@ -103,3 +109,39 @@ def ec_ca(run_cli: RunCli, tmp_path: Path) -> CA:
 @pytest.fixture
 def rsa_ca(run_cli: RunCli, tmp_path: Path) -> CA:
     return make_ca(run_cli, tmp_path / "rsa-ca", "rsa", 2048)
+
+
+@contextlib.contextmanager
+def tls_server(cert: Path, key: Path) -> Iterator[int]:
+    """A loopback TLS server on a free port that completes handshakes until stopped (always stopped)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            try:
+                conn.settimeout(5)
+                with context.wrap_socket(conn, server_side=True) as tls:
+                    tls.recv(1)
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(10)
+        listener.close()

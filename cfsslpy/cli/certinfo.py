@@ -9,37 +9,19 @@ Unlike cfssl, extra positional arguments are an error instead of being ignored s
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
 
 from cfsslpy import certinfo
 from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.common import no_more_args, read_arg
 from cfsslpy.cli.context import IO
-from cfsslpy.errors import PlainError
+from cfsslpy.errors import PlainError, go_json_dumps
 
 NO_TARGET = "Must specify certinfo target through -cert, -csr, -domain or -serial + -aki"
 
-_ESCAPE = re.compile(r"\\(.)")
-_GO_ESCAPES = {"b": "\\u0008", "f": "\\u000c"}
-
-
 def go_json_indent(value: Any) -> str:
-    """Go's ``json.MarshalIndent(value, "", "  ")``: 2-space indent, ``<>&`` and U+2028/2029 escaped.
-
-    Go spells backspace and form feed ``\\u0008``/``\\u000c`` where Python writes ``\\b``/``\\f``; every
-    backslash in JSON text starts a two-character escape, so rewriting escape pairs left to right is exact.
-    """
-    text = json.dumps(value, indent=2, ensure_ascii=False)
-    text = _ESCAPE.sub(lambda m: _GO_ESCAPES.get(m.group(1), m.group(0)), text)
-    return (
-        text.replace("<", "\\u003c")
-        .replace(">", "\\u003e")
-        .replace("&", "\\u0026")
-        .replace("\u2028", "\\u2028")
-        .replace("\u2029", "\\u2029")
-    )
+    """Go's ``json.MarshalIndent(value, "", "  ")``: cfssl certinfo's output format."""
+    return go_json_dumps(value, indent=2)
 
 
 def run(opts: Options, args: list[str], io: IO) -> int:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import socket
-import ssl
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import tls_server
 from cryptography import x509
 
 from cfsslpy.cli.certinfo import NO_TARGET, go_json_indent
@@ -206,40 +203,6 @@ def free_port() -> int:
         return port
 
 
-@contextlib.contextmanager
-def tls_server(cert: Path, key: Path) -> Iterator[int]:
-    """A loopback TLS server on a free port that completes handshakes until stopped (always stopped)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(str(cert), str(key))
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    listener.settimeout(0.1)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            try:
-                conn.settimeout(5)
-                with context.wrap_socket(conn, server_side=True) as tls:
-                    tls.recv(1)
-            except OSError:
-                pass
-            finally:
-                conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(10)
-        listener.close()
 
 
 def test_domain_describes_the_served_leaf(run_cli: RunCli, leaf: Leaf) -> None:

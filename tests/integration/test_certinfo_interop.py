@@ -11,20 +11,17 @@ Output text must be identical, except for these documented differences:
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import ipaddress
 import json
 import re
 import socket
-import ssl
 import subprocess
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import tls_server
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, padding, rsa
@@ -299,40 +296,6 @@ def test_no_target_is_an_error_in_both(run_cli: RunCli) -> None:
     assert ours.stderr.startswith("Must specify certinfo target through -cert, -csr")
 
 
-@contextlib.contextmanager
-def tls_server(cert: Path, key: Path) -> Iterator[int]:
-    """A loopback TLS server on a free port that completes handshakes until stopped (always stopped)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(str(cert), str(key))
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    listener.settimeout(0.1)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            try:
-                conn.settimeout(5)
-                with context.wrap_socket(conn, server_side=True) as tls:
-                    tls.recv(1)
-            except OSError:
-                pass
-            finally:
-                conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(10)
-        listener.close()
 
 
 def test_domain_matches(run_cli: RunCli, issued: dict[str, Path]) -> None:
