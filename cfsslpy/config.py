@@ -142,6 +142,7 @@ class SigningProfile:
     policies: list[CertificatePolicy] = field(default_factory=list)
     csr_whitelist: CSRWhitelist | None = None
     client_provides_serial_numbers: bool = False
+    builtin: bool = False  # cfssl's built-in default, not written by the user
     name_constraints: NameConstraints | None = None  # our addition, with ca_constraint.is_ca
     auth_key_bytes: bytes | None = field(default=None, repr=False)
     prev_auth_key_bytes: bytes | None = field(default=None, repr=False)
@@ -182,6 +183,7 @@ class SigningProfile:
             usages=["signing", "key encipherment", "server auth", "client auth"],
             expiry_string=f"{hours}h",
             expiry=expiry,
+            builtin=True,
         )
 
     @classmethod

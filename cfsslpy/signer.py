@@ -698,7 +698,10 @@ def _usages(profile: SigningProfile, public_key: Any, is_ca: bool) -> tuple[x509
     allowed = _ALLOWED_KU[kind]
     for bit in sorted(flags):
         if bit not in allowed:
-            log.warning("usage %r is not allowed for %s keys (RFC 5280/8813): left out", _KU_NAMES[bit], kind.upper())
+            # The built-in default profile asks for key encipherment whatever the key; saying so on every EC
+            # signing would be noise the user cannot act on, so that case is only a DEBUG line.
+            level = logging.DEBUG if profile.builtin else logging.WARNING
+            log.log(level, "usage %r is not allowed for %s keys (RFC 5280/8813): left out", _KU_NAMES[bit], kind.upper())
             del flags[bit]
     if not is_ca and flags.pop("key_cert_sign", False):
         log.warning("usage 'cert sign' needs a CA profile (ca_constraint.is_ca): left out")

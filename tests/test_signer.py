@@ -435,11 +435,20 @@ def test_rsa_leaf_gets_the_default_usages() -> None:
 
 @pytest.mark.parametrize("kind", ["p256", "ed25519"])
 def test_key_encipherment_is_dropped_for_ec_and_ed25519_keys(kind: str, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="cfsslpy.signer"):
-        cert = sign(csr_for(key(kind)))
+    # asked for by a user-written profile: a WARNING
+    user = profiles(www={"expiry": "1h", "usages": ["signing", "key encipherment", "server auth"]})
+    with caplog.at_level(logging.DEBUG, logger="cfsslpy.signer"):
+        cert = sign(csr_for(key(kind)), user, profile="www")
     ku = ext(cert, x509.KeyUsage)
     assert ku.digital_signature and not ku.key_encipherment
     assert any("key encipherment" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+    # asked for by cfssl's built-in default profile (no -config): dropped all the same, but only a DEBUG line
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="cfsslpy.signer"):
+        cert = sign(csr_for(key(kind)))
+    assert not ext(cert, x509.KeyUsage).key_encipherment
+    notes = [r for r in caplog.records if "key encipherment" in r.getMessage()]
+    assert notes and all(r.levelno == logging.DEBUG for r in notes)
 
 
 def test_cert_sign_is_dropped_on_a_non_ca(caplog: pytest.LogCaptureFixture) -> None:
