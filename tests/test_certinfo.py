@@ -684,8 +684,6 @@ def test_oid_rules() -> None:
 # ------------------------------------------------------------------------------------------------ TLS fetching
 
 
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[x509.Certificate, int]]:
     key = ec.generate_private_key(ec.SECP256R1())

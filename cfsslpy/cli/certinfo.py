@@ -19,6 +19,7 @@ from cfsslpy.errors import PlainError, go_json_dumps
 
 NO_TARGET = "Must specify certinfo target through -cert, -csr, -domain or -serial + -aki"
 
+
 def go_json_indent(value: Any) -> str:
     """Go's ``json.MarshalIndent(value, "", "  ")``: cfssl certinfo's output format."""
     return go_json_dumps(value, indent=2)

@@ -203,8 +203,6 @@ def free_port() -> int:
         return port
 
 
-
-
 def test_domain_describes_the_served_leaf(run_cli: RunCli, leaf: Leaf) -> None:
     expected = run_cli("certinfo", "-cert", str(leaf.cert)).stdout
     with tls_server(leaf.cert, leaf.key) as port:

@@ -296,8 +296,6 @@ def test_no_target_is_an_error_in_both(run_cli: RunCli) -> None:
     assert ours.stderr.startswith("Must specify certinfo target through -cert, -csr")
 
 
-
-
 def test_domain_matches(run_cli: RunCli, issued: dict[str, Path]) -> None:
     with tls_server(issued["leaf"], issued["leaf-key"]) as port:
         theirs = cfssl("certinfo", "-domain", f"127.0.0.1:{port}")

@@ -237,7 +237,9 @@ def test_hostname_override_agrees_with_cfssl(cas: dict[str, CA], run_cli: RunCli
 
 def test_subject_identical_to_cfssl_with_one_value_per_type(cas: dict[str, CA], run_cli: RunCli, tmp_path: Path) -> None:
     names = [{"C": "US", "ST": "Québec", "L": "a_b", "O": "Org One", "OU": "*.wild"}]
-    spec = write(tmp_path / "csr.json", json.dumps({"CN": "*.example.com", "serialnumber": "SN 42", "names": names, "hosts": ["a.example.com"]}))
+    spec = write(
+        tmp_path / "csr.json", json.dumps({"CN": "*.example.com", "serialnumber": "SN 42", "names": names, "hosts": ["a.example.com"]})
+    )
     args = ["gencert", "-ca", str(cas["ec"].cert), "-ca-key", str(cas["ec"].key), str(spec)]
     go = load(cfssl_json(*args)["cert"])
     result = run_cli(*args)
@@ -258,6 +260,7 @@ def test_subject_string_types_agree_with_cfssl(cas: dict[str, CA], run_cli: RunC
     result = run_cli(*args)
     assert result.status == 0, result.stderr
     py = load(result.json["cert"])
+
     # Same attributes, order and string tags; cfssl groups a repeated type into one multi-valued RDN
     # (C=US+C=CA), which X.501 forbids: we emit one RDN per value (README, compatibility).
     def view(name: x509.Name) -> list[tuple[str, str, Any]]:
