@@ -31,7 +31,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -311,6 +311,30 @@ def _ext(cert: x509.Certificate | x509.CertificateSigningRequest, cls: type[Any]
 Recorder = Callable[[x509.Certificate, SignRequest], None]
 
 
+@dataclass(frozen=True)
+class SignerInfo:
+    """What ``info`` reports: the signing CA's certificate, a profile's usage strings and expiry string."""
+
+    certificate: x509.Certificate
+    usages: list[str]
+    expiry: str
+
+    def to_json(self) -> dict[str, Any]:
+        """cfssl's info result, in Go struct order; the PEM without its trailing newline."""
+        pem = self.certificate.public_bytes(serialization.Encoding.PEM).decode("ascii").rstrip("\n")
+        return {"certificate": pem, "usages": list(self.usages), "expiry": self.expiry}
+
+
+class Signer(Protocol):
+    """What the CLI and the API sign through: :class:`LocalSigner`, the remote and the universal signers."""
+
+    policy: Signing
+
+    def sign(self, req: SignRequest) -> x509.Certificate: ...
+
+    def info(self, profile_name: str = "", label: str = "") -> SignerInfo: ...
+
+
 def new_serial() -> int:
     """20 CSPRNG bytes with the top bit cleared: positive, at most 159 bits (cfssl's rule); never zero."""
     while True:
@@ -340,6 +364,16 @@ class LocalSigner:
     @property
     def certificate(self) -> x509.Certificate | None:
         return self.issuer.cert
+
+    def info(self, profile_name: str = "", label: str = "") -> SignerInfo:
+        """cfssl's ``info``: the CA certificate and the profile's usages and expiry string."""
+        if self.issuer.cert is None:
+            raise CfsslError(Category.PRIVATE_KEY, Reason.UNKNOWN)
+        profile = self.policy.profile(profile_name)
+        from cfsslpy.gojson import format_duration
+
+        expiry = profile.expiry_string or format_duration(profile.expiry)
+        return SignerInfo(certificate=self.issuer.cert, usages=list(profile.usages), expiry=expiry)
 
     def sign(self, req: SignRequest, *, now: dt.datetime | None = None) -> x509.Certificate:
         profile = self.policy.profile(req.profile)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from cfsslpy.cli.command import Command, Options
-from cfsslpy.cli.common import load_config, local_signer, no_more_args, pem_text, print_json, require_ca
+from cfsslpy.cli.common import load_config, local_signer, no_more_args, print_json, require_ca
 from cfsslpy.cli.context import IO
 from cfsslpy.errors import PlainError
-from cfsslpy.gojson import format_duration
 
 
 def run(opts: Options, args: list[str], io: IO) -> int:
@@ -17,12 +16,8 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     require_ca(opts)
     config = load_config(opts)
     signer = local_signer(opts, io, config)
-    profile = signer.policy.profile(opts.profile)
-    assert signer.certificate is not None
-    expiry = profile.expiry_string or format_duration(profile.expiry)
     # Go struct order (certificate, usages, expiry), compact, and no trailing newline: cfssl's info output.
-    out = {"certificate": pem_text(signer.certificate).rstrip("\n"), "usages": list(profile.usages), "expiry": expiry}
-    print_json(io, out, newline=False)
+    print_json(io, signer.info(opts.profile, opts.label).to_json(), newline=False)
     return 0
 
 
