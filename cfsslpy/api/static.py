@@ -14,6 +14,7 @@ handler writes.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from functools import lru_cache
 
@@ -69,6 +70,8 @@ def _load(parts: tuple[str, ...]) -> tuple[bytes, str, str] | None:
 
     Shipped files are immutable for the life of the process, so they are read once.
     """
+    if not parts or not all(_SEGMENT.fullmatch(p) for p in parts):
+        return None
     suffix = "." + parts[-1].rsplit(".", 1)[-1] if "." in parts[-1] else ""
     content_type = CONTENT_TYPES.get(suffix.lower())
     if content_type is None:
@@ -116,7 +119,31 @@ def static_file(name: str) -> bytes:
     return _respond(parts, "no-cache")
 
 
+_API_RULE = re.compile(r"/api/v1/cfssl/([a-z_]+)")
+
+
+def endpoints(app: bottle.Bottle) -> list[str]:
+    """Names of the cfssl endpoints registered on ``app`` (read from its routes at call time)."""
+    names = {m.group(1) for route in app.routes if (m := _API_RULE.fullmatch(route.rule))}
+    return sorted(names)
+
+
 def register_static(app: bottle.Bottle) -> None:
-    """Serve the UI on ``app``: GET/HEAD ``/`` is index.html, GET/HEAD ``/static/<name>`` any shipped file."""
+    """Serve the UI on ``app``.
+
+    GET/HEAD ``/`` is index.html, GET/HEAD ``/static/<name>`` any shipped file, and GET ``/ui/endpoints``
+    lists the registered endpoint names as ``{"endpoints": [...]}`` so the page can show only the tabs the
+    server supports without probing (a probe of a missing endpoint is a 404, which browsers log as an error).
+    """
+
+    def ui_endpoints() -> bytes:
+        response = bottle.response
+        for key, value in SECURITY_HEADERS.items():
+            response.set_header(key, value)
+        response.set_header("Content-Type", "application/json")
+        response.set_header("Cache-Control", "no-store")
+        return json.dumps({"endpoints": endpoints(app)}, separators=(",", ":")).encode() + b"\n"
+
     app.route("/", ["GET", "HEAD"], index, name="ui_index")
     app.route("/static/<name:path>", ["GET", "HEAD"], static_file, name="ui_static")
+    app.route("/ui/endpoints", ["GET", "HEAD"], ui_endpoints, name="ui_endpoints")
