@@ -5,7 +5,9 @@ Every load or validation failure is ``{"code":5200,...}`` with cfssl's detail me
 then case-insensitive).
 
 Deliberate differences from cfssl (README, compatibility): unknown usage strings are logged as a WARNING
-instead of being dropped silently.
+instead of being dropped silently. Our addition: a profile's ``auth_replay_window`` (Go duration, e.g. ``"5m"``;
+absent or 0 = off) turns on authsign's replay guard (timestamped tokens, each usable once; see
+:mod:`cfsslpy.auth`); on an ``auth_remote`` profile it makes a client send timestamped tokens.
 """
 
 from __future__ import annotations
@@ -125,6 +127,9 @@ class SigningProfile:
     backdate: int = 0
     auth_key: str = ""
     prev_auth_key: str = ""
+    # our addition: authsign replay guard window (ns); 0 = off. See cfsslpy.auth.
+    auth_replay_window_string: str = ""
+    auth_replay_window: int = 0
     remote: str = ""
     remote_server: str = ""
     not_before: dt.datetime | None = None
@@ -154,7 +159,7 @@ class SigningProfile:
         "auth_key", "prev_auth_key", "remote", "not_before", "not_after", "name_whitelist", "auth_remote",
         "ct_log_servers", "allowed_extensions", "cert_store", "lint_error_level", "ignored_lints",
         "ignored_lint_sources", "copy_extensions", "name_constraints", "Policies", "Expiry", "Backdate",
-        "CSRWhitelist", "ClientProvidesSerialNumbers",
+        "CSRWhitelist", "ClientProvidesSerialNumbers", "auth_replay_window",
     )  # fmt: skip
 
     @property
@@ -335,6 +340,12 @@ class Config:
             p.auth_key_bytes = self._auth_key(p.auth_key, "failed to find auth_key in auth_keys section")
         if p.prev_auth_key:
             p.prev_auth_key_bytes = self._auth_key(p.prev_auth_key, "failed to find prev_auth_key in auth_keys section")
+        if p.auth_replay_window_string:
+            p.auth_replay_window = _duration(p.auth_replay_window_string)
+            if p.auth_replay_window < 0:
+                raise policy_error("auth_replay_window must not be negative")
+            if p.auth_replay_window and not (p.auth_key or p.auth_remote.auth_key):
+                raise policy_error("auth_replay_window needs an auth_key (server) or auth_remote (client): it guards authsign tokens")
         if p.auth_remote.auth_key:
             p.auth_remote_key_bytes = self._auth_key(p.auth_remote.auth_key, "failed to find auth_remote's auth_key in auth_keys section")
         if p.name_whitelist_string:
@@ -523,6 +534,7 @@ def _profile_from_json(o: _Obj) -> SigningProfile:
     p.backdate_string = o.string("backdate")
     p.auth_key = o.string("auth_key")
     p.prev_auth_key = o.string("prev_auth_key")
+    p.auth_replay_window_string = o.string("auth_replay_window")
     p.remote = o.string("remote")
     p.not_before = o.time("not_before")
     p.not_after = o.time("not_after")
