@@ -12,11 +12,11 @@ from cfsslpy.cli.command import Options
 from cfsslpy.cli.context import IO
 from cfsslpy.config import Config, Signing
 from cfsslpy.csr import CertificateRequest
-from cfsslpy.errors import CfsslError, PlainError
+from cfsslpy.errors import CfsslError, PlainError, UsageError
 from cfsslpy.gojson import JSONDecodeError, go_json_dumps, loads, type_error
 from cfsslpy.inputs import read_input
 from cfsslpy.keys import PrivateKey, encode_private_key
-from cfsslpy.signer import Issuer, LocalSigner, SubjectOverride, load_issuer
+from cfsslpy.signer import Signer, SubjectOverride
 
 log = logging.getLogger("cfsslpy.cli")
 
@@ -55,10 +55,45 @@ def require_ca(opts: Options, article: str = "") -> None:
         raise PlainError(f"need {article}CA key (provide one with -ca-key)")
 
 
-def local_signer(opts: Options, io: IO, config: Config | None) -> LocalSigner:
-    """The local signer for -ca / -ca-key (already required by the caller) under the -config policy."""
-    issuer: Issuer = load_issuer(opts.ca, opts.ca_key, stdin=io.stdin, environ=io.environ)
-    return LocalSigner(issuer, signing_policy(config))
+REMOTE_FLAGS = ["remote", "tls-remote-ca", "mutual-tls-client-cert", "mutual-tls-client-key"]
+
+
+def check_remote_flags(opts: Options) -> None:
+    """Flag conflicts of the remote group, before anything is read (cfssl ignores a lone cert or key)."""
+    if bool(opts.mutual_tls_client_cert) != bool(opts.mutual_tls_client_key):
+        raise UsageError("-mutual-tls-client-cert and -mutual-tls-client-key go together")
+
+
+def needs_ca(opts: Options, config: Config | None) -> bool:
+    """Whether -ca/-ca-key are read: not with -remote, nor when every profile of -config is remote."""
+    from cfsslpy.universal import needs_local_signer  # the remote client is only imported by commands that sign
+
+    return needs_local_signer(signing_policy(config), opts.remote)
+
+
+def build_signer(opts: Options, io: IO, config: Config | None, article: str = "") -> Signer:
+    """The signer the flags ask for: local (-ca/-ca-key), remote (-remote or remote profiles), or both.
+
+    -ca/-ca-key are required (cfssl's messages) only when a profile signs locally; with -remote they are
+    ignored with a WARNING.
+    """
+    from cfsslpy.universal import signer_from_inputs
+
+    if needs_ca(opts, config):
+        require_ca(opts, article)
+    elif opts.remote:
+        ignored(opts, ["ca", "ca-key", "db-config"], "with -remote")
+    return signer_from_inputs(
+        config,
+        opts.ca,
+        opts.ca_key,
+        opts.remote,
+        opts.tls_remote_ca,
+        opts.mutual_tls_client_cert,
+        opts.mutual_tls_client_key,
+        stdin=io.stdin,
+        environ=io.environ,
+    )
 
 
 def ignored(opts: Options, names: list[str], why: str) -> None:

@@ -7,10 +7,12 @@ import logging
 from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.common import (
     ONLY_ONE,
+    REMOTE_FLAGS,
+    build_signer,
+    check_remote_flags,
     ignored,
     key_text,
     load_config,
-    local_signer,
     no_more_args,
     pem_text,
     pop_arg,
@@ -25,7 +27,8 @@ from cfsslpy.errors import PlainError, UsageError
 from cfsslpy.initca import new_ca, profile_from_config, renew_ca, self_sign_ca
 from cfsslpy.keys import load_private_key
 from cfsslpy.pem import parse_certificate_pem
-from cfsslpy.signer import SignRequest, issue
+from cfsslpy.signer import SignRequest
+from cfsslpy.universal import issue
 
 log = logging.getLogger("cfsslpy.cli")
 
@@ -47,7 +50,9 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     if opts.initca:
         return _initca(opts, csr_json_spec, io)
 
-    require_ca(opts, "a ")
+    check_remote_flags(opts)
+    if not opts.remote and not opts.config:
+        require_ca(opts, "a ")  # with -config, whether the CA is needed depends on its profiles
     hosts = split_hosts(opts.hostname)
     config = load_config(opts)
     req = read_csr_json(csr_json_spec, io)
@@ -57,7 +62,7 @@ def run(opts: Options, args: list[str], io: IO) -> int:
         req.CN = opts.cn
     if hosts is not None:
         req.hosts = hosts  # the override goes into the generated CSR too, as in cfssl
-    signer = local_signer(opts, io, config)
+    signer = build_signer(opts, io, config, "a ")
     sreq = SignRequest(request=b"", hosts=hosts, profile=opts.profile, label=opts.label, crl_override=opts.crl)
     cert, csr, new_key = issue(signer, req, sreq)
     if not req.hosts:
@@ -68,7 +73,7 @@ def run(opts: Options, args: list[str], io: IO) -> int:
 
 def _initca(opts: Options, csr_json_spec: str, io: IO) -> int:
     """A new self-signed CA: a new key, or the existing -ca-key (then no key is printed)."""
-    ignored(opts, ["hostname", "ca", "label", "crl"], "with -initca")
+    ignored(opts, ["hostname", "ca", "label", "crl", *REMOTE_FLAGS], "with -initca (a new CA is always made here)")
     profile = profile_from_config(load_config(opts), opts.profile)
     req = read_csr_json(csr_json_spec, io)
     if opts.cn:
@@ -87,7 +92,7 @@ def _renew(opts: Options, args: list[str], io: IO) -> int:
     """Re-issue the -ca root with its -ca-key: same subject, SANs, pathlen and lifetime, from now."""
     no_more_args(args)
     require_ca(opts)
-    ignored(opts, ["config", "profile", "hostname", "cn", "label", "crl"], "with -renewca")
+    ignored(opts, ["config", "profile", "hostname", "cn", "label", "crl", *REMOTE_FLAGS], "with -renewca")
     cert = parse_certificate_pem(read_arg(opts.ca, io, prefixes=True))
     key = load_private_key(read_arg(opts.ca_key, io, prefixes=True), environ=io.environ)
     print_cert(io, cert=pem_text(renew_ca(cert, key)))
@@ -101,12 +106,15 @@ COMMAND = Command(
         "cfsslpy gencert -initca CSRJSON\n"
         "       cfsslpy gencert -initca -ca-key key CSRJSON\n"
         "       cfsslpy gencert -renewca -ca cert -ca-key key\n"
-        "       cfsslpy gencert -ca cert -ca-key key [-config config] [-profile profile] [-hostname hostname] [-cn name] CSRJSON"
+        "       cfsslpy gencert -ca cert -ca-key key [-config config] [-profile profile] [-hostname hostname] [-cn name] CSRJSON\n"
+        "       cfsslpy gencert -remote host[:port][,host2...] [-config config] [-profile profile] [-label label] [-hostname hostname]"
+        " CSRJSON"
     ),
-    flags=["initca", "renewca", "ca", "ca-key", "config", "cn", "hostname", "profile", "label", "crl"],
+    flags=["initca", "renewca", "ca", "ca-key", "config", "cn", "hostname", "profile", "label", "crl", *REMOTE_FLAGS],
     example="cfsslpy gencert -initca ca-csr.json | cfsslpy json-split -bare ca",
     run=run,
     description='Generate a private key (ECDSA P-256 unless CSRJSON\'s "key" says otherwise) and a CSR, and sign it\n'
     'with the CA; or, with -initca, make a self-signed CA (5 years unless "ca"."expiry"); or, with -renewca,\n'
-    "re-issue an existing root for the same key.",
+    "re-issue an existing root for the same key. With -remote (or remote profiles in -config) a cfssl server\n"
+    "signs the new CSR; the private key never leaves this machine.",
 )

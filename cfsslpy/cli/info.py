@@ -1,9 +1,9 @@
-"""``info``: the signer's certificate, and the usages and expiry of a profile."""
+"""``info``: the signer's certificate, and the usages and expiry of a profile (local or remote)."""
 
 from __future__ import annotations
 
 from cfsslpy.cli.command import Command, Options
-from cfsslpy.cli.common import load_config, local_signer, no_more_args, print_json, require_ca
+from cfsslpy.cli.common import REMOTE_FLAGS, build_signer, check_remote_flags, load_config, no_more_args, print_json
 from cfsslpy.cli.context import IO
 from cfsslpy.errors import PlainError
 
@@ -11,11 +11,11 @@ from cfsslpy.errors import PlainError
 def run(opts: Options, args: list[str], io: IO) -> int:
     no_more_args(args, "argument is provided but not defined; please refer to the usage by flag -h.")
     # cfssl needs -config (or -remote); we also accept -ca/-ca-key alone, with the default profile.
-    if not opts.config and not (opts.ca and opts.ca_key):
+    if not opts.remote and not opts.config and not (opts.ca and opts.ca_key):
         raise PlainError("Either -remote or -config must be given. Refer to cfssl info -h for usage.")
-    require_ca(opts)
+    check_remote_flags(opts)
     config = load_config(opts)
-    signer = local_signer(opts, io, config)
+    signer = build_signer(opts, io, config)
     # Go struct order (certificate, usages, expiry), compact, and no trailing newline: cfssl's info output.
     print_json(io, signer.info(opts.profile, opts.label).to_json(), newline=False)
     return 0
@@ -24,9 +24,10 @@ def run(opts: Options, args: list[str], io: IO) -> int:
 COMMAND = Command(
     name="info",
     summary="get info about a signer",
-    usage="cfsslpy info -config config -ca cert -ca-key key [-profile profile]",
-    flags=["config", "ca", "ca-key", "profile", "label"],
+    usage="cfsslpy info -config config -ca cert -ca-key key [-profile profile]\n       cfsslpy info -remote host[:port] [-label label] [-profile profile]",
+    flags=["config", "ca", "ca-key", "profile", "label", *REMOTE_FLAGS],
     example="cfsslpy info -ca ca.pem -ca-key ca-key.pem -profile www -config config.json",
     run=run,
-    description="Print the CA certificate and the usages and expiry of a profile (the default one without -profile).",
+    description="Print the CA certificate and the usages and expiry of a profile (the default one without -profile),\n"
+    "of the local CA or, with -remote, of a cfssl server.",
 )

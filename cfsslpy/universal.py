@@ -1,0 +1,145 @@
+"""Choosing the signer for a policy: local, remote, or both dispatched per profile (reference §3.2, cfssl's
+``signer/universal``).
+
+* every profile local -> :class:`~cfsslpy.signer.LocalSigner` (an unknown profile falls back to the
+  default profile, with a WARNING);
+* every profile remote -> :class:`~cfsslpy.remote.RemoteSigner`;
+* both -> :class:`UniversalSigner`, which refuses an unknown profile (5400 ``Unknown policy profile``);
+* a ``-remote`` address replaces every profile's remote and makes every profile remote: no CA key is
+  read. As in cfssl, a profile's ``auth_remote`` key is still used (``/authsign`` on the new address).
+
+:func:`signer_from_inputs` is the one place that builds a signer from what the user gave (``sign``,
+``gencert``, ``info`` and ``serve`` all go through it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from cryptography import x509
+
+from cfsslpy.config import Config, Signing, SigningProfile
+from cfsslpy.errors import Category, CfsslError, Reason
+from cfsslpy.inputs import Stdin
+from cfsslpy.keys import PrivateKey
+from cfsslpy.remote import DEFAULT_TIMEOUT, RemoteSigner, RemoteTLS
+from cfsslpy.signer import LocalSigner, Recorder, Signer, SignerInfo, SignRequest, load_issuer
+
+log = logging.getLogger(__name__)
+
+
+class UniversalSigner:
+    """A policy with local and remote profiles: each request goes to the signer its profile names.
+
+    Unlike the local signer, an unknown profile name is an error (5400): guessing could send a request
+    to the wrong CA.
+    """
+
+    def __init__(self, local: LocalSigner, remote: RemoteSigner) -> None:
+        self.local = local
+        self.remote = remote
+        self.policy = local.policy
+
+    @property
+    def certificate(self) -> x509.Certificate | None:
+        """The local CA's certificate."""
+        return self.local.certificate
+
+    def _signer_for(self, name: str) -> Signer:
+        if not name:
+            profile = self.policy.default
+        elif name in self.policy.profiles:
+            profile = self.policy.profiles[name]
+        else:
+            log.error("unknown profile %r (this policy mixes local and remote profiles)", name)
+            raise CfsslError(Category.POLICY, Reason.UNKNOWN_PROFILE)
+        return self.remote if _is_remote(profile) else self.local
+
+    def sign(self, req: SignRequest) -> x509.Certificate:
+        return self._signer_for(req.profile).sign(req)
+
+    def info(self, profile_name: str = "", label: str = "") -> SignerInfo:
+        return self._signer_for(profile_name).info(profile_name, label)
+
+
+def override_remote(policy: Signing, remote: str) -> Signing:
+    """A copy of ``policy`` in which every profile forwards to ``remote`` (cfssl's ``OverrideRemotes``).
+
+    Each profile keeps its ``auth_remote`` key; the server-side fields (``auth_key``...) are kept too, so
+    a ``serve -remote`` still registers ``/sign`` and ``/authsign`` by the profiles' ``auth_key``.
+    """
+    return Signing(
+        default=dataclasses.replace(policy.default, remote_server=remote),
+        profiles={name: dataclasses.replace(p, remote_server=remote) for name, p in policy.profiles.items()},
+    )
+
+
+def _is_remote(profile: SigningProfile) -> bool:
+    """A profile that forwards (its remote resolved by the config, or set by :func:`override_remote`)."""
+    return bool(profile.remote_server)
+
+
+def needs_local_signer(policy: Signing, remote: str = "") -> bool:
+    """Whether signing under ``policy`` needs the CA certificate and key (cfssl's ``NeedsLocalSigner``)."""
+    if remote:
+        return False
+    return not _is_remote(policy.default) or any(not _is_remote(p) for p in policy.profiles.values())
+
+
+def signer_from_inputs(
+    config: Config | None,
+    ca: str,
+    ca_key: str,
+    remote: str,
+    tls_remote_ca: str = "",
+    client_cert: str = "",
+    client_key: str = "",
+    *,
+    stdin: Stdin | None = None,
+    environ: Mapping[str, str] | None = None,
+    recorder: Recorder | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Signer:
+    """The signer for a signing configuration and the CA / remote inputs (flags ``-config``, ``-ca``,
+    ``-ca-key``, ``-remote``, ``-tls-remote-ca``, ``-mutual-tls-client-cert``, ``-mutual-tls-client-key``).
+
+    ``config`` None means cfssl's built-in default policy. ``ca``/``ca_key`` are paths, ``file:`` or
+    ``env:`` specs, read only when a profile signs locally; without them that is 2000 ``Unknown private
+    key error`` (cfssl's). The TLS files are read whenever given (cfssl does the same), so a bad bundle
+    is reported before any request. ``recorder`` sees every certificate signed locally (certdb).
+    """
+    policy = (config or Config.default()).signing
+    tls = RemoteTLS(tls_remote_ca, client_cert, client_key)
+    if remote:
+        return RemoteSigner(override_remote(policy, remote), tls=tls, timeout=timeout)
+    if not needs_local_signer(policy):
+        return RemoteSigner(policy, tls=tls, timeout=timeout)
+    if not ca or not ca_key:
+        log.error("need the CA certificate and key (-ca, -ca-key) for the local profiles")
+        raise CfsslError(Category.PRIVATE_KEY, Reason.UNKNOWN)
+    local = LocalSigner(load_issuer(ca, ca_key, stdin=stdin, environ=environ), policy, recorder=recorder)
+    if any(_is_remote(p) for p in [policy.default, *policy.profiles.values()]):
+        return UniversalSigner(local, RemoteSigner(policy, tls=tls, timeout=timeout))
+    return local
+
+
+def issue(signer: Signer, req: Any, sign_request: SignRequest) -> tuple[x509.Certificate, x509.CertificateSigningRequest, PrivateKey]:
+    """Generate a key and CSR for CSR JSON ``req`` and have ``signer`` (local or remote) sign it.
+
+    ``gencert`` and ``newcert`` for any signer; :func:`cfsslpy.signer.issue` is the local-only form. The
+    request's ``hosts`` (already including any override) go into the CSR, and ``sign_request.hosts`` is the
+    override sent to the signer, as cfssl does. The key never leaves this process.
+    """
+    from cfsslpy.csr import csr_pem, generate_csr
+
+    if req.ca is not None:
+        raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST, "ca section only permitted in initca")
+    req.key.validate()
+    key = req.key.generate()
+    csr = generate_csr(req, key)
+    sign_request.request = csr_pem(csr)
+    cert = signer.sign(sign_request)
+    return cert, csr, key
