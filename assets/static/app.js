@@ -355,6 +355,7 @@
       } catch (err) {
         showError(page, err);
       } finally {
+        $(page + "-status").scrollIntoView({ block: "nearest" });
         setBusy(form, false);
       }
     });
@@ -425,9 +426,10 @@
     const cert = env.result.certificate;
     doneStatus("request", privateKey ? "Certificate issued. The private key is shown once: save it now." : "Certificate issued.", env);
     out.append(textBlock("request-certificate", "Certificate", cert, "cert.pem"));
+    const details = describeInto(out, "request-details", cert); // placed under the certificate, filled later
     if (privateKey) out.append(textBlock("request-key", "Private key", privateKey, "key.pem"));
     if (csr) out.append(textBlock("request-csr-out", "Certificate request", csr, "csr.pem"));
-    await describeInto(out, "request-details", cert);
+    await details;
   });
 
   bind("ca", async (out) => {
