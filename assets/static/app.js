@@ -175,6 +175,7 @@
     showStatus(page, "error", code + err.message);
     const box = $(page + "-status");
     box.lastChild.id = page + "-error";
+    if (err.hint) box.append(el("p", { class: "warn", id: page + "-hint", text: err.hint }));
   }
 
   // Non-fatal messages in a success envelope (e.g. 5300 "This certificate lacks a hosts field").
@@ -367,7 +368,19 @@
   }
 
   bind("inspect", async (out) => {
-    const env = await call("certinfo", { certificate: $("inspect-pem").value });
+    const pem = $("inspect-pem").value;
+    let env;
+    try {
+      env = await call("certinfo", { certificate: pem });
+    } catch (err) {
+      // cfssl's certinfo endpoint describes certificates only; say so next to its error for a CSR
+      // (only the PEM label is looked at: nothing is parsed here)
+      if (/-----BEGIN (NEW )?CERTIFICATE REQUEST-----/.test(pem)) {
+        err.hint = "This is a CSR: the server's certinfo endpoint describes certificates only (as cfssl's does). " +
+          "Describe a CSR with the command line: cfsslpy certinfo -csr csr.pem";
+      }
+      throw err;
+    }
     doneStatus("inspect", "Described.", env);
     out.append(el("section", { class: "block", id: "inspect-details" }, el("h3", { text: "Details" }), certinfoTable(env.result)));
   });

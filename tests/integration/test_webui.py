@@ -380,6 +380,21 @@ def test_inspect_describes_a_certificate(page: Any, site: Site) -> None:
     fill(page, {"inspect-pem": "not a certificate"})
     assert submit(page, "inspect", ("inspect-details",)) == "inspect-error"
     assert text_of(page, "inspect-error").startswith("Error ")
+    assert not exists(page, "inspect-hint")
+
+
+def test_inspect_a_csr_shows_the_api_error_and_why(page: Any) -> None:
+    """certinfo describes certificates only (as cfssl's endpoint): the page shows the API's error, plus a hint."""
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([])).sign(key, hashes.SHA256())
+    page.execute_script(
+        "document.getElementById('inspect-pem').value = arguments[0]", csr.public_bytes(serialization.Encoding.PEM).decode()
+    )
+    assert submit(page, "inspect", ("inspect-details",)) == "inspect-error"
+    assert text_of(page, "inspect-error").startswith("Error 100")  # cfssl's certificate decode/parse codes
+    assert "certinfo -csr" in text_of(page, "inspect-hint")
 
 
 def _authsign(page: Any, key: str, profile: str = "authed") -> str:
