@@ -1,7 +1,31 @@
-"""cfssl's "standard" authentication provider: HMAC-SHA256 tokens over the raw request bytes.
+"""cfssl's "standard" authentication provider (HMAC-SHA256 tokens) and our opt-in authsign replay guard.
 
-The key in the config is hex, ``env:VAR`` (the variable holds hex) or ``file:path`` (the file holds hex).
-Tokens are compared in constant time. Keys never appear in errors or logs.
+**Standard provider (cfssl's, reference §2.3).** ``token = HMAC-SHA256(key, request || ad)``: ``key`` is the
+hex-decoded ``auth_keys.<name>.key`` of the config (hex, ``env:VAR`` holding hex, or ``file:path`` holding
+hex), ``request`` the exact bytes carried base64-encoded in the authsign body's ``request`` field, and ``ad``
+empty. A token is checked against the profile's ``auth_key`` and then its ``prev_auth_key`` (key rotation);
+the comparison is constant-time (:func:`hmac.compare_digest`). cfssl ignores the body's ``timestamp`` and
+``remote_address``. Keys and tokens never appear in errors or logs.
+
+**Replay guard (our addition, off unless a profile sets ``auth_replay_window``).** A standard token can be
+replayed for ever: anyone who once saw an authsign body can get the same CSR signed again. A profile with
+``"auth_replay_window": "5m"`` (a Go duration; absent or 0 = off) changes the rules for authsign on that
+profile:
+
+* the body must carry ``timestamp``, an integer number of Unix seconds (cfssl's clients already send one);
+  a missing or zero timestamp is refused (400 ``missing timestamp``);
+* the token must cover it: ``token = HMAC-SHA256(key, request || ad)`` with ``ad`` = the timestamp written
+  in decimal ASCII digits (a leading ``-`` if negative, no leading zeros, no spaces): for request bytes
+  ``R`` and timestamp 1700000000 the MAC input is ``R + b"1700000000"``. This is cfssl's own ``ad`` hook;
+  a token made without the timestamp (every cfssl client) is refused with ``invalid token``;
+* the timestamp must be within ± the window of the server's clock (else 400 ``stale timestamp``);
+* each valid token is accepted once: a second use while its timestamp is still inside the window is
+  refused with ``invalid token`` (afterwards it is refused as stale).
+
+Seen tokens (their SHA-256, never the token itself) are kept by :class:`ReplayGuard` in a small SQLite
+file shared by every worker process of a pre-forked server (WAL journal, busy timeout); a process-private
+in-memory database is used when no file is given (one process only). A client whose profile has
+``auth_remote`` and ``auth_replay_window`` sends timestamped tokens (:meth:`AuthenticatedRequest.build`).
 """
 
 from __future__ import annotations
@@ -9,8 +33,20 @@ from __future__ import annotations
 import binascii
 import hashlib
 import hmac
+import logging
 import os
-from collections.abc import Mapping
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cfsslpy.errors import PlainError
+from cfsslpy.gojson import JSONDecodeError, fold_keys, type_error
+
+log = logging.getLogger(__name__)
 
 
 def decode_key(spec: str, environ: Mapping[str, str] | None = None) -> bytes:
@@ -43,3 +79,235 @@ def token(key: bytes, request: bytes, ad: bytes = b"") -> bytes:
 def verify(key: bytes, request: bytes, presented: bytes, ad: bytes = b"") -> bool:
     """Constant-time check of a presented token."""
     return hmac.compare_digest(token(key, request, ad), presented)
+
+
+def verify_any(keys: Sequence[bytes | None], request: bytes, presented: bytes, ad: bytes = b"") -> bool:
+    """True when ``presented`` is the token of ``request || ad`` under any of ``keys`` (None entries skipped).
+
+    Every key is tried, so the time taken does not tell which one matched.
+    """
+    ok = False
+    for key in keys:
+        if key is not None:
+            ok |= verify(key, request, presented, ad)
+    return ok
+
+
+def timestamp_ad(timestamp: int) -> bytes:
+    """The replay guard's additional data: the timestamp in decimal ASCII (``b"1700000000"``)."""
+    return str(int(timestamp)).encode("ascii")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The authsign body
+
+
+def go_base64_decode(text: str) -> bytes:
+    """Go's ``base64.StdEncoding`` as encoding/json uses it for ``[]byte``: padding required, CR/LF skipped.
+
+    Raises JSONDecodeError with Go's wording, ``illegal base64 data at input byte N``.
+    """
+    src = text.encode("utf-8", "surrogatepass")
+    alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    out = bytearray()
+    si = 0
+
+    def corrupt(offset: int) -> JSONDecodeError:
+        return JSONDecodeError(f"illegal base64 data at input byte {offset}")
+
+    while si < len(src):
+        quantum: list[int] = []
+        j = 0
+        while j < 4:
+            if si == len(src):
+                if j == 0:
+                    return bytes(out)
+                raise corrupt(si - j)
+            c = src[si]
+            si += 1
+            if c in b"\r\n":
+                continue
+            index = alphabet.find(bytes([c]))
+            if index >= 0:
+                quantum.append(index)
+                j += 1
+                continue
+            if c != ord("="):
+                raise corrupt(si - 1)
+            if j < 2:
+                raise corrupt(si - 1)
+            if j == 2:
+                while si < len(src) and src[si] in b"\r\n":
+                    si += 1
+                if si == len(src):
+                    raise corrupt(len(src))
+                if src[si] != ord("="):
+                    raise corrupt(si - 1)
+                si += 1
+            while si < len(src) and src[si] in b"\r\n":
+                si += 1
+            if si < len(src):
+                raise corrupt(si)
+            break
+        value = 0
+        for index in quantum:
+            value = (value << 6) | index
+        value <<= 6 * (4 - len(quantum))
+        out += value.to_bytes(3, "big")[: len(quantum) - 1 if len(quantum) < 4 else 3]
+        if len(quantum) < 4:
+            return bytes(out)
+    return bytes(out)
+
+
+@dataclass
+class AuthenticatedRequest:
+    """cfssl's ``auth.AuthenticatedRequest``, the authsign body.
+
+    JSON: ``{"timestamp": <int64, omitted when 0>, "remote_address": <base64, omitted when empty>,
+    "token": <base64>, "request": <base64>}`` (Go ``[]byte`` fields are standard base64 with padding).
+    """
+
+    token: bytes = b""
+    request: bytes = b""
+    timestamp: int = 0
+    remote_address: bytes = b""
+
+    FIELDS = ("timestamp", "remote_address", "token", "request")
+
+    @classmethod
+    def from_json(cls, obj: Any) -> AuthenticatedRequest:
+        """Decode as Go's encoding/json would (case-insensitive keys, Go's error wording on failure)."""
+        if not isinstance(obj, dict):
+            raise type_error(obj, "", "", "auth.AuthenticatedRequest")
+        out = cls()
+        for name, value in fold_keys(obj, cls.FIELDS).items():
+            if value is None:
+                continue
+            if name == "timestamp":
+                if isinstance(value, bool) or not isinstance(value, int) or not -(1 << 63) <= value < 1 << 63:
+                    raise type_error(value, "AuthenticatedRequest", name, "int64")
+                out.timestamp = value
+                continue
+            if not isinstance(value, str):
+                raise type_error(value, "AuthenticatedRequest", name, "[]uint8")
+            setattr(out, name, go_base64_decode(value))
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """The body in cfssl's field order, ready for :func:`cfsslpy.gojson.go_json_dumps`."""
+        import base64
+
+        out: dict[str, Any] = {}
+        if self.timestamp:
+            out["timestamp"] = self.timestamp
+        if self.remote_address:
+            out["remote_address"] = base64.b64encode(self.remote_address).decode("ascii")
+        out["token"] = base64.b64encode(self.token).decode("ascii")
+        out["request"] = base64.b64encode(self.request).decode("ascii")
+        return out
+
+    @classmethod
+    def build(cls, key: bytes, request: bytes, *, timestamp: int | None = None, timestamped: bool = False) -> AuthenticatedRequest:
+        """What a client sends: ``timestamp`` defaults to now; ``timestamped`` makes the token cover it
+        (a server profile with ``auth_replay_window`` requires that; a cfssl server refuses it)."""
+        ts = int(time.time()) if timestamp is None else timestamp
+        ad = timestamp_ad(ts) if timestamped else b""
+        return cls(token=token(key, request, ad), request=request, timestamp=ts)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Replay guard
+
+
+class ReplayGuard:
+    """Remembers valid authsign tokens until their timestamp window closes; shared across processes.
+
+    ``path`` is a SQLite file that every worker process opens (created 0600; WAL journal so readers never
+    block the single writer; a busy timeout so concurrent workers wait instead of failing). ``None`` keeps
+    the tokens in a private in-memory database: enough for one process, not for a pre-forked server.
+    Each process opens its own connection on first use (never one inherited across ``fork``).
+
+    Failures to reach the database refuse the request (fail closed).
+    """
+
+    def __init__(self, path: str | None = None, *, busy_timeout: float = 5.0) -> None:
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = os.getpid()
+        # Connections inherited across fork must never be used or closed (SQLite's rule): kept unreachable here.
+        self._inherited: list[sqlite3.Connection] = []
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _call(ref, "_after_fork"))
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+        if self._conn is not None:
+            self._inherited.append(self._conn)
+        self._conn = None
+        self._pid = os.getpid()
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is not None:
+            return self._conn
+        target = ":memory:" if self.path is None else self.path
+        if self.path is not None:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            os.close(fd)
+        conn = sqlite3.connect(target, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        if self.path is not None:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("CREATE TABLE IF NOT EXISTS seen_tokens (digest BLOB PRIMARY KEY, expires REAL NOT NULL) WITHOUT ROWID")
+        conn.execute("CREATE INDEX IF NOT EXISTS seen_tokens_expires ON seen_tokens (expires)")
+        self._conn = conn
+        return conn
+
+    def first_use(self, presented: bytes, expires: float, *, now: float | None = None) -> bool:
+        """Record ``presented`` until ``expires`` (Unix time); False when it was already recorded (a replay).
+
+        Expired rows are purged on the way. Raises PlainError when the database cannot be used.
+        """
+        digest = hashlib.sha256(presented).digest()
+        current = time.time() if now is None else now
+        with self._lock:
+            try:
+                conn = self._connect()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.execute("DELETE FROM seen_tokens WHERE expires <= ?", (current,))
+                    conn.execute("INSERT INTO seen_tokens (digest, expires) VALUES (?, ?)", (digest, expires))
+                except sqlite3.IntegrityError:
+                    conn.execute("ROLLBACK")
+                    return False
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+                return True
+            except sqlite3.Error as exc:
+                self._abandon_transaction()
+                log.error("replay guard database %s unusable: %s", self.path or ":memory:", exc)
+                raise PlainError("replay guard unavailable") from None
+
+    def _abandon_transaction(self) -> None:
+        conn = self._conn
+        if conn is not None and conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+def _call(ref: weakref.ref[Any], method: str) -> None:
+    obj = ref()
+    if obj is not None:
+        getattr(obj, method)()

@@ -20,8 +20,21 @@ class ApiState:
     """Everything the endpoints need.
 
     ``signer`` is None when serve could not build one (cfssl then only logs a WARNING and leaves the
-    signer-backed endpoints unregistered). ``policy`` is the signing policy in force (the config's, or the
-    built-in default). ``disable`` holds endpoint names from ``-disable``.
+    signer-backed endpoints unregistered). The signer-backed endpoints (sign, authsign, info, newcert)
+    look profiles up in ``signer.policy``, the policy the signer actually signs with; ``policy`` (the
+    config's, or the built-in default) is what serve loaded. ``disable`` holds endpoint names from
+    ``-disable`` (``metrics`` disables ``/metrics`` too).
+
+    ``max_body``: request bodies larger than this are refused with 413 (Content-Length is checked before
+    reading; a body without one is read up to ``max_body + 1`` bytes).
+
+    ``metrics_dir``: a directory private to this server run where each worker process writes its metric
+    values, so ``/metrics`` on any worker reports the totals of all (:class:`cfsslpy.metrics.Metrics`);
+    None keeps them in memory, right for a single process.
+
+    ``replay_db``: the SQLite file holding authsign tokens already used, for profiles with
+    ``auth_replay_window`` (:class:`cfsslpy.auth.ReplayGuard`); it must be shared by every worker
+    process (a file in a private directory); None keeps them in the process's memory (one process only).
     """
 
     signer: Signer | None = None
@@ -29,5 +42,5 @@ class ApiState:
     config: Config | None = None
     disable: frozenset[str] = frozenset()
     max_body: int = MAX_BODY
-    # replay guard for authsign (our addition): seconds a timestamped token stays valid; 0 = off
-    replay_window: int = 0
+    metrics_dir: str | None = None
+    replay_db: str | None = None

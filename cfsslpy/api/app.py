@@ -1,0 +1,158 @@
+"""The cfssl HTTP API as a WSGI application: ``create_app(state)`` (reference §2).
+
+Endpoints (paths under ``/api/v1/cfssl/``), registered by the rules of reference §2.1 unless named in
+``state.disable``:
+
+========== ====== ===================================================================
+sign       POST   a signer, and some profile (default or named) without ``auth_key``
+authsign   POST   a signer, and some profile with an ``auth_key``
+info       POST   a signer
+newcert    POST   a signer
+newkey     POST   always
+init_ca    POST   always
+certinfo   POST   always
+health     GET    always
+/metrics   GET    always (ours: Prometheus text, the totals of every worker process)
+========== ====== ===================================================================
+
+Every response to an API path is cfssl's envelope (:mod:`cfsslpy.api.envelope`), and so are unknown paths
+(404) and wrong methods (405) — cfssl answers an unknown path with Go's plain-text ``404 page not found``.
+The web UI (``/``, ``/static/...``) is :mod:`cfsslpy.api.static`.
+
+Each request produces one access-log line on the ``cfsslpy.api.access`` logger at INFO (method, path,
+status, bytes, duration, remote address; never the body, keys or tokens) and updates the metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import bottle
+
+from cfsslpy.api.endpoints import Registry, certinfo, generator, health, info, initca, metrics, sign
+from cfsslpy.api.envelope import ERROR_CODE_KEY, describe_failure, error_response
+from cfsslpy.api.state import ApiState
+from cfsslpy.auth import ReplayGuard
+from cfsslpy.metrics import Metrics
+
+log = logging.getLogger("cfsslpy.api")
+access_log = logging.getLogger("cfsslpy.api.access")
+
+# Endpoint modules in registration order.
+_GROUPS = (sign, info, generator, initca, certinfo, health, metrics)
+# Routes of the web UI, counted under one metrics label.
+_UI_ROUTES = frozenset({"ui_index", "ui_static"})
+_MAX_LOGGED_PATH = 256
+
+StartResponse = Callable[..., Any]
+
+
+class ApiApp(bottle.Bottle):  # type: ignore[misc]  # bottle is untyped
+    """A bottle app that times every request, logs it once and counts it, whatever route answered it."""
+
+    def __init__(self, metrics_: Metrics) -> None:
+        super().__init__(catchall=True)
+        self.metrics = metrics_
+        self.endpoint_names: set[str] = set()  # bottle refuses to rebind attributes: filled in place
+
+    def wsgi(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        start = time.perf_counter()
+        seen: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            seen["status"] = status
+            seen["headers"] = headers
+            if exc_info is not None:
+                return start_response(status, headers, exc_info)
+            return start_response(status, headers)
+
+        out = super().wsgi(environ, capture)
+        try:
+            self._observe(environ, seen, out, time.perf_counter() - start)
+        except Exception:  # observing must never break a response
+            log.exception("access log / metrics failed")
+        return out  # type: ignore[no-any-return]
+
+    def _observe(self, environ: dict[str, Any], seen: dict[str, Any], out: Any, seconds: float) -> None:
+        status = int(str(seen.get("status", "500")).split(" ", 1)[0])
+        if isinstance(out, list):
+            size = sum(len(chunk) for chunk in out)
+        else:
+            size = int(dict(seen.get("headers") or []).get("Content-Length", "0") or 0)
+        route = environ.get("bottle.route")
+        name = getattr(route, "name", None)
+        endpoint = name if name in self.endpoint_names else "ui" if name in _UI_ROUTES else "other"
+        code = environ.get(ERROR_CODE_KEY)
+        self.metrics.observe_request(endpoint, status, seconds, code if isinstance(code, int) else None)
+        if access_log.isEnabledFor(logging.INFO):
+            method = _field(str(environ.get("REQUEST_METHOD", "")))
+            path = _field(str(environ.get("bottle.raw_path", environ.get("PATH_INFO", "")))[:_MAX_LOGGED_PATH])
+            remote = _field(str(environ.get("REMOTE_ADDR", "-")))
+            access_log.info(
+                "method=%s path=%s status=%d bytes=%d duration_ms=%.2f remote=%s",
+                method,
+                path,
+                status,
+                size,
+                seconds * 1000,
+                remote,
+                extra={
+                    "http_method": method,
+                    "http_path": path,
+                    "http_status": status,
+                    "http_bytes": size,
+                    "duration_ms": round(seconds * 1000, 2),
+                    "remote_addr": remote,
+                },
+            )
+
+
+def _field(value: str) -> str:
+    """A logfmt value: bare when it is plain, else JSON-quoted (so a path cannot forge log lines)."""
+    if value and all(c.isascii() and c.isprintable() and c not in ' "=\\' for c in value):
+        return value
+    return json.dumps(value)
+
+
+def _error_handler(err: bottle.HTTPError) -> bottle.HTTPResponse:
+    """Errors raised by bottle itself (no route, method not allowed by a UI route, a crash outside the
+    wrapper) get the envelope too."""
+    status = int(err.status_code)
+    method = bottle.request.environ.get("REQUEST_METHOD", "")
+    if status == 404:
+        return error_response(404, 404, "404 page not found")
+    if status == 405:
+        allow = err.headers.get("Allow") if err.headers else None
+        return error_response(405, 405, f"Method is not allowed:{json.dumps(method)}", {"Allow": allow} if allow else None)
+    if status >= 500:
+        log.error("internal error outside the endpoint wrapper: %r", err.exception)
+        return error_response(500, 0, "internal server error")
+    _status, code, message, _headers = describe_failure(err.exception) if err.exception else (status, status, str(err.body), {})
+    return error_response(status, code, message)
+
+
+def create_app(state: ApiState) -> bottle.Bottle:
+    """The API for ``state``: a fresh bottle app (never bottle's default app) with every endpoint the state
+    allows, the envelope for every error, the access log, the metrics and the web UI.
+
+    The metrics of this app are available as ``app.metrics`` (call ``app.metrics.flush()`` when a worker
+    process stops, if it does not exit through ``sys.exit``).
+    """
+    app = ApiApp(Metrics(state.metrics_dir))
+    for status in (400, 404, 405, 413, 500):
+        app.error_handler[status] = _error_handler
+    reg = Registry(app=app, state=state, metrics=app.metrics, replay_guard=ReplayGuard(state.replay_db))
+    for group in _GROUPS:
+        group.register(reg)
+    app.endpoint_names.update(name for name, _method, _path in reg.registered)
+    for name, method, path in reg.registered:
+        log.debug("endpoint '%s': %s %s", name, method, path)
+
+    from cfsslpy.api.static import register_static
+
+    register_static(app)
+    return app

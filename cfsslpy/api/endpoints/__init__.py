@@ -1,0 +1,100 @@
+"""The endpoint groups of the API, one module each, and what they share.
+
+Every module has ``register(reg)``, which adds its endpoints through :meth:`Registry.add` when the
+registration rule of reference §2.1 allows it; ``add`` leaves out the names listed in ``-disable``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import bottle
+
+from cfsslpy.api.envelope import Handler, wrap
+from cfsslpy.api.state import ApiState
+from cfsslpy.auth import ReplayGuard
+from cfsslpy.config import Signing, SigningProfile
+from cfsslpy.gojson import type_error
+from cfsslpy.metrics import Metrics
+
+log = logging.getLogger("cfsslpy.api")
+
+API_PREFIX = "/api/v1/cfssl/"
+
+
+@dataclass
+class Registry:
+    """The app being built, the state it serves, and what the endpoints share at run time."""
+
+    app: bottle.Bottle
+    state: ApiState
+    metrics: Metrics
+    replay_guard: ReplayGuard
+    registered: list[tuple[str, str, str]] = field(default_factory=list)  # (name, method, path)
+
+    def add(self, name: str, method: str, handler: Handler, path: str | None = None) -> None:
+        if name in self.state.disable:
+            log.info("endpoint '%s' has been explicitly disabled", name)
+            return
+        route_path = path or API_PREFIX + name
+        # ANY: a wrong method reaches the wrapper, which answers with cfssl's 405 envelope.
+        self.app.route(route_path, "ANY", wrap(name, method, handler, self.state.max_body), name=name)
+        self.registered.append((name, method, route_path))
+
+    def skip(self, name: str, reason: str) -> None:
+        if name not in self.state.disable:
+            log.warning("endpoint '%s' is disabled: %s", name, reason)
+
+
+def requires_auth(profile: SigningProfile) -> bool:
+    """cfssl's ``profile.Provider != nil``: the profile names an ``auth_key``."""
+    return bool(profile.auth_key or profile.auth_key_bytes)
+
+
+def profile_label(policy: Signing, name: str) -> str:
+    """The profile a request is signed with, as a bounded metrics label (unknown names fall back to default)."""
+    return name if name and name in policy.profiles else "default"
+
+
+# -- Go struct field decoding (null = zero value, a wrong type = Go's error wording) -------------------------
+
+
+def go_string(fields: dict[str, Any], key: str, struct: str) -> str:
+    value = fields.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise type_error(value, struct, key, "string")
+    return value
+
+
+def go_bool(fields: dict[str, Any], key: str, struct: str) -> bool:
+    value = fields.get(key)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise type_error(value, struct, key, "bool")
+    return value
+
+
+def go_object(value: Any, go_type: str) -> dict[str, Any]:
+    """A document decoded into a Go struct: ``null`` is the zero struct, a non-object Go's type error."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise type_error(value, "", "", go_type)
+    return value
+
+
+# -- envelope messages (cfssl's texts; code 5300 = PolicyError + InvalidRequest) ---------------------------
+
+POLICY_VIOLATION = 5300
+NO_BUNDLER_MESSAGE = "This request requires a bundler, but one is not initialized for the API server."
+NO_HOSTS_MESSAGE = (
+    'This certificate lacks a "hosts" field. This makes it unsuitable for\n'
+    "websites. For more information see the Baseline Requirements for the Issuance and Management\n"
+    "of Publicly-Trusted Certificates, v.1.1.6, from the CA/Browser Forum (https://cabforum.org);\n"
+    'specifically, section 10.2.3 ("Information Requirements").'
+)

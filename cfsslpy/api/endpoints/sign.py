@@ -1,0 +1,139 @@
+"""``POST /sign`` and ``POST /authsign`` (reference §2.3).
+
+sign: ``{"certificate_request", "hostname", "hosts", "subject", "profile", "label", "serial", "bundle"}``
+(Go case-insensitive keys; other keys ignored). A non-empty ``hostname`` (comma-separated) wins over
+``hosts``; ``hosts: []`` removes every SAN, ``null``/absent keeps the CSR's. Profiles with an ``auth_key``
+answer only through authsign.
+
+authsign: ``{"token", "request", "timestamp", "remote_address"}`` with the inner sign request base64-encoded
+in ``request``; the token is checked with the profile's ``auth_key`` then ``prev_auth_key``
+(:mod:`cfsslpy.auth`). Profiles with ``auth_replay_window`` also require a timestamped token, used once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from cryptography import x509
+
+from cfsslpy.api.endpoints import (
+    NO_BUNDLER_MESSAGE,
+    POLICY_VIOLATION,
+    Registry,
+    go_bool,
+    go_object,
+    go_string,
+    profile_label,
+    requires_auth,
+)
+from cfsslpy.api.envelope import ApiError, ApiRequest, Reply, decode_json
+from cfsslpy.auth import AuthenticatedRequest, timestamp_ad, verify_any
+from cfsslpy.gojson import SECOND, JSONDecodeError, fold_keys
+from cfsslpy.signer import Signer, SignRequest, certificate_pem
+
+log = logging.getLogger("cfsslpy.api")
+
+# cfssl's jsonSignRequest: only these keys are read (extensions, crl_override, not_before... are not).
+SIGN_FIELDS = ("hostname", "hosts", "certificate_request", "subject", "profile", "label", "serial", "bundle")
+
+
+def parse_sign_request(obj: Any) -> tuple[SignRequest, bool]:
+    """The sign request and its ``bundle`` flag; JSONDecodeError when a field has the wrong type."""
+    fields = fold_keys(go_object(obj, "signhandler.jsonSignRequest"), SIGN_FIELDS)
+    bundle = go_bool(fields, "bundle", "jsonSignRequest")
+    hostname = go_string(fields, "hostname", "jsonSignRequest")
+    core = {k: v for k, v in fields.items() if k not in ("bundle", "serial", "hostname", "hosts")}
+    if hostname:
+        core["hostname"] = hostname  # a non-empty hostname wins over hosts
+    elif fields.get("hosts") is not None:
+        core["hosts"] = fields["hosts"]
+    serial = fields.get("serial")
+    if serial is not None:
+        if isinstance(serial, bool) or not isinstance(serial, int):
+            raise JSONDecodeError("json: cannot unmarshal into Go struct field jsonSignRequest.serial of type *big.Int")
+        core["serial_number"] = serial
+    return SignRequest.from_json(core), bundle
+
+
+def register(reg: Registry) -> None:
+    signer = reg.state.signer
+    if signer is None:
+        reg.skip("sign", "no signer")
+        reg.skip("authsign", "no signer")
+        return
+    policy = signer.policy
+    profiles = [policy.default, *policy.profiles.values()]
+    if any(not requires_auth(p) for p in profiles):
+        reg.add("sign", "POST", lambda req: _sign(reg, signer, req))
+    else:
+        reg.skip("sign", "every profile requires authentication (use authsign)")
+    if any(requires_auth(p) for p in profiles):
+        reg.add("authsign", "POST", lambda req: _authsign(reg, signer, req))
+    else:
+        reg.skip("authsign", "no profile has an auth_key")
+
+
+def _sign(reg: Registry, signer: Signer, req: ApiRequest) -> Reply:
+    try:
+        sign_request, bundle = parse_sign_request(req.json())
+    except JSONDecodeError:
+        raise ApiError(400, "Unable to parse sign request") from None
+    if not sign_request.request:
+        raise ApiError(400, "missing parameter 'certificate_request'")
+    if requires_auth(signer.policy.profile(sign_request.profile)):
+        log.error("profile requires authentication")
+        raise ApiError(400, "authentication required")
+    return _issue(reg, signer, sign_request, bundle)
+
+
+def _authsign(reg: Registry, signer: Signer, req: ApiRequest) -> Reply:
+    try:
+        auth_request = AuthenticatedRequest.from_json(go_object(req.json(), "auth.AuthenticatedRequest"))
+    except JSONDecodeError as exc:
+        raise ApiError(400, str(exc)) from None
+    try:
+        sign_request, bundle = parse_sign_request(decode_json(auth_request.request))
+    except (JSONDecodeError, ApiError):
+        raise ApiError(400, "Unable to parse authenticated sign request") from None
+    profile = signer.policy.profile(sign_request.profile)
+    if not requires_auth(profile):
+        log.error("profile has no authentication provider")
+        raise ApiError(400, "no authentication provider")
+    keys = [profile.auth_key_bytes, profile.prev_auth_key_bytes]
+    window = profile.auth_replay_window / SECOND
+    if window > 0:
+        _check_timestamped(reg, auth_request, keys, window)
+    elif not verify_any(keys, auth_request.request, auth_request.token):
+        log.warning("received authenticated request with invalid token")
+        raise ApiError(400, "invalid token")
+    if not sign_request.request:
+        raise ApiError(400, "missing parameter 'certificate_request'")
+    return _issue(reg, signer, sign_request, bundle)
+
+
+def _check_timestamped(reg: Registry, auth_request: AuthenticatedRequest, keys: list[bytes | None], window: float) -> None:
+    """The replay guard: a timestamp the token covers, inside ± window of now, and a token used once."""
+    ts = auth_request.timestamp
+    if not ts:
+        raise ApiError(400, "missing timestamp")
+    if not verify_any(keys, auth_request.request, auth_request.token, timestamp_ad(ts)):
+        log.warning("received authenticated request with invalid token")
+        raise ApiError(400, "invalid token")
+    now = time.time()
+    if abs(now - ts) > window:
+        log.warning("received authenticated request with a timestamp %+.0f s from now", ts - now)
+        raise ApiError(400, "stale timestamp")
+    if not reg.replay_guard.first_use(auth_request.token, ts + window, now=now):
+        log.warning("received a replayed authenticated request")
+        raise ApiError(400, "invalid token")
+
+
+def _issue(reg: Registry, signer: Signer, sign_request: SignRequest, bundle: bool) -> Reply:
+    cert: x509.Certificate = signer.sign(sign_request)
+    reg.metrics.certificate_issued(profile_label(signer.policy, sign_request.profile))
+    reply = Reply({"certificate": certificate_pem(cert).decode("ascii")})
+    if bundle:
+        reply.messages.append((POLICY_VIOLATION, NO_BUNDLER_MESSAGE))
+    return reply

@@ -1,0 +1,235 @@
+"""The API's response envelope and its one error wrapper (reference §2.2).
+
+Success: HTTP 200, ``Content-Type: application/json``, body ``{"success":true,"result":...,"errors":[],
+"messages":[...]}`` + ``"\\n"`` (Go's JSON encoder escaping). Failure: the same envelope with
+``success:false``, ``result:null`` and one error, sent as cfssl does through Go's ``http.Error``
+(``Content-Type: text/plain; charset=utf-8``, ``X-Content-Type-Options: nosniff``).
+
+:func:`wrap` is the only place where exceptions become HTTP statuses:
+
+* :class:`ApiError` (cfssl's HTTP helper errors): its status, ``code`` = the status;
+* :class:`~cfsslpy.errors.CfsslError`: 400 with its cfssl code and message;
+* :class:`~cfsslpy.errors.PlainError` (a Go plain error in cfssl): 500, code 0, its message;
+* anything else: 500, code 0, ``internal server error`` — the details go to the log, never to the client.
+
+Request bodies are read here too: Content-Length is checked against the limit before anything is read
+(413 when larger), a body without a length is read up to the limit + 1 byte, invalid UTF-8 is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import bottle
+
+from cfsslpy.errors import CfsslError, Error, PlainError, go_json_dumps
+from cfsslpy.gojson import JSONDecodeError, loads
+
+log = logging.getLogger("cfsslpy.api")
+
+JSON_TYPE = "application/json"
+ERROR_TYPE = "text/plain; charset=utf-8"
+# environ key where the error code of a failure is left for the access log and the metrics
+ERROR_CODE_KEY = "cfsslpy.error_code"
+
+
+class ApiError(Error):
+    """cfssl's ``errors.HTTPError``: an HTTP-level failure whose envelope code is the HTTP status."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.message = message
+        self.headers = dict(headers or {})
+        super().__init__(message)
+
+
+@dataclass
+class Reply:
+    """A successful result and its envelope ``messages`` (``(code, text)`` pairs)."""
+
+    result: Any
+    messages: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class RawReply:
+    """A successful response that is not an envelope (``/metrics``)."""
+
+    body: bytes
+    content_type: str
+
+
+@dataclass
+class ApiRequest:
+    """What a handler sees: the method, the raw body (already bounded) and the WSGI environ."""
+
+    method: str
+    body: bytes
+    environ: dict[str, Any]
+
+    def json(self) -> Any:
+        """The body decoded as Go's encoding/json would; JSONDecodeError (Go's wording) when it is not JSON.
+
+        Invalid UTF-8 is refused outright (400) instead of being replaced with U+FFFD as Go does.
+        """
+        return decode_json(self.body)
+
+
+Handler = Callable[[ApiRequest], Reply | RawReply]
+
+
+def decode_json(data: bytes) -> Any:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "request body is not valid UTF-8") from None
+    return loads(data)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Responses
+
+
+def envelope(success: bool, result: Any, errors: list[tuple[int, str]], messages: list[tuple[int, str]]) -> bytes:
+    """The envelope in cfssl's key order, Go-escaped, with the trailing newline of Go's json.Encoder."""
+    doc = {
+        "success": success,
+        "result": result,
+        "errors": [{"code": c, "message": m} for c, m in errors],
+        "messages": [{"code": c, "message": m} for c, m in messages],
+    }
+    return (go_json_dumps(doc) + "\n").encode("utf-8")
+
+
+def success_response(reply: Reply | RawReply) -> bottle.HTTPResponse:
+    if isinstance(reply, RawReply):
+        return bottle.HTTPResponse(reply.body, 200, {"Content-Type": reply.content_type})
+    body = envelope(True, reply.result, [], reply.messages)
+    return bottle.HTTPResponse(body, 200, {"Content-Type": JSON_TYPE})
+
+
+def error_response(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> bottle.HTTPResponse:
+    """A failure as Go's ``http.Error`` sends it; the code is left in the environ for the access log."""
+    bottle.request.environ[ERROR_CODE_KEY] = code
+    all_headers = {"Content-Type": ERROR_TYPE, "X-Content-Type-Options": "nosniff", **(headers or {})}
+    return bottle.HTTPResponse(envelope(False, None, [(code, message)], []), status, all_headers)
+
+
+def describe_failure(exc: BaseException) -> tuple[int, int, str, dict[str, str]]:
+    """(HTTP status, envelope code, message, extra headers) for an exception: the one mapping (§2.2)."""
+    if isinstance(exc, ApiError):
+        return exc.status, exc.status, exc.message, exc.headers
+    if isinstance(exc, CfsslError):
+        return 400, exc.code, exc.message, {}
+    if isinstance(exc, JSONDecodeError):  # a body error no handler translated: still the client's fault
+        return 400, 400, str(exc), {}
+    if isinstance(exc, PlainError):
+        return 500, 0, exc.message, {}
+    return 500, 0, "internal server error", {}
+
+
+def method_not_allowed(method: str, allowed: str) -> ApiError:
+    """cfssl's ``Method is not allowed:"GET"`` (Go's %q of the method), plus the Allow header RFC 9110 asks for."""
+    return ApiError(405, f"Method is not allowed:{go_json_dumps(method)}", {"Allow": allowed})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Request bodies
+
+
+def read_body(environ: dict[str, Any], max_body: int) -> bytes:
+    """The request body, at most ``max_body`` bytes (413 beyond), without trusting the client's framing."""
+    stream = environ.get("wsgi.input")
+    length_text = (environ.get("CONTENT_LENGTH") or "").strip()
+    if length_text:
+        if not length_text.isdigit():
+            raise ApiError(400, "invalid Content-Length")
+        length = int(length_text)
+        if length > max_body:
+            raise _too_large(max_body)
+        return _read_up_to(stream, length)
+    if "chunked" in (environ.get("HTTP_TRANSFER_ENCODING") or "").lower():
+        return _read_chunked(stream, max_body)
+    if environ.get("wsgi.input_terminated") and stream is not None:
+        data = _read_up_to(stream, max_body + 1)
+        if len(data) > max_body:
+            raise _too_large(max_body)
+        return data
+    return b""  # PEP 3333: without a length the application must not read
+
+
+def _too_large(max_body: int) -> ApiError:
+    return ApiError(413, f"request body too large (limit {max_body} bytes)")
+
+
+def _read_up_to(stream: Any, length: int) -> bytes:
+    if stream is None or length <= 0:
+        return b""
+    chunks: list[bytes] = []
+    remaining = length
+    while remaining > 0:
+        chunk = stream.read(min(remaining, 65536))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def _read_chunked(stream: Any, max_body: int) -> bytes:
+    """Decode a chunked body straight from the socket stream (servers that pass it through undecoded)."""
+    if stream is None:
+        return b""
+    out = bytearray()
+    while True:
+        line = stream.readline(1024)
+        if not line.endswith(b"\n"):
+            raise ApiError(400, "malformed chunked request body")
+        size_text = line.split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise ApiError(400, "malformed chunked request body") from None
+        if size == 0:
+            while stream.readline(1024) not in (b"\r\n", b"\n", b""):
+                pass  # trailers
+            return bytes(out)
+        if len(out) + size > max_body:
+            raise _too_large(max_body)
+        data = _read_up_to(stream, size)
+        if len(data) != size or stream.read(2) not in (b"\r\n",):
+            raise ApiError(400, "malformed chunked request body")
+        out += data
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The wrapper
+
+
+def wrap(name: str, method: str, handler: Handler, max_body: int) -> Callable[[], bottle.HTTPResponse]:
+    """A bottle route callback for one endpoint: method check, bounded body, handler, envelope, errors."""
+
+    def route() -> bottle.HTTPResponse:
+        environ: dict[str, Any] = bottle.request.environ
+        try:
+            requested = environ.get("REQUEST_METHOD", "")
+            if requested != method:
+                raise method_not_allowed(requested, method)
+            body = read_body(environ, max_body) if method == "POST" else b""
+            return success_response(handler(ApiRequest(requested, body, environ)))
+        except Exception as exc:
+            status, code, message, headers = describe_failure(exc)
+            if status >= 500:
+                if isinstance(exc, Error):
+                    log.warning("%s: %s", name, message)
+                else:
+                    log.error("%s: internal error", name, exc_info=exc)
+            else:
+                log.debug("%s: %d %s", name, code, message)
+            return error_response(status, code, message, headers)
+
+    route.__name__ = f"api_{name}"
+    return route
