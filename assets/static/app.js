@@ -477,11 +477,13 @@
 
   // ---- navigation -----------------------------------------------------------------------------------
 
+  // A page is shown when the server registered at least one endpoint it uses.
+  const NEEDS = { inspect: ["certinfo"], newkey: ["newkey"], request: ["newcert", "sign", "authsign"], ca: ["info"], bundle: ["bundle"] };
   let available = new Set(PAGES.filter((p) => p !== "bundle"));
 
   function route() {
     let page = location.hash.replace(/^#/, "");
-    if (!available.has(page)) page = "inspect";
+    if (!available.has(page)) page = PAGES.find((p) => available.has(p)) || "inspect";
     for (const p of PAGES) {
       $("page-" + p).hidden = p !== page;
       const tab = $("tab-" + p);
@@ -496,10 +498,8 @@
       const response = await fetch("ui/endpoints", { cache: "no-store" });
       if (!response.ok) return;
       const endpoints = new Set((await response.json()).endpoints || []);
-      if (endpoints.has("bundle")) {
-        available.add("bundle");
-        $("tab-bundle-item").hidden = false;
-      }
+      available = new Set(PAGES.filter((p) => NEEDS[p].some((name) => endpoints.has(name))));
+      for (const p of PAGES) $("tab-" + p).parentElement.hidden = !available.has(p);
       document.body.dataset.endpoints = [...endpoints].sort().join(" ");
     } catch (_) {
       /* an older server without the list: keep the default pages */

@@ -441,3 +441,15 @@ def test_authsign_token_without_webcrypto(driver: Any, site: Site) -> None:
         assert text_of(driver, "request-error") == "Error 400: invalid token"
     finally:
         driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": hook["identifier"]})
+
+
+def test_pages_follow_the_registered_endpoints(driver: Any) -> None:
+    """Without a signer (and with newkey disabled) only the pages the server can answer are offered."""
+    from cfsslpy.api.app import create_app
+
+    with serve(create_app(ApiState(disable=frozenset({"newkey"})))) as url:
+        driver.get(url + "/#request")
+        wait_for(driver, lambda d: d.execute_script("return document.body.dataset.ready === 'true'"))
+        visible = [name for name in ("inspect", "newkey", "request", "ca", "bundle") if by_id(driver, f"tab-{name}").is_displayed()]
+        assert visible == ["inspect"]
+        assert by_id(driver, "page-inspect").is_displayed() and not by_id(driver, "page-request").is_displayed()
