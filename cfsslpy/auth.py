@@ -287,7 +287,7 @@ class ReplayGuard:
                     raise
                 conn.execute("COMMIT")
                 return True
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OSError) as exc:
                 self._abandon_transaction()
                 log.error("replay guard database %s unusable: %s", self.path or ":memory:", exc)
                 raise PlainError("replay guard unavailable") from None
