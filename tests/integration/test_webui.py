@@ -29,7 +29,7 @@ from cryptography.x509.oid import NameOID
 from cfsslpy.api.state import ApiState
 from cfsslpy.config import Config
 from cfsslpy.signer import LocalSigner, load_issuer
-from tests.conftest import CA, RunCli, make_ca, need
+from tests.conftest import CA, REQUIRE_INTEGRATION, RunCli, make_ca, need
 
 pytestmark = pytest.mark.integration
 
@@ -102,8 +102,13 @@ def site(run_cli: RunCli, tmp_path: Path) -> Iterator[Site]:
 def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     chromium = need("chromium")
     chromedriver = need("chromedriver")
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
-    from selenium.webdriver.chrome.service import Service
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        if REQUIRE_INTEGRATION:
+            pytest.fail("selenium is not installed (pip install selenium; required: CFSSLPY_REQUIRE_INTEGRATION=1)")
+        pytest.skip("selenium is not installed (pip install selenium)")
 
     profile = tmp_path_factory.mktemp("chromium-profile")
     options = webdriver.ChromeOptions()
