@@ -131,7 +131,7 @@
   }
 
   function hmacFallback(key, data) {
-    let k = key.length > 64 ? sha256(key) : key;
+    const k = key.length > 64 ? sha256(key) : key;
     const block = new Uint8Array(64);
     block.set(k);
     const inner = new Uint8Array(64 + data.length);
