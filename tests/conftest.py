@@ -48,7 +48,8 @@ class Result:
     @property
     def error(self) -> dict[str, Any]:
         """The cfssl error JSON on the last line of stderr."""
-        return json.loads(self.stderr.strip().splitlines()[-1])
+        error: dict[str, Any] = json.loads(self.stderr.strip().splitlines()[-1])
+        return error
 
 
 RunCli = Callable[..., Result]
