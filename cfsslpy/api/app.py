@@ -44,8 +44,8 @@ access_log = logging.getLogger("cfsslpy.api.access")
 
 # Endpoint modules in registration order.
 _GROUPS = (sign, info, generator, initca, certinfo, health, metrics)
-# Routes of the web UI, counted under one metrics label.
-_UI_ROUTES = frozenset({"ui_index", "ui_static"})
+# Routes of the web UI (cfsslpy.api.static names them ui_*), counted under one metrics label.
+_UI_ROUTE_PREFIX = "ui_"
 _MAX_LOGGED_PATH = 256
 
 StartResponse = Callable[..., Any]
@@ -85,7 +85,12 @@ class ApiApp(bottle.Bottle):  # type: ignore[misc]  # bottle is untyped
             size = int(dict(seen.get("headers") or []).get("Content-Length", "0") or 0)
         route = environ.get("bottle.route")
         name = getattr(route, "name", None)
-        endpoint = name if name in self.endpoint_names else "ui" if name in _UI_ROUTES else "other"
+        if name in self.endpoint_names:
+            endpoint = str(name)
+        elif isinstance(name, str) and name.startswith(_UI_ROUTE_PREFIX):
+            endpoint = "ui"
+        else:
+            endpoint = "other"
         code = environ.get(ERROR_CODE_KEY)
         self.metrics.observe_request(endpoint, status, seconds, code if isinstance(code, int) else None)
         if access_log.isEnabledFor(logging.INFO):
