@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "selfsign": "selfsign",
     "certinfo": "certinfo",
     "info": "info",
+    "serve": "serve",
     "print-defaults": "print_defaults",
     "version": "version",
     "json-split": "jsonsplit",

@@ -1,0 +1,213 @@
+"""``serve``: the cfssl HTTP API (reference §2) on a production server (:mod:`cfsslpy.api.server`)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from cfsslpy.cli.command import Command, Options
+from cfsslpy.cli.common import REMOTE_FLAGS, check_remote_flags, ignored, load_config, needs_ca, require_ca
+from cfsslpy.cli.context import IO
+from cfsslpy.cli.flags import FLAGS, Flag
+from cfsslpy.config import Config
+from cfsslpy.errors import CfsslError, PlainError, UsageError
+from cfsslpy.signer import Signer
+
+if TYPE_CHECKING:
+    from cfsslpy.api.server import TLSOptions
+
+log = logging.getLogger("cfsslpy.cli")
+
+# serve's own flags (cfssl has neither). They are registered when this module loads, which is before the
+# command's arguments are parsed; flags.FLAGS and Options should declare them (reported), which makes
+# this a no-op.
+_OWN_FLAGS = (
+    Flag("workers", 1, "worker processes (pre-forked; 0 = one per CPU core)", "server", int),
+    Flag("datadir", "", "data directory: a CA and signing config are created there on the first run", "server"),
+)
+for _flag in _OWN_FLAGS:
+    FLAGS.setdefault(_flag.name, _flag)
+    _attr = _flag.name.replace("-", "_")
+    if _attr not in Options.__annotations__:
+        Options.__annotations__[_attr] = _flag.kind.__name__
+        setattr(Options, _attr, _flag.default)
+
+TLS_FLAGS = ["tls-cert", "tls-key", "mutual-tls-ca", "mutual-tls-cn", "min-tls-version"]
+
+
+def run(opts: Options, args: list[str], io: IO) -> int:
+    from cfsslpy.api.server import ServerOptions, bind, serve, tls_context, worker_count
+
+    # bind and validate: arguments and flag conflicts, nothing read yet
+    if args:
+        raise PlainError("argument is provided but not defined; please refer to the usage by flag -h")
+    workers = worker_count(int(getattr(opts, "workers")))  # noqa: B009 (declared by the shim above)
+    datadir = str(getattr(opts, "datadir"))  # noqa: B009
+    if datadir:
+        clash = [f"-{name}" for name in ("ca", "ca-key", "config", "remote") if name in opts.given]
+        if clash:
+            raise UsageError(f"-datadir brings its own CA and signing config: it cannot be used with {', '.join(clash)}")
+    if not 0 <= opts.port <= 65535:
+        raise UsageError(f"-port {opts.port} is out of range")
+    tls = _tls_options(opts)
+    check_remote_flags(opts)
+    disable = frozenset(name.strip() for name in opts.disable.split(",") if name.strip())
+
+    # read the inputs: the TLS files first (a typo there should not wait for a CA to be created), the CA
+    context = tls_context(tls) if tls is not None else None
+    ca, ca_key, config = opts.ca, opts.ca_key, load_config(opts)
+    if datadir:
+        from cfsslpy.datadir import ensure_ca
+
+        ca, ca_key, config_path = ensure_ca(datadir)
+        config = _config_file(config_path)
+    signer = _signer(opts, io, config, ca, ca_key, given=bool(datadir or opts.ca or opts.ca_key or opts.remote))
+
+    with _runtime_dir(workers) as runtime:
+        from cfsslpy.api.app import create_app
+        from cfsslpy.api.state import ApiState
+
+        state = ApiState(
+            signer=signer,
+            policy=(config or Config.default()).signing,
+            config=config,
+            disable=disable,
+            metrics_dir=os.path.join(runtime, "metrics") if runtime else None,
+            replay_db=_replay_db(datadir, runtime),
+        )
+        if state.metrics_dir:
+            os.mkdir(state.metrics_dir, 0o700)
+        app = create_app(state)
+        names = sorted(getattr(app, "endpoint_names", ()))
+        log.info("endpoints: %s; web UI at /", ", ".join(names) if names else "(none)")
+        listener = bind(opts.address, opts.port)
+        options = ServerOptions(host=opts.address, port=opts.port, workers=workers, tls=tls, max_body=state.max_body)
+        metrics = getattr(app, "metrics", None)
+
+        def ready(url: str) -> None:
+            mode = "with mutual TLS " if tls is not None and tls.client_ca else ""
+            log.info("Now listening %son %s (%d worker process%s)", mode, url, workers, "" if workers == 1 else "es")
+
+        return serve(
+            app,
+            options,
+            listener,
+            context=context,
+            on_ready=ready,
+            on_worker_exit=metrics.flush if metrics is not None and hasattr(metrics, "flush") else None,
+        )
+
+
+def _tls_options(opts: Options) -> TLSOptions | None:
+    """-tls-cert/-tls-key and the mutual-TLS flags; combinations cfssl silently ignores are usage errors here."""
+    from cfsslpy.api.server import TLSOptions
+
+    if bool(opts.tls_cert) != bool(opts.tls_key):
+        raise UsageError("-tls-cert and -tls-key go together")
+    if not opts.tls_cert:
+        # cfssl serves plain HTTP in both cases: clients would not be authenticated although it was asked for.
+        if opts.mutual_tls_ca or opts.mutual_tls_cn:
+            raise UsageError("-mutual-tls-ca and -mutual-tls-cn need HTTPS (-tls-cert and -tls-key)")
+        ignored(opts, ["min-tls-version"], "without -tls-cert and -tls-key")
+        return None
+    if opts.mutual_tls_cn and not opts.mutual_tls_ca:
+        raise UsageError("-mutual-tls-cn needs -mutual-tls-ca")
+    return TLSOptions(opts.tls_cert, opts.tls_key, opts.mutual_tls_ca, opts.mutual_tls_cn, opts.min_tls_version)
+
+
+def _config_file(path: str) -> Config:
+    try:
+        return Config.from_file(path)
+    except (CfsslError, PlainError) as exc:
+        raise PlainError(f"Failed to load config file: {exc}") from None
+
+
+def _signer(opts: Options, io: IO, config: Config | None, ca: str, ca_key: str, *, given: bool) -> Signer | None:
+    """The signer, built as ``sign`` builds it (reference §2.1 step 2).
+
+    cfssl only logs a WARNING when it cannot build one and serves without the signing endpoints. We do the
+    same when no signer was asked for (no -ca, -ca-key, -remote or -datadir, and the policy signs locally),
+    but a CA, key or remote that was given and does not work is an error: a server that silently cannot
+    sign is worse than one that does not start.
+    """
+    log.info("Initializing signer")
+    if not given and needs_ca(opts, config):
+        log.warning('couldn\'t initialize signer: {"code":2000,"message":"Unknown private key error"}')
+        return None
+    from cfsslpy.universal import signer_from_inputs
+
+    if opts.remote:
+        ignored(opts, ["ca", "ca-key"], "with -remote")
+    elif needs_ca(opts, config) and not (ca and ca_key):
+        require_ca(opts)  # one of the two was given: cfssl's message for the missing one
+    return signer_from_inputs(
+        config,
+        ca,
+        ca_key,
+        opts.remote,
+        opts.tls_remote_ca,
+        opts.mutual_tls_client_cert,
+        opts.mutual_tls_client_key,
+        stdin=io.stdin,
+        environ=io.environ,
+    )
+
+
+def _replay_db(datadir: str, runtime: str | None) -> str | None:
+    """Where authsign's replay guard keeps the tokens it has seen: the data directory (so a restart does not
+    forget them), else the run's private directory when several workers must share them, else memory."""
+    if datadir:
+        return os.path.join(os.path.abspath(datadir), "authsign-replay.db")
+    if runtime:
+        return os.path.join(runtime, "authsign-replay.db")
+    return None
+
+
+@contextlib.contextmanager
+def _runtime_dir(workers: int) -> Iterator[str | None]:
+    """A private directory (0700) the worker processes share for this run, removed afterwards; None for one."""
+    if workers == 1:
+        yield None
+        return
+    path = tempfile.mkdtemp(prefix="cfsslpy-serve-")
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+COMMAND = Command(
+    name="serve",
+    summary="set up an HTTP server that handles cfssl API requests",
+    usage=(
+        "cfsslpy serve [-address address] [-port port] [-workers n] [-ca cert -ca-key key | -datadir dir] [-config config]\n"
+        "              [-remote remote_host] [-tls-cert cert -tls-key key [-min-tls-version 1.2|1.3]\n"
+        "              [-mutual-tls-ca ca [-mutual-tls-cn regex]]] [-disable endpoint,...]"
+    ),
+    flags=[
+        "address",
+        "port",
+        "workers",
+        "ca",
+        "ca-key",
+        "config",
+        "datadir",
+        *REMOTE_FLAGS,
+        *TLS_FLAGS,
+        "disable",
+    ],
+    example='cfsslpy serve -datadir ./cfsslpy-data   # then: curl -d \'{"certificate_request": "..."}\' http://127.0.0.1:8888/api/v1/cfssl/sign',
+    run=run,
+    description=(
+        "Serve the cfssl API (/api/v1/cfssl/sign, authsign, info, newkey, newcert, init_ca, certinfo, health),\n"
+        "/metrics and the web UI at /. -datadir DIR creates a CA and a signing config in DIR on the first run\n"
+        "and reuses them afterwards. Without a CA (-ca/-ca-key, -datadir) or -remote, only the endpoints that\n"
+        "need no signer are served (as cfssl); a CA, key or remote that is given but unusable stops the server.\n"
+        "-workers N pre-forks N processes (0 = one per core). SIGTERM or SIGINT stop it gracefully."
+    ),
+)

@@ -1,0 +1,709 @@
+"""``serve`` as users run it: a real process on a loopback port, driven over HTTP(S).
+
+Every server binds 127.0.0.1 on a port the kernel picks (``-port 0``; the URL is read from the
+"Now listening" log line) and is always stopped (SIGTERM, then SIGKILL) by the ``serving`` context manager.
+A few tests drive :class:`cfsslpy.api.server.Worker` in-process with a trivial WSGI app, where a deadline
+must be short to be testable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import CA, RunCli, make_ca, need
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from cfsslpy.api import server as srv
+
+pytestmark = [pytest.mark.integration]
+
+SIGN = "/api/v1/cfssl/sign"
+HEALTH = "/api/v1/cfssl/health"
+START_TIMEOUT = 30.0
+LISTENING = re.compile(r"Now listening (?:with mutual TLS )?on (\S+)")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A serve process
+
+
+@dataclass
+class Serve:
+    proc: subprocess.Popen[str]
+    url: str = ""
+    lines: list[str] = field(default_factory=list)
+    _cond: threading.Condition = field(default_factory=threading.Condition)
+
+    @property
+    def host(self) -> str:
+        return self.url.split("://", 1)[1].rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    @property
+    def log(self) -> str:
+        with self._cond:
+            return "\n".join(self.lines)
+
+    def _pump(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_for(self, pattern: str, timeout: float = 10.0) -> re.Match[str]:
+        """The first log line matching ``pattern``; fails when the process exits or ``timeout`` passes."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self.lines:
+                    m = rx.search(line)
+                    if m:
+                        return m
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self._cond.wait(0.2)):
+                    pytest.fail(f"no log line matching {pattern!r} (exit status {self.proc.poll()}):\n" + "\n".join(self.lines))
+                self._cond.wait(min(left, 0.2))
+
+    def children(self) -> set[int]:
+        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        return {int(p) for p in path.read_text().split()}
+
+    def stop(self, timeout: float = 20.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+                pytest.fail("serve did not stop within {timeout}s of SIGTERM:\n" + self.log)
+        return self.proc.returncode
+
+
+def serve_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "cfsslpy", "serve", "-address", "127.0.0.1", "-port", "0", *args]
+
+
+@contextlib.contextmanager
+def serving(*args: str, cwd: Path | None = None) -> Iterator[Serve]:
+    """Start ``cfsslpy serve ARGS`` and wait until it listens; always stopped (and reaped) afterwards."""
+    proc = subprocess.Popen(
+        serve_command(*args), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=cwd
+    )
+    server = Serve(proc)
+    pump = threading.Thread(target=server._pump, daemon=True)
+    pump.start()
+    try:
+        server.url = server.wait_for(LISTENING.pattern, START_TIMEOUT).group(1)
+        yield server
+    finally:
+        try:
+            server.stop()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+            pump.join(5)
+            assert proc.stderr is not None
+            proc.stderr.close()
+
+
+def run_serve(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    """A serve that is expected to refuse to start."""
+    return subprocess.run(serve_command(*args), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Clients and certificates
+
+
+def new_csr(
+    cn: str = "www.example.net", hosts: tuple[str, ...] = ("www.example.net", "127.0.0.1")
+) -> tuple[str, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans: list[x509.GeneralName] = []
+    for h in hosts:
+        if h[0].isdigit():
+            import ipaddress
+
+            sans.append(x509.IPAddress(ipaddress.ip_address(h)))
+        else:
+            sans.append(x509.DNSName(h))
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return csr.public_bytes(serialization.Encoding.PEM).decode(), key
+
+
+def sign_body(csr: str | None = None) -> bytes:
+    return json.dumps({"certificate_request": csr or new_csr()[0]}).encode()
+
+
+def post(url: str, body: bytes, context: ssl.SSLContext | None = None, timeout: float = 20.0) -> tuple[int, dict[str, Any]]:
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def issue(run_cli: RunCli, ca: CA, name: str, cn: str, hosts: str = "") -> tuple[Path, Path]:
+    """A leaf from ``ca`` (server auth + client auth, cfssl's default policy) written as NAME.pem / NAME-key.pem."""
+    spec = ca.dir / f"{name}-csr.json"
+    spec.write_text(json.dumps({"CN": cn, "key": {"algo": "ecdsa", "size": 256}}))
+    args = ["gencert", "-ca", str(ca.cert), "-ca-key", str(ca.key)] + (["-hostname", hosts] if hosts else []) + [str(spec)]
+    result = run_cli(*args)
+    assert result.status == 0, result.stderr
+    cert, key = ca.dir / f"{name}.pem", ca.dir / f"{name}-key.pem"
+    cert.write_text(result.json["cert"])
+    key.write_text(result.json["key"])
+    return cert, key
+
+
+def load_cert(pem_text: str) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(pem_text.encode())
+
+
+@pytest.fixture
+def ca(run_cli: RunCli, tmp_path: Path) -> CA:
+    return make_ca(run_cli, tmp_path / "ca")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# HTTP: signing, data directory, keep-alive, limits
+
+
+def test_sign_with_a_datadir_ca_and_reuse_it_on_the_next_run(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    csr, key = new_csr()
+    with serving("-datadir", str(data)) as server:
+        assert "initialised a new CA" in server.log
+        status, doc = post(server.url + SIGN, sign_body(csr))
+        assert status == 200, doc
+        assert list(doc) == ["success", "result", "errors", "messages"] and doc["success"] is True
+        cert = load_cert(doc["result"]["certificate"])
+        access = server.wait_for(r"method=POST path=/api/v1/cfssl/sign status=200").string
+        assert "remote=127.0.0.1" in access
+    ca_cert = x509.load_pem_x509_certificate((data / "ca.pem").read_bytes())
+    cert.verify_directly_issued_by(ca_cert)
+    assert cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "cfsslpy serve CA"
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "www.example.net"
+    assert cert.public_key() == key.public_key()
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["www.example.net"]
+    assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(eku) == [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+    lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
+    assert 364 <= lifetime.days <= 366
+    # the second run signs with the same CA
+    with serving("-datadir", str(data)) as server:
+        assert "using the CA in" in server.log and "initialised" not in server.log
+        status, doc = post(server.url + SIGN, sign_body())
+        assert status == 200
+        load_cert(doc["result"]["certificate"]).verify_directly_issued_by(ca_cert)
+
+
+def test_keep_alive_serves_two_requests_on_one_connection(ca: CA) -> None:
+    with serving("-ca", str(ca.cert), "-ca-key", str(ca.key)) as server:
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+        try:
+            conn.request("POST", SIGN, body=sign_body(), headers={"Content-Type": "application/json"})
+            first = conn.getresponse()
+            assert first.status == 200 and first.getheader("Connection") is None
+            first.read()
+            sock = conn.sock
+            assert sock is not None
+            conn.request("GET", HEALTH)
+            second = conn.getresponse()
+            assert second.status == 200 and json.loads(second.read())["result"] == {"healthy": True}
+            assert conn.sock is sock  # http.client reconnects silently when the server closed: it did not
+        finally:
+            conn.close()
+
+
+def raw_exchange(host: str, port: int, head: bytes, timeout: float = 10.0) -> tuple[int, bytes]:
+    """Send ``head`` as is; the response's status and body."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(head)
+        resp = http.client.HTTPResponse(sock)
+        try:
+            resp.begin()
+            return resp.status, resp.read()
+        finally:
+            resp.close()
+
+
+def test_oversized_body_is_refused_before_it_is_read(ca: CA) -> None:
+    with serving("-ca", str(ca.cert), "-ca-key", str(ca.key)) as server:
+        # only the headers are sent: the answer must not wait for two megabytes that never come
+        status, raw = raw_exchange(
+            server.host, server.port, b"POST " + SIGN.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 2097152\r\n\r\n"
+        )
+        body = json.loads(raw)
+        assert status == 413
+        assert body == {
+            "success": False,
+            "result": None,
+            "errors": [{"code": 413, "message": body["errors"][0]["message"]}],
+            "messages": [],
+        }
+        assert "too large" in body["errors"][0]["message"]
+        # headers beyond the limit: 431
+        status, raw = raw_exchange(
+            server.host, server.port, b"GET " + HEALTH.encode() + b" HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n"
+        )
+        assert status == 431 and json.loads(raw)["errors"][0]["code"] == 431
+
+
+def test_slow_clients_do_not_starve_a_normal_request(ca: CA) -> None:
+    with serving("-ca", str(ca.cert), "-ca-key", str(ca.key)) as server:
+        slow = []
+        stop = threading.Event()
+        try:
+            for _ in range(32):
+                s = socket.create_connection((server.host, server.port), timeout=5)
+                s.sendall(b"POST " + SIGN.encode() + b" HTTP/1.1\r\n")
+                slow.append(s)
+
+            def dribble() -> None:
+                while not stop.wait(1.0):
+                    for s in slow:
+                        with contextlib.suppress(OSError):
+                            s.send(b"X")
+
+            threading.Thread(target=dribble, daemon=True).start()
+            time.sleep(1.5)
+            started = time.monotonic()
+            status, _ = post(server.url + SIGN, sign_body(), timeout=10)
+            elapsed = time.monotonic() - started
+            assert status == 200
+            assert elapsed < 2.0, f"a normal request took {elapsed:.1f}s while 32 clients dribbled headers"
+        finally:
+            stop.set()
+            for s in slow:
+                s.close()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# In-process worker: deadlines for slow clients and TLS handshakes
+
+
+def hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    body = b"hello\n"
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+@contextlib.contextmanager
+def in_process(options: srv.ServerOptions, context: ssl.SSLContext | None = None) -> Iterator[tuple[str, int]]:
+    listener = srv.bind("127.0.0.1", 0)
+    worker = srv.Worker(hello, options, listener, context, multiprocess=False)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[:2]
+    finally:
+        worker.stop()
+        thread.join(10)
+        listener.close()
+        assert not thread.is_alive()
+
+
+@pytest.mark.parametrize("stage", ["headers", "tls-handshake"])
+def test_a_client_that_dribbles_is_cut_off_at_the_deadline(ca: CA, run_cli: RunCli, stage: str) -> None:
+    context = None
+    if stage == "tls-handshake":
+        cert, key = issue(run_cli, ca, "server", "localhost", "localhost,127.0.0.1")
+        context = srv.tls_context(srv.TLSOptions(str(cert), str(key)))
+    with in_process(srv.ServerOptions(header_timeout=1.0), context) as (host, port):
+        s = socket.create_connection((host, port), timeout=10)
+        try:
+            started = time.monotonic()
+            closed = None
+            while time.monotonic() - started < 6:
+                try:
+                    s.send(b"G" if stage == "headers" else b"\x16")
+                    s.settimeout(0.3)
+                    if s.recv(100) == b"":
+                        closed = time.monotonic() - started
+                        break
+                except TimeoutError:
+                    continue
+                except OSError:
+                    closed = time.monotonic() - started
+                    break
+            assert closed is not None and 0.9 <= closed < 3.0, closed
+        finally:
+            s.close()
+
+
+def test_tls_streams_a_large_response_to_a_slow_reader(ca: CA, run_cli: RunCli) -> None:
+    big = os.urandom(3 * 1024 * 1024)
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(big)))])
+        return [big]
+
+    cert, key = issue(run_cli, ca, "server", "localhost", "localhost,127.0.0.1")
+    context = srv.tls_context(srv.TLSOptions(str(cert), str(key)))
+    listener = srv.bind("127.0.0.1", 0)
+    worker = srv.Worker(app, srv.ServerOptions(), listener, context, multiprocess=False)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        client = ssl.create_default_context(cafile=str(ca.cert))
+        conn = http.client.HTTPSConnection("localhost", listener.getsockname()[1], context=client, timeout=20)
+        for pause in (0.0, 0.002):
+            conn.request("GET", "/")
+            resp = conn.getresponse()
+            got = bytearray()
+            while chunk := resp.read(256 * 1024):
+                got += chunk
+                time.sleep(pause)
+            assert resp.status == 200 and bytes(got) == big
+        conn.close()
+    finally:
+        worker.stop()
+        thread.join(10)
+        listener.close()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# HTTPS and mutual TLS
+
+
+def test_https_with_a_certificate_from_our_ca(ca: CA, run_cli: RunCli) -> None:
+    cert, key = issue(run_cli, ca, "server", "localhost", "localhost,127.0.0.1")
+    with serving("-ca", str(ca.cert), "-ca-key", str(ca.key), "-tls-cert", str(cert), "-tls-key", str(key)) as server:
+        assert server.url.startswith("https://127.0.0.1:")
+        client = ssl.create_default_context(cafile=str(ca.cert))
+        status, doc = post(server.url + SIGN, sign_body(), context=client)
+        assert status == 200 and doc["success"]
+        with socket.create_connection((server.host, server.port)) as raw, client.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            assert tls.version() in ("TLSv1.2", "TLSv1.3")
+            assert x509.load_der_x509_certificate(tls.getpeercert(binary_form=True) or b"") == load_cert(cert.read_text())
+
+
+def test_min_tls_version_1_3(ca: CA, run_cli: RunCli) -> None:
+    cert, key = issue(run_cli, ca, "server", "localhost", "localhost,127.0.0.1")
+    with serving("-tls-cert", str(cert), "-tls-key", str(key), "-min-tls-version", "1.3") as server:
+        tls12 = ssl.create_default_context(cafile=str(ca.cert))
+        tls12.maximum_version = ssl.TLSVersion.TLSv1_2
+        with pytest.raises(ssl.SSLError), socket.create_connection((server.host, server.port)) as raw:
+            tls12.wrap_socket(raw, server_hostname="127.0.0.1")
+        tls13 = ssl.create_default_context(cafile=str(ca.cert))
+        with socket.create_connection((server.host, server.port)) as raw, tls13.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            assert tls.version() == "TLSv1.3"
+    result = run_serve("-tls-cert", str(cert), "-tls-key", str(key), "-min-tls-version", "1.0")
+    assert result.returncode == 2 and "below 1.2 are not supported" in result.stderr
+
+
+def test_mutual_tls(ca: CA, run_cli: RunCli, tmp_path: Path) -> None:
+    cert, key = issue(run_cli, ca, "server", "localhost", "localhost,127.0.0.1")
+    good = issue(run_cli, ca, "good", "client-good")
+    bad = issue(run_cli, ca, "bad", "client-bad")
+    stranger_ca = make_ca(run_cli, tmp_path / "stranger")
+    stranger = issue(run_cli, stranger_ca, "stranger", "client-good")
+    args = ["-ca", str(ca.cert), "-ca-key", str(ca.key), "-tls-cert", str(cert), "-tls-key", str(key)]
+    with serving(*args, "-mutual-tls-ca", str(ca.cert), "-mutual-tls-cn", "^client-go+d$") as server:
+        assert "Now listening with mutual TLS on https://" in server.log
+
+        def client(pair: tuple[Path, Path] | None) -> ssl.SSLContext:
+            ctx = ssl.create_default_context(cafile=str(ca.cert))
+            if pair is not None:
+                ctx.load_cert_chain(str(pair[0]), str(pair[1]))
+            return ctx
+
+        # no client certificate, or one from another CA: the handshake is refused (TLS 1.3 reports it on
+        # the first read, so the refusal may surface as an SSL error or a reset connection)
+        for ctx in (client(None), client(stranger)):
+            conn = http.client.HTTPSConnection(server.host, server.port, context=ctx, timeout=10)
+            with pytest.raises((ssl.SSLError, ConnectionError)):
+                conn.request("POST", SIGN, body=sign_body())
+                conn.getresponse()
+            conn.close()
+        server.wait_for(r"\[WARNING\] TLS handshake error from 127\.0\.0\.1:\d+: ")
+        # a client certificate whose CN does not match: 403 "Invalid CN" in plain text, as cfssl
+        req = urllib.request.Request(server.url + SIGN, data=sign_body(), method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(req, timeout=10, context=client(bad))
+        assert refused.value.code == 403
+        assert refused.value.read() == b"Invalid CN\n"
+        assert refused.value.headers["Content-Type"] == "text/plain; charset=utf-8"
+        server.wait_for(r'\[WARNING\] Rejected client cert CN "client-bad" does not match regex \^client-go\+d\$')
+        status, doc = post(server.url + SIGN, sign_body(), context=client(good))
+        assert status == 200 and doc["success"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Pre-fork workers, shutdown
+
+
+def socket_owner(server_port: int, client_port: int, pids: set[int]) -> int | None:
+    """The process holding the server side of the loopback connection from ``client_port`` (Linux /proc)."""
+    local, remote = f"0100007F:{server_port:04X}", f"0100007F:{client_port:04X}"
+    inode = next(
+        (f[9] for f in (line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]) if f[1] == local and f[2] == remote),
+        None,
+    )
+    if inode is None:
+        return None
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
+                        return pid
+    return None
+
+
+def wait_until(check: Any, timeout: float = 15.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    return check()
+
+
+def test_workers_share_the_load_and_a_killed_worker_is_replaced(ca: CA) -> None:
+    with serving("-ca", str(ca.cert), "-ca-key", str(ca.key), "-workers", "2") as server:
+        assert "(2 worker processes)" in server.log
+        workers = wait_until(lambda: len(server.children()) == 2 and server.children())
+        assert workers and len(workers) == 2
+        conns: list[http.client.HTTPConnection] = []
+        served_by: set[int] = set()
+        try:
+            for _ in range(40):
+                conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+                conn.request("POST", SIGN, body=sign_body(), headers={"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                assert resp.status == 200
+                resp.read()
+                conns.append(conn)
+                assert conn.sock is not None
+                owner = socket_owner(server.port, conn.sock.getsockname()[1], workers)
+                assert owner in workers
+                served_by.add(owner)
+                if served_by == workers:
+                    break
+        finally:
+            for conn in conns:
+                conn.close()
+        assert served_by == workers, f"only worker(s) {served_by} of {workers} answered 40 connections"
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        replaced = wait_until(lambda: (kids := server.children()) and len(kids) == 2 and victim not in kids and kids)
+        assert replaced and len(replaced) == 2 and (workers - {victim}) < replaced
+        server.wait_for(rf"\[WARNING\] worker {victim} died \(killed by signal 9\); starting a new one")
+        for _ in range(4):
+            assert post(server.url + SIGN, sign_body())[0] == 200
+        assert server.stop() == 0
+    assert all(not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text() for pid in replaced)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_lets_a_request_in_progress_finish(ca: CA, workers: str) -> None:
+    with serving("-ca", str(ca.cert), "-ca-key", str(ca.key), "-workers", workers) as server:
+        body = sign_body()
+        sock = socket.create_connection((server.host, server.port), timeout=15)
+        try:
+            head = f"POST {SIGN} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            sock.sendall(head.encode() + body[:50])
+            time.sleep(0.5)  # the server has accepted and is reading the body
+            server.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.7)
+            assert server.proc.poll() is None, "serve exited with a request in progress"
+            with pytest.raises(ConnectionRefusedError):  # no longer accepting
+                socket.create_connection((server.host, server.port), timeout=2).close()
+            sock.sendall(body[50:])
+            resp = http.client.HTTPResponse(sock)
+            resp.begin()
+            assert resp.status == 200 and resp.getheader("Connection") == "close"
+            assert json.loads(resp.read())["success"] is True
+        finally:
+            sock.close()
+        server.proc.wait(20)
+        assert server.proc.returncode == 0, server.log
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Startup errors
+
+
+def test_a_broken_ca_stops_the_server(tmp_path: Path, ca: CA) -> None:
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    result = run_serve("-ca", str(garbage), "-ca-key", str(ca.key))
+    assert result.returncode == 1
+    assert json.loads(result.stderr.strip().splitlines()[-1])["code"] in (1002, 1003)
+    assert "Now listening" not in result.stderr
+    result = run_serve("-ca", str(ca.cert))
+    assert result.returncode == 1 and result.stderr.strip().endswith("need CA key (provide one with -ca-key)")
+    other = make_ca_pair(tmp_path)
+    result = run_serve("-ca", str(ca.cert), "-ca-key", str(other))
+    assert result.returncode == 1 and json.loads(result.stderr.strip().splitlines()[-1])["code"] == 2300
+
+
+def make_ca_pair(tmp_path: Path) -> Path:
+    key = ec.generate_private_key(ec.SECP256R1())
+    path = tmp_path / "other-key.pem"
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-datadir", "d", "-ca", "ca.pem"], "-datadir brings its own CA and signing config"),
+        (["-tls-cert", "c.pem"], "-tls-cert and -tls-key go together"),
+        (["-mutual-tls-ca", "ca.pem"], "need HTTPS"),
+        (["-workers", "-1"], "-workers must be 0"),
+        (["extra"], "argument is provided but not defined"),
+    ],
+)
+def test_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    proc = subprocess.run(serve_command(*args), capture_output=True, text=True, cwd=tmp_path, timeout=30)
+    assert proc.returncode in (1, 2) and message in proc.stderr
+    assert not (tmp_path / "d").exists()
+
+
+def test_without_a_ca_only_the_signerless_endpoints_are_served(tmp_path: Path) -> None:
+    with serving(cwd=tmp_path) as server:
+        assert "couldn't initialize signer" in server.log
+        status, doc = post(server.url + SIGN, sign_body())
+        assert status == 404 and doc["success"] is False
+        with urllib.request.urlopen(server.url + HEALTH, timeout=10) as resp:
+            assert json.loads(resp.read())["result"] == {"healthy": True}
+
+
+def test_a_port_in_use_is_reported(ca: CA) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "cfsslpy", "serve", "-port", str(port), "-ca", str(ca.cert), "-ca-key", str(ca.key)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert proc.returncode == 1 and f"listen tcp 127.0.0.1:{port}: bind: address already in use" in proc.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Interop: the real cfssl as a client of our serve
+
+
+AUTH_KEY = "0123456789ABCDEF0123456789ABCDEF"
+
+
+@pytest.mark.cfssl
+def test_cfssl_gencert_and_sign_remote_against_our_serve(ca: CA, tmp_path: Path) -> None:
+    cfssl = need("cfssl")
+    csr_json = tmp_path / "csr.json"
+    csr_json.write_text(json.dumps({"CN": "interop.example.net", "hosts": ["interop.example.net"], "key": {"algo": "ecdsa", "size": 256}}))
+    csr_pem, _ = new_csr("signed.example.net", ("signed.example.net",))
+    (tmp_path / "req.csr").write_text(csr_pem)
+    with serving("-ca", str(ca.cert), "-ca-key", str(ca.key)) as server:
+        gen = subprocess.run(
+            [cfssl, "gencert", "-remote", server.url, str(csr_json)], capture_output=True, text=True, timeout=60, cwd=tmp_path
+        )
+        assert gen.returncode == 0, gen.stderr
+        cert = load_cert(json.loads(gen.stdout)["cert"])
+        cert.verify_directly_issued_by(x509.load_pem_x509_certificate(ca.cert.read_bytes()))
+        assert cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName) == [
+            "interop.example.net"
+        ]
+        signed = subprocess.run([cfssl, "sign", "-remote", server.url, "req.csr"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        assert signed.returncode == 0, signed.stderr
+        assert load_cert(json.loads(signed.stdout)["cert"]).subject.rfc4514_string() == "CN=signed.example.net"
+
+
+@pytest.mark.cfssl
+def test_cfssl_authenticated_remote_against_our_serve(ca: CA, tmp_path: Path) -> None:
+    cfssl = need("cfssl")
+    server_config = tmp_path / "server.json"
+    server_config.write_text(
+        json.dumps(
+            {
+                "signing": {"default": {"expiry": "720h", "usages": ["digital signature", "server auth"], "auth_key": "primary"}},
+                "auth_keys": {"primary": {"type": "standard", "key": AUTH_KEY}},
+            }
+        )
+    )
+    csr_json = tmp_path / "csr.json"
+    csr_json.write_text(json.dumps({"CN": "auth.example.net", "hosts": ["auth.example.net"], "key": {"algo": "ecdsa", "size": 256}}))
+
+    def client_config(url: str, key: str) -> Path:
+        path = tmp_path / f"client-{key[:4]}.json"
+        path.write_text(
+            json.dumps(
+                {
+                    "signing": {"default": {"auth_remote": {"remote": "ours", "auth_key": "k"}}},
+                    "auth_keys": {"k": {"type": "standard", "key": key}},
+                    "remotes": {"ours": url},
+                }
+            )
+        )
+        return path
+
+    with serving("-ca", str(ca.cert), "-ca-key", str(ca.key), "-config", str(server_config)) as server:
+        good = subprocess.run(
+            [cfssl, "gencert", "-config", str(client_config(server.url, AUTH_KEY)), str(csr_json)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert good.returncode == 0, good.stderr
+        load_cert(json.loads(good.stdout)["cert"]).verify_directly_issued_by(x509.load_pem_x509_certificate(ca.cert.read_bytes()))
+        server.wait_for(r"path=/api/v1/cfssl/authsign status=200")
+        wrong = subprocess.run(
+            [cfssl, "gencert", "-config", str(client_config(server.url, "F" * 32)), str(csr_json)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert wrong.returncode != 0 or not wrong.stdout.strip()
+        assert "invalid token" in wrong.stderr
+        # without the key, plain /sign is not even registered: every profile needs authentication
+        unauthenticated = subprocess.run(
+            [cfssl, "gencert", "-remote", server.url, str(csr_json)], capture_output=True, text=True, timeout=60
+        )
+        assert not unauthenticated.stdout.strip() and "7400" in unauthenticated.stderr
