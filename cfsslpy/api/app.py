@@ -25,6 +25,7 @@ status, bytes, duration, remote address; never the body, keys or tokens) and upd
 
 from __future__ import annotations
 
+import http
 import json
 import logging
 import time
@@ -58,6 +59,10 @@ class ApiApp(bottle.Bottle):  # type: ignore[misc]  # bottle is untyped
         super().__init__(catchall=True)
         self.metrics = metrics_
         self.endpoint_names: set[str] = set()  # bottle refuses to rebind attributes: filled in place
+
+    def default_error_handler(self, err: bottle.HTTPError) -> bottle.HTTPResponse:
+        """Every error bottle raises itself (no route, a UI route's 405, a crash outside the wrapper)."""
+        return _error_handler(err)
 
     def wsgi(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         start = time.perf_counter()
@@ -124,8 +129,7 @@ def _field(value: str) -> str:
 
 
 def _error_handler(err: bottle.HTTPError) -> bottle.HTTPResponse:
-    """Errors raised by bottle itself (no route, method not allowed by a UI route, a crash outside the
-    wrapper) get the envelope too."""
+    """The envelope for errors raised by bottle itself rather than by an endpoint."""
     status = int(err.status_code)
     method = bottle.request.environ.get("REQUEST_METHOD", "")
     if status == 404:
@@ -136,8 +140,14 @@ def _error_handler(err: bottle.HTTPError) -> bottle.HTTPResponse:
     if status >= 500:
         log.error("internal error outside the endpoint wrapper: %r", err.exception)
         return error_response(500, 0, "internal server error")
-    _status, code, message, _headers = describe_failure(err.exception) if err.exception else (status, status, str(err.body), {})
-    return error_response(status, code, message)
+    if isinstance(err.exception, Exception):
+        _status, code, message, _headers = describe_failure(err.exception)
+        return error_response(status, code, message)
+    try:
+        phrase = http.HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "error"
+    return error_response(status, status, phrase)
 
 
 def create_app(state: ApiState) -> bottle.Bottle:
@@ -148,8 +158,6 @@ def create_app(state: ApiState) -> bottle.Bottle:
     process stops, if it does not exit through ``sys.exit``).
     """
     app = ApiApp(Metrics(state.metrics_dir))
-    for status in (400, 404, 405, 413, 500):
-        app.error_handler[status] = _error_handler
     reg = Registry(app=app, state=state, metrics=app.metrics, replay_guard=ReplayGuard(state.replay_db))
     for group in _GROUPS:
         group.register(reg)

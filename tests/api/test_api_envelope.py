@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import bottle
 import pytest
 
 from api.conftest import StateFactory
@@ -236,3 +237,18 @@ def test_one_access_log_line_per_request_without_secrets(client: Client, caplog:
     assert lines[0].http_status == 400  # type: ignore[attr-defined]
     assert lines[1].getMessage().startswith('method=GET path="/no such path" status=404 ')
     assert lines[2].http_bytes == len(b'{"success":true,"result":{"healthy":true},"errors":[],"messages":[]}\n')  # type: ignore[attr-defined]
+
+
+def test_errors_raised_outside_the_endpoint_wrapper_are_envelopes(client: Client) -> None:
+    def forbidden() -> None:
+        raise bottle.HTTPError(403)
+
+    def crash() -> None:
+        raise RuntimeError("secret-in-message")
+
+    client.app.route("/test/forbidden", "GET", forbidden)
+    client.app.route("/test/crash", "GET", crash)
+    client.request("GET", "/test/forbidden").assert_error(403, 403, "Forbidden")
+    r = client.request("GET", "/test/crash")
+    r.assert_error(500, 0, "internal server error")
+    assert b"secret" not in r.body
