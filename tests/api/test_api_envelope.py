@@ -252,3 +252,14 @@ def test_errors_raised_outside_the_endpoint_wrapper_are_envelopes(client: Client
     r = client.request("GET", "/test/crash")
     r.assert_error(500, 0, "internal server error")
     assert b"secret" not in r.body
+
+
+def test_the_app_is_pep3333_compliant(client: Client) -> None:
+    from wsgiref.validate import validator
+
+    checked = Client(validator(client.app))
+    checked.get("health").assert_ok()
+    checked.get("sign").assert_error(405, 405)
+    checked.request("GET", "/nowhere").assert_error(404, 404)
+    checked.post("init_ca", {"CN": "x"}).assert_ok()
+    assert checked.request("GET", "/metrics").status == 200

@@ -87,6 +87,7 @@ class Client:
         env["REQUEST_METHOD"] = method
         env["PATH_INFO"] = path
         env["REMOTE_ADDR"] = "127.0.0.1"
+        env.setdefault("QUERY_STRING", "")
         env["wsgi.input"] = io.BytesIO(data)
         env["CONTENT_LENGTH"] = str(len(data)) if content_length is None else content_length
         if not env["CONTENT_LENGTH"]:
