@@ -233,7 +233,7 @@ def _ssl_reason(exc: BaseException) -> str:
     import ssl
 
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return exc.verify_message or str(exc)
+        return f"certificate verify failed: {exc.verify_message or exc}"
     if isinstance(exc, ssl.SSLError):
         return exc.reason or str(exc)
     return str(exc)
@@ -305,8 +305,11 @@ class RemoteClient:
         try:
             conn.request("POST", path, body=body, headers=headers)
             response = conn.getresponse()
-            data = response.read(MAX_RESPONSE + 1)
-            status = response.status
+            try:
+                data = response.read(MAX_RESPONSE + 1)
+                status = response.status
+            finally:
+                response.close()  # an unread rest would keep the socket open
         except (OSError, http.client.HTTPException) as exc:
             raise _Unreachable(
                 CfsslError(Category.API_CLIENT, Reason.CLIENT_HTTP_ERROR, f"failed POST to {target}: {self._reason(exc, url)}")

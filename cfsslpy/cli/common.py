@@ -71,18 +71,21 @@ def needs_ca(opts: Options, config: Config | None) -> bool:
     return needs_local_signer(signing_policy(config), opts.remote)
 
 
-def build_signer(opts: Options, io: IO, config: Config | None, article: str = "") -> Signer:
-    """The signer the flags ask for: local (-ca/-ca-key), remote (-remote or remote profiles), or both.
-
-    -ca/-ca-key are required (cfssl's messages) only when a profile signs locally; with -remote they are
-    ignored with a WARNING.
+def require_signer_flags(opts: Options, config: Config | None, article: str = "") -> None:
+    """-ca/-ca-key are required (cfssl's messages) only when a profile signs locally (no -remote, and -config
+    has a local profile); with -remote they are ignored with a WARNING. Called once -config is loaded and
+    before any other input is read.
     """
-    from cfsslpy.universal import signer_from_inputs
-
     if needs_ca(opts, config):
         require_ca(opts, article)
     elif opts.remote:
         ignored(opts, ["ca", "ca-key", "db-config"], "with -remote")
+
+
+def build_signer(opts: Options, io: IO, config: Config | None) -> Signer:
+    """The signer the flags ask for: local (-ca/-ca-key), remote (-remote or remote profiles), or both."""
+    from cfsslpy.universal import signer_from_inputs
+
     return signer_from_inputs(
         config,
         opts.ca,

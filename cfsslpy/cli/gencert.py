@@ -20,6 +20,7 @@ from cfsslpy.cli.common import (
     read_arg,
     read_csr_json,
     require_ca,
+    require_signer_flags,
     split_hosts,
 )
 from cfsslpy.cli.context import IO
@@ -55,6 +56,7 @@ def run(opts: Options, args: list[str], io: IO) -> int:
         require_ca(opts, "a ")  # with -config, whether the CA is needed depends on its profiles
     hosts = split_hosts(opts.hostname)
     config = load_config(opts)
+    require_signer_flags(opts, config, "a ")
     req = read_csr_json(csr_json_spec, io)
     if req.ca is not None:
         raise PlainError("ca section only permitted in initca")
@@ -62,7 +64,7 @@ def run(opts: Options, args: list[str], io: IO) -> int:
         req.CN = opts.cn
     if hosts is not None:
         req.hosts = hosts  # the override goes into the generated CSR too, as in cfssl
-    signer = build_signer(opts, io, config, "a ")
+    signer = build_signer(opts, io, config)
     sreq = SignRequest(request=b"", hosts=hosts, profile=opts.profile, label=opts.label, crl_override=opts.crl)
     cert, csr, new_key = issue(signer, req, sreq)
     if not req.hosts:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cfsslpy.cli.command import Command, Options
-from cfsslpy.cli.common import REMOTE_FLAGS, build_signer, check_remote_flags, load_config, no_more_args, print_json
+from cfsslpy.cli.common import REMOTE_FLAGS, build_signer, check_remote_flags, load_config, no_more_args, print_json, require_signer_flags
 from cfsslpy.cli.context import IO
 from cfsslpy.errors import PlainError
 
@@ -15,6 +15,7 @@ def run(opts: Options, args: list[str], io: IO) -> int:
         raise PlainError("Either -remote or -config must be given. Refer to cfssl info -h for usage.")
     check_remote_flags(opts)
     config = load_config(opts)
+    require_signer_flags(opts, config)
     signer = build_signer(opts, io, config)
     # Go struct order (certificate, usages, expiry), compact, and no trailing newline: cfssl's info output.
     print_json(io, signer.info(opts.profile, opts.label).to_json(), newline=False)

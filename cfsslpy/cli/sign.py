@@ -15,6 +15,7 @@ from cfsslpy.cli.common import (
     read_arg,
     read_subject,
     require_ca,
+    require_signer_flags,
     split_hosts,
 )
 from cfsslpy.cli.context import IO
@@ -35,6 +36,7 @@ def run(opts: Options, args: list[str], io: IO) -> int:
         require_ca(opts)  # with -config, whether the CA is needed depends on its profiles
     # read the inputs (stdin at most once), then one core call
     config = load_config(opts)
+    require_signer_flags(opts, config)
     csr = read_arg(csr_spec, io)
     subject: SubjectOverride | None = read_subject(subject_spec, io) if subject_spec else None
     signer = build_signer(opts, io, config)
