@@ -3,12 +3,13 @@
 
     python3 build.py                    # build dist/cfsslpy.pyz, then smoke-test it
     python3 build.py --run-demo demo    # build, then issue a CA and a server certificate into ./demo
+    python3 build.py --serve data       # build, then serve the API on 127.0.0.1:8888 with its CA in ./data
     python3 build.py --python /usr/bin/python3.12   # target another CPython (own venv, own wheels)
 
 Needs only a CPython >= 3.11 with ``venv`` (or ``pip``) and access to a package index for the build; the
 result needs neither the network nor a writable HOME. Nothing is installed into the user's site-packages:
 the build tools (shiv, setuptools) live in a throwaway venv under ``build/`` and the application with its
-runtime dependencies (cryptography, bottle) is installed with ``pip --target`` into a staging directory.
+runtime dependencies (cryptography, bottle, waitress) is installed with ``pip --target`` into a staging directory.
 
 The pyz is tied to one CPython minor version and one platform, because cryptography and cffi ship compiled
 wheels; the target is embedded in the pyz (which refuses, with a clear message, to run elsewhere) and
@@ -544,6 +545,47 @@ def demo(pyz: Path, python: str, directory: Path, env: dict[str, str]) -> list[s
     return [version.splitlines()[0], *checked.splitlines()]
 
 
+def serve_smoke(pyz: Path, python: str, directory: Path, env: dict[str, str]) -> str:
+    """``serve -datadir`` from the pyz (its bundled HTTP server) on a free loopback port: sign the demo's CSR,
+    then stop it with SIGTERM, which must exit 0. Returns the issuer of the signed certificate."""
+    import signal
+    import urllib.request
+
+    cmd = [python, str(pyz), "serve", "-address", "127.0.0.1", "-port", "0", "-datadir", str(directory / "serve-data")]
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=directory, env=env
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stderr is not None
+        url = ""
+        deadline = time.monotonic() + 60
+        while not url and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            lines.append(line)
+            found = re.search(r"Now listening on (http://\S+)", line)
+            url = found.group(1) if found else ""
+        if not url:
+            raise BuildError("serve did not start:\n" + "".join(lines))
+        body = json.dumps({"certificate_request": (directory / "server.csr").read_text()}).encode()
+        request = urllib.request.Request(url + "/api/v1/cfssl/sign", data=body, method="POST")
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            answer = json.loads(resp.read())
+        if not answer.get("success") or "BEGIN CERTIFICATE" not in answer["result"]["certificate"]:
+            raise BuildError(f"serve did not sign: {answer}")
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=30)
+        if proc.returncode != 0:
+            raise BuildError(f"serve exited {proc.returncode} after SIGTERM:\n" + "".join(lines) + rest)
+        return url
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
 def smoke(pyz: Path, python: str) -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="cfsslpy-smoke-") as tmp:
@@ -552,7 +594,8 @@ def smoke(pyz: Path, python: str) -> None:
         # A fresh cache: the first command exercises extraction, the rest the warm start.
         env = {**os.environ, "SHIV_ROOT": str(Path(tmp) / "cache")}
         lines = demo(pyz, python, work, env)
-    log(f"smoke test passed in {time.monotonic() - started:.1f}s: {lines[0]}; CA and server certificate verified")
+        serve_smoke(pyz, python, work, env)
+    log(f"smoke test passed in {time.monotonic() - started:.1f}s: {lines[0]}; CA and server certificate verified; serve signed over HTTP")
 
 
 def run_demo(pyz: Path, python: str, directory: Path) -> None:
@@ -573,6 +616,34 @@ def run_demo(pyz: Path, python: str, directory: Path) -> None:
     )
 
 
+def run_serve(pyz: Path, python: str, directory: Path) -> None:
+    """Start ``serve -datadir DIR`` on 127.0.0.1:8888 in place of this process, after printing how to use it.
+
+    The first run creates DIR (0700) with a CA and a signing config (serve does that); this also writes an
+    example CSR, its key and a sign request into DIR/example/ so that one curl signs something right away.
+    """
+    example = directory / "example"
+    request = example / "sign-request.json"
+    if not request.exists():
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        example.mkdir(mode=0o700, exist_ok=True)
+        csr_json = subprocess.run([python, str(pyz), "print-defaults", "csr"], capture_output=True, text=True, check=True).stdout
+        generated = subprocess.run([python, str(pyz), "genkey", "-"], input=csr_json, capture_output=True, text=True, check=True).stdout
+        subprocess.run([python, str(pyz), "json-split", "-bare", str(example / "example")], input=generated, text=True, check=True)
+        request.write_text(json.dumps({"certificate_request": json.loads(generated)["csr"]}) + "\n")
+    shown = display(directory)
+    print(f"{display(pyz)} serve -datadir {shown}   (CA created on the first run; Ctrl-C stops it)")
+    print("sign a CSR (an example one is in " + f"{shown}/example/):")
+    print(f"  curl -s -d @{display(request)} http://127.0.0.1:8888/api/v1/cfssl/sign")
+    print("or have the server make the key and CSR too:")
+    print(
+        """  curl -s -d '{"request":{"CN":"www.example.net","hosts":["www.example.net"],"key":{"algo":"ecdsa","size":256}}}' """
+        "http://127.0.0.1:8888/api/v1/cfssl/newcert"
+    )
+    sys.stdout.flush()
+    os.execv(python, [python, str(pyz), "serve", "-address", "127.0.0.1", "-port", "8888", "-datadir", str(directory)])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
@@ -590,6 +661,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="after building, issue a CA and a server certificate into the fresh directory DIR",
     )
+    parser.add_argument(
+        "--serve",
+        type=Path,
+        metavar="DIR",
+        help="after building, run 'serve -datadir DIR' on 127.0.0.1:8888 (a CA is created in DIR on the first run)",
+    )
     parser.add_argument("--verify-reproducible", action="store_true", help="build twice and fail unless both outputs are byte-identical")
     args = parser.parse_args(argv)
     started = time.monotonic()
@@ -606,6 +683,8 @@ def main(argv: list[str] | None = None) -> int:
             if first != second:
                 raise BuildError(f"not reproducible: {first} != {second}")
             log(f"reproducible: two builds are byte-identical (sha256 {first})")
+        if args.serve:
+            run_serve(out, target.python, args.serve.absolute())  # does not return
         if args.run_demo:
             run_demo(out, target.python, args.run_demo.absolute())
         elif not args.skip_smoke:

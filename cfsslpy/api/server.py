@@ -562,10 +562,18 @@ class Worker:
         """Ask the loop to shut down gracefully (thread-safe, async-signal-safe)."""
         self._stop.set()
 
-    def run(self) -> None:
+    def run(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Serve until stopped; ``on_ready`` runs once the signal handlers are in place."""
         with self._signals():
+            if on_ready is not None:
+                on_ready()
+            next_check = 0.0
             while not self._stop.is_set():
                 wasyncore.loop(timeout=_TICK, map=self._map, use_poll=True, count=1)
+                now = time.monotonic()
+                if now < next_check:  # under load the loop turns thousands of times a second
+                    continue
+                next_check = now + _TICK
                 self._enforce_deadlines()
                 if self._parent is not None and os.getppid() != self._parent:
                     log.warning("worker %d: the server process is gone; shutting down", os.getpid())
@@ -595,6 +603,13 @@ class Worker:
         server.del_channel()  # stop accepting; the trigger stays for the task threads
         self.listener.close()  # new connections are refused once every process has closed its copy
         deadline = time.monotonic() + self.options.graceful_timeout
+        busy_at_start = sum(1 for channel in self._channels() if channel.busy())
+        log.log(
+            logging.DEBUG if self._parent is not None else logging.INFO,
+            "shutting down: no longer accepting connections; %d request(s) in progress (waiting up to %gs)",
+            busy_at_start,
+            self.options.graceful_timeout,
+        )
         while True:
             busy = []
             for channel in self._channels():
@@ -684,9 +699,8 @@ def serve(
         with _waitress_logging():
             if workers == 1:
                 worker = Worker(app, options, listener, context, multiprocess=False, on_exit=on_worker_exit)
-                if on_ready is not None:
-                    on_ready(url)
-                worker.run()
+                worker.run(None if on_ready is None else lambda: on_ready(url))
+                log.info("stopped")
                 return 0
             return Supervisor(app, options, listener, context, workers, on_worker_exit).run(url, on_ready)
 
@@ -732,6 +746,7 @@ class Supervisor:
                 if stopping_at is not None and self.workers and time.monotonic() - stopping_at > self.options.graceful_timeout + 5:
                     log.warning("worker(s) %s did not stop in time; killing them", ", ".join(map(str, self.workers)))
                     self._signal_all(signal.SIGKILL)
+            log.info("stopped")
             return 0
         finally:
             if self.workers:  # an unexpected error in this loop: do not leave orphans behind
