@@ -234,8 +234,13 @@ def _ssl_reason(exc: BaseException) -> str:
 
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"certificate verify failed: {exc.verify_message or exc}"
+    if isinstance(exc, ssl.SSLEOFError):
+        return "unexpected EOF from the server (does it require a client certificate?)"
     if isinstance(exc, ssl.SSLError):
-        return exc.reason or str(exc)
+        reason = exc.reason or str(exc)
+        if "_ALERT_" in reason:  # the server refused us: SSLV3_ALERT_BAD_CERTIFICATE -> "remote error: bad certificate"
+            return "remote error: " + reason.split("_ALERT_", 1)[1].lower().replace("_", " ")
+        return reason
     return str(exc)
 
 

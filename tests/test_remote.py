@@ -40,8 +40,8 @@ from cfsslpy.remote import (
     parse_remote_group,
     sign_request_json,
 )
-from cfsslpy.signer import LocalSigner, SignerInfo, SignRequest, SubjectOverride, load_issuer
-from cfsslpy.universal import UniversalSigner, issue, override_remote, signer_from_inputs
+from cfsslpy.signer import LocalSigner, SignRequest, SubjectOverride, load_issuer
+from cfsslpy.universal import issue
 from tests.conftest import CA, RunCli, make_ca, write_csr_json
 
 KEY_HEX = "0123456789ABCDEF0123456789ABCDEF"
@@ -566,80 +566,3 @@ def test_tls_files_are_read_when_the_signer_is_built(pki: PKI, tmp_path: Path) -
 def test_client_against_one_address_directly(pki: PKI) -> None:
     with FakeCfssl(reply=lambda p, b: (200, envelope({"x": 1}))).running() as fake:
         assert RemoteClient(parse_remote_group(fake.address)).call("sign", b"{}") == {"x": 1}
-
-
-# -- selection: local, remote, universal -------------------------------------------------------------------
-
-
-def mixed_config(remote: str, *, auth: bool = False) -> Config:
-    fwd: dict[str, Any] = {"auth_remote": {"remote": "ca", "auth_key": "k"}} if auth else {"remote": "ca"}
-    return Config.from_json(
-        {
-            "signing": {
-                "default": {"expiry": "1h", "usages": ["server auth"]},
-                "profiles": {"local": {"expiry": "2h", "usages": ["client auth"]}, "fwd": fwd},
-            },
-            "remotes": {"ca": remote},
-            "auth_keys": {"k": {"type": "standard", "key": KEY_HEX}},
-        }
-    )
-
-
-def test_a_mixed_policy_dispatches_per_profile(pki: PKI, run_cli: RunCli, tmp_path: Path) -> None:
-    other = make_ca(run_cli, tmp_path / "other", name="other")
-    other_subject = x509.load_pem_x509_certificate(other.cert.read_bytes()).subject
-    with FakeCfssl(pki.signer).running() as fake:
-        signer = signer_from_inputs(mixed_config(fake.address), str(other.cert), str(other.key), "")
-        assert isinstance(signer, UniversalSigner)
-        local = signer.sign(SignRequest(request=new_csr(), profile="local"))
-        default = signer.sign(SignRequest(request=new_csr()))
-        assert fake.seen == []
-        remote = signer.sign(SignRequest(request=new_csr(), profile="fwd"))
-        assert [s.path for s in fake.seen] == ["/api/v1/cfssl/sign"]
-        info = signer.info("fwd")
-        assert info.certificate == pki.signer.certificate
-        assert signer.info("local").expiry == "2h"
-    assert local.issuer == default.issuer == other_subject
-    assert remote.issuer == pki.signer.certificate.subject  # type: ignore[union-attr]
-    err = error_of(lambda: signer.sign(SignRequest(request=new_csr(), profile="nope")))
-    assert (err.code, err.message) == (5400, "Unknown policy profile")
-    assert error_of(lambda: signer.info("nope")).code == 5400
-
-
-def test_all_local_is_the_local_signer_and_needs_the_ca(pki: PKI) -> None:
-    signer = signer_from_inputs(None, str(pki.ca.cert), str(pki.ca.key), "")
-    assert isinstance(signer, LocalSigner)
-    err = error_of(lambda: signer_from_inputs(None, "", "", ""))
-    assert (err.code, err.message) == (2000, "Unknown private key error")
-
-
-def test_all_remote_needs_no_ca(pki: PKI) -> None:
-    with FakeCfssl(pki.signer).running() as fake:
-        signer = signer_from_inputs(remote_config(fake.address), "", "", "")
-        assert isinstance(signer, RemoteSigner)
-        signer.sign(SignRequest(request=new_csr()))
-    assert len(fake.seen) == 1
-
-
-def test_remote_flag_overrides_every_profile(pki: PKI, tmp_path: Path) -> None:
-    with FakeCfssl(pki.signer, auth_key=KEY).running() as fake:
-        signer = signer_from_inputs(mixed_config("http://127.0.0.1:1", auth=True), "", "", fake.address)
-        assert isinstance(signer, RemoteSigner)
-        signer.sign(SignRequest(request=new_csr(), profile="local"))
-        signer.sign(SignRequest(request=new_csr(), profile="fwd"))  # keeps its auth_remote key
-        signer.info("local")
-    assert [s.path for s in fake.seen] == ["/api/v1/cfssl/sign", "/api/v1/cfssl/authsign", "/api/v1/cfssl/info"]
-    assert fake.seen[0].json["profile"] == "local"
-
-
-def test_override_remote_leaves_the_config_alone() -> None:
-    cfg = mixed_config("http://a:1")
-    copy = override_remote(cfg.signing, "b")
-    assert copy.profiles["local"].remote_server == copy.default.remote_server == "b"
-    assert cfg.signing.profiles["local"].remote_server == "" and cfg.signing.profiles["fwd"].remote_server == "http://a:1"
-
-
-def test_signer_info_round_trip(pki: PKI) -> None:
-    with FakeCfssl(pki.signer).running() as fake:
-        info = RemoteSigner(remote_config(fake.address).signing).info()
-    assert isinstance(info, SignerInfo) and info.to_json() == pki.signer.info().to_json()
