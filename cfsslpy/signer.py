@@ -198,23 +198,25 @@ class SignRequest:
                 "profile",
                 "crl_override",
                 "label",
-                "serial_number",
+                "serial",
                 "extensions",
                 "not_before",
                 "not_after",
             ],
         )
+        # cfssl: a non-empty "hostname" (comma-separated) wins; else "hosts" ([] removes every SAN, null
+        # or absent keeps the CSR's).
         hosts: list[str] | None = None
-        if f.get("hosts") is not None:
+        hostname = f.get("hostname")
+        if hostname is not None and not isinstance(hostname, str):
+            raise type_error(hostname, "SignRequest", "hostname", "string")
+        if hostname:
+            hosts = hostname.split(",")
+        elif f.get("hosts") is not None:
             value = f["hosts"]
             if not isinstance(value, list) or not all(isinstance(h, str) for h in value):
                 raise type_error(value, "SignRequest", "hosts", "[]string")
             hosts = list(value)
-        elif f.get("hostname"):
-            value = f["hostname"]
-            if not isinstance(value, str):
-                raise type_error(value, "SignRequest", "hostname", "string")
-            hosts = [h for h in value.split(",")]
         csr = f.get("certificate_request") or ""
         if not isinstance(csr, str):
             raise type_error(csr, "SignRequest", "certificate_request", "string")
@@ -225,14 +227,14 @@ class SignRequest:
             if not isinstance(value, str):
                 raise type_error(value, "SignRequest", key, "string")
             setattr(req, key, value)
-        serial = f.get("serial_number")
+        serial = f.get("serial")  # cfssl's wire key (signer.SignRequest.Serial, a JSON number)
         if serial is not None:
             if isinstance(serial, bool) or not isinstance(serial, (int, str)):
-                raise type_error(serial, "SignRequest", "serial_number", "*big.Int")
+                raise type_error(serial, "SignRequest", "serial", "*big.Int")
             try:
                 req.serial = int(serial)
             except ValueError:
-                raise type_error(serial, "SignRequest", "serial_number", "*big.Int") from None
+                raise type_error(serial, "SignRequest", "serial", "*big.Int") from None
         for raw in f.get("extensions") or []:
             if not isinstance(raw, dict):
                 raise type_error(raw, "SignRequest", "extensions", "signer.Extension")
@@ -838,7 +840,7 @@ def load_issuer(ca_spec: str, key_spec: str, *, stdin: Any = None, environ: Any 
     return Issuer(key=key, cert=cert)
 
 
-def issue(signer: LocalSigner, req: Any, sign_request: SignRequest) -> tuple[x509.Certificate, x509.CertificateSigningRequest, PrivateKey]:
+def issue(signer: Signer, req: Any, sign_request: SignRequest) -> tuple[x509.Certificate, x509.CertificateSigningRequest, PrivateKey]:
     """Generate a key and CSR for CSR JSON ``req`` and sign it (``gencert``, API ``newcert``).
 
     Nothing is generated when the profile is unusable for signing. The CSR is signed in memory; the

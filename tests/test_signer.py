@@ -1190,7 +1190,7 @@ def test_recorder_sees_every_issued_certificate() -> None:
 
 def test_sign_request_from_json() -> None:
     req = SignRequest.from_json({"Hostname": "a.example.com,b.example.com", "certificate_request": "PEM", "profile": "p", "label": "l",
-                                 "serial_number": "123", "crl_override": "http://c", "subject": {"CN": "s"}})  # fmt: skip
+                                 "serial": 123, "crl_override": "http://c", "subject": {"CN": "s"}})  # fmt: skip
     assert (req.hosts, req.request, req.profile, req.label, req.serial, req.crl_override) == (
         ["a.example.com", "b.example.com"],
         b"PEM",
@@ -1200,10 +1200,12 @@ def test_sign_request_from_json() -> None:
         "http://c",
     )
     assert req.subject is not None and req.subject.CN == "s"
-    # hosts wins over hostname; [] is kept (it removes the SANs); absent is None
-    assert SignRequest.from_json({"hosts": [], "hostname": "x"}).hosts == []
+    # a non-empty hostname wins over hosts (cfssl); an empty one leaves hosts in charge; [] is kept (it
+    # removes the SANs); absent is None
+    assert SignRequest.from_json({"hosts": [], "hostname": "x"}).hosts == ["x"]
+    assert SignRequest.from_json({"hosts": [], "hostname": ""}).hosts == []
     assert SignRequest.from_json({}).hosts is None
-    for bad in ({"hosts": "x"}, {"serial_number": "x"}, {"serial_number": True}, {"profile": 1}, {"subject": []}):
+    for bad in ({"hosts": "x"}, {"hostname": 5}, {"serial": "x"}, {"serial": True}, {"profile": 1}, {"subject": []}):
         with pytest.raises(ValueError):
             SignRequest.from_json(bad)
 

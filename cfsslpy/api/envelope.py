@@ -211,25 +211,32 @@ def _read_chunked(stream: Any, max_body: int) -> bytes:
 
 def wrap(name: str, method: str, handler: Handler, max_body: int) -> Callable[[], bottle.HTTPResponse]:
     """A bottle route callback for one endpoint: method check, bounded body, handler, envelope, errors."""
+    return _Endpoint(name, method, handler, max_body)
 
-    def route() -> bottle.HTTPResponse:
+
+class _Endpoint:
+    """The route callback, as an object rather than a closure: bottle's ``Route.__repr__`` follows
+    ``__closure__`` chains to find the "undecorated" function and loops forever on some closures."""
+
+    def __init__(self, name: str, method: str, handler: Handler, max_body: int) -> None:
+        self.name, self.method, self.handler, self.max_body = name, method, handler, max_body
+        self.__name__ = f"api_{name}"
+
+    def __call__(self) -> bottle.HTTPResponse:
         environ: dict[str, Any] = bottle.request.environ
         try:
             requested = environ.get("REQUEST_METHOD", "")
-            if requested != method:
-                raise method_not_allowed(requested, method)
-            body = read_body(environ, max_body) if method == "POST" else b""
-            return success_response(handler(ApiRequest(requested, body, environ)))
+            if requested != self.method:
+                raise method_not_allowed(requested, self.method)
+            body = read_body(environ, self.max_body) if self.method == "POST" else b""
+            return success_response(self.handler(ApiRequest(requested, body, environ)))
         except Exception as exc:
             status, code, message, headers = describe_failure(exc)
             if status >= 500:
                 if isinstance(exc, Error):
-                    log.warning("%s: %s", name, message)
+                    log.warning("%s: %s", self.name, message)
                 else:
-                    log.error("%s: internal error", name, exc_info=exc)
+                    log.error("%s: internal error", self.name, exc_info=exc)
             else:
-                log.debug("%s: %d %s", name, code, message)
+                log.debug("%s: %d %s", self.name, code, message)
             return error_response(status, code, message, headers)
-
-    route.__name__ = f"api_{name}"
-    return route

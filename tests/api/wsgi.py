@@ -22,7 +22,7 @@ class Response:
     status: int
     headers: dict[str, str]
     body: bytes
-    environ: dict[str, Any] = field(default_factory=dict)
+    environ: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def json(self) -> Any:

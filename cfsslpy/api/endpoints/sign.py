@@ -53,7 +53,7 @@ def parse_sign_request(obj: Any) -> tuple[SignRequest, bool]:
     if serial is not None:
         if isinstance(serial, bool) or not isinstance(serial, int):
             raise JSONDecodeError("json: cannot unmarshal into Go struct field jsonSignRequest.serial of type *big.Int")
-        core["serial_number"] = serial
+        core["serial"] = serial
     return SignRequest.from_json(core), bundle
 
 
