@@ -4,7 +4,6 @@ forever on our endpoint closures, hanging pytest's failure reports and any debug
 from __future__ import annotations
 
 from api.conftest import StateFactory
-
 from cfsslpy.api.app import create_app
 
 
