@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import RunCli, make_ca
-from integration.test_serve import SIGN, Serve, new_csr, serving
+from integration.test_serve import SIGN, new_csr, serving
 
 pytestmark = [pytest.mark.integration]
 
@@ -36,34 +36,33 @@ def rss(pids: set[int]) -> int:
     return total
 
 
-def load(server: Serve, bodies: list[bytes], total: int, concurrency: int) -> list[str]:
-    """``total`` sign requests from ``concurrency`` threads, one keep-alive connection each; the errors."""
+def load(conns: list[http.client.HTTPConnection], bodies: list[bytes], total: int) -> list[str]:
+    """``total`` sign requests, one thread per keep-alive connection; the errors.
+
+    The same connections serve the warm-up and the measured run, so the run reaches exactly the worker
+    processes (and threads) the warm-up reached.
+    """
     counter = itertools.count()
     lock = threading.Lock()
     errors: list[str] = []
 
-    def client() -> None:
-        conn = http.client.HTTPConnection(server.host, server.port, timeout=30)
-        try:
-            while True:
-                with lock:
-                    n = next(counter)
-                if n >= total:
-                    return
-                try:
-                    conn.request("POST", SIGN, body=bodies[n % len(bodies)], headers={"Content-Type": "application/json"})
-                    resp = conn.getresponse()
-                    data = resp.read()
-                    if resp.status != 200 or not json.loads(data)["success"]:
-                        errors.append(f"{resp.status}: {data[:200]!r}")
-                except Exception as exc:  # every failure is counted, none may happen
-                    errors.append(repr(exc))
-                    conn.close()
-                    conn = http.client.HTTPConnection(server.host, server.port, timeout=30)
-        finally:
-            conn.close()
+    def client(conn: http.client.HTTPConnection) -> None:
+        while True:
+            with lock:
+                n = next(counter)
+            if n >= total:
+                return
+            try:
+                conn.request("POST", SIGN, body=bodies[n % len(bodies)], headers={"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                data = resp.read()
+                if resp.status != 200 or not json.loads(data)["success"]:
+                    errors.append(f"{resp.status}: {data[:200]!r}")
+            except Exception as exc:  # every failure is counted, none may happen
+                errors.append(repr(exc))
+                conn.close()  # http.client reconnects on the next request
 
-    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    threads = [threading.Thread(target=client, args=(conn,)) for conn in conns]
     for t in threads:
         t.start()
     for t in threads:
@@ -80,12 +79,17 @@ def test_sign_load_has_no_errors_and_flat_memory(run_cli: RunCli, tmp_path: Path
     with serving("-ca", str(ca.cert), "-ca-key", str(ca.key), "-workers", "2") as server:
         pids = {server.proc.pid, *server.children()}
         assert len(pids) == 3
-        assert load(server, bodies, WARMUP, CONCURRENCY) == []
-        before = rss(pids)
-        started = time.monotonic()
-        errors = load(server, bodies, REQUESTS, CONCURRENCY)
-        elapsed = time.monotonic() - started
-        after = rss(pids)
+        conns = [http.client.HTTPConnection(server.host, server.port, timeout=30) for _ in range(CONCURRENCY)]
+        try:
+            assert load(conns, bodies, WARMUP) == []
+            before = rss(pids)
+            started = time.monotonic()
+            errors = load(conns, bodies, REQUESTS)
+            elapsed = time.monotonic() - started
+            after = rss(pids)
+        finally:
+            for conn in conns:
+                conn.close()
         assert errors == [], f"{len(errors)} errors, first: {errors[:3]}"
         assert {server.proc.pid, *server.children()} == pids, "a worker was replaced during the run"
         growth = after - before
