@@ -7,7 +7,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from cfsslpy.cli.command import Command, Options
@@ -16,10 +16,11 @@ from cfsslpy.cli.context import IO
 from cfsslpy.cli.flags import FLAGS, Flag
 from cfsslpy.config import Config
 from cfsslpy.errors import CfsslError, PlainError, UsageError
-from cfsslpy.signer import Signer
+from cfsslpy.signer import LocalSigner, Signer
 
 if TYPE_CHECKING:
     from cfsslpy.api.server import TLSOptions
+    from cfsslpy.api.state import ApiState
 
 log = logging.getLogger("cfsslpy.cli")
 
@@ -86,7 +87,9 @@ def run(opts: Options, args: list[str], io: IO) -> int:
         names = sorted(getattr(app, "endpoint_names", ()))
         log.info("endpoints: %s; web UI at /", ", ".join(names) if names else "(none)")
         listener = bind(opts.address, opts.port)
-        options = ServerOptions(host=opts.address, port=opts.port, workers=workers, tls=tls, max_body=state.max_body)
+        options = ServerOptions(
+            host=opts.address, port=opts.port, workers=workers, tls=tls, max_body=state.max_body, inline=_inline_requests(state)
+        )
         metrics = getattr(app, "metrics", None)
 
         def ready(url: str) -> None:
@@ -156,6 +159,27 @@ def _signer(opts: Options, io: IO, config: Config | None, ca: str, ca_key: str, 
         stdin=io.stdin,
         environ=io.environ,
     )
+
+
+def _inline_requests(state: ApiState) -> Callable[[str, str], bool]:
+    """The requests a worker answers on its event-loop thread (:class:`~cfsslpy.api.server.ServerOptions`
+    ``inline``): bounded CPU work that never waits. Signing qualifies only with a local key, no certificate
+    database, no CT log submission (network) and, for authsign, no replay guard (a database shared by the
+    workers); key generation (newkey, newcert, init_ca: seconds for RSA 4096) and certinfo (it may dial
+    a host) never do."""
+    from cfsslpy.api.endpoints import API_PREFIX
+    from cfsslpy.api.endpoints.metrics import PATH as METRICS_PATH
+
+    paths = {API_PREFIX + "health", METRICS_PATH}
+    signer = state.signer
+    if isinstance(signer, LocalSigner) and signer.recorder is None:
+        profiles = [signer.policy.default, *signer.policy.profiles.values()]
+        if not any(p.ct_log_servers for p in profiles):
+            paths |= {API_PREFIX + "sign", API_PREFIX + "info"}
+            if not any(p.auth_replay_window for p in profiles):
+                paths.add(API_PREFIX + "authsign")
+    cheap = frozenset(paths)
+    return lambda method, path: path in cheap
 
 
 def _replay_db(datadir: str, runtime: str | None) -> str | None:

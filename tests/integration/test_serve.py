@@ -370,6 +370,43 @@ def test_a_client_that_dribbles_is_cut_off_at_the_deadline(ca: CA, run_cli: RunC
             s.close()
 
 
+def test_inline_requests_run_on_the_loop_thread_and_the_rest_never_block_it() -> None:
+    seen: dict[str, int] = {}
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        path = environ["PATH_INFO"]
+        seen[path] = threading.get_ident()
+        if path == "/slow":
+            time.sleep(1.5)
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "3")])
+        return [b"ok\n"]
+
+    listener = srv.bind("127.0.0.1", 0)
+    worker = srv.Worker(app, srv.ServerOptions(inline=lambda method, path: path == "/fast"), listener, None, multiprocess=False)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    host, port = listener.getsockname()[:2]
+    try:
+        slow = http.client.HTTPConnection(host, port, timeout=10)
+        slow.request("GET", "/slow")
+        time.sleep(0.2)
+        fast = http.client.HTTPConnection(host, port, timeout=10)
+        started = time.monotonic()
+        for _ in range(3):
+            fast.request("GET", "/fast")
+            assert fast.getresponse().read() == b"ok\n"
+        assert time.monotonic() - started < 1.0, "an inline request waited for a slow threaded one"
+        assert slow.getresponse().read() == b"ok\n"
+        assert seen["/fast"] == thread.ident  # the event-loop thread
+        assert seen["/slow"] != thread.ident  # one of waitress's threads
+        slow.close()
+        fast.close()
+    finally:
+        worker.stop()
+        thread.join(10)
+        listener.close()
+
+
 def test_tls_streams_a_large_response_to_a_slow_reader(ca: CA, run_cli: RunCli) -> None:
     big = os.urandom(3 * 1024 * 1024)
 
