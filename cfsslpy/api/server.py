@@ -66,7 +66,6 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 # environ keys this server adds for the application (and for its own mutual-TLS CN check)
 CLIENT_CN = "cfsslpy.tls.client_cn"  # the client certificate's CN ("" without one); absent without mTLS
-WORKER_PID = "cfsslpy.worker_pid"
 
 _TLS_VERSIONS = {"": ssl.TLSVersion.TLSv1_2, "1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 # Ciphertext waiting for the socket beyond which the TLS channel stops taking plaintext (back-pressure).
@@ -90,7 +89,7 @@ class TLSOptions:
 
 @dataclass(frozen=True)
 class ServerOptions:
-    """How to serve. ``workers`` processes (0: one per available core) of ``threads`` threads each.
+    """How to serve on a bound socket (:func:`bind`). ``workers`` processes (0: one per available core) of ``threads`` threads each.
 
     Security-relevant defaults: request bodies up to ``max_body`` bytes (413 beyond), request line and
     headers up to ``max_header`` bytes (431 beyond), ``header_timeout`` seconds for a TLS handshake or a
@@ -105,8 +104,6 @@ class ServerOptions:
     threads, or it would stall every connection of the worker meanwhile.
     """
 
-    host: str = "127.0.0.1"
-    port: int = 8888
     workers: int = 1
     threads: int = 4
     tls: TLSOptions | None = None
@@ -228,7 +225,6 @@ class _Task(WSGITask):  # type: ignore[misc]
         environ: dict[str, Any] = super().get_environment()
         channel = self.channel
         environ["wsgi.multiprocess"] = channel.server.cfsslpy_multiprocess
-        environ[WORKER_PID] = os.getpid()
         if isinstance(channel, _TLSChannel):
             environ["HTTPS"] = "on"
             if channel.client_cn is not None:

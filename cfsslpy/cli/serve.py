@@ -87,9 +87,7 @@ def run(opts: Options, args: list[str], io: IO) -> int:
         names = sorted(getattr(app, "endpoint_names", ()))
         log.info("endpoints: %s; web UI at /", ", ".join(names) if names else "(none)")
         listener = bind(opts.address, opts.port)
-        options = ServerOptions(
-            host=opts.address, port=opts.port, workers=workers, tls=tls, max_body=state.max_body, inline=_inline_requests(state)
-        )
+        options = ServerOptions(workers=workers, tls=tls, max_body=state.max_body, inline=_inline_requests(state))
         metrics = getattr(app, "metrics", None)
 
         def ready(url: str) -> None:

@@ -598,6 +598,37 @@ def test_sigterm_lets_a_request_in_progress_finish(ca: CA, workers: str) -> None
         assert server.proc.returncode == 0, server.log
 
 
+def test_loglevel_applies_in_the_workers(ca: CA, tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cmd = [sys.executable, "-m", "cfsslpy", "serve", "-port", str(port), "-workers", "2", "-loglevel", "2"]
+    cmd += ["-ca", str(ca.cert), "-ca-key", str(ca.key)]
+    with (tmp_path / "stderr").open("w+") as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            assert wait_until(lambda: post(f"http://127.0.0.1:{port}{SIGN}", sign_body())[0] == 200 if _listening(port) else False)
+            for _ in range(3):
+                assert post(f"http://127.0.0.1:{port}{SIGN}", sign_body())[0] == 200
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(20) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        err.seek(0)
+        lines = err.read().splitlines()
+    assert lines and all("[INFO]" not in line and "[DEBUG]" not in line for line in lines), lines
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Startup errors
 
