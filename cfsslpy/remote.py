@@ -38,6 +38,10 @@ Errors (code, message), as cfssl's client reports them:
 * a result without a certificate: 7400 ``response doesn't contain certificate.`` / ``response is
   formatted improperly`` (authsign: 7200 ``API client JSON config error``, as cfssl);
 * an address that cannot be used: 5300 ``failed to connect to remote`` (the detail is logged).
+
+Our additions (cfssl has no such checks): a certificate that does not parse is 1002/1003 (cfssl's ``info``
+codes; its ``sign`` prints whatever it got); one for another public key is 7500; a response over the
+size cap is 7300.
 """
 
 from __future__ import annotations
