@@ -841,17 +841,14 @@ def load_issuer(ca_spec: str, key_spec: str, *, stdin: Any = None, environ: Any 
 
 
 def issue(signer: Signer, req: Any, sign_request: SignRequest) -> tuple[x509.Certificate, x509.CertificateSigningRequest, PrivateKey]:
-    """Generate a key and CSR for CSR JSON ``req`` and sign it (``gencert``, API ``newcert``).
+    """Generate a key and CSR for CSR JSON ``req`` and have ``signer`` (local, remote or universal) sign it.
 
-    Nothing is generated when the profile is unusable for signing. The CSR is signed in memory; the
-    request's ``hosts`` (already including any override) go into the CSR, and ``sign_request.hosts`` is the
-    override sent to the signer, as cfssl does.
+    ``gencert`` and the API's ``newcert``. The request's ``hosts`` (already including any override) go into
+    the CSR and ``sign_request.hosts`` is the override sent to the signer, as cfssl does. The key is
+    generated here and never leaves this process.
     """
     from cfsslpy.csr import csr_pem, generate_csr
 
-    profile = signer.policy.profile(sign_request.profile)
-    if profile.is_remote:
-        raise CfsslError(Category.POLICY, Reason.INVALID_POLICY, "the selected profile is a remote profile")
     if req.ca is not None:
         raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST, "ca section only permitted in initca")
     req.key.validate()

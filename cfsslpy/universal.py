@@ -17,14 +17,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping
-from typing import Any
 
 from cryptography import x509
 
 from cfsslpy.config import Config, Signing, SigningProfile
 from cfsslpy.errors import Category, CfsslError, Reason
 from cfsslpy.inputs import Stdin
-from cfsslpy.keys import PrivateKey
 from cfsslpy.remote import DEFAULT_TIMEOUT, RemoteSigner, RemoteTLS
 from cfsslpy.signer import LocalSigner, Recorder, Signer, SignerInfo, SignRequest, load_issuer
 
@@ -124,22 +122,3 @@ def signer_from_inputs(
     if any(_is_remote(p) for p in [policy.default, *policy.profiles.values()]):
         return UniversalSigner(local, RemoteSigner(policy, tls=tls, timeout=timeout))
     return local
-
-
-def issue(signer: Signer, req: Any, sign_request: SignRequest) -> tuple[x509.Certificate, x509.CertificateSigningRequest, PrivateKey]:
-    """Generate a key and CSR for CSR JSON ``req`` and have ``signer`` (local or remote) sign it.
-
-    ``gencert`` and ``newcert`` for any signer; :func:`cfsslpy.signer.issue` is the local-only form. The
-    request's ``hosts`` (already including any override) go into the CSR, and ``sign_request.hosts`` is the
-    override sent to the signer, as cfssl does. The key never leaves this process.
-    """
-    from cfsslpy.csr import csr_pem, generate_csr
-
-    if req.ca is not None:
-        raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST, "ca section only permitted in initca")
-    req.key.validate()
-    key = req.key.generate()
-    csr = generate_csr(req, key)
-    sign_request.request = csr_pem(csr)
-    cert = signer.sign(sign_request)
-    return cert, csr, key

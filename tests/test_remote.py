@@ -40,8 +40,7 @@ from cfsslpy.remote import (
     parse_remote_group,
     sign_request_json,
 )
-from cfsslpy.signer import LocalSigner, SignRequest, SubjectOverride, load_issuer
-from cfsslpy.universal import issue
+from cfsslpy.signer import LocalSigner, SignRequest, SubjectOverride, issue, load_issuer
 from tests.conftest import CA, RunCli, make_ca, write_csr_json
 
 KEY_HEX = "0123456789ABCDEF0123456789ABCDEF"

@@ -28,8 +28,7 @@ from cfsslpy.errors import PlainError, UsageError
 from cfsslpy.initca import new_ca, profile_from_config, renew_ca, self_sign_ca
 from cfsslpy.keys import load_private_key
 from cfsslpy.pem import parse_certificate_pem
-from cfsslpy.signer import SignRequest
-from cfsslpy.universal import issue
+from cfsslpy.signer import SignRequest, issue
 
 log = logging.getLogger("cfsslpy.cli")
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any, cast
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
@@ -34,7 +34,7 @@ from cfsslpy.api.envelope import ApiError, ApiRequest, Reply
 from cfsslpy.csr import CertificateRequest, csr_pem, new_key_and_csr
 from cfsslpy.gojson import JSONDecodeError, fold_keys
 from cfsslpy.keys import encode_private_key
-from cfsslpy.signer import LocalSigner, Signer, SignRequest, certificate_pem, issue
+from cfsslpy.signer import Signer, SignRequest, certificate_pem, issue
 
 log = logging.getLogger("cfsslpy.api")
 
@@ -99,7 +99,7 @@ def _newcert(reg: Registry, signer: Signer, req: ApiRequest) -> Reply:
         log.error("profile requires authentication")
         raise ApiError(400, "authentication required")
     # issue() only uses the Signer protocol (policy, sign); its annotation still says LocalSigner
-    cert, csr, key = issue(cast(LocalSigner, signer), request, SignRequest(request=b"", profile=profile, label=label))
+    cert, csr, key = issue(signer, request, SignRequest(request=b"", profile=profile, label=label))
     reg.metrics.certificate_issued(profile_label(signer.policy, profile))
     result: dict[str, Any] = {
         "certificate": certificate_pem(cert).decode("ascii"),
