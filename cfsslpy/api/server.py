@@ -39,6 +39,7 @@ import collections
 import contextlib
 import json
 import logging
+import mmap
 import os
 import re
 import signal
@@ -72,6 +73,10 @@ _TLS_VERSIONS = {"": ssl.TLSVersion.TLSv1_2, "1.2": ssl.TLSVersion.TLSv1_2, "1.3
 _TLS_HIGH_WATER = 256 * 1024
 # How long a closing TLS connection may take to hand its last bytes to a client that does not read.
 _CLOSE_LINGER = 5.0
+# A worker slot without a live worker, in the shared connection counts.
+_NO_WORKER = 2**31 - 1
+# How often a worker that declined new connections (Worker._balance) looks again.
+_BALANCE_TICK = 0.01
 # The event loop wakes at least this often to check deadlines and the stop flag.
 _TICK = 0.25
 
@@ -583,9 +588,12 @@ class Worker:
         *,
         multiprocess: bool,
         on_exit: Callable[[], None] | None = None,
+        balance: tuple[memoryview, int] | None = None,
     ) -> None:
         self.options = options
         self.on_exit = on_exit
+        self._declined = False  # see _balance
+        self._recheck: Callable[[], None] | None = None
         self.listener = listener
         self.context = context
         self._stop = threading.Event()
@@ -616,6 +624,8 @@ class Worker:
             self.server.channel_class = _Channel
         self.server.cfsslpy_draining = False
         self.server.cfsslpy_multiprocess = multiprocess
+        if balance is not None:
+            self._balance(*balance)
         self.dispatcher: _Dispatcher | None = None
         if options.inline is not None:
             self.dispatcher = _Dispatcher(self.server.task_dispatcher, options.inline)
@@ -632,6 +642,30 @@ class Worker:
 
             self.server.pull_trigger = pull_trigger
 
+    def _balance(self, loads: memoryview, index: int) -> None:
+        """Accept new connections only while no sibling worker has clearly fewer open ones (two fewer, or a
+        quarter fewer with many; ``loads``: every worker's count, in memory the processes share). A listening socket shared by several processes hands
+        each connection to whichever wakes first, so keep-alive clients can pile up on one worker while
+        another idles. A worker that declines re-checks every ``_BALANCE_TICK`` (its siblings' counts
+        change without waking it), so a new connection waits at most that long in the rare case where every
+        worker has just declined."""
+        server = self.server
+        channels = server.active_channels
+        accepting = server.readable  # waitress's: connection limit, and the idle-connection sweep
+        loads[index] = 0
+
+        def recheck() -> None:  # before each turn of the loop, which chooses its poll timeout by the result
+            mine = len(channels)
+            loads[index] = mine
+            least = min(loads)
+            self._declined = mine > least + 1 + least // 4  # within one, or a quarter for many connections
+
+        def readable() -> bool:
+            return bool(accepting()) and not self._declined
+
+        self._recheck = recheck
+        server.readable = readable
+
     def stop(self) -> None:
         """Ask the loop to shut down gracefully (thread-safe, async-signal-safe)."""
         self._stop.set()
@@ -644,7 +678,9 @@ class Worker:
                 on_ready()
             next_check = 0.0
             while not self._stop.is_set():
-                wasyncore.loop(timeout=_TICK, map=self._map, use_poll=True, count=1)
+                if self._recheck is not None:
+                    self._recheck()
+                wasyncore.loop(timeout=_BALANCE_TICK if self._declined else _TICK, map=self._map, use_poll=True, count=1)
                 if self.dispatcher is not None:
                     self.dispatcher.run_pending()
                 now = time.monotonic()
@@ -802,15 +838,21 @@ class Supervisor:
         self.listener = listener
         self.context = context
         self.count = count
-        self.workers: dict[int, float] = {}  # pid -> start time (monotonic)
+        self.workers: dict[int, tuple[int, float]] = {}  # pid -> (slot, start time (monotonic))
         self._restart_delay = 0.0
+        # Each worker's number of open connections (see Worker._balance); a slot without a live worker
+        # holds _NO_WORKER so that it never looks the least loaded.
+        self._shared = mmap.mmap(-1, 4 * count)
+        self.loads = memoryview(self._shared).cast("i")
+        for slot in range(count):
+            self.loads[slot] = _NO_WORKER
 
     def run(self, url: str, on_ready: Callable[[str], None] | None) -> int:
         signals = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
         previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
         try:
-            for _ in range(self.count):
-                self._spawn(previous_mask)
+            for slot in range(self.count):
+                self._spawn(previous_mask, slot)
             if on_ready is not None:
                 on_ready(url)
             stopping_at: float | None = None
@@ -835,13 +877,22 @@ class Supervisor:
                         os.waitpid(pid, 0)
             signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
 
-    def _spawn(self, mask: Iterable[int | signal.Signals]) -> None:
+    def _spawn(self, mask: Iterable[int | signal.Signals], slot: int) -> None:
         pid = os.fork()
         if pid == 0:  # the worker; it never returns into the caller's code
             status = 1
             try:
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-                Worker(self.app, self.options, self.listener, self.context, multiprocess=True, on_exit=self.on_worker_exit).run()
+                worker = Worker(
+                    self.app,
+                    self.options,
+                    self.listener,
+                    self.context,
+                    multiprocess=True,
+                    on_exit=self.on_worker_exit,
+                    balance=(self.loads, slot),
+                )
+                worker.run()
                 status = 0
             except BaseException:
                 log.exception("worker %d failed", os.getpid())
@@ -850,7 +901,7 @@ class Supervisor:
                     with contextlib.suppress(Exception):
                         handler.flush()
                 os._exit(status)
-        self.workers[pid] = time.monotonic()
+        self.workers[pid] = (slot, time.monotonic())
         log.info("worker %d started", pid)
 
     def _signal_all(self, signum: int) -> None:
@@ -866,9 +917,11 @@ class Supervisor:
                 return
             if pid == 0:
                 return
-            started = self.workers.pop(pid, None)
-            if started is None:
+            entry = self.workers.pop(pid, None)
+            if entry is None:
                 continue
+            slot, started = entry
+            self.loads[slot] = _NO_WORKER
             how = (
                 f"killed by signal {-os.waitstatus_to_exitcode(status)}"
                 if os.WIFSIGNALED(status)
@@ -882,4 +935,4 @@ class Supervisor:
             self._restart_delay = min(10.0, max(0.5, self._restart_delay * 2)) if time.monotonic() - started < 1.0 else 0.0
             if self._restart_delay:
                 time.sleep(self._restart_delay)
-            self._spawn(mask)
+            self._spawn(mask, slot)
