@@ -569,8 +569,8 @@ def test_workers_share_the_load_and_a_killed_worker_is_replaced(ca: CA) -> None:
     assert all(not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text() for pid in replaced)
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_sigterm_lets_a_request_in_progress_finish(ca: CA, workers: str) -> None:
+@pytest.mark.parametrize(("workers", "signum"), [("1", signal.SIGTERM), ("2", signal.SIGTERM), ("1", signal.SIGINT)])
+def test_a_stop_signal_lets_a_request_in_progress_finish(ca: CA, workers: str, signum: signal.Signals) -> None:
     with serving("-ca", str(ca.cert), "-ca-key", str(ca.key), "-workers", workers) as server:
         body = sign_body()
         sock = socket.create_connection((server.host, server.port), timeout=15)
@@ -578,7 +578,7 @@ def test_sigterm_lets_a_request_in_progress_finish(ca: CA, workers: str) -> None
             head = f"POST {SIGN} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
             sock.sendall(head.encode() + body[:50])
             time.sleep(0.5)  # the server has accepted and is reading the body
-            server.proc.send_signal(signal.SIGTERM)
+            server.proc.send_signal(signum)
             time.sleep(0.7)
             assert server.proc.poll() is None, "serve exited with a request in progress"
             with pytest.raises(ConnectionRefusedError):  # no longer accepting
@@ -675,6 +675,15 @@ def test_without_a_ca_only_the_signerless_endpoints_are_served(tmp_path: Path) -
         assert status == 404 and doc["success"] is False
         with urllib.request.urlopen(server.url + HEALTH, timeout=10) as resp:
             assert json.loads(resp.read())["result"] == {"healthy": True}
+
+
+def test_serve_with_remote_forwards_to_another_server(ca: CA) -> None:
+    with serving("-ca", str(ca.cert), "-ca-key", str(ca.key)) as upstream, serving("-remote", upstream.url) as front:
+        assert "couldn't initialize signer" not in front.log
+        status, doc = post(front.url + SIGN, sign_body())
+        assert status == 200, doc
+        load_cert(doc["result"]["certificate"]).verify_directly_issued_by(x509.load_pem_x509_certificate(ca.cert.read_bytes()))
+        upstream.wait_for(r"path=/api/v1/cfssl/sign status=200")
 
 
 def test_a_port_in_use_is_reported(ca: CA) -> None:
