@@ -224,7 +224,7 @@ def main() -> int:
     args = parser.parse_args()
     if not args.cfssl:
         raise SystemExit("bench: cfssl not found (apt-get install golang-cfssl, or --cfssl PATH)")
-    ours = [sys.executable, str(args.pyz)] if args.pyz else [sys.executable, "-m", "cfsslpy"]
+    ours = [sys.executable, str(args.pyz.resolve())] if args.pyz else [sys.executable, "-m", "cfsslpy"]
     env_note = f"{args.pyz}" if args.pyz else "source tree"
     print(f"machine: {CORES} cores; python {sys.version.split()[0]}; cfsslpy from the {env_note}; cfssl {args.cfssl}")
     print(
