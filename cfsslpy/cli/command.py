@@ -57,6 +57,8 @@ class Options:
     mutual_tls_ca: str = ""
     mutual_tls_cn: str = ""
     disable: str = ""
+    workers: int = 1
+    datadir: str = ""
     responses: str = ""
     path: str = "/"
     responder: str = ""

@@ -74,6 +74,9 @@ _FLAGS = [
     Flag("mutual-tls-ca", "", "require client certificates issued by this CA", "server"),
     Flag("mutual-tls-cn", "", "regex the client certificate CN must match", "server"),
     Flag("disable", "", "comma-separated endpoints not to register", "server"),
+    # ours (cfssl has neither)
+    Flag("workers", 1, "serve: worker processes (pre-forked; 0 = one per CPU core)", "server", int),
+    Flag("datadir", "", "serve: data directory; a CA and signing config are created there on the first run", "server"),
     Flag("responses", "", "OCSP responses file", "server"),
     Flag("path", "/", "URL path the OCSP responder is mounted on", "server"),
     # revocation / OCSP

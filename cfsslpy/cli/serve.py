@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.common import REMOTE_FLAGS, check_remote_flags, ignored, load_config, needs_ca, require_ca
 from cfsslpy.cli.context import IO
-from cfsslpy.cli.flags import FLAGS, Flag
 from cfsslpy.config import Config
 from cfsslpy.errors import CfsslError, PlainError, UsageError
 from cfsslpy.signer import LocalSigner, Signer
@@ -24,20 +23,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cfsslpy.cli")
 
-# serve's own flags (cfssl has neither). They are registered when this module loads, which is before the
-# command's arguments are parsed; flags.FLAGS and Options should declare them (reported), which makes
-# this a no-op.
-_OWN_FLAGS = (
-    Flag("workers", 1, "worker processes (pre-forked; 0 = one per CPU core)", "server", int),
-    Flag("datadir", "", "data directory: a CA and signing config are created there on the first run", "server"),
-)
-for _flag in _OWN_FLAGS:
-    FLAGS.setdefault(_flag.name, _flag)
-    _attr = _flag.name.replace("-", "_")
-    if _attr not in Options.__annotations__:
-        Options.__annotations__[_attr] = _flag.kind.__name__
-        setattr(Options, _attr, _flag.default)
-
 TLS_FLAGS = ["tls-cert", "tls-key", "mutual-tls-ca", "mutual-tls-cn", "min-tls-version"]
 
 
@@ -47,8 +32,8 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     # bind and validate: arguments and flag conflicts, nothing read yet
     if args:
         raise PlainError("argument is provided but not defined; please refer to the usage by flag -h")
-    workers = worker_count(int(getattr(opts, "workers")))  # noqa: B009 (declared by the shim above)
-    datadir = str(getattr(opts, "datadir"))  # noqa: B009
+    workers = worker_count(opts.workers)
+    datadir = opts.datadir
     if datadir:
         clash = [f"-{name}" for name in ("ca", "ca-key", "config", "remote") if name in opts.given]
         if clash:
