@@ -310,6 +310,14 @@ def _ext(cert: x509.Certificate | x509.CertificateSigningRequest, cls: type[Any]
 # ---------------------------------------------------------------------------------------------------------
 # Signing
 
+# cfssl's warning (CLI log line, API message 5300) for a certificate issued without hosts.
+NO_HOSTS_WARNING = (
+    'This certificate lacks a "hosts" field. This makes it unsuitable for\n'
+    "websites. For more information see the Baseline Requirements for the Issuance and Management\n"
+    "of Publicly-Trusted Certificates, v.1.1.6, from the CA/Browser Forum (https://cabforum.org);\n"
+    'specifically, section 10.2.3 ("Information Requirements").'
+)
+
 Recorder = Callable[[x509.Certificate, SignRequest], None]
 
 

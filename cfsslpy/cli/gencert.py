@@ -28,16 +28,9 @@ from cfsslpy.errors import PlainError, UsageError
 from cfsslpy.initca import new_ca, profile_from_config, renew_ca, self_sign_ca
 from cfsslpy.keys import load_private_key
 from cfsslpy.pem import parse_certificate_pem
-from cfsslpy.signer import SignRequest, issue
+from cfsslpy.signer import NO_HOSTS_WARNING, SignRequest, issue
 
 log = logging.getLogger("cfsslpy.cli")
-
-NO_HOSTS_WARNING = (
-    'This certificate lacks a "hosts" field. This makes it unsuitable for\n'
-    "websites. For more information see the Baseline Requirements for the Issuance and Management\n"
-    "of Publicly-Trusted Certificates, v.1.1.6, from the CA/Browser Forum (https://cabforum.org);\n"
-    'specifically, section 10.2.3 ("Information Requirements").'
-)
 
 
 def run(opts: Options, args: list[str], io: IO) -> int:

@@ -18,6 +18,7 @@ from cfsslpy.auth import ReplayGuard
 from cfsslpy.config import Signing, SigningProfile
 from cfsslpy.gojson import type_error
 from cfsslpy.metrics import Metrics
+from cfsslpy.signer import NO_HOSTS_WARNING
 
 log = logging.getLogger("cfsslpy.api")
 
@@ -92,9 +93,4 @@ def go_object(value: Any, go_type: str) -> dict[str, Any]:
 
 POLICY_VIOLATION = 5300
 NO_BUNDLER_MESSAGE = "This request requires a bundler, but one is not initialized for the API server."
-NO_HOSTS_MESSAGE = (
-    'This certificate lacks a "hosts" field. This makes it unsuitable for\n'
-    "websites. For more information see the Baseline Requirements for the Issuance and Management\n"
-    "of Publicly-Trusted Certificates, v.1.1.6, from the CA/Browser Forum (https://cabforum.org);\n"
-    'specifically, section 10.2.3 ("Information Requirements").'
-)
+NO_HOSTS_MESSAGE = NO_HOSTS_WARNING
