@@ -9,6 +9,8 @@ clients send request headers at 1 byte/s), one process each:
     gunicorn 27 gthread, 8 thr.    1802 req/s     no answer within 8 s (every thread reads a slow client)
     cheroot 11.1, 8 threads        2534 req/s     no answer within 8 s (same)
 
+(Reproduce with ``bench/server_choice.py``; a later run gave 2443 / 1497 / 2141 req/s and the same verdicts.)
+
 waitress reads and buffers each whole request in its event loop before a worker thread sees it, so slow
 clients cost a socket and a buffer, not a thread; gunicorn and cheroot hand the socket to a thread that
 then blocks in ``recv``. waitress is pure Python with no dependencies, and speaks HTTP/1.1 keep-alive,
