@@ -43,6 +43,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cfsslpy import sqlitedb
 from cfsslpy.errors import PlainError
 from cfsslpy.gojson import JSONDecodeError, fold_keys, type_error
 
@@ -251,42 +252,41 @@ class ReplayGuard:
     def _connect(self) -> sqlite3.Connection:
         if self._conn is not None:
             return self._conn
-        target = ":memory:" if self.path is None else self.path
-        if self.path is not None:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            os.close(fd)
-        conn = sqlite3.connect(target, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-        if self.path is not None:
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("CREATE TABLE IF NOT EXISTS seen_tokens (digest BLOB PRIMARY KEY, expires REAL NOT NULL) WITHOUT ROWID")
-        conn.execute("CREATE INDEX IF NOT EXISTS seen_tokens_expires ON seen_tokens (expires)")
+        conn = sqlitedb.connect(self.path, busy_timeout=self.busy_timeout)
+        try:
+
+            def schema(c: sqlite3.Connection) -> None:
+                c.execute("CREATE TABLE IF NOT EXISTS seen_tokens (digest BLOB PRIMARY KEY, expires REAL NOT NULL) WITHOUT ROWID")
+                c.execute("CREATE INDEX IF NOT EXISTS seen_tokens_expires ON seen_tokens (expires)")
+
+            sqlitedb.write_transaction(conn, schema, self.busy_timeout)
+        except BaseException:
+            conn.close()
+            raise
         self._conn = conn
         return conn
 
     def first_use(self, presented: bytes, expires: float, *, now: float | None = None) -> bool:
         """Record ``presented`` until ``expires`` (Unix time); False when it was already recorded (a replay).
 
-        Expired rows are purged on the way. Raises PlainError when the database cannot be used.
+        Expired rows are purged on the way. Lock contention between processes is waited out (up to
+        ``busy_timeout``). Raises PlainError when the database cannot be used.
         """
         digest = hashlib.sha256(presented).digest()
         current = time.time() if now is None else now
+
+        def record(conn: sqlite3.Connection) -> bool:
+            conn.execute("DELETE FROM seen_tokens WHERE expires <= ?", (current,))
+            cursor = conn.execute(
+                "INSERT INTO seen_tokens (digest, expires) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING",
+                (digest, expires),
+            )
+            return cursor.rowcount == 1
+
         with self._lock:
             try:
                 conn = self._connect()
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    conn.execute("DELETE FROM seen_tokens WHERE expires <= ?", (current,))
-                    conn.execute("INSERT INTO seen_tokens (digest, expires) VALUES (?, ?)", (digest, expires))
-                except sqlite3.IntegrityError:
-                    conn.execute("ROLLBACK")
-                    return False
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-                return True
+                return sqlitedb.write_transaction(conn, record, self.busy_timeout)
             except (sqlite3.Error, OSError) as exc:
                 self._abandon_transaction()
                 log.error("replay guard database %s unusable: %s", self.path or ":memory:", exc)

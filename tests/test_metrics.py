@@ -106,10 +106,14 @@ def test_recording_does_no_file_io_and_the_flusher_writes_within_the_interval(tm
     try:
         m.observe_request("health", 200, 0.001)
         assert os.listdir(tmp_path) == []  # nothing written on the request path
+
+        def published() -> list[str]:  # the flusher writes a dot-named temp file, then renames it
+            return [n for n in os.listdir(tmp_path) if not n.startswith(".")]
+
         deadline = time.monotonic() + 5
-        while not os.listdir(tmp_path) and time.monotonic() < deadline:
+        while not published() and time.monotonic() < deadline:
             time.sleep(0.05)
-        (name,) = os.listdir(tmp_path)
+        (name,) = published()
         assert name.startswith(f"metrics-{os.getpid()}-") and name.endswith(".json")
         doc = json.loads((tmp_path / name).read_text())
         assert doc["counters"] == [["cfsslpy_http_requests_total", ["health", "200"], 1]]
