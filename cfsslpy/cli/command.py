@@ -68,6 +68,7 @@ class Options:
     revoked_at: str = "now"
     interval: str = "96h"
     expiry: str = "168h"
+    pem: bool = False
     list: bool = False
     family: str = ""
     scanner: str = ""

@@ -87,6 +87,7 @@ _FLAGS = [
     Flag("revoked-at", "now", "revocation date YYYY-MM-DD or now", "ocsp"),
     Flag("interval", "96h", "OCSP nextUpdate interval", "ocsp"),
     Flag("expiry", "168h", "CRL lifetime", "ocsp"),
+    Flag("pem", False, "gencrl, crl: write the CRL as PEM instead of cfssl's base64 DER", "ocsp", bool),
     # scan
     Flag("list", False, "list scanners", "scan", bool),
     Flag("family", "", "scanner family regex", "scan"),
