@@ -1,0 +1,130 @@
+"""``ocspserve``'s HTTP face: a plain WSGI app that hands each request to :class:`cfsslpy.ocspresponder.Responder`.
+
+The responder is mounted at ``-path`` (default ``/``). A POST goes to the mount point itself (``/ocsp`` or
+``/ocsp/``), a GET carries the base64 request below it (``/ocsp/MEIw...``). cfssl registers its handler on
+Go's default mux, which does not strip the prefix, so its GET only works with ``-path /``; here the prefix
+is stripped and GET works under any path. Go's mux also 301-redirects paths containing ``//`` (which a base64
+request may contain); we do not. Other paths get Go's plain-text ``404 page not found``.
+
+Request bodies are bounded (:data:`~cfsslpy.ocspresponder.MAX_REQUEST`, 16 KiB): larger ones get 413 with
+no body, before being read. Every request produces one access-log line on ``cfsslpy.api.access``, in
+``serve``'s format (method, path, status, bytes, duration, remote address).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from cfsslpy.ocspresponder import MAX_REQUEST, NO_CACHE, Reply, Responder
+
+access_log = logging.getLogger("cfsslpy.api.access")
+
+StartResponse = Callable[..., Any]
+
+_REASONS = {
+    200: "OK",
+    304: "Not Modified",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Request Entity Too Large",
+    500: "Internal Server Error",
+}
+_NOT_FOUND = Reply(
+    404,
+    [("Content-Type", "text/plain; charset=utf-8"), ("X-Content-Type-Options", "nosniff")],
+    b"404 page not found\n",
+)
+_MAX_LOGGED_PATH = 256
+
+
+def mount_point(path: str) -> str:
+    """``-path`` normalised: a leading ``/``, no trailing one (``/`` stays ``/``)."""
+    path = "/" + path.strip().strip("/")
+    return path
+
+
+class OCSPApp:
+    """The WSGI application: ``OCSPApp(Responder(source), "/ocsp")``."""
+
+    def __init__(self, responder: Responder, path: str = "/", *, max_body: int = MAX_REQUEST) -> None:
+        self.responder = responder
+        self.path = mount_point(path)
+        self.max_body = max_body
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        start = time.perf_counter()
+        reply = self._reply(environ)
+        headers = [*reply.headers, ("Content-Length", str(len(reply.body)))]
+        start_response(f"{reply.status} {_REASONS.get(reply.status, 'Unknown')}", headers)
+        _log(environ, reply, time.perf_counter() - start)
+        return [reply.body]
+
+    def below_mount(self, path: str) -> str | None:
+        """The part of ``path`` below the mount point (None when the path is not under it)."""
+        if self.path == "/":
+            return path if path.startswith("/") else None
+        if path == self.path:
+            return ""
+        if path.startswith(self.path + "/"):
+            return path[len(self.path) :]
+        return None
+
+    def _reply(self, environ: dict[str, Any]) -> Reply:
+        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+        path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
+        rest = self.below_mount(path or "/")
+        if rest is None:
+            return _NOT_FOUND
+        body = b""
+        if method == "POST":
+            read = _read_body(environ, self.max_body)
+            if read is None:
+                return Reply(413, [("Cache-Control", NO_CACHE)])
+            body = read
+        return self.responder.respond(method, rest, body, environ.get("HTTP_IF_NONE_MATCH"))
+
+
+def _read_body(environ: dict[str, Any], limit: int) -> bytes | None:
+    """The request body, or None when it is larger than ``limit`` (checked on Content-Length before reading)."""
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or -1)
+    except ValueError:
+        length = -1
+    if length > limit:
+        return None
+    data: bytes = stream.read(length) if length >= 0 else stream.read(limit + 1)
+    if len(data) > limit:
+        return None
+    return data
+
+
+def _log(environ: dict[str, Any], reply: Reply, seconds: float) -> None:
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    method = _field(str(environ.get("REQUEST_METHOD", "")))
+    path = _field((str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", "")))[:_MAX_LOGGED_PATH])
+    remote = _field(str(environ.get("REMOTE_ADDR", "-")))
+    access_log.info(
+        "method=%s path=%s status=%d bytes=%d duration_ms=%.2f remote=%s",
+        method,
+        path,
+        reply.status,
+        len(reply.body),
+        seconds * 1000,
+        remote,
+    )
+
+
+def _field(value: str) -> str:
+    """A logfmt value: bare when it is plain, else JSON-quoted (so a path cannot forge log lines)."""
+    if value and all(c.isascii() and c.isprintable() and c not in ' "=\\' for c in value):
+        return value
+    return json.dumps(value)
