@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -46,6 +46,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from cfsslpy.errors import Category, CfsslError, Reason
 from cfsslpy.pem import decode_pem, encode_pem, parse_certificate_pem
+
+if TYPE_CHECKING:
+    from cfsslpy.certdb import CertDB
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,7 @@ __all__ = [
     "describe_certificate_pem",
     "describe_csr_pem",
     "describe_domain",
+    "describe_serial",
     "fetch_certificate",
     "format_key_id",
     "go_ip_string",
@@ -1212,3 +1216,30 @@ def fetch_certificate(domain: str, ip: str = "", timeout: float = 10.0) -> x509.
 def describe_domain(domain: str, ip: str = "", timeout: float = 10.0) -> dict[str, Any]:
     """``certinfo -domain``: :func:`fetch_certificate` then :func:`certificate_info`."""
     return certificate_info(fetch_certificate(domain, ip, timeout))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Certificates recorded in the certificate database
+
+NOT_FOUND = "no certificate found"
+
+
+def describe_serial(db: CertDB, serial: str, aki: str) -> dict[str, Any]:
+    """``certinfo -serial S -aki A -db-config F`` and the API's serial lookup: the recorded certificate,
+    described as :func:`describe_certificate_pem` describes it.
+
+    The serial is decimal (``0x…`` hex accepted), the AKI hex with or without colons, any case (cfssl
+    lower-cases it and strips the colons). A row written by cfssl 2016 (empty AKI column) is found through
+    its certificate's AKI. Not recorded -> 11200 ``no certificate found`` (cfssl: an untyped error with this
+    text, a 500 through the API).
+    """
+    from cfsslpy.certdb import with_aki
+    from cfsslpy.revocation import normalize_aki, parse_serial
+
+    serial_text, aki_hex = str(parse_serial(serial)), normalize_aki(aki)
+    records = db.get_certificate(serial_text, aki_hex)
+    if not records:
+        records = [r for r in db.certificates_by_serial(serial_text) if not r.aki and with_aki(r).aki == aki_hex]
+    if not records:
+        raise CfsslError(Category.CERT_STORE, Reason.RECORD_NOT_FOUND, NOT_FOUND)
+    return describe_certificate_pem(records[0].pem.encode("utf-8"))

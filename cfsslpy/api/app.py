@@ -10,7 +10,12 @@ info       POST   a signer
 newcert    POST   a signer
 newkey     POST   always
 init_ca    POST   always
-certinfo   POST   always
+certinfo   POST   always (the serial lookup with a certificate database)
+gencrl     POST   a signer
+crl        GET    a signer, a certificate database and the CA certificate and key
+revoke     POST   a certificate database
+ocspsign   POST   an OCSP signer
+certadd    POST   always (without a certificate database every call fails with 11000)
 health     GET    always
 /metrics   GET    always (ours: Prometheus text, the totals of every worker process)
 ========== ====== ===================================================================
@@ -34,7 +39,7 @@ from typing import Any
 
 import bottle
 
-from cfsslpy.api.endpoints import Registry, certinfo, generator, health, info, initca, metrics, sign
+from cfsslpy.api.endpoints import Registry, certinfo, generator, health, info, initca, metrics, revocation, sign
 from cfsslpy.api.envelope import ERROR_CODE_KEY, describe_failure, error_response
 from cfsslpy.api.state import ApiState
 from cfsslpy.auth import ReplayGuard
@@ -44,7 +49,7 @@ log = logging.getLogger("cfsslpy.api")
 access_log = logging.getLogger("cfsslpy.api.access")
 
 # Endpoint modules in registration order.
-_GROUPS = (sign, info, generator, initca, certinfo, health, metrics)
+_GROUPS = (sign, info, generator, initca, certinfo, revocation, health, metrics)
 # Routes of the web UI (cfsslpy.api.static names them ui_*), counted under one metrics label.
 _UI_ROUTE_PREFIX = "ui_"
 _MAX_LOGGED_PATH = 256

@@ -7,9 +7,17 @@ objects are the core's.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from cryptography import x509
 
 from cfsslpy.config import Config, Signing
+from cfsslpy.keys import PrivateKey
 from cfsslpy.signer import Signer
+
+if TYPE_CHECKING:
+    from cfsslpy.certdb import CertDB
+    from cfsslpy.ocsp import OCSPSigner
 
 # The default upper bound of a request body; larger bodies are refused with HTTP 413 before being read.
 MAX_BODY = 1 << 20
@@ -35,6 +43,11 @@ class ApiState:
     ``replay_db``: the SQLite file holding authsign tokens already used, for profiles with
     ``auth_replay_window`` (:class:`cfsslpy.auth.ReplayGuard`); it must be shared by every worker
     process (a file in a private directory); None keeps them in the process's memory (one process only).
+
+    ``db``: the certificate database (``-db-config``); with it the signer records every certificate it
+    issues and ``revoke``, ``crl``, ``certadd`` and the serial lookup of ``certinfo`` work. ``ocsp_signer``:
+    the OCSP signer (``-ca`` + ``-responder`` + ``-responder-key``) behind ``ocspsign``. ``crl_issuer``: the
+    CA certificate and key that sign ``GET /crl`` (and the CA ``certadd`` checks certificates against).
     """
 
     signer: Signer | None = None
@@ -44,3 +57,6 @@ class ApiState:
     max_body: int = MAX_BODY
     metrics_dir: str | None = None
     replay_db: str | None = None
+    db: CertDB | None = None
+    ocsp_signer: OCSPSigner | None = None
+    crl_issuer: tuple[x509.Certificate, PrivateKey] | None = None

@@ -1,10 +1,10 @@
 """``certinfo``: describe a certificate (file, stdin or a TLS server) or a CSR as indented JSON.
 
-Precedence is cfssl's: ``-cert`` > ``-csr`` > ``-domain``. cfssl's ``-serial``/``-aki``/``-db-config`` lookup
-needs the certificate database and is not offered yet. Output is Go's ``json.MarshalIndent(v, "", "  ")``
-plus a newline.
+Precedence is cfssl's: ``-cert`` > ``-csr`` > ``-domain`` > ``-serial`` + ``-aki`` (looked up in the
+``-db-config`` certificate database). Output is Go's ``json.MarshalIndent(v, "", "  ")`` plus a newline.
 
-Unlike cfssl, extra positional arguments are an error instead of being ignored silently.
+Unlike cfssl, extra positional arguments are an error instead of being ignored silently, and ``-serial`` +
+``-aki`` without ``-db-config`` says so (cfssl falls through to its "Must specify certinfo target" error).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from cfsslpy.cli.context import IO
 from cfsslpy.errors import PlainError, go_json_dumps
 
 NO_TARGET = "Must specify certinfo target through -cert, -csr, -domain or -serial + -aki"
+NO_DB = "cannot lookup certificate from serial without db access (provide -db-config)"
 
 
 def go_json_indent(value: Any) -> str:
@@ -34,6 +35,13 @@ def run(opts: Options, args: list[str], io: IO) -> int:
         info = certinfo.describe_csr_pem(read_arg(opts.csr, io))
     elif opts.domain:
         info = certinfo.describe_domain(opts.domain, opts.ip)
+    elif opts.serial and opts.aki:
+        if not opts.db_config:
+            raise PlainError(NO_DB)
+        from cfsslpy.certdb import open_db
+
+        with open_db(opts.db_config, stdin=io.stdin, environ=io.environ) as db:
+            info = certinfo.describe_serial(db, opts.serial, opts.aki)
     else:
         raise PlainError(NO_TARGET)
     io.out(go_json_indent(info) + "\n")
@@ -43,14 +51,16 @@ def run(opts: Options, args: list[str], io: IO) -> int:
 COMMAND = Command(
     name="certinfo",
     summary="output certinfo about the given cert",
-    usage="cfsslpy certinfo (-cert file | -csr file | -domain host[:port] [-ip address])",
-    flags=["cert", "csr", "domain", "ip"],
+    usage="cfsslpy certinfo (-cert file | -csr file | -domain host[:port] [-ip address] | -serial S -aki A -db-config file)",
+    flags=["cert", "csr", "domain", "ip", "serial", "aki", "db-config"],
     example="cfsslpy certinfo -domain www.example.com:443",
     run=run,
     description=(
         "Describe a certificate (-cert file, '-' for stdin), a certificate request (-csr: a dump of Go's "
         "x509.CertificateRequest) or the leaf certificate a TLS server presents (-domain host[:port], port 443 "
-        "by default; the server is not verified; -ip dials that address instead of resolving the host). "
-        "The first of -cert, -csr, -domain given wins."
+        "by default; the server is not verified; -ip dials that address instead of resolving the host), "
+        "or a certificate recorded in the certificate database (-serial decimal serial, -aki hex authority key "
+        "identifier, colons and case ignored, -db-config the database configuration). "
+        "The first of -cert, -csr, -domain, -serial + -aki given wins."
     ),
 )

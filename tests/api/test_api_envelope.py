@@ -14,7 +14,7 @@ from api.conftest import StateFactory
 from api.wsgi import API, Client, config_json, new_csr
 from cfsslpy.api.state import ApiState
 
-POST_ENDPOINTS = ["sign", "authsign", "info", "newkey", "newcert", "init_ca", "certinfo"]
+POST_ENDPOINTS = ["sign", "authsign", "info", "newkey", "newcert", "init_ca", "certinfo", "gencrl", "certadd"]
 GET_ENDPOINTS = ["health"]
 
 
@@ -33,7 +33,7 @@ def test_all_endpoints_with_a_signer_and_mixed_profiles(client: Client) -> None:
 
 def test_without_a_signer_only_the_signerless_endpoints(make_state: StateFactory, client_for: Callable[[ApiState], Client]) -> None:
     client = client_for(make_state(signer=False))
-    assert {p for p in paths(client) if p.startswith(API)} == {API + n for n in ("newkey", "init_ca", "certinfo", "health")}
+    assert {p for p in paths(client) if p.startswith(API)} == {API + n for n in ("newkey", "init_ca", "certinfo", "certadd", "health")}
     for name in ("sign", "authsign", "info", "newcert"):
         client.post(name, {}).assert_error(404, 404, "404 page not found")
 

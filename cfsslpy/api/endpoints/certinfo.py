@@ -2,7 +2,8 @@
 
 Request (a JSON object of strings): ``certificate`` (PEM), or ``domain`` (``host[:port]``, fetched without
 verification, as cfssl does: any API client can make the server open a TLS connection to any host), or
-``serial`` + ``authority_key_id`` (needs a certificate database: without one, cfssl's 500
+``serial`` + ``authority_key_id`` (looked up in serve's ``-db-config`` certificate database: not recorded ->
+400 code 11200 ``no certificate found``, where cfssl answers 500 code 0; without a database, cfssl's 500
 ``cannot lookup certificate from serial without db access``). The first present wins, in that order.
 
 Deliberate difference: a body that is not a JSON object of strings is a 400 (code 400, Go's wording);
@@ -15,13 +16,15 @@ from typing import Any
 
 from cfsslpy.api.endpoints import Registry
 from cfsslpy.api.envelope import ApiError, ApiRequest, Reply
-from cfsslpy.certinfo import describe_certificate_pem, describe_domain
+from cfsslpy.certdb import CertDB
+from cfsslpy.certinfo import describe_certificate_pem, describe_domain, describe_serial
 from cfsslpy.errors import PlainError
 from cfsslpy.gojson import JSONDecodeError, type_error
 
 
 def register(reg: Registry) -> None:
-    reg.add("certinfo", "POST", _certinfo)
+    db = reg.state.db
+    reg.add("certinfo", "POST", lambda req: _certinfo(db, req))
 
 
 def _blob(req: ApiRequest) -> dict[str, str]:
@@ -40,12 +43,14 @@ def _blob(req: ApiRequest) -> dict[str, str]:
     return {k: v or "" for k, v in obj.items()}
 
 
-def _certinfo(req: ApiRequest) -> Reply:
+def _certinfo(db: CertDB | None, req: ApiRequest) -> Reply:
     blob = _blob(req)
     if "certificate" in blob:
         return Reply(describe_certificate_pem(blob["certificate"].encode("utf-8")))
     if "domain" in blob:
         return Reply(describe_domain(blob["domain"]))
     if "serial" in blob and "authority_key_id" in blob:
-        raise PlainError("cannot lookup certificate from serial without db access")
+        if db is None:
+            raise PlainError("cannot lookup certificate from serial without db access")
+        return Reply(describe_serial(db, blob["serial"], blob["authority_key_id"]))
     raise ApiError(400, "no valid parameter sets found")

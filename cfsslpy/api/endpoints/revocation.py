@@ -1,0 +1,424 @@
+"""Revocation endpoints: ``gencrl``, ``crl``, ``revoke``, ``ocspsign`` and ``certadd`` (reference §2.3, §4.4-4.7).
+
+Registration (§2.1): ``gencrl`` with a signer (which it does not use: the request carries the CA); ``crl``
+with a signer, a certificate database and the CA certificate and key; ``revoke`` with a database;
+``ocspsign`` with an OCSP signer (``-ca`` + ``-responder`` + ``-responder-key``); ``certadd`` always (without
+a database every call fails with 11000).
+
+Requests and results:
+
+* ``POST gencrl`` ``{"certificate", "serialNumber": ["decimal", ...], "issuingKey", "expireTime": "seconds"}``
+  -> the base64 DER CRL (a JSON string);
+* ``GET crl?expiry=168h`` (a Go duration) -> the base64 DER CRL of the database's revoked, unexpired
+  certificates of this CA;
+* ``POST revoke`` ``{"serial", "authority_key_id", "reason"}`` -> ``{}``;
+* ``POST ocspsign`` ``{"certificate", "status", "reason": int, "revoked_at": "YYYY-MM-DD"|"now",
+  "issuer_hash": "SHA1"|"SHA256"|"SHA384"|"SHA512"}`` -> ``{"ocspResponse": "<base64 DER>"}``;
+* ``POST certadd`` ``{"serial_number", "authority_key_identifier", "ca_label", "status", "reason",
+  "expiry", "revoked_at", "pem", "issued_at", "not_before", "metadata", "sans", "common_name"}`` -> ``{}``.
+
+Deliberate differences from cfssl, each safer:
+
+* revoke requires ``authority_key_id`` (cfssl revokes the rows whose AKI column equals the empty string),
+  and the serial and AKI are normalised (decimal; hex without colons, lower case) before the lookup;
+* ocspsign validates the integer ``reason`` (0-10 except 7; cfssl signs whatever number it gets) and
+  refuses ``MD5`` with the handler's own message (cfssl accepts it, then its OCSP library fails);
+* certadd refuses a certificate that the serving CA did not sign (when serve has one: cfssl records any
+  certificate, so anyone who can reach the API could make ``certinfo`` and the CRL lookups vouch for a
+  foreign certificate), stores the serial, AKI and PEM in their canonical forms (cfssl stores what it was
+  sent, so ``0123`` or an upper-case AKI would never be found again), compares ``expiry`` as an instant,
+  and ignores ``reason``/``revoked_at`` for a certificate that is not revoked;
+* without a database certadd fails with 11000 and a message that says what is missing (cfssl: ``unknown
+  db object, please check SetDB method``).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import logging
+import re
+from typing import Any
+from urllib.parse import parse_qs
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+
+from cfsslpy.api.endpoints import Registry, go_object, go_string
+from cfsslpy.api.envelope import ApiError, ApiRequest, Reply
+from cfsslpy.api.state import ApiState
+from cfsslpy.certdb import STATUSES, CertDB, CertificateRecord, key_id_hex
+from cfsslpy.errors import Category, CfsslError, PlainError, Reason
+from cfsslpy.gojson import JSONDecodeError, fold_keys, parse_duration, type_error
+from cfsslpy.pem import parse_certificate_pem
+from cfsslpy.revocation import normalize_aki, parse_reason, parse_serial, reason_flag
+
+log = logging.getLogger("cfsslpy.api")
+
+DEFAULT_CRL_EXPIRY = "168h"
+NO_DB_MESSAGE = "no certificate database: start serve with -db-config to record certificates"
+
+
+def register(reg: Registry) -> None:
+    state = reg.state
+    if state.signer is not None:
+        reg.add("gencrl", "POST", _gencrl)
+    else:
+        reg.skip("gencrl", "no signer")
+    if state.signer is None or state.db is None or state.crl_issuer is None:
+        reg.skip("crl", "needs a signer, a certificate database (-db-config) and the CA certificate and key")
+    else:
+        reg.add("crl", "GET", _CRL(state.db, state.crl_issuer))
+    if state.db is not None:
+        reg.add("revoke", "POST", _Revoke(state.db))
+    else:
+        reg.skip("revoke", "no certificate database (-db-config)")
+    if state.ocsp_signer is not None:
+        reg.add("ocspsign", "POST", _OCSPSign(state))
+    else:
+        reg.skip("ocspsign", "no OCSP signer (-ca, -responder, -responder-key)")
+    reg.add("certadd", "POST", _CertAdd(state))
+
+
+def _b64(der: bytes) -> str:
+    """A Go ``[]byte`` in JSON: standard base64 with padding."""
+    return base64.b64encode(der).decode("ascii")
+
+
+def _fields(req: ApiRequest, names: tuple[str, ...], go_type: str, parse_error: str) -> dict[str, Any]:
+    """A JSON object decoded into a Go struct (case-insensitive keys); any decoding error -> 400 ``parse_error``."""
+    try:
+        return fold_keys(go_object(req.json(), go_type), names)
+    except JSONDecodeError:
+        raise ApiError(400, parse_error) from None
+
+
+def _go_int(fields: dict[str, Any], key: str, struct: str) -> int:
+    value = fields.get(key)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or not -(1 << 63) <= value < 1 << 63:
+        raise type_error(value, struct, key, "int")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------------------
+# gencrl
+
+
+_GENCRL_FIELDS = ("certificate", "serialNumber", "issuingKey", "expireTime")
+
+
+def _gencrl(req: ApiRequest) -> Reply:
+    from cfsslpy import crl
+
+    # cfssl only logs a body that does not decode, and goes on with what it got (here: nothing).
+    try:
+        obj = req.json()
+    except JSONDecodeError as exc:
+        log.warning("gencrl: %s", exc)
+        obj = {}
+    fields = fold_keys(obj, _GENCRL_FIELDS) if isinstance(obj, dict) else {}
+
+    def text(key: str) -> str:
+        value = fields.get(key)
+        return value if isinstance(value, str) else ""
+
+    serials = fields.get("serialNumber")
+    serial_list = [s for s in serials if isinstance(s, str)] if isinstance(serials, list) else []
+    for serial in serial_list:
+        if any(c.isspace() for c in serial.strip()):
+            raise CfsslError(Category.CERTIFICATE, Reason.BAD_REQUEST, f"invalid serial number {serial!r}: want a decimal integer")
+    try:
+        der = crl.gencrl(
+            "\n".join(s.strip() for s in serial_list).encode("utf-8"),
+            text("certificate").encode("utf-8"),
+            text("issuingKey").encode("utf-8"),
+            text("expireTime"),
+        )
+    except CfsslError as exc:
+        # cfssl's handler answers these two with its HTTP helper (code 400), the CLI with 1xxx/2xxx codes
+        if exc.message in ("malformed certificate", "malformed Private Key"):
+            raise ApiError(400, exc.message) from None
+        raise
+    return Reply(_b64(der))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# crl
+
+
+class _CRL:
+    """``GET /crl?expiry=DUR``: the CRL of the database's revoked, unexpired certificates of this CA."""
+
+    def __init__(self, db: CertDB, issuer: tuple[x509.Certificate, Any]) -> None:
+        self.db, self.issuer = db, issuer
+
+    def __call__(self, req: ApiRequest) -> Reply:
+        from cfsslpy import crl
+
+        values = parse_qs(req.environ.get("QUERY_STRING", ""), keep_blank_values=True).get("expiry", [])
+        text = values[0] if values else ""
+        try:
+            nanoseconds = parse_duration(text or DEFAULT_CRL_EXPIRY)
+        except ValueError as exc:
+            raise PlainError(str(exc)) from None  # cfssl: Go's ParseDuration text, 500
+        cert, key = self.issuer
+        der = crl.crl_from_db(self.db, cert, key, dt.timedelta(microseconds=nanoseconds // 1000))
+        return Reply(_b64(der))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# revoke
+
+
+_REVOKE_FIELDS = ("serial", "authority_key_id", "reason")
+
+
+class _Revoke:
+    """``POST /revoke``: mark a recorded certificate revoked."""
+
+    def __init__(self, db: CertDB) -> None:
+        self.db = db
+
+    def __call__(self, req: ApiRequest) -> Reply:
+        fields = _fields(req, _REVOKE_FIELDS, "revoke.jsonRevokeRequest", "Unable to parse revocation request")
+        try:
+            serial = go_string(fields, "serial", "jsonRevokeRequest")
+            aki = go_string(fields, "authority_key_id", "jsonRevokeRequest")
+            reason_text = go_string(fields, "reason", "jsonRevokeRequest")
+        except JSONDecodeError:
+            raise ApiError(400, "Unable to parse revocation request") from None
+        if not serial:
+            raise ApiError(400, "serial number is required but not provided")
+        if not aki:
+            raise ApiError(400, "authority key id is required but not provided")
+        try:
+            reason = parse_reason(reason_text)
+        except CfsslError:
+            raise ApiError(400, "Invalid reason code") from None
+        self.db.revoke(str(parse_serial(serial)), normalize_aki(aki), reason)
+        return Reply({})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# ocspsign
+
+
+_OCSP_FIELDS = ("certificate", "status", "reason", "revoked_at", "issuer_hash")
+_ISSUER_HASHES = ("SHA1", "SHA256", "SHA384", "SHA512")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
+class _OCSPSign:
+    """``POST /ocspsign``: one OCSP response signed by serve's OCSP signer."""
+
+    def __init__(self, state: ApiState) -> None:
+        assert state.ocsp_signer is not None
+        self.signer = state.ocsp_signer
+
+    def __call__(self, req: ApiRequest) -> Reply:
+        from cfsslpy.ocsp import OCSPSignRequest
+
+        fields = _fields(req, _OCSP_FIELDS, "ocsp.jsonSignRequest", "Unable to parse sign request")
+        try:
+            pem = go_string(fields, "certificate", "jsonSignRequest")
+            status = go_string(fields, "status", "jsonSignRequest") if fields.get("status") is not None else "good"
+            reason = _go_int(fields, "reason", "jsonSignRequest")
+            revoked_text = go_string(fields, "revoked_at", "jsonSignRequest")
+            issuer_hash = go_string(fields, "issuer_hash", "jsonSignRequest")
+        except JSONDecodeError:
+            raise ApiError(400, "Unable to parse sign request") from None
+        try:
+            cert = parse_certificate_pem(pem.encode("utf-8"))
+        except CfsslError:
+            raise ApiError(400, "Malformed certificate") from None
+        revoked_at: dt.datetime | None = None
+        if status == "revoked":
+            if revoked_text not in ("", "now"):
+                revoked_at = _go_date(revoked_text)
+            try:
+                reason_flag(reason)  # cfssl signs any number; RFC 5280 defines these only
+            except CfsslError:
+                raise ApiError(400, "Invalid reason code") from None
+        else:
+            reason = 0
+        if issuer_hash and issuer_hash.upper() not in _ISSUER_HASHES:
+            raise ApiError(400, "Unsupported hash algorithm in request")
+        sign_request = OCSPSignRequest(
+            certificate=cert, status=status, reason=reason, revoked_at=revoked_at, issuer_hash=(issuer_hash or "SHA1").upper()
+        )
+        return Reply({"ocspResponse": _b64(self.signer.sign(sign_request))})
+
+
+def _go_date(text: str) -> dt.datetime:
+    """Go's ``time.Parse("2006-01-02", text)`` at UTC midnight; 400 ``Malformed revocation time`` otherwise."""
+    if not _DATE.fullmatch(text):
+        raise ApiError(400, "Malformed revocation time")
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        raise ApiError(400, "Malformed revocation time") from None
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# certadd
+
+
+_CERTADD_FIELDS = (
+    "serial_number",
+    "authority_key_identifier",
+    "ca_label",
+    "status",
+    "reason",
+    "expiry",
+    "revoked_at",
+    "pem",
+    "issued_at",
+    "not_before",
+    "metadata",
+    "sans",
+    "common_name",
+)
+_CERTADD_PARSE = "Unable to parse certificate addition request"
+_STRUCT = "certadd.AddRequest"
+# Go's time.Time JSON form: RFC 3339 with an optional fraction (up to 9 digits)
+_RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})", re.ASCII)
+_DECIMAL = re.compile(r"[+-]?\d+", re.ASCII)
+_HEX = re.compile(r"[0-9a-fA-F]*", re.ASCII)
+
+
+def _go_time(fields: dict[str, Any], key: str) -> dt.datetime | None:
+    """A Go ``time.Time`` field: ``null``/absent -> None (Go's zero time), else RFC 3339; JSONDecodeError otherwise."""
+    value = fields.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise type_error(value, _STRUCT, key, "time.Time")
+    m = _RFC3339.fullmatch(value)
+    if m is None:
+        raise JSONDecodeError(f"parsing time {value!r} as RFC 3339")
+    base, fraction, zone = m.groups()
+    try:
+        parsed = dt.datetime.fromisoformat(base + ("+00:00" if zone == "Z" else zone))
+    except ValueError:
+        raise JSONDecodeError(f"parsing time {value!r}: out of range") from None
+    if fraction:
+        parsed += dt.timedelta(microseconds=int(fraction[:6].ljust(6, "0")))
+    parsed = parsed.astimezone(dt.UTC)
+    return None if parsed == dt.datetime(1, 1, 1, tzinfo=dt.UTC) else parsed
+
+
+def _certificate_aki(cert: x509.Certificate) -> bytes:
+    try:
+        return cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier or b""
+    except x509.ExtensionNotFound:
+        return b""
+
+
+def _server_ca(state: ApiState) -> x509.Certificate | None:
+    """The CA this server signs with, when it has one (certadd accepts only its certificates)."""
+    if state.crl_issuer is not None:
+        return state.crl_issuer[0]
+    certificate = getattr(state.signer, "certificate", None)
+    if isinstance(certificate, x509.Certificate):
+        return certificate
+    if state.ocsp_signer is not None:
+        return state.ocsp_signer.issuer
+    return None
+
+
+def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
+class _CertAdd:
+    """``POST /certadd``: record a certificate issued elsewhere (by this CA) in the database."""
+
+    def __init__(self, state: ApiState) -> None:
+        self.db = state.db
+        self.ca = _server_ca(state)
+
+    def __call__(self, req: ApiRequest) -> Reply:
+        record = self.parse(req)
+        if self.db is None:  # cfssl: validates, then its accessor fails with 11000
+            raise CfsslError(Category.CERT_STORE, Reason.UNKNOWN, NO_DB_MESSAGE)
+        self.db.insert_certificate(record)
+        return Reply({})
+
+    def parse(self, req: ApiRequest) -> CertificateRecord:
+        """The validated record, checks in cfssl's order (each a 400 with cfssl's message)."""
+        fields = _fields(req, _CERTADD_FIELDS, _STRUCT, _CERTADD_PARSE)
+        try:
+            serial = go_string(fields, "serial_number", "AddRequest")
+            aki = go_string(fields, "authority_key_identifier", "AddRequest")
+            ca_label = go_string(fields, "ca_label", "AddRequest")
+            status = go_string(fields, "status", "AddRequest")
+            reason = _go_int(fields, "reason", "AddRequest")
+            expiry = _go_time(fields, "expiry")
+            revoked_at = _go_time(fields, "revoked_at")
+            pem = go_string(fields, "pem", "AddRequest")
+            issued_at = _go_time(fields, "issued_at")
+            not_before = _go_time(fields, "not_before")
+            common_name = go_string(fields, "common_name", "AddRequest")
+            sans = fields.get("sans")
+            if sans is not None and not (isinstance(sans, list) and all(isinstance(s, str) for s in sans)):
+                raise type_error(sans, _STRUCT, "sans", "[]string")
+        except JSONDecodeError:
+            raise ApiError(400, _CERTADD_PARSE) from None
+        if not serial:
+            raise ApiError(400, "Serial number is required but not provided")
+        if not aki:
+            raise ApiError(400, "Authority key identifier is required but not provided")
+        if status not in STATUSES:
+            raise ApiError(400, "Invalid certificate status")
+        if status == "revoked":
+            if revoked_at is None:
+                raise ApiError(400, "Revoked certificate should specify when it was revoked")
+            try:
+                reason_flag(reason)
+            except CfsslError:
+                raise ApiError(400, "Invalid certificate status reason code") from None
+        else:
+            reason, revoked_at = 0, None
+        if not pem:
+            raise ApiError(400, "The provided certificate is empty")
+        if expiry is None:
+            raise ApiError(400, "Expiry is required but not provided")
+        try:
+            cert = parse_certificate_pem(pem.encode("utf-8"))
+        except CfsslError:
+            raise ApiError(400, "Unable to parse PEM encoded certificates") from None
+        if not _DECIMAL.fullmatch(serial):
+            raise ApiError(400, "Unable to parse serial key of request")
+        if int(serial, 10) != cert.serial_number:
+            raise ApiError(400, "Serial key of request and certificate do not match")
+        if len(aki) % 2 or not _HEX.fullmatch(aki):
+            raise ApiError(400, "Unable to decode authority key identifier")
+        if bytes.fromhex(aki) != _certificate_aki(cert):
+            raise ApiError(400, "Authority key identifier of request and certificate do not match")
+        if expiry != cert.not_valid_after_utc:
+            raise ApiError(400, "Expiry of request and certificate do not match")
+        if self.ca is not None and not _issued_by(cert, self.ca):
+            raise ApiError(400, "The certificate was not issued by this server's CA")
+        return CertificateRecord(
+            serial=str(cert.serial_number),
+            aki=key_id_hex(cert),
+            pem=cert.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+            expiry=cert.not_valid_after_utc,
+            status=status,
+            reason=reason,
+            revoked_at=revoked_at,
+            ca_label=ca_label,
+            issued_at=issued_at,
+            not_before=not_before or cert.not_valid_before_utc,
+            metadata=fields.get("metadata"),
+            sans=list(sans) if sans is not None else None,
+            common_name=common_name or None,
+        )
