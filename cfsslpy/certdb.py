@@ -555,7 +555,8 @@ class CertDB:
         column is filled in on the way. Revoking an already revoked certificate updates the reason but keeps
         the first revocation time (RFC 5280 §5.3: a certificateHold made permanent keeps its date; cfssl
         overwrites it). ``removeFromCRL`` (8) releases a certificate on hold (reason 6) back to ``good``
-        and is refused for any other certificate.
+        and is refused (8200) for any other certificate; putting an already revoked certificate on hold is
+        refused too (a permanent revocation is never undone).
         """
         d = self.dialect
         when = now or dt.datetime.now(dt.UTC)
@@ -579,9 +580,9 @@ class CertDB:
             if reason == 8:
                 if status != "revoked" or old_reason != 6:
                     raise CfsslError(
-                        Category.CERT_STORE,
-                        Reason.RECORD_NOT_FOUND,
-                        "failed to revoke the certificate: removeFromCRL releases a certificate on hold (certificateHold) only",
+                        Category.OCSP,
+                        Reason.INVALID_STATUS,
+                        "removeFromCRL releases a certificate on hold (certificateHold) only",
                     )
                 execute(
                     "UPDATE certificates SET status = ?, revoked_at = ?, reason = 0, authority_key_identifier = ? "
@@ -589,6 +590,8 @@ class CertDB:
                     (d.blob("good"), d.time(None), d.blob(aki), *where),
                 )
                 return
+            if status == "revoked" and reason == 6 and old_reason != 6:
+                raise CfsslError(Category.OCSP, Reason.INVALID_STATUS, "a revoked certificate cannot be put on hold (certificateHold)")
             revoked_at = None if status == "revoked" else d.time(when)
             if revoked_at is None:
                 execute(

@@ -83,9 +83,18 @@ def require_signer_flags(opts: Options, config: Config | None, article: str = ""
 
 
 def build_signer(opts: Options, io: IO, config: Config | None) -> Signer:
-    """The signer the flags ask for: local (-ca/-ca-key), remote (-remote or remote profiles), or both."""
+    """The signer the flags ask for: local (-ca/-ca-key), remote (-remote or remote profiles), or both.
+
+    With ``-db-config`` every certificate signed locally is recorded in the certdb before it is printed; the
+    database is opened (and created) first, so a bad configuration fails before anything is signed.
+    """
     from cfsslpy.universal import signer_from_inputs
 
+    recorder = None
+    if opts.db_config and not opts.remote:
+        from cfsslpy import certdb
+
+        recorder = certdb.recorder(certdb.open_db(opts.db_config, stdin=io.stdin, environ=io.environ))
     return signer_from_inputs(
         config,
         opts.ca,
@@ -96,6 +105,7 @@ def build_signer(opts: Options, io: IO, config: Config | None) -> Signer:
         opts.mutual_tls_client_key,
         stdin=io.stdin,
         environ=io.environ,
+        recorder=recorder,
     )
 
 

@@ -104,7 +104,7 @@ COMMAND = Command(
         "       cfsslpy gencert -remote host[:port][,host2...] [-config config] [-profile profile] [-label label] [-hostname hostname]"
         " CSRJSON"
     ),
-    flags=["initca", "renewca", "ca", "ca-key", "config", "cn", "hostname", "profile", "label", "crl", *REMOTE_FLAGS],
+    flags=["initca", "renewca", "ca", "ca-key", "config", "cn", "hostname", "profile", "label", "crl", "db-config", *REMOTE_FLAGS],
     example="cfsslpy gencert -initca ca-csr.json | cfsslpy json-split -bare ca",
     run=run,
     description='Generate a private key (ECDSA P-256 unless CSRJSON\'s "key" says otherwise) and a CSR, and sign it\n'

@@ -55,7 +55,7 @@ COMMAND = Command(
         "       cfsslpy sign -remote host[:port][,host2...] [-config config] [-profile profile] [-label label] [-hostname hostname]"
         " CSR [SUBJECT]"
     ),
-    flags=["hostname", "csr", "ca", "ca-key", "config", "profile", "label", *REMOTE_FLAGS],
+    flags=["hostname", "csr", "ca", "ca-key", "config", "profile", "label", "db-config", *REMOTE_FLAGS],
     example="cfsslpy sign -ca ca.pem -ca-key ca-key.pem -hostname www.example.com server.csr | cfsslpy json-split -bare server",
     run=run,
     description="Sign the CSR (a file, '-' for stdin, or -csr) with the CA. SUBJECT is an optional JSON file whose\n"
