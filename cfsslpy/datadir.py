@@ -9,7 +9,12 @@ Layout (all in DIR, which is created 0700):
   one year with usages that are valid for RSA and EC keys alike (digital signature, server auth, client
   auth: no key encipherment, which RFC 8813 forbids for EC keys);
 * ``.lock``: an advisory lock (``flock``) held while the directory is checked or initialised, so two
-  first runs at the same time make one CA, not two.
+  first runs at the same time make one CA, not two;
+* ``certdb.json`` (:func:`ensure_certdb`, 0600): the certificate database configuration serve uses,
+  ``{"driver": "sqlite3", "data_source": "DIR/certs.db"}`` (an absolute path), so every certificate the
+  server issues is recorded and can be revoked; ``certs.db`` is created by the first connection. A
+  directory made before this file existed gets it on its next run. The user may point it elsewhere
+  (PostgreSQL) afterwards.
 
 Later runs reuse the files as they are (the user may edit ``config.json``). A directory holding only some
 of the three files is an error and is never overwritten: it may hold the only copy of a CA key. The key is
@@ -40,6 +45,8 @@ log = logging.getLogger(__name__)
 CA_CERT = "ca.pem"
 CA_KEY = "ca-key.pem"
 CONFIG = "config.json"
+CERTDB_CONFIG = "certdb.json"
+CERTDB = "certs.db"
 LOCK = ".lock"
 CA_COMMON_NAME = "cfsslpy serve CA"
 
@@ -91,6 +98,25 @@ def ensure_ca(datadir: str | os.PathLike[str]) -> tuple[str, str, str]:
             _initialise(paths)
             log.info("initialised a new CA in %s (CN=%s); signing config %s", root, CA_COMMON_NAME, paths[CONFIG])
     return paths[CA_CERT], paths[CA_KEY], paths[CONFIG]
+
+
+def ensure_certdb(datadir: str | os.PathLike[str]) -> str:
+    """The certificate database configuration in ``datadir`` (created by :func:`ensure_ca` beforehand),
+    written on the first call: SQLite in ``DIR/certs.db``. Later calls return the existing file as it is."""
+    root = os.path.abspath(os.fspath(datadir))
+    path = os.path.join(root, CERTDB_CONFIG)
+    with _locked(os.path.join(root, LOCK)):
+        if os.path.lexists(path):
+            if not os.path.isfile(path):
+                raise PlainError(f"data directory {root}: {CERTDB_CONFIG} is not a regular file")
+            return path
+        config = {"driver": "sqlite3", "data_source": os.path.join(root, CERTDB)}
+        try:
+            write_secret(path, (json.dumps(config, indent=4) + "\n").encode("utf-8"))
+        except OSError as exc:
+            raise PlainError(f"cannot write {path}: {exc.strerror or exc}") from None
+        log.info("certificate database: %s (configuration %s)", config["data_source"], path)
+    return path
 
 
 def _initialise(paths: dict[str, str]) -> None:

@@ -15,11 +15,16 @@ from cfsslpy.cli.common import REMOTE_FLAGS, check_remote_flags, ignored, load_c
 from cfsslpy.cli.context import IO
 from cfsslpy.config import Config
 from cfsslpy.errors import CfsslError, PlainError, UsageError
-from cfsslpy.signer import LocalSigner, Signer
+from cfsslpy.signer import LocalSigner, Recorder, Signer
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from cfsslpy.api.server import TLSOptions
     from cfsslpy.api.state import ApiState
+    from cfsslpy.certdb import CertDB
+    from cfsslpy.keys import PrivateKey
+    from cfsslpy.ocsp import OCSPSigner
 
 log = logging.getLogger("cfsslpy.cli")
 
@@ -42,17 +47,27 @@ def run(opts: Options, args: list[str], io: IO) -> int:
         raise UsageError(f"-port {opts.port} is out of range")
     tls = _tls_options(opts)
     check_remote_flags(opts)
+    _check_ocsp_flags(opts)
     disable = frozenset(name.strip() for name in opts.disable.split(",") if name.strip())
 
     # read the inputs: the TLS files first (a typo there should not wait for a CA to be created), the CA
     context = tls_context(tls) if tls is not None else None
     ca, ca_key, config = opts.ca, opts.ca_key, load_config(opts)
+    db_config = opts.db_config
     if datadir:
-        from cfsslpy.datadir import ensure_ca
+        from cfsslpy.datadir import ensure_ca, ensure_certdb
 
         ca, ca_key, config_path = ensure_ca(datadir)
         config = _config_file(config_path)
-    signer = _signer(opts, io, config, ca, ca_key, given=bool(datadir or opts.ca or opts.ca_key or opts.remote))
+        db_config = db_config or ensure_certdb(datadir)
+    db = _open_db(db_config, io)
+    recorder: Recorder | None = None
+    if db is not None:
+        from cfsslpy.certdb import recorder as certdb_recorder
+
+        recorder = certdb_recorder(db)
+    signer = _signer(opts, io, config, ca, ca_key, given=bool(datadir or opts.ca or opts.ca_key or opts.remote), recorder=recorder)
+    ocsp_signer = _ocsp_signer(opts, io, ca)
 
     with _runtime_dir(workers) as runtime:
         from cfsslpy.api.app import create_app
@@ -65,6 +80,9 @@ def run(opts: Options, args: list[str], io: IO) -> int:
             disable=disable,
             metrics_dir=os.path.join(runtime, "metrics") if runtime else None,
             replay_db=_replay_db(datadir, runtime),
+            db=db,
+            ocsp_signer=ocsp_signer,
+            crl_issuer=_crl_issuer(signer),
         )
         if state.metrics_dir:
             os.mkdir(state.metrics_dir, 0o700)
@@ -113,7 +131,9 @@ def _config_file(path: str) -> Config:
         raise PlainError(f"Failed to load config file: {exc}") from None
 
 
-def _signer(opts: Options, io: IO, config: Config | None, ca: str, ca_key: str, *, given: bool) -> Signer | None:
+def _signer(
+    opts: Options, io: IO, config: Config | None, ca: str, ca_key: str, *, given: bool, recorder: Recorder | None = None
+) -> Signer | None:
     """The signer, built as ``sign`` builds it (reference §2.1 step 2).
 
     cfssl only logs a WARNING when it cannot build one and serves without the signing endpoints. We do the
@@ -141,7 +161,61 @@ def _signer(opts: Options, io: IO, config: Config | None, ca: str, ca_key: str, 
         opts.mutual_tls_client_key,
         stdin=io.stdin,
         environ=io.environ,
+        recorder=recorder,
     )
+
+
+def _check_ocsp_flags(opts: Options) -> None:
+    """-responder-key (or -key) and -interval mean something only with -responder (cfssl ignores them)."""
+    if not opts.responder:
+        if opts.responder_key:
+            raise UsageError("-responder-key needs -responder")
+        ignored(opts, ["key", "interval"], "without -responder")
+
+
+def _open_db(spec: str, io: IO) -> CertDB | None:
+    """The certificate database (reference §2.1 step 1). cfssl only logs a WARNING when it cannot open it and
+    serves without recording what it signs; a database that was asked for and does not work stops the server.
+    The connection is re-made in each pre-forked worker (CertDB is fork-safe)."""
+    if not spec:
+        return None
+    from cfsslpy.certdb import open_db
+
+    try:
+        db = open_db(spec, stdin=io.stdin, environ=io.environ)
+    except (CfsslError, PlainError) as exc:
+        log.error("cannot use the certificate database (-db-config %s): %s", spec, exc.message)
+        raise
+    log.info("certificate database: %s %s", db.config.driver, db.config.redacted())
+    return db
+
+
+def _ocsp_signer(opts: Options, io: IO, ca: str) -> OCSPSigner | None:
+    """The OCSP signer behind ``ocspsign`` (reference §2.1 step 3): the issuer ``-ca``, ``-responder`` and
+    ``-responder-key`` (``-key`` as cfssl's fallback), ``-interval``. cfssl only logs a WARNING when they do not
+    work; given and unusable stops the server here."""
+    if not opts.responder:
+        return None
+    key = opts.responder_key or opts.key
+    if not ca:
+        raise PlainError("need CA certificate (provide with -ca)")
+    if not key:
+        raise PlainError("need responder key (provide with -responder-key)")
+    from cfsslpy.ocsp import load_signer
+
+    try:
+        return load_signer(ca, opts.responder, key, opts.interval, stdin=io.stdin, environ=io.environ)
+    except (CfsslError, PlainError) as exc:
+        log.error("cannot build the OCSP signer (-ca, -responder, -responder-key): %s", exc.message)
+        raise
+
+
+def _crl_issuer(signer: Signer | None) -> tuple[x509.Certificate, PrivateKey] | None:
+    """The CA certificate and key of the local signer (``GET /crl`` signs with them); None without one."""
+    local = getattr(signer, "local", signer)  # a UniversalSigner's local half
+    if isinstance(local, LocalSigner) and local.issuer.cert is not None:
+        return local.issuer.cert, local.issuer.key
+    return None
 
 
 def _inline_requests(state: ApiState) -> Callable[[str, str], bool]:
@@ -194,7 +268,8 @@ COMMAND = Command(
     usage=(
         "cfsslpy serve [-address address] [-port port] [-workers n] [-ca cert -ca-key key | -datadir dir] [-config config]\n"
         "              [-remote remote_host] [-tls-cert cert -tls-key key [-min-tls-version 1.2|1.3]\n"
-        "              [-mutual-tls-ca ca [-mutual-tls-cn regex]]] [-disable endpoint,...]"
+        "              [-mutual-tls-ca ca [-mutual-tls-cn regex]]] [-db-config file]\n"
+        "              [-responder cert -responder-key key [-interval 96h]] [-disable endpoint,...]"
     ),
     flags=[
         "address",
@@ -206,15 +281,24 @@ COMMAND = Command(
         "datadir",
         *REMOTE_FLAGS,
         *TLS_FLAGS,
+        "db-config",
+        "responder",
+        "responder-key",
+        "key",
+        "interval",
         "disable",
     ],
     example='cfsslpy serve -datadir ./cfsslpy-data   # then: curl -d \'{"certificate_request": "..."}\' http://127.0.0.1:8888/api/v1/cfssl/sign',
     run=run,
     description=(
-        "Serve the cfssl API (/api/v1/cfssl/sign, authsign, info, newkey, newcert, init_ca, certinfo, health),\n"
-        "/metrics and the web UI at /. -datadir DIR creates a CA and a signing config in DIR on the first run\n"
-        "and reuses them afterwards. Without a CA (-ca/-ca-key, -datadir) or -remote, only the endpoints that\n"
-        "need no signer are served (as cfssl); a CA, key or remote that is given but unusable stops the server.\n"
+        "Serve the cfssl API (/api/v1/cfssl/sign, authsign, info, newkey, newcert, init_ca, certinfo, gencrl,\n"
+        "crl, revoke, ocspsign, certadd, health), /metrics and the web UI at /. -datadir DIR creates a CA, a\n"
+        "signing config and a SQLite certificate database in DIR on the first run and reuses them afterwards.\n"
+        "With -db-config every certificate issued is recorded before it is returned (revoke, crl, certadd and\n"
+        "certinfo's serial lookup use the database); -responder and -responder-key (or -key) with -ca enable\n"
+        "ocspsign. Without a CA (-ca/-ca-key, -datadir) or -remote, only the endpoints that need no signer\n"
+        "are served (as cfssl); a CA, key, remote, database or responder that is given but unusable stops the\n"
+        "server.\n"
         "-workers N pre-forks N processes (0 = one per core). SIGTERM or SIGINT stop it gracefully."
     ),
 )

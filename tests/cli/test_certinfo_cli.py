@@ -136,12 +136,12 @@ def test_no_target(run_cli: RunCli) -> None:
     assert NO_TARGET == "Must specify certinfo target through -cert, -csr, -domain or -serial + -aki"
 
 
-def test_serial_and_aki_are_not_offered_yet(run_cli: RunCli) -> None:
+def test_serial_and_aki_need_a_db_config(run_cli: RunCli) -> None:
+    # the lookup itself is tested in tests/api/test_api_certinfo_db.py
     result = run_cli("certinfo", "-serial", "1", "-aki", "ab")
     assert result.status == 1
-    assert result.stderr.endswith(NO_TARGET + "\n")
-    assert "flag -aki has no effect on certinfo" in result.stderr
-    assert "flag -serial has no effect on certinfo" in result.stderr
+    assert result.stderr.endswith("cannot lookup certificate from serial without db access (provide -db-config)\n")
+    assert run_cli("certinfo", "-serial", "1").stderr.endswith(NO_TARGET + "\n")
 
 
 def test_extra_arguments_are_rejected(run_cli: RunCli, leaf: Leaf) -> None:
@@ -188,9 +188,8 @@ def test_missing_file(run_cli: RunCli, tmp_path: Path) -> None:
 def test_help(run_cli: RunCli) -> None:
     result = run_cli("certinfo", "-h")
     assert result.status == 0
-    for flag in ("-cert", "-csr", "-domain", "-ip"):
+    for flag in ("-cert", "-csr", "-domain", "-ip", "-serial", "-aki", "-db-config"):
         assert flag in result.stderr
-    assert "-serial" not in result.stderr
 
 
 # ---------------------------------------------------------------------------------------------------- -domain
