@@ -34,6 +34,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason
+from cfsslpy.gojson import format_duration
 from cfsslpy.keys import PrivateKey, check_supported_key, crl_hash, load_private_key, public_key_matches
 from cfsslpy.pem import encode_pem, parse_certificate_pem
 from cfsslpy.revocation import parse_reason, parse_serial, reason_flag
@@ -62,6 +63,10 @@ class RevokedEntry:
 
 def _bad_request(message: str) -> CfsslError:
     return CfsslError(Category.CERTIFICATE, Reason.BAD_REQUEST, message)
+
+
+def _go_duration(value: dt.timedelta) -> str:
+    return format_duration((value // dt.timedelta(microseconds=1)) * 1000)
 
 
 def _utc_seconds(value: dt.datetime) -> dt.datetime:
@@ -118,7 +123,7 @@ def generate_crl(
     """
     check_crl_issuer(cert, key)
     if lifetime <= dt.timedelta(0):
-        raise _bad_request(f"invalid CRL lifetime {lifetime}: must be positive")
+        raise _bad_request(f"invalid CRL lifetime {_go_duration(lifetime)}: must be positive")
     if number < 0 or number.bit_length() > 159:  # RFC 5280 §5.2.3: at most 20 octets
         raise _bad_request(f"invalid CRL number {number}: must be 0 .. 2^159-1")
     this_update = _utc_seconds(now or dt.datetime.now(dt.UTC))
@@ -327,7 +332,7 @@ def crl_from_db(
     """
     check_crl_issuer(cert, key)  # before the database is touched
     if expiry <= dt.timedelta(0):
-        raise _bad_request(f"invalid CRL lifetime {expiry}: must be positive")
+        raise _bad_request(f"invalid CRL lifetime {_go_duration(expiry)}: must be positive")
     current = now or dt.datetime.now(dt.UTC)
     aki = key_identifier(cert).hex()
     entries: list[RevokedEntry] = []

@@ -206,8 +206,8 @@ def test_generate_crl_refuses_unfit_issuers(ca_kwargs: dict[str, bool], key_kind
 @pytest.mark.parametrize(
     ("entries", "lifetime", "number", "message"),
     [
-        ([], dt.timedelta(0), 1, "invalid CRL lifetime 0:00:00: must be positive"),
-        ([], dt.timedelta(seconds=-1), 1, "invalid CRL lifetime -1 day, 23:59:59: must be positive"),
+        ([], dt.timedelta(0), 1, "invalid CRL lifetime 0s: must be positive"),
+        ([], dt.timedelta(seconds=-1), 1, "invalid CRL lifetime -1s: must be positive"),
         ([], WEEK, -1, "invalid CRL number -1: must be 0 .. 2^159-1"),
         ([], WEEK, 2**159, f"invalid CRL number {2**159}: must be 0 .. 2^159-1"),
         ([RevokedEntry(5, NOW, 7)], WEEK, 1, "serial 5: invalid revocation reason 7"),
