@@ -562,6 +562,7 @@ class CertDB:
         when = now or dt.datetime.now(dt.UTC)
 
         def update(execute: Callable[[str, Sequence[Any]], int]) -> None:
+            self._serialise(execute, "revoke:" + serial)
             key = aki
             rows = self._conn_query(
                 "SELECT status, reason FROM certificates WHERE serial_number = ? AND authority_key_identifier = ?",
@@ -608,6 +609,13 @@ class CertDB:
         self._write(update)
         (record,) = self.get_certificate(serial, aki)
         return record
+
+    def _serialise(self, execute: Callable[[str, Sequence[Any]], int], key: str) -> None:
+        """Make a read-then-write on ``key`` exclusive until the transaction ends. SQLite's ``BEGIN IMMEDIATE``
+        already is; PostgreSQL (READ COMMITTED) needs a transaction-scoped advisory lock, or two processes
+        read the same value and both write what they derived from it."""
+        if self.config.driver == "postgres":
+            execute("SELECT pg_advisory_xact_lock(hashtext(?))", (key,))
 
     def _legacy_rows(self, serial: str) -> list[CertificateRecord]:
         rows = self._conn_query(
@@ -691,6 +699,7 @@ class CertDB:
         """
 
         def bump(execute: Callable[[str, Sequence[Any]], int]) -> int:
+            self._serialise(execute, "crl_number:" + aki)
             rows = self._conn_query("SELECT crl_number FROM cfsslpy_crl_numbers WHERE authority_key_identifier = ?", (aki,))
             last = int(_text(rows[0][0])) if rows else 0
             number = max(last + 1, floor)

@@ -357,7 +357,8 @@ def _dial(source: DataSource) -> socket.socket:
         raise _error(f"dial tcp: lookup {source.host}: {exc.strerror or 'no such host'}") from None
     except OSError as exc:
         address = f"[{source.host}]" if ":" in source.host else source.host
-        raise _error(f"dial tcp {address}:{source.port}: {_dial_reason(exc)}") from None
+        reason = _dial_reason(exc)
+        raise _error(f"dial tcp {address}:{source.port}: {reason if reason == 'i/o timeout' else 'connect: ' + reason}") from None
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
     return sock
 
@@ -484,14 +485,25 @@ def ensure_schema(conn: Any) -> None:
 
 
 def _missing(cur: Any) -> list[tuple[str, str]]:
-    """``("table", name)`` / ``("column", name)`` pairs of the schema not present on the search path."""
+    """``("table", name)`` / ``("column", name)`` pairs of the schema not present in the current schema.
+
+    Plain catalog queries, not ``to_regclass``: those go through the backend's catalog cache, which does
+    not yet see tables another process committed while this transaction waited for the advisory lock; a
+    query sees everything committed before it started (READ COMMITTED).
+    """
     wanted = ("certificates", "ocsp_responses", "cfsslpy_crl_numbers", "goose_db_version")
-    cur.execute("SELECT " + ", ".join("to_regclass(%s) IS NOT NULL" for _ in wanted), wanted)
-    present = cur.fetchone()
-    missing = [("table", name) for name, ok in zip(wanted, present, strict=True) if not ok]
-    if ("table", "certificates") not in missing:
+    cur.execute(
+        "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        f"WHERE n.nspname = current_schema() AND c.relname IN ({', '.join('%s' for _ in wanted)})",
+        wanted,
+    )
+    present = {str(row[0]) for row in cur.fetchall()}
+    missing = [("table", name) for name in wanted if name not in present]
+    if "certificates" in present:
         cur.execute(
-            "SELECT a.attname FROM pg_attribute a WHERE a.attrelid = to_regclass('certificates') AND a.attnum > 0 AND NOT a.attisdropped"
+            "SELECT a.attname FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relname = 'certificates' AND a.attnum > 0 AND NOT a.attisdropped"
         )
         have = {str(row[0]) for row in cur.fetchall()}
         missing += [("column", name) for name, _ in _002_COLUMNS if name not in have]
