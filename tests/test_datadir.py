@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from cfsslpy.config import Config
-from cfsslpy.datadir import CA_CERT, CA_COMMON_NAME, CA_KEY, CONFIG, ensure_ca
+from cfsslpy.datadir import CA_CERT, CA_COMMON_NAME, CA_KEY, CERTDB_CONFIG, CONFIG, ensure_ca, ensure_certdb
 from cfsslpy.errors import PlainError
 from cfsslpy.gojson import HOUR
 from cfsslpy.signer import load_issuer
@@ -100,3 +100,23 @@ def test_concurrent_first_runs_make_one_ca(tmp_path: Path) -> None:
     assert all(p.exitcode == 0 for p in procs)
     assert len(certs) == 1
     assert (tmp_path / "d" / CA_CERT).read_bytes() in certs
+
+
+def test_certdb_config_is_written_once_with_an_absolute_sqlite_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    ensure_ca("rel")
+    path = ensure_certdb("rel")
+    assert path == str(tmp_path / "rel" / CERTDB_CONFIG)
+    assert mode(path) == 0o600
+    assert json.loads(Path(path).read_text()) == {"driver": "sqlite3", "data_source": str(tmp_path / "rel" / "certs.db")}
+    # later runs keep the file as the user left it (e.g. pointed at PostgreSQL)
+    Path(path).write_text('{"driver": "postgres", "data_source": "postgres://u@h/db"}')
+    assert ensure_certdb("rel") == path
+    assert json.loads(Path(path).read_text())["driver"] == "postgres"
+
+
+def test_certdb_config_that_is_not_a_file_is_an_error(tmp_path: Path) -> None:
+    ensure_ca(tmp_path)
+    (tmp_path / CERTDB_CONFIG).mkdir()
+    with pytest.raises(PlainError, match="certdb.json is not a regular file"):
+        ensure_certdb(tmp_path)
