@@ -599,3 +599,8 @@ class TestCommand:
         result = run_cli("ocspserve", "-port", "0", "-responses", str(tmp_path / "nope"))
         assert result.status == 1
         assert "nope" in result.stderr and "Traceback" not in result.stderr
+
+    def test_bad_cache_ttl(self, run_cli: RunCli) -> None:
+        args = ("ocspserve", "-db-config", "d", "-ca", "a", "-responder", "r", "-responder-key", "k")
+        result = run_cli(*args, env={"CFSSLPY_OCSP_CACHE_TTL": "forever"})
+        assert result.status == 2 and "CFSSLPY_OCSP_CACHE_TTL must be a number of seconds" in result.stderr

@@ -16,6 +16,9 @@ log = logging.getLogger("cfsslpy.cli")
 
 NO_SOURCE = "no response file or db-config provided, please set the one of these using either -responses or -db-config flags"
 LIVE_FLAGS = ("ca", "responder", "responder-key")
+# Live mode: seconds a signed response may be reused (default 60; 0 signs every request). An environment
+# variable rather than a flag because cfssl's flag table is global and this is a tuning knob of ours.
+CACHE_TTL_ENV = "CFSSLPY_OCSP_CACHE_TTL"
 
 
 def run(opts: Options, args: list[str], io: IO) -> int:
@@ -31,8 +34,9 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     if not opts.responses and not opts.db_config:
         raise PlainError(NO_SOURCE)
     live = _live_flags(opts)
+    cache_ttl = _cache_ttl(io) if live is not None else 0.0
 
-    source = _source(opts, io, live)
+    source = _source(opts, io, live, cache_ttl)
     app = OCSPApp(Responder(source), opts.path)
     listener = bind(opts.address, opts.port)
     options = ServerOptions(workers=workers, max_body=MAX_REQUEST)
@@ -66,7 +70,20 @@ def _live_flags(opts: Options) -> list[tuple[str, str, str]] | None:
     return list(zip(cas, responders, keys, strict=True))
 
 
-def _source(opts: Options, io: IO, live: list[tuple[str, str, str]] | None) -> Source:
+def _cache_ttl(io: IO) -> float:
+    text = io.environ.get(CACHE_TTL_ENV, "").strip()
+    if not text:
+        return 60.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86400:
+        raise UsageError(f"{CACHE_TTL_ENV} must be a number of seconds between 0 and 86400, not {text!r}")
+    return value
+
+
+def _source(opts: Options, io: IO, live: list[tuple[str, str, str]] | None, cache_ttl: float) -> Source:
     if opts.responses:
         return FileSource.load(opts.responses, stdin=io.stdin, environ=io.environ)
     from cfsslpy.certdb import open_db
@@ -78,7 +95,7 @@ def _source(opts: Options, io: IO, live: list[tuple[str, str, str]] | None) -> S
 
     signers = [load_signer(ca, responder, key, opts.interval, stdin=io.stdin, environ=io.environ) for ca, responder, key in live]
     log.info("signing OCSP responses on demand for %d issuer%s", len(signers), "" if len(signers) == 1 else "s")
-    return LiveSource(db, signers)
+    return LiveSource(db, signers, cache_ttl=cache_ttl)
 
 
 COMMAND = Command(
@@ -96,7 +113,7 @@ COMMAND = Command(
         "base64 DER responses, as ocspdump writes; it wins over -db-config), or from the certificate database's\n"
         "stored responses (-db-config, written by ocsprefresh), or are signed on demand from the database's\n"
         "current status (-db-config with -ca, -responder and -responder-key; comma-separated lists serve several\n"
-        "issuers; a revocation shows within a minute). -workers N pre-forks N processes (0 = one per core).\n"
+        "issuers; a revocation shows within a minute, or within $CFSSLPY_OCSP_CACHE_TTL seconds). -workers N pre-forks N processes (0 = one per core).\n"
         "SIGTERM or SIGINT stop it gracefully."
     ),
 )
