@@ -3,7 +3,7 @@
 ``postgres_cluster`` (session scope) runs ``initdb`` and ``pg_ctl start`` from Debian's ``postgresql`` package
 (``/usr/lib/postgresql/<version>/bin``) in a temporary directory owned by the ``postgres`` system user (the
 tests run as root and ``initdb`` refuses root), listening on 127.0.0.1 at a free port and on a Unix socket
-in that directory. It serves TLS with a certificate for ``127.0.0.1`` issued by a CA made here, trusts local
+in that directory. It serves TLS with a certificate for ``127.0.0.1`` (only) issued by a CA made here, trusts local
 connections, and has one role that must log in with a SCRAM password. The cluster is stopped
 (``pg_ctl stop -m immediate``) and the directory removed at the end, whatever happened.
 
@@ -116,7 +116,7 @@ def _free_port() -> int:
 
 
 def _tls_files(directory: Path) -> Path:
-    """A CA and a server certificate for 127.0.0.1 / localhost in ``directory``; returns the CA file."""
+    """A CA and a server certificate for 127.0.0.1 (not ``localhost``) in ``directory``; returns the CA file."""
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cfsslpy test PostgreSQL CA")])
@@ -138,15 +138,13 @@ def _tls_files(directory: Path) -> Path:
 
     server = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cfsslpy test PostgreSQL server")]))
         .issuer_name(ca_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
-        )
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
         .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
