@@ -113,7 +113,8 @@ COMMAND = Command(
         "base64 DER responses, as ocspdump writes; it wins over -db-config), or from the certificate database's\n"
         "stored responses (-db-config, written by ocsprefresh), or are signed on demand from the database's\n"
         "current status (-db-config with -ca, -responder and -responder-key; comma-separated lists serve several\n"
-        "issuers; a revocation shows within a minute, or within $CFSSLPY_OCSP_CACHE_TTL seconds). -workers N pre-forks N processes (0 = one per core).\n"
+        "issuers). Signed responses are reused for at most 60 s ($CFSSLPY_OCSP_CACHE_TTL seconds; 0 = never), so\n"
+        "a revocation shows within a minute. -workers N pre-forks N processes (0 = one per core).\n"
         "SIGTERM or SIGINT stop it gracefully."
     ),
 )
