@@ -405,6 +405,10 @@ class CertDB:
         except Exception as exc:
             if not _is_db_error(exc):
                 raise
+            if self.config.driver != "sqlite3" and _is_connection_error(exc) and self._conn is not None:
+                # the server restarted or the network dropped: the next call connects again
+                _close_quietly(self._conn)
+                self._conn = None
             message = _driver_message(exc)
             log.debug("certdb error on %s: %s", self.config.redacted(), message)
             raise CfsslError(Category.CERT_STORE, Reason.UNKNOWN, message) from None
@@ -413,6 +417,16 @@ class CertDB:
         return text.replace("?", self.dialect.placeholder) if self.dialect.placeholder != "?" else text
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Run a query. On PostgreSQL a read that fails because the connection was lost is retried once on a
+        new connection (reads are safe to repeat; writes are not retried: the caller sees 11000)."""
+        try:
+            return self._read_once(sql, params)
+        except CfsslError:
+            if self.config.driver == "sqlite3" or self._conn is not None:
+                raise
+            return self._read_once(sql, params)
+
+    def _read_once(self, sql: str, params: Sequence[Any]) -> list[Any]:
         with self._lock, self._errors():
             conn = self._connect()
 
@@ -826,6 +840,11 @@ def _is_db_error(exc: BaseException) -> bool:
         return True
     module = type(exc).__module__ or ""
     return module.startswith("pg8000") or module.startswith("scramp") or isinstance(exc, (OSError, ConnectionError))
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    """A lost connection (as opposed to an SQL error): pg8000's InterfaceError, or a socket error."""
+    return isinstance(exc, (OSError, ConnectionError)) or type(exc).__name__ == "InterfaceError"
 
 
 def _driver_message(exc: BaseException) -> str:

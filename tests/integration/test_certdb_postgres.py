@@ -433,3 +433,23 @@ def test_parse_url_and_keywords() -> None:
     assert (env.host, env.user, env.password, env.dbname, env.sslmode, env.port) == ("h", "u", "pw", "certs", "disable", 5432)
     defaults = pgdriver.parse("user=cfssl", {})
     assert (defaults.host, defaults.port, defaults.dbname, defaults.sslmode) == ("localhost", 5432, "cfssl", "require")
+
+
+def test_a_dropped_connection_is_replaced(postgres_cluster: Cluster, pg_database: str, issuer: Issuer) -> None:
+    """A server restart or a dropped connection costs at most the one write in flight, never the process."""
+    with postgres_db(postgres_cluster.url(pg_database)) as db:
+        db.insert_certificate(issuer.record("before"))
+        postgres_cluster.psql(
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{pg_database}' AND pid <> pg_backend_pid()"
+        )
+        # a read is retried on a new connection
+        assert [r.common_name for r in db.unexpired_certificates()] == ["before"]
+        postgres_cluster.psql(
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{pg_database}' AND pid <> pg_backend_pid()"
+        )
+        # a write is not retried (it may have committed): 11000 once, then the next call works
+        with pytest.raises(CfsslError) as info:
+            db.insert_certificate(issuer.record("lost"))
+        assert info.value.code == 11000
+        db.insert_certificate(issuer.record("after"))
+        assert sorted(r.common_name or "" for r in db.unexpired_certificates()) == ["after", "before"]
