@@ -39,7 +39,10 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     source = _source(opts, io, live, cache_ttl)
     app = OCSPApp(Responder(source), opts.path)
     listener = bind(opts.address, opts.port)
-    options = ServerOptions(workers=workers, max_body=MAX_REQUEST)
+    # a responses file is an in-memory lookup: answered on the event-loop thread (no thread hand-off); a
+    # database source may wait, so its requests go to the worker threads
+    inline = (lambda method, path: True) if isinstance(source, FileSource) else None
+    options = ServerOptions(workers=workers, max_body=MAX_REQUEST, inline=inline)
 
     def ready(url: str) -> None:
         mount = "" if app.path == "/" else app.path
