@@ -602,5 +602,7 @@ class TestCommand:
 
     def test_bad_cache_ttl(self, run_cli: RunCli) -> None:
         args = ("ocspserve", "-db-config", "d", "-ca", "a", "-responder", "r", "-responder-key", "k")
-        result = run_cli(*args, env={"CFSSLPY_OCSP_CACHE_TTL": "forever"})
-        assert result.status == 2 and "CFSSLPY_OCSP_CACHE_TTL must be a number of seconds" in result.stderr
+        result = run_cli(*args, "-cache-ttl", "forever")
+        assert result.status == 2 and 'invalid value "forever" for flag -cache-ttl' in result.stderr
+        result = run_cli(*args, "-cache-ttl", "25h")
+        assert result.status == 2 and 'invalid value "25h" for flag -cache-ttl' in result.stderr

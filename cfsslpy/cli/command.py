@@ -61,6 +61,7 @@ class Options:
     datadir: str = ""
     responses: str = ""
     path: str = "/"
+    cache_ttl: str = "60s"
     responder: str = ""
     responder_key: str = ""
     status: str = "good"

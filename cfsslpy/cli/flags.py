@@ -79,6 +79,7 @@ _FLAGS = [
     Flag("datadir", "", "serve: data directory; a CA and signing config are created there on the first run", "server"),
     Flag("responses", "", "OCSP responses file", "server"),
     Flag("path", "/", "URL path the OCSP responder is mounted on", "server"),
+    Flag("cache-ttl", "60s", "ocspserve live mode: how long a signed response is reused (Go duration; 0 = never)", "server"),
     # revocation / OCSP
     Flag("responder", "", "OCSP responder certificate", "ocsp"),
     Flag("responder-key", "", "OCSP responder private key", "ocsp"),

@@ -18,7 +18,6 @@ NO_SOURCE = "no response file or db-config provided, please set the one of these
 LIVE_FLAGS = ("ca", "responder", "responder-key")
 # Live mode: seconds a signed response may be reused (default 60; 0 signs every request). An environment
 # variable rather than a flag because cfssl's flag table is global and this is a tuning knob of ours.
-CACHE_TTL_ENV = "CFSSLPY_OCSP_CACHE_TTL"
 
 
 def run(opts: Options, args: list[str], io: IO) -> int:
@@ -34,7 +33,7 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     if not opts.responses and not opts.db_config:
         raise PlainError(NO_SOURCE)
     live = _live_flags(opts)
-    cache_ttl = _cache_ttl(io) if live is not None else 0.0
+    cache_ttl = _cache_ttl(opts) if live is not None else 0.0
 
     source = _source(opts, io, live, cache_ttl)
     app = OCSPApp(Responder(source), opts.path)
@@ -55,10 +54,10 @@ def _live_flags(opts: Options) -> list[tuple[str, str, str]] | None:
     """-ca/-responder/-responder-key (comma-separated, one entry per issuer) for live signing; None without them."""
     given = [name for name in LIVE_FLAGS if getattr(opts, name.replace("-", "_"))]
     if opts.responses:  # cfssl: the responses file wins
-        ignored(opts, ["db-config", *LIVE_FLAGS, "interval"], "with -responses")
+        ignored(opts, ["db-config", *LIVE_FLAGS, "interval", "cache-ttl"], "with -responses")
         return None
     if not given:
-        ignored(opts, ["interval"], "without -ca, -responder and -responder-key")
+        ignored(opts, ["interval", "cache-ttl"], "without -ca, -responder and -responder-key")
         return None
     missing = [f"-{name}" for name in LIVE_FLAGS if name not in given]
     if missing:
@@ -73,17 +72,17 @@ def _live_flags(opts: Options) -> list[tuple[str, str, str]] | None:
     return list(zip(cas, responders, keys, strict=True))
 
 
-def _cache_ttl(io: IO) -> float:
-    text = io.environ.get(CACHE_TTL_ENV, "").strip()
-    if not text:
-        return 60.0
+def _cache_ttl(opts: Options) -> float:
+    """-cache-ttl: a Go duration between 0 (sign every request) and 24h."""
+    from cfsslpy.gojson import parse_duration
+
     try:
-        value = float(text)
+        nanoseconds = parse_duration(opts.cache_ttl)
     except ValueError:
-        value = -1.0
-    if not 0 <= value <= 86400:
-        raise UsageError(f"{CACHE_TTL_ENV} must be a number of seconds between 0 and 86400, not {text!r}")
-    return value
+        nanoseconds = -1
+    if not 0 <= nanoseconds <= 86400 * 10**9:
+        raise UsageError(f'invalid value "{opts.cache_ttl}" for flag -cache-ttl: want a duration between 0s and 24h')
+    return nanoseconds / 1e9
 
 
 def _source(opts: Options, io: IO, live: list[tuple[str, str, str]] | None, cache_ttl: float) -> Source:
@@ -108,7 +107,7 @@ COMMAND = Command(
         "cfsslpy ocspserve [-address address] [-port port] [-path path] [-workers n]\n"
         "                  -responses file | -db-config config [-ca cert -responder cert -responder-key key [-interval 96h]]"
     ),
-    flags=["address", "port", "path", "workers", "responses", "db-config", "ca", "responder", "responder-key", "interval"],
+    flags=["address", "port", "path", "workers", "responses", "db-config", "ca", "responder", "responder-key", "interval", "cache-ttl"],
     example="cfsslpy ocspdump -db-config db.json > responses && cfsslpy ocspserve -port 8889 -responses responses",
     run=run,
     description=(
@@ -116,7 +115,7 @@ COMMAND = Command(
         "base64 DER responses, as ocspdump writes; it wins over -db-config), or from the certificate database's\n"
         "stored responses (-db-config, written by ocsprefresh), or are signed on demand from the database's\n"
         "current status (-db-config with -ca, -responder and -responder-key; comma-separated lists serve several\n"
-        "issuers). Signed responses are reused for at most 60 s ($CFSSLPY_OCSP_CACHE_TTL seconds; 0 = never), so\n"
+        "issuers). Signed responses are reused for at most -cache-ttl (default 60s; 0 = never) so\n"
         "a revocation shows within a minute. -workers N pre-forks N processes (0 = one per core).\n"
         "SIGTERM or SIGINT stop it gracefully."
     ),

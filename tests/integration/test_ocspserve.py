@@ -418,7 +418,7 @@ def test_live_signing_follows_revocation(pki: Pki) -> None:
         "-responder-key",
         f"{pki.responder['a'].key_path},{pki.responder['b'].key_path}",
     ]
-    with ocspserve(*args, env={"CFSSLPY_OCSP_CACHE_TTL": "1"}) as server:
+    with ocspserve(*args, "-cache-ttl", "1s") as server:
         assert "for 2 issuers" in server.log
         check_all(server.url, pki)
         # SHA-256 CertIDs are answered with SHA-256 CertIDs
