@@ -24,6 +24,30 @@ from cfsslpy.inputs import Stdin
 REQUIRE_INTEGRATION = os.environ.get("CFSSLPY_REQUIRE_INTEGRATION") == "1"
 
 
+# cfssl's goose migration 001 for SQLite, without 002's columns: the certdb schema a cfssl 2016 user has
+CFSSL_2016_SQLITE_SCHEMA = """
+CREATE TABLE certificates (
+  serial_number            blob NOT NULL,
+  authority_key_identifier blob NOT NULL,
+  ca_label                 blob,
+  status                   blob NOT NULL,
+  reason                   int,
+  expiry                   timestamp,
+  revoked_at               timestamp,
+  pem                      blob NOT NULL,
+  PRIMARY KEY(serial_number, authority_key_identifier)
+);
+CREATE TABLE ocsp_responses (
+  serial_number            blob NOT NULL,
+  authority_key_identifier blob NOT NULL,
+  body                     blob NOT NULL,
+  expiry                   timestamp,
+  PRIMARY KEY(serial_number, authority_key_identifier),
+  FOREIGN KEY(serial_number, authority_key_identifier) REFERENCES certificates(serial_number, authority_key_identifier)
+);
+"""
+
+
 def need(tool: str, reason: str | None = None) -> str:
     """Path of an external tool; skip (or fail under CFSSLPY_REQUIRE_INTEGRATION=1) when it is missing."""
     path = shutil.which(tool)

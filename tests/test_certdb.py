@@ -9,6 +9,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from conftest import CFSSL_2016_SQLITE_SCHEMA
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -30,28 +31,6 @@ from cfsslpy.errors import CfsslError
 UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 
-# cfssl 2016's schema: migration 001 only (what a user of the Debian build created with goose)
-CFSSL_2016_SCHEMA = """
-CREATE TABLE certificates (
-  serial_number            blob NOT NULL,
-  authority_key_identifier blob NOT NULL,
-  ca_label                 blob,
-  status                   blob NOT NULL,
-  reason                   int,
-  expiry                   timestamp,
-  revoked_at               timestamp,
-  pem                      blob NOT NULL,
-  PRIMARY KEY(serial_number, authority_key_identifier)
-);
-CREATE TABLE ocsp_responses (
-  serial_number            blob NOT NULL,
-  authority_key_identifier blob NOT NULL,
-  body                     blob NOT NULL,
-  expiry                   timestamp,
-  PRIMARY KEY(serial_number, authority_key_identifier),
-  FOREIGN KEY(serial_number, authority_key_identifier) REFERENCES certificates(serial_number, authority_key_identifier)
-);
-"""
 
 _CA_KEY = ec.generate_private_key(ec.SECP256R1())
 
@@ -196,7 +175,7 @@ def test_new_database_is_created_0600_wal_with_cfssl_tables(tmp_path: Path) -> N
 def test_cfssl_2016_database_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "cfssl.db"
     conn = sqlite3.connect(path)
-    conn.executescript(CFSSL_2016_SCHEMA)
+    conn.executescript(CFSSL_2016_SQLITE_SCHEMA)
     cert = leaf(77)
     # what cfssl 2016 writes: TEXT values, an empty AKI, mattn's time layout, the zero revocation time
     conn.execute(

@@ -8,26 +8,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import CA, RunCli, make_ca
+from conftest import CA, CFSSL_2016_SQLITE_SCHEMA, RunCli, make_ca
 from cryptography import x509
 from helpers import need, run
 
 from cfsslpy.certdb import CertDB, DBConfig, key_id_hex
 
 pytestmark = [pytest.mark.integration, pytest.mark.cfssl]
-
-CFSSL_2016_SCHEMA = """
-CREATE TABLE certificates (
-  serial_number blob NOT NULL, authority_key_identifier blob NOT NULL, ca_label blob, status blob NOT NULL,
-  reason int, expiry timestamp, revoked_at timestamp, pem blob NOT NULL,
-  PRIMARY KEY(serial_number, authority_key_identifier)
-);
-CREATE TABLE ocsp_responses (
-  serial_number blob NOT NULL, authority_key_identifier blob NOT NULL, body blob NOT NULL, expiry timestamp,
-  PRIMARY KEY(serial_number, authority_key_identifier),
-  FOREIGN KEY(serial_number, authority_key_identifier) REFERENCES certificates(serial_number, authority_key_identifier)
-);
-"""
 
 
 def _cfssl_gencert(ca: CA, dbconf: Path, cn: str, tmp_path: Path) -> x509.Certificate:
@@ -49,7 +36,7 @@ def test_cfssl_written_database_works_with_our_revoke_and_crl(run_cli: RunCli, t
     ca = make_ca(run_cli, tmp_path / "ca")
     db_path = tmp_path / "cfssl.db"
     conn = sqlite3.connect(db_path)
-    conn.executescript(CFSSL_2016_SCHEMA)
+    conn.executescript(CFSSL_2016_SQLITE_SCHEMA)
     conn.close()
     dbconf = tmp_path / "db.json"
     dbconf.write_text(json.dumps({"driver": "sqlite3", "data_source": str(db_path)}))

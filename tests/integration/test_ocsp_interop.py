@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import CFSSL_2016_SQLITE_SCHEMA
 from cryptography import x509
 from cryptography.x509 import ocsp
 
@@ -92,30 +93,6 @@ def test_openssl_accepts_delegated_responder(run_cli: RunCli, tmp_path: Path, ki
 
 
 # -----------------------------------------------------------------------------------------------------------
-# cfssl 2016 databases
-
-# goose migration 001 (sqlite), without 002's columns: the schema a cfssl 2016 user has
-CFSSL_001 = """
-CREATE TABLE certificates (
-  serial_number            blob NOT NULL,
-  authority_key_identifier blob NOT NULL,
-  ca_label                 blob,
-  status                   blob NOT NULL,
-  reason                   int,
-  expiry                   timestamp,
-  revoked_at               timestamp,
-  pem                      blob NOT NULL,
-  PRIMARY KEY(serial_number, authority_key_identifier)
-);
-CREATE TABLE ocsp_responses (
-  serial_number            blob NOT NULL,
-  authority_key_identifier blob NOT NULL,
-  body                     blob NOT NULL,
-  expiry                   timestamp,
-  PRIMARY KEY(serial_number, authority_key_identifier),
-  FOREIGN KEY(serial_number, authority_key_identifier) REFERENCES certificates(serial_number, authority_key_identifier)
-);
-"""
 
 
 def dumped(text: str) -> dict[int, ocsp.OCSPResponse]:
@@ -130,7 +107,7 @@ def test_our_refresh_on_a_cfssl_2016_database(run_cli: RunCli, tmp_path: Path) -
     ca_pem, ca_key = ca.write(tmp_path, "ca")
     db_path = tmp_path / "cfssl.db"
     with sqlite3.connect(db_path) as conn:
-        conn.executescript(CFSSL_001)
+        conn.executescript(CFSSL_2016_SQLITE_SCHEMA)
     conn.close()
     config = tmp_path / "db.json"
     config.write_text(json.dumps({"driver": "sqlite3", "data_source": str(db_path)}))
