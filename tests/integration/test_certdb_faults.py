@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CA, RunCli, make_ca
+from conftest import CA, Result, RunCli, make_ca
 
 from cfsslpy.certdb import CertDB, DBConfig
 
@@ -97,24 +97,19 @@ def test_signers_killed_mid_batch_leave_every_handed_out_certificate_recorded(ru
             assert str(rec.certificate().serial_number) == rec.serial
 
 
+def _gencert(run_cli: RunCli, ca: CA, dbconf: Path, name: str) -> Result:
+    spec = f'{{"CN":"{name}"}}'.encode()
+    return run_cli(
+        "gencert", "-ca", str(ca.cert), "-ca-key", str(ca.key), "-db-config", str(dbconf), "-hostname", f"{name}.example", "-", stdin=spec
+    )
+
+
 def test_sign_process_killed_while_the_database_is_locked_by_another(run_cli: RunCli, tmp_path: Path) -> None:
     """A signer waiting on a lock held by another process is killed: nothing half-written, the next one works."""
     ca = make_ca(run_cli, tmp_path / "ca")
     dbconf = tmp_path / "db.json"
     dbconf.write_text(json.dumps({"driver": "sqlite3", "data_source": str(tmp_path / "certs.db")}))
-    first = run_cli(
-        "gencert",
-        "-ca",
-        str(ca.cert),
-        "-ca-key",
-        str(ca.key),
-        "-db-config",
-        str(dbconf),
-        "-hostname",
-        "a.example",
-        "-",
-        stdin=b'{"CN":"a"}',
-    )
+    first = _gencert(run_cli, ca, dbconf, "a")
     assert first.status == 0, first.stderr
     holder = sqlite3.connect(tmp_path / "certs.db", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # hold the write lock
@@ -132,19 +127,7 @@ def test_sign_process_killed_while_the_database_is_locked_by_another(run_cli: Ru
     assert out == ""
     with CertDB(DBConfig("sqlite3", str(tmp_path / "certs.db"))) as db:
         before = len(db.unexpired_certificates())
-    again = run_cli(
-        "gencert",
-        "-ca",
-        str(ca.cert),
-        "-ca-key",
-        str(ca.key),
-        "-db-config",
-        str(dbconf),
-        "-hostname",
-        "b.example",
-        "-",
-        stdin=b'{"CN":"b"}',
-    )
+    again = _gencert(run_cli, ca, dbconf, "b")
     assert again.status == 0, again.stderr
     with CertDB(DBConfig("sqlite3", str(tmp_path / "certs.db"))) as db:
         assert len(db.unexpired_certificates()) == before + 1
