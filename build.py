@@ -575,6 +575,7 @@ def serve_smoke(pyz: Path, python: str, directory: Path, env: dict[str, str]) ->
             answer = json.loads(resp.read())
         if not answer.get("success") or "BEGIN CERTIFICATE" not in answer["result"]["certificate"]:
             raise BuildError(f"serve did not sign: {answer}")
+        revoke_and_crl(pyz, python, url, answer["result"]["certificate"], directory / "serve-data", env)
         proc.send_signal(signal.SIGTERM)
         rest, _ = proc.communicate(timeout=30)
         if proc.returncode != 0:
@@ -586,6 +587,36 @@ def serve_smoke(pyz: Path, python: str, directory: Path, env: dict[str, str]) ->
             proc.wait(10)
 
 
+def revoke_and_crl(pyz: Path, python: str, url: str, cert_pem: str, datadir: Path, env: dict[str, str]) -> None:
+    """The certdb in the single file: the certificate serve signed is recorded (SQLite, read here with the
+    standard library), ``/revoke`` marks it revoked and ``/crl`` returns a DER CRL."""
+    import base64
+    import sqlite3
+    import urllib.request
+
+    info = json.loads(
+        subprocess.run(
+            [python, str(pyz), "certinfo", "-cert", "-"], input=cert_pem, capture_output=True, text=True, check=True, env=env
+        ).stdout
+    )
+    serial, aki = info["serial_number"], info["authority_key_id"].replace(":", "").lower()
+    body = json.dumps({"serial": serial, "authority_key_id": aki, "reason": "superseded"}).encode()
+    with urllib.request.urlopen(urllib.request.Request(url + "/api/v1/cfssl/revoke", data=body, method="POST"), timeout=30) as resp:
+        if not json.loads(resp.read()).get("success"):
+            raise BuildError("serve did not revoke the certificate it signed")
+    with urllib.request.urlopen(url + "/api/v1/cfssl/crl", timeout=30) as resp:
+        crl = base64.b64decode(json.loads(resp.read())["result"])
+    if not crl.startswith(b"\x30"):
+        raise BuildError("serve's /crl did not return a DER CRL")
+    conn = sqlite3.connect(datadir / "certs.db")
+    try:
+        rows = conn.execute("SELECT status, reason FROM certificates WHERE serial_number = ?", (serial,)).fetchall()
+    finally:
+        conn.close()
+    if rows != [("revoked", 4)]:
+        raise BuildError(f"certdb record of the signed certificate: {rows}")
+
+
 def smoke(pyz: Path, python: str) -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="cfsslpy-smoke-") as tmp:
@@ -595,7 +626,9 @@ def smoke(pyz: Path, python: str) -> None:
         env = {**os.environ, "SHIV_ROOT": str(Path(tmp) / "cache")}
         lines = demo(pyz, python, work, env)
         serve_smoke(pyz, python, work, env)
-    log(f"smoke test passed in {time.monotonic() - started:.1f}s: {lines[0]}; CA and server certificate verified; serve signed over HTTP")
+    log(
+        f"smoke test passed in {time.monotonic() - started:.1f}s: {lines[0]}; CA and server certificate verified; serve signed, recorded, revoked and listed in a CRL over HTTP"
+    )
 
 
 def run_demo(pyz: Path, python: str, directory: Path) -> None:
@@ -640,6 +673,12 @@ def run_serve(pyz: Path, python: str, directory: Path) -> None:
         """  curl -s -d '{"request":{"CN":"www.example.net","hosts":["www.example.net"],"key":{"algo":"ecdsa","size":256}}}' """
         "http://127.0.0.1:8888/api/v1/cfssl/newcert"
     )
+    print("revoke it (serial and authority key id as 'certinfo -cert' prints them), then fetch the CRL:")
+    print(
+        """  curl -s -d '{"serial":"SERIAL","authority_key_id":"AKI-HEX","reason":"keyCompromise"}' """
+        "http://127.0.0.1:8888/api/v1/cfssl/revoke"
+    )
+    print("  curl -s http://127.0.0.1:8888/api/v1/cfssl/crl")
     sys.stdout.flush()
     os.execv(python, [python, str(pyz), "serve", "-address", "127.0.0.1", "-port", "8888", "-datadir", str(directory)])
 
