@@ -62,8 +62,7 @@ def connect(path: str | None, *, busy_timeout: float = 5.0, synchronous: str = "
     """
     if path is None:
         return sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(fd)
+    _create_private(path)
     conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
@@ -79,6 +78,22 @@ def connect(path: str | None, *, busy_timeout: float = 5.0, synchronous: str = "
         conn.close()
         raise
     return conn
+
+
+def _create_private(path: str) -> None:
+    """Create ``path`` empty and 0600 if it does not exist yet (SQLite gives its -wal/-shm files the same mode).
+
+    An existing file is never opened here: SQLite's locks are POSIX advisory locks, which the kernel drops
+    for the whole process when *any* descriptor of the file is closed. Opening and closing an existing
+    database beside a live connection of this process would silently release that connection's locks; a
+    process elsewhere would then believe it was the last user, checkpoint and reset the WAL under us, and the
+    file would be corrupt ("database disk image is malformed"). A file that did not exist holds no locks.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def write_transaction(conn: sqlite3.Connection, body: Callable[[sqlite3.Connection], T], timeout: float) -> T:

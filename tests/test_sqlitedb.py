@@ -4,6 +4,8 @@ import multiprocessing
 import os
 import sqlite3
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,3 +102,35 @@ def test_fresh_file_opened_by_many_processes_at_once_loses_no_write(tmp_path: Pa
         conn = sqlite3.connect(path)
         assert conn.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 8 * 25
         conn.close()
+
+
+_WRITER = """
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+for i in range(50):
+    c.execute("INSERT INTO t VALUES (?)", ("child",))
+c.close()
+"""
+_COUNTER = """
+import sqlite3, sys
+print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM t").fetchone()[0])
+"""
+
+
+def test_opening_a_second_connection_keeps_the_first_ones_locks(tmp_path: Path) -> None:
+    # POSIX locks belong to the process: closing any descriptor of the file drops them all. If connect()
+    # opened and closed an existing database file itself, the first connection would lose its shared lock;
+    # the child, closing last, would then delete the WAL the first connection still writes to, and those
+    # writes would be invisible to every other process (lost records, then a malformed database).
+    path = str(tmp_path / "x.db")
+    first = sqlitedb.connect(path)
+    first.execute("CREATE TABLE t (v TEXT)")
+    first.execute("INSERT INTO t VALUES ('first')")
+    second = sqlitedb.connect(path)  # e.g. a second CertDB in the same process
+    subprocess.run([sys.executable, "-c", _WRITER, path], check=True, timeout=60)
+    for _ in range(10):
+        first.execute("INSERT INTO t VALUES ('first')")
+    seen = subprocess.run([sys.executable, "-c", _COUNTER, path], check=True, capture_output=True, text=True, timeout=60)
+    assert int(seen.stdout) == 61
+    second.close()
+    first.close()
