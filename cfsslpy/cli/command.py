@@ -77,6 +77,13 @@ class Options:
     csv: str = ""
     num_workers: int = 10
     max_hosts: int = 100
+    module: str = ""
+    algo: str = "ecdsa"
+    size: int = 256
+    id: str = ""
+    dry_run: bool = False
+    transcript: str = ""
+    yes: bool = False
     usage: str = ""
     pgp_private: str = ""
     pgp_name: str = ""

@@ -97,6 +97,14 @@ _FLAGS = [
     Flag("csv", "", "CSV file of hosts", "scan"),
     Flag("num-workers", 10, "number of workers", "scan", int),
     Flag("max-hosts", 100, "maximum number of hosts", "scan", int),
+    # hardware tokens and ceremonies (ours)
+    Flag("module", "", "token: path of the PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so)", "token"),
+    Flag("algo", "ecdsa", "token generate: key algorithm: rsa, ecdsa or ed25519", "token"),
+    Flag("size", 256, "token generate: RSA bits or ECDSA curve size", "token", int),
+    Flag("id", "", "token generate: CKA_ID of the new key pair (hex)", "token"),
+    Flag("dry-run", False, "ceremony: print the plan and the checks, change nothing", "token", bool),
+    Flag("transcript", "", "ceremony: transcript file to write (default PLAN.transcript.json)", "token"),
+    Flag("yes", False, "ceremony: do not ask for confirmation before each step", "token", bool),
     # never used by cfssl
     Flag("usage", "", "(registered by cfssl, never used)", "other"),
     Flag("pgp-private", "", "(registered by cfssl, never used)", "other"),
@@ -113,6 +121,7 @@ GROUP_TITLES = {
     "server": "server",
     "ocsp": "revocation and OCSP",
     "scan": "scanner",
+    "token": "hardware tokens and ceremonies",
     "other": "other",
 }
 
