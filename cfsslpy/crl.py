@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives import serialization
 
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason
 from cfsslpy.gojson import format_duration
-from cfsslpy.keys import PrivateKey, check_supported_key, crl_hash, load_private_key, public_key_matches
+from cfsslpy.keys import PrivateKey, check_supported_key, crl_hash, is_pkcs11_uri, load_key_spec, load_private_key, public_key_matches
 from cfsslpy.pem import encode_pem, parse_certificate_pem
 from cfsslpy.revocation import parse_reason, parse_serial, reason_flag
 
@@ -272,12 +272,16 @@ def parse_crl_cert(cert_pem: bytes) -> x509.Certificate:
         raise CfsslError(Category.CERTIFICATE, exc.reason, "malformed certificate") from None
 
 
-def parse_crl_key(key_pem: bytes, *, environ: Mapping[str, str] | None = None) -> PrivateKey:
+def parse_crl_key(key_pem: bytes | PrivateKey, *, environ: Mapping[str, str] | None = None) -> PrivateKey:
     """gencrl's CA key: cfssl's API text ``malformed Private Key`` with its CLI code (2002/2003).
 
     An encrypted key without ``CFSSL_CA_PK_PASSWORD`` stays 2100 ``Private key is encrypted.``, an
     unsupported key type 2200, and a wrong password keeps its own message: they say more than cfssl's text.
+    A key object (a ``pkcs11:`` key the CLI loaded) is only checked.
     """
+    if not isinstance(key_pem, bytes):
+        check_supported_key(key_pem)
+        return key_pem
     try:
         return load_private_key(key_pem, environ=environ)
     except CfsslError as exc:
@@ -289,7 +293,7 @@ def parse_crl_key(key_pem: bytes, *, environ: Mapping[str, str] | None = None) -
 def gencrl(
     serial_list: bytes,
     cert_pem: bytes,
-    key_pem: bytes,
+    key_pem: bytes | PrivateKey,
     lifetime: str = "",
     *,
     now: dt.datetime | None = None,
@@ -368,10 +372,11 @@ def load_crl_issuer(
 
     ca_pem = read_input(ca_spec, stdin=stdin, environ=environ)
     try:
-        key_pem = read_input(key_spec, stdin=stdin, environ=environ)
+        key_pem = None if is_pkcs11_uri(key_spec) else read_input(key_spec, stdin=stdin, environ=environ)
     except PlainError as exc:
         raise CfsslError(Category.CERTIFICATE, Reason.READ_FAILED, exc.message) from None
-    return parse_certificate_pem(ca_pem), load_private_key(key_pem, environ=environ)
+    cert = parse_certificate_pem(ca_pem)
+    return cert, load_private_key(key_pem, environ=environ) if key_pem is not None else load_key_spec(key_spec, environ=environ)
 
 
 def encode(der: bytes, pem: bool) -> str:

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 
 from cfsslpy.errors import Category, CfsslError, Reason
 from cfsslpy.gojson import JSONDecodeError, fold_keys, type_error
+from cfsslpy.inputs import Stdin, read_input
 from cfsslpy.pem import all_blocks, encode_pem
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
@@ -147,6 +148,30 @@ def load_private_key(
     return key  # type: ignore[no-any-return]
 
 
+def is_pkcs11_uri(spec: str) -> bool:
+    """True for a ``pkcs11:`` URI (a key on a token; see :mod:`cfsslpy.pkcs11`)."""
+    return spec[:7].lower() == "pkcs11:"
+
+
+def load_key_spec(
+    spec: str,
+    *,
+    stdin: Stdin | None = None,
+    environ: Mapping[str, str] | None = None,
+    allow_password: bool = True,
+) -> PrivateKey:
+    """The private key a flag names: a ``pkcs11:`` URI (the key stays on the token, see
+    :func:`cfsslpy.pkcs11.load_private_key`), else ``-``/path/``file:``/``env:`` read and parsed as PEM by
+    :func:`load_private_key`. Unreadable input is the :class:`PlainError` of :func:`read_input` (callers wrap it
+    in their command's words); token errors are 2001/2200/2500.
+    """
+    if is_pkcs11_uri(spec):
+        from cfsslpy import pkcs11  # lazily: python-pkcs11 is optional
+
+        return pkcs11.load_private_key(spec, environ=environ)
+    return load_private_key(read_input(spec, stdin=stdin, environ=environ), environ=environ, allow_password=allow_password)
+
+
 def check_supported_key(key: Any) -> None:
     """cfssl supports RSA, ECDSA on P-256/384/521 and Ed25519 only (2200 otherwise)."""
     if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey, ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey)):
@@ -215,6 +240,8 @@ __all__ = [
     "JSONDecodeError",
     "encode_private_key",
     "load_private_key",
+    "load_key_spec",
+    "is_pkcs11_uri",
     "check_supported_key",
     "signature_hash",
     "crl_hash",

@@ -36,7 +36,7 @@ from cfsslpy.certdb import STATUSES, CertDB, CertificateRecord, OCSPRecord, with
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason
 from cfsslpy.gojson import parse_duration
 from cfsslpy.inputs import Stdin, read_input
-from cfsslpy.keys import PrivateKey, check_supported_key, crl_hash, load_private_key, public_key_matches
+from cfsslpy.keys import PrivateKey, check_supported_key, crl_hash, is_pkcs11_uri, load_key_spec, load_private_key, public_key_matches
 from cfsslpy.pem import parse_certificate_pem
 from cfsslpy.revocation import parse_reason, parse_revoked_at, reason_flag
 
@@ -271,12 +271,12 @@ def load_signer(
     except PlainError as exc:
         raise CfsslError(Category.CERTIFICATE, Reason.READ_FAILED, exc.message) from None
     try:
-        key_pem = read_input(responder_key, stdin=stdin, environ=environ)
+        key_pem = None if is_pkcs11_uri(responder_key) else read_input(responder_key, stdin=stdin, environ=environ)
     except PlainError as exc:
         raise PlainError(f"Could not read key file: {exc.message}") from None
     issuer = parse_certificate_pem(issuer_pem)
     responder_cert = parse_certificate_pem(responder_pem)
-    key = load_private_key(key_pem, environ=environ)
+    key = load_private_key(key_pem, environ=environ) if key_pem is not None else load_key_spec(responder_key, environ=environ)
     return OCSPSigner(issuer, responder_cert, key, period)
 
 

@@ -835,16 +835,16 @@ def load_issuer(ca_spec: str, key_spec: str, *, stdin: Any = None, environ: Any 
     """
     from cfsslpy.errors import PlainError
     from cfsslpy.inputs import read_input
-    from cfsslpy.keys import load_private_key
+    from cfsslpy.keys import is_pkcs11_uri, load_key_spec, load_private_key
     from cfsslpy.pem import parse_certificate_pem
 
     ca_pem = read_input(ca_spec, stdin=stdin, environ=environ)
     try:
-        key_pem = read_input(key_spec, stdin=stdin, environ=environ)
+        key_pem = None if is_pkcs11_uri(key_spec) else read_input(key_spec, stdin=stdin, environ=environ)
     except PlainError as exc:
         raise CfsslError(Category.CERTIFICATE, Reason.READ_FAILED, exc.message) from None
     cert = parse_certificate_pem(ca_pem)
-    key = load_private_key(key_pem, environ=environ)
+    key = load_private_key(key_pem, environ=environ) if key_pem is not None else load_key_spec(key_spec, environ=environ)
     return Issuer(key=key, cert=cert)
 
 

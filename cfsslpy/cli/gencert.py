@@ -26,7 +26,7 @@ from cfsslpy.cli.common import (
 from cfsslpy.cli.context import IO
 from cfsslpy.errors import PlainError, UsageError
 from cfsslpy.initca import new_ca, profile_from_config, renew_ca, self_sign_ca
-from cfsslpy.keys import load_private_key
+from cfsslpy.keys import load_key_spec
 from cfsslpy.pem import parse_certificate_pem
 from cfsslpy.signer import NO_HOSTS_WARNING, SignRequest, issue
 
@@ -73,7 +73,7 @@ def _initca(opts: Options, csr_json_spec: str, io: IO) -> int:
     if opts.cn:
         req.CN = opts.cn
     if opts.ca_key:
-        key = load_private_key(read_arg(opts.ca_key, io, prefixes=True), environ=io.environ)
+        key = load_key_spec(opts.ca_key, stdin=io.stdin, environ=io.environ)
         cert, csr = self_sign_ca(req, key, profile)
         print_cert(io, cert=pem_text(cert), csr=pem_text(csr))
         return 0
@@ -88,7 +88,7 @@ def _renew(opts: Options, args: list[str], io: IO) -> int:
     require_ca(opts)
     ignored(opts, ["config", "profile", "hostname", "cn", "label", "crl", *REMOTE_FLAGS], "with -renewca")
     cert = parse_certificate_pem(read_arg(opts.ca, io, prefixes=True))
-    key = load_private_key(read_arg(opts.ca_key, io, prefixes=True), environ=io.environ)
+    key = load_key_spec(opts.ca_key, stdin=io.stdin, environ=io.environ)
     print_cert(io, cert=pem_text(renew_ca(cert, key)))
     return 0
 

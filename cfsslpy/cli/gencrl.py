@@ -7,6 +7,7 @@ from cfsslpy.cli.common import no_more_args, pop_arg, read_arg
 from cfsslpy.cli.context import IO
 from cfsslpy.crl import encode, gencrl
 from cfsslpy.errors import PlainError
+from cfsslpy.keys import is_pkcs11_uri, load_key_spec
 
 
 def run(opts: Options, args: list[str], io: IO) -> int:
@@ -23,7 +24,7 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     # read the inputs, then one core call
     serials = read_arg(serials_spec, io)
     cert = read_arg(cert_spec, io, prefixes=True)
-    key = read_arg(key_spec, io, prefixes=True)
+    key = load_key_spec(key_spec, environ=io.environ) if is_pkcs11_uri(key_spec) else read_arg(key_spec, io, prefixes=True)
     der = gencrl(serials, cert, key, lifetime, environ=io.environ)
     io.out(encode(der, opts.pem))
     return 0

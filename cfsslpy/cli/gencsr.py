@@ -7,7 +7,7 @@ from cfsslpy.cli.common import ONLY_ONE, no_more_args, pem_text, pop_arg, print_
 from cfsslpy.cli.context import IO
 from cfsslpy.csr import CertificateRequest, extract_request, generate_csr
 from cfsslpy.errors import PlainError
-from cfsslpy.keys import load_private_key
+from cfsslpy.keys import is_pkcs11_uri, load_key_spec, load_private_key
 from cfsslpy.pem import parse_certificate_pem
 
 
@@ -21,8 +21,9 @@ def run(opts: Options, args: list[str], io: IO) -> int:
         spec, args = pop_arg(args)
         no_more_args(args, ONLY_ONE)
     hosts = split_hosts(opts.hostname)
-    key_pem = read_arg(opts.key, io, prefixes=True)
-    key = load_private_key(key_pem, allow_password=False)
+    # a pkcs11: key stays on its token: no "key" in the output (the URI may hold a pin-value)
+    key_pem = None if is_pkcs11_uri(opts.key) else read_arg(opts.key, io, prefixes=True)
+    key = load_private_key(key_pem, allow_password=False) if key_pem is not None else load_key_spec(opts.key, environ=io.environ)
     req: CertificateRequest
     if opts.cert:
         req = extract_request(parse_certificate_pem(read_arg(opts.cert, io, prefixes=True)))
@@ -32,7 +33,7 @@ def run(opts: Options, args: list[str], io: IO) -> int:
         req.hosts = hosts
     csr = generate_csr(req, key)
     # cfssl prints the key file's bytes as they were read
-    print_cert(io, csr=pem_text(csr), key=key_pem.decode("utf-8", "replace"))
+    print_cert(io, csr=pem_text(csr), key=None if key_pem is None else key_pem.decode("utf-8", "replace"))
     return 0
 
 
