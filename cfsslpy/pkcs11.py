@@ -484,6 +484,9 @@ def _login(slot: Any, pin: str, *, rw: bool = True) -> Any:
         rw = False
     try:
         session = token.open(rw=rw, user_pin=pin)
+    except p11.UserAlreadyLoggedIn:
+        # another part of this process logged in already (the login state is per application): share it
+        session = token.open(rw=rw)
     except p11.PinIncorrect:
         raise _error(Reason.UNAVAILABLE, f"wrong PIN for PKCS#11 token {label!r}") from None
     except p11.PinLocked:
