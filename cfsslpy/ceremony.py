@@ -56,7 +56,7 @@ from cryptography.hazmat.primitives import serialization
 from cfsslpy import __version__
 from cfsslpy.errors import Category, CfsslError, Error, PlainError, Reason
 from cfsslpy.inputs import write_atomic, write_secret
-from cfsslpy.keys import KeyRequest, PrivateKey, PublicKey, encode_private_key, load_private_key
+from cfsslpy.keys import KeyRequest, PrivateKey, PublicKey, encode_private_key, is_pkcs11_uri, load_key_spec, load_private_key
 
 log = logging.getLogger(__name__)
 
@@ -106,22 +106,11 @@ def plan_error(message: str) -> CfsslError:
     return CfsslError(Category.POLICY, Reason.INVALID_POLICY, message)
 
 
-def is_token_uri(spec: str) -> bool:
-    return spec[:7].lower() == "pkcs11:"
-
-
 def redact_uri(uri: str) -> str:
-    """The URI without any ``pin-value`` attribute (path or query), so it can be printed and recorded."""
-    scheme, _, rest = uri.partition(":")
-    path, sep, query = rest.partition("?")
-    path_attrs = [a for a in path.split(";") if not a.lower().startswith("pin-value=")]
-    query_attrs = [a for a in query.split("&") if a and not a.lower().startswith("pin-value=")]
-    text = f"{scheme}:{';'.join(path_attrs)}"
-    return f"{text}?{'&'.join(query_attrs)}" if query_attrs else text
+    """The URI, parsed (RFC 7512) and written back without its ``pin-value``: what may be printed and recorded."""
+    from cfsslpy.pkcs11 import TokenURI  # only the URI parser: python-pkcs11 itself is not imported
 
-
-def _has_pin_value(uri: str) -> bool:
-    return "pin-value=" in uri.lower()
+    return TokenURI.parse(uri).without_secrets().to_string()
 
 
 def sha256_file(path: str) -> str | None:
@@ -330,6 +319,8 @@ def _parse_step(index: int, raw: Any, directory: str, where: str) -> Step:
             raise plan_error(f"{label}: {key} is empty")
         return os.path.normpath(os.path.join(directory, value))
 
+    from cfsslpy.pkcs11 import TokenURI  # the URI parser only
+
     for key, kind in spec.fields.items():
         if key not in raw:
             continue
@@ -347,9 +338,15 @@ def _parse_step(index: int, raw: Any, directory: str, where: str) -> Step:
             step.inputs[key] = resolve(key, value)
         elif kind == "out":
             step.outputs[key] = resolve(key, value)
-        elif is_token_uri(value):
-            if _has_pin_value(value):
+        elif is_pkcs11_uri(value):
+            try:
+                parsed = TokenURI.parse(value)
+            except CfsslError as exc:
+                raise plan_error(f"{label}: {key}: {exc.message}") from None
+            if parsed.pin_value is not None:
                 log.warning("%s: %s carries a pin-value; prefer pin-source=file:... (the PIN is never recorded)", step.label, key)
+            if kind == "newkey" and not parsed.object:
+                raise plan_error(f"{label}: {key} URI names no object= (the new key pair's label)")
             step.tokens[key] = value
         elif kind == "newkey":
             step.outputs[key] = resolve(key, value)
@@ -378,9 +375,6 @@ def _check_params(step: Step, label: str) -> None:
                     raise ValueError
             except ValueError:
                 raise plan_error(f"{label}: id {key_id!r} is not a non-empty hex string") from None
-        uri = step.tokens.get("key")
-        if uri is not None and "object=" not in uri.partition("?")[0].lower():
-            raise plan_error(f"{label}: key URI names no object= (the new key pair's label)")
     if step.action == "crl":
         from cfsslpy.gojson import parse_duration
 
@@ -484,11 +478,6 @@ class _StepIO:
 def _load_key(sio: _StepIO, name: str, environ: Mapping[str, str] | None) -> PrivateKey:
     uri = sio.step.tokens.get(name)
     if uri is not None:
-        from cfsslpy import keys
-
-        load_key_spec: Callable[..., PrivateKey] | None = getattr(keys, "load_key_spec", None)
-        if load_key_spec is None:
-            raise CfsslError(Category.PRIVATE_KEY, Reason.UNAVAILABLE, f"{sio.step.label}: this build cannot load pkcs11: keys")
         return load_key_spec(uri, environ=environ)
     # a key file: loaded from the bytes that were hashed for the transcript
     return load_private_key(sio.read(name), environ=environ)

@@ -42,25 +42,14 @@ CONFIG = {
 }
 
 
-def full_plan(root_key: str = "root-key.pem") -> dict[str, Any]:
-    """Root key and certificate, intermediate, OCSP responder, first CRL: every key a file."""
-    steps: list[dict[str, Any]] = []
-    if not root_key.startswith("pkcs11:"):
-        steps.append(
-            {"name": "root key", "action": "generate-key", "key": root_key, "algo": "ecdsa", "size": 384, "pubkey": "root.pub.pem"}
-        )
-    else:
-        steps.append(
-            {
-                "name": "root key",
-                "action": "generate-key",
-                "key": root_key,
-                "algo": "ecdsa",
-                "size": 384,
-                "id": "01",
-                "pubkey": "root.pub.pem",
-            }
-        )
+def full_plan(root_key: str = "root-key.pem", key_id: str = "01") -> dict[str, Any]:
+    """Root key and certificate, intermediate, OCSP responder, first CRL: every key a file unless ``root_key``
+    is a pkcs11: URI (then the root key pair is generated on that token with CKA_ID ``key_id``)."""
+    first: dict[str, Any] = {"name": "root key", "action": "generate-key", "key": root_key, "algo": "ecdsa", "size": 384}
+    if root_key.startswith("pkcs11:"):
+        first["id"] = key_id
+    first["pubkey"] = "root.pub.pem"
+    steps: list[dict[str, Any]] = [first]
     steps += [
         {
             "name": "root",
@@ -351,16 +340,17 @@ def test_dry_run_flag_before_the_plan(run_cli: RunCli, tmp_path: Path) -> None:
 
 
 def test_dry_run_never_shows_a_pin(run_cli: RunCli, tmp_path: Path) -> None:
-    uri = f"pkcs11:token=CA;object=root;pin-value={PIN}?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-value={PIN}"
+    uri = f"pkcs11:token=CA;object=root?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-value={PIN}"
     plan = setup_dir(tmp_path / "c", full_plan(uri))
     result = run_cli("ceremony", str(plan), "-dry-run")
     assert result.status == 0, result.stderr
     assert PIN not in result.stdout and PIN not in result.stderr
+    assert "pin-value" in result.stderr  # the warning names the attribute, never its value
     assert result.json["steps"][0]["parameters"]["key"] == "pkcs11:token=CA;object=root?module-path=/usr/lib/softhsm/libsofthsm2.so"
 
 
 def test_redact_uri() -> None:
-    assert redact_uri("pkcs11:token=a;pin-value=1?pin-value=2&module-path=/x") == "pkcs11:token=a?module-path=/x"
+    assert redact_uri("pkcs11:token=a?pin-value=2&module-path=/x") == "pkcs11:token=a?module-path=/x"
     assert redact_uri("pkcs11:token=a?PIN-VALUE=2") == "pkcs11:token=a"
     assert redact_uri("pkcs11:token=a?pin-source=file:/p") == "pkcs11:token=a?pin-source=file:/p"
 
@@ -414,6 +404,11 @@ def test_refuses_an_existing_transcript(run_cli: RunCli, tmp_path: Path) -> None
         (lambda p: p["steps"][4].update(ca_key="env:ROOT_KEY"), "env: is not allowed"),
         (lambda p: p["steps"][4].update(profile=3), "step 5 (sign: intermediate): profile must be a string"),
         (lambda p: p.update(steps=[]), "steps must be a non-empty list"),
+        (
+            lambda p: p["steps"][4].update(ca_key="pkcs11:token=CA;bogus=1"),
+            "step 5 (sign: intermediate): ca_key: PKCS#11 URI: unknown path attribute",
+        ),
+        (lambda p: p["steps"][0].update(key="pkcs11:token=CA"), "step 1 (generate-key: root key): key URI names no object="),
     ],
 )
 def test_refuses_a_bad_plan(run_cli: RunCli, tmp_path: Path, change: Any, expected: str) -> None:
