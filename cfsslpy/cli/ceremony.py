@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from cfsslpy.ceremony import Plan, Step, default_transcript, run, verify
+from cfsslpy import ceremony as core
+from cfsslpy.ceremony import Plan, Step, default_transcript
 from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.common import log, no_more_args, pop_arg, print_json
 from cfsslpy.cli.context import IO
@@ -13,7 +14,7 @@ from cfsslpy.cli.token import interleaved
 from cfsslpy.errors import Category, CfsslError, Reason, UsageError
 
 
-def main(opts: Options, args: list[str], io: IO) -> int:
+def run(opts: Options, args: list[str], io: IO) -> int:
     # bind and validate: PLAN or "verify TRANSCRIPT", flags before or after it; nothing read yet
     opts, args = interleaved(opts, args)
     first, args = pop_arg(args)
@@ -23,7 +24,7 @@ def main(opts: Options, args: list[str], io: IO) -> int:
         for flag in ("dry-run", "yes", "transcript"):
             if flag in opts.given:
                 raise UsageError(f"-{flag} has no meaning with ceremony verify")
-        report = verify(transcript)
+        report = core.verify(transcript)
         print_json(io, report.to_json())
         if not report.ok:
             raise CfsslError(Category.CERTIFICATE, Reason.VERIFY_FAILED, f"ceremony transcript verification failed: {report.problems[0]}")
@@ -41,7 +42,7 @@ def main(opts: Options, args: list[str], io: IO) -> int:
         print_json(io, plan.describe(transcript))
         return 0
     confirm = None if opts.yes else (lambda step, view: _confirm(io, step, view))
-    result = run(plan, transcript, confirm=confirm, environ=io.environ, progress=lambda text: log.info("%s", text))
+    result = core.run(plan, transcript, confirm=confirm, environ=io.environ, progress=lambda text: log.info("%s", text))
     print_json(io, result.to_json())
     return 0
 
@@ -90,7 +91,7 @@ COMMAND = Command(
     usage="cfsslpy ceremony PLAN.json [-dry-run] [-transcript FILE] [-yes]\n       cfsslpy ceremony verify TRANSCRIPT",
     flags=["dry-run", "transcript", "yes"],
     example="cfsslpy ceremony -dry-run root-ceremony.json && cfsslpy ceremony root-ceremony.json",
-    run=main,
+    run=run,
     description="Run the steps of PLAN.json in order (generate-key, generate-csr, self-sign, sign, ocsp-responder,\n"
     "crl; keys are files or pkcs11: URIs; paths are relative to the plan). The whole plan is checked first:\n"
     "no output may exist already. Each step is shown and confirmed on the terminal (-yes: no questions; without\n"
