@@ -505,6 +505,13 @@ def test_a_failing_step_leaves_the_transcript_of_the_steps_done(run_cli: RunCli,
 # the shipped example
 
 
+def test_example_plan_is_printed(run_cli: RunCli) -> None:
+    result = run_cli("ceremony", "example")
+    assert result.status == 0
+    assert result.stdout.encode() == read_asset("examples", "ceremony-plan.json")
+    assert run_cli("ceremony", "example", "x").status == 1
+
+
 def test_example_plan_parses() -> None:
     data = read_asset("examples", "ceremony-plan.json")
     plan = Plan.from_bytes(data, "/ceremony/ceremony-plan.json")

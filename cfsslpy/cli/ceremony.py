@@ -18,6 +18,12 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     # bind and validate: PLAN or "verify TRANSCRIPT", flags before or after it; nothing read yet
     opts, args = interleaved(opts, args)
     first, args = pop_arg(args)
+    if first == "example":
+        no_more_args(args)
+        from cfsslpy.resources import read_asset
+
+        io.out(read_asset("examples", "ceremony-plan.json").decode("utf-8"))
+        return 0
     if first == "verify":
         transcript, args = pop_arg(args)
         no_more_args(args)
@@ -88,7 +94,11 @@ def _confirm(io: IO, step: Step, view: dict[str, Any]) -> bool:
 COMMAND = Command(
     name="ceremony",
     summary="run a scripted offline CA ceremony from a plan, or verify its transcript",
-    usage="cfsslpy ceremony PLAN.json [-dry-run] [-transcript FILE] [-yes]\n       cfsslpy ceremony verify TRANSCRIPT",
+    usage=(
+        "cfsslpy ceremony PLAN.json [-dry-run] [-transcript FILE] [-yes]\n"
+        "       cfsslpy ceremony verify TRANSCRIPT\n"
+        "       cfsslpy ceremony example"
+    ),
     flags=["dry-run", "transcript", "yes"],
     example="cfsslpy ceremony -dry-run root-ceremony.json && cfsslpy ceremony root-ceremony.json",
     run=run,
@@ -99,5 +109,5 @@ COMMAND = Command(
     "PLAN.transcript.json beside the plan), written after each step; the final hash is printed: write it on\n"
     "the paper record. -dry-run prints the plan with the SHA-256 of every existing input and changes nothing.\n"
     "'ceremony verify TRANSCRIPT' checks the chain and re-hashes every file still present (exit 1 on a\n"
-    "problem). Example plan: assets/examples/ceremony-plan.json in the source tree.",
+    "problem). 'ceremony example' prints an example plan (root key on a token, intermediate, OCSP, CRL).",
 )
