@@ -9,7 +9,7 @@
 Needs only a CPython >= 3.11 with ``venv`` (or ``pip``) and access to a package index for the build; the
 result needs neither the network nor a writable HOME. Nothing is installed into the user's site-packages:
 the build tools (shiv, setuptools) live in a throwaway venv under ``build/`` and the application with its
-runtime dependencies (cryptography, bottle, waitress) is installed with ``pip --target`` into a staging directory.
+runtime dependencies (cryptography, bottle, waitress, pg8000, python-pkcs11) is installed with ``pip --target`` into a staging directory.
 
 The pyz is tied to one CPython minor version and one platform, because cryptography and cffi ship compiled
 wheels; the target is embedded in the pyz (which refuses, with a clear message, to run elsewhere) and
@@ -417,10 +417,12 @@ def _build(target: Target, python: str, stage: Path, out: Path) -> list[str]:
             "--prefer-binary",
             "--target",
             str(site),
-            str(src),
+            f"{src}[pkcs11]",  # python-pkcs11: keys on tokens (pkcs11: URIs), the token and ceremony commands
         ]
     )
     normalise(site)
+    if not any(site.glob("python_pkcs11-*.dist-info")):
+        raise BuildError("python-pkcs11 (the pkcs11 extra) is missing from the runtime site-packages")
     for unwanted in ("pytest", "shiv", "pkilint"):
         if any(site.glob(f"{unwanted}-*.dist-info")):
             raise BuildError(f"{unwanted} ended up in the runtime site-packages")
