@@ -46,6 +46,8 @@ COMMANDS: dict[str, str] = {
     "revoke": "revoke",
     "gencrl": "gencrl",
     "crl": "crl",
+    "token": "token",
+    "ceremony": "ceremony",
     "print-defaults": "print_defaults",
     "version": "version",
     "json-split": "jsonsplit",
