@@ -32,9 +32,10 @@ PIN = "246810"
 # the keys cfsslpy generates on the token: object label -> (algo, size)
 KEYS = {"rsa": ("rsa", 2048), "ec": ("ecdsa", 256), "ec384": ("ecdsa", 384)}
 
-# Objects of the wrong kind, made with python-pkcs11 directly in a separate process (so that this process's
-# login, cached by cfsslpy, is not disturbed): an AES key labelled "secret" and a public key with no private half.
-_WRONG_KINDS = r"""
+# Objects made with python-pkcs11 directly, in a separate process (so that this process's login, cached by
+# cfsslpy, is not disturbed): an AES key labelled "secret", a public key with no private half ("pubonly"), and
+# a P-256 key with CKA_ALWAYS_AUTHENTICATE ("always": a login before each signature, like YubiKey slot 9c).
+_RAW_OBJECTS = r"""
 import sys, pkcs11
 from pkcs11 import Attribute, KeyType, ObjectClass
 lib = pkcs11.lib(sys.argv[1])
@@ -42,6 +43,11 @@ with lib.get_token(token_label=sys.argv[2]).open(rw=True, user_pin=sys.argv[3]) 
     s.generate_key(KeyType.AES, 256, label="secret", store=True)
     pub, priv = s.generate_keypair(KeyType.RSA, 2048, label="pubonly", id=b"\x99", store=True)
     priv.destroy()
+    params = s.create_domain_parameters(KeyType.EC, {Attribute.EC_PARAMS: bytes.fromhex("06082a8648ce3d030107")}, local=True)
+    params.generate_keypair(
+        label="always", id=b"\x9c", store=True,
+        private_template={Attribute.ALWAYS_AUTHENTICATE: True, Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False},
+    )
 """
 
 
@@ -112,7 +118,7 @@ def softhsm() -> Iterator[SoftHSM]:
         pin_file.chmod(0o600)
         token = SoftHSM(root, conf, module, LABEL, PIN, pin_file)
         made = subprocess.run(
-            [sys.executable, "-c", _WRONG_KINDS, module, LABEL, PIN], capture_output=True, text=True, timeout=120, check=False
+            [sys.executable, "-c", _RAW_OBJECTS, module, LABEL, PIN], capture_output=True, text=True, timeout=120, check=False
         )
         assert made.returncode == 0, made.stderr
         for name, (algo, size) in KEYS.items():

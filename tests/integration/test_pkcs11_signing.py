@@ -150,6 +150,20 @@ def test_gencsr_and_renewca_with_the_token_key(run_cli: RunCli, softhsm: SoftHSM
     assert "OK" in openssl("verify", "-CAfile", str(renewed), str(renewed))
 
 
+def test_a_key_that_always_authenticates_gets_a_login_before_each_signature(run_cli: RunCli, softhsm: SoftHSM, tmp_path: Path) -> None:
+    """SoftHSM enforces CKA_ALWAYS_AUTHENTICATE (C_Sign without C_Login(CKU_CONTEXT_SPECIFIC) is refused)."""
+    objects = token_keys.list_objects(softhsm.uri("always", type="private"))
+    assert [o["always_authenticate"] for o in objects] == [True]
+    uri = softhsm.key_uri("always")
+    ca = make_token_ca(run_cli, softhsm, "always", tmp_path / "ca")
+    for i in range(3):  # several signatures in one process: one context-specific login each
+        result = run_cli("sign", "-ca", str(ca), "-ca-key", uri, str(leaf_csr(tmp_path / f"leaf{i}.csr", f"l{i}.example")))
+        assert result.status == 0, result.stderr
+        leaf = tmp_path / f"leaf{i}.pem"
+        leaf.write_text(result.json["cert"])
+        assert f"{leaf}: OK" in openssl("verify", "-CAfile", str(ca), str(leaf))
+
+
 def test_the_private_keys_never_leave_the_token(run_cli: RunCli, softhsm: SoftHSM, tmp_path: Path) -> None:
     objects = token_keys.list_objects(softhsm.uri(None))
     private = {o["label"]: o for o in objects if o["class"] == "private"}
