@@ -84,8 +84,18 @@ class SoftHSM:
         return self.uri(name)
 
 
+# SoftHSM reads SOFTHSM2_CONF once per process (at C_Initialize), so there is one token per test session even
+# when several test modules import the fixture (pytest then makes one session fixture per module): the first
+# instance makes the token and removes it at the end of the session (session fixtures end last-in first-out).
+_TOKEN: SoftHSM | None = None
+
+
 @pytest.fixture(scope="session")
 def softhsm() -> Iterator[SoftHSM]:
+    global _TOKEN
+    if _TOKEN is not None:
+        yield _TOKEN
+        return
     util = shutil.which("softhsm2-util")
     module = next((m for m in MODULE_CANDIDATES if os.path.exists(m)), None)
     if util is None or module is None:
@@ -123,4 +133,8 @@ def softhsm() -> Iterator[SoftHSM]:
         assert made.returncode == 0, made.stderr
         for name, (algo, size) in KEYS.items():
             token_keys.generate_key_pair(token.uri(name), algo, size)
-        yield token
+        _TOKEN = token
+        try:
+            yield token
+        finally:
+            _TOKEN = None
