@@ -300,3 +300,24 @@ def test_softhsm_never_reaches_final_try(softhsm: SoftHSM) -> None:
         assert proc.returncode == 1
     slots = [s for s in token_keys.list_slots(softhsm.module) if s.get("token", {}).get("label") == softhsm.label]
     assert slots and not slots[0]["token"]["pin_final_try"] and not slots[0]["token"]["pin_locked"]
+
+
+def test_rsa_pss_and_ed25519_signatures_from_the_token(softhsm: SoftHSM) -> None:
+    """The mechanisms no cfssl command asks for yet: RSA-PSS (CKM_RSA_PKCS_PSS) and Ed25519 (CKM_EDDSA)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ed25519, padding
+
+    rsa_key = token_keys.load_private_key(softhsm.key_uri("rsa"))
+    data = b"to be signed on the token"
+    for digest in (hashes.SHA256(), hashes.SHA384()):
+        pss = padding.PSS(mgf=padding.MGF1(digest), salt_length=padding.PSS.DIGEST_LENGTH)
+        signature = rsa_key.sign(data, pss, digest)  # type: ignore[arg-type]
+        rsa_key.public_key().verify(signature, data, pss, digest)  # type: ignore[arg-type]
+        # PSS is randomised: two signatures differ, both verify
+        assert rsa_key.sign(data, pss, digest) != signature  # type: ignore[arg-type]
+
+    token_keys.generate_key_pair(softhsm.uri("pss-test-ed25519"), "ed25519", 0)
+    ed_key = token_keys.load_private_key(softhsm.uri("pss-test-ed25519"))
+    assert isinstance(ed_key, ed25519.Ed25519PrivateKey)
+    signature = ed_key.sign(data)
+    ed_key.public_key().verify(signature, data)
