@@ -5,10 +5,14 @@ and an environment reduced to PATH and LANG.
 The pyz is built once per module with ``build.py --skip-smoke --out``; a second pair of builds checks that
 the build is reproducible. Under a root user, the runs drop CAP_DAC_OVERRIDE (``setpriv``), otherwise root
 could write into a 0555 HOME and the fallback would never be exercised.
+
+With SoftHSM2 (marker ``softhsm``), the pyz also signs with keys on a throwaway token (integration/softhsm.py):
+python-pkcs11 must come from inside the pyz too.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -23,10 +27,14 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from integration.softhsm import SoftHSM, softhsm
 
 from tests.conftest import REQUIRE_INTEGRATION, need
+
+__all__ = ["softhsm"]  # the session fixture, imported for pytest
 
 pytestmark = [pytest.mark.integration, pytest.mark.zipapp]
 
@@ -245,6 +253,61 @@ def test_bad_input_is_a_cfssl_json_error(sandbox: Sandbox, tmp_path: Path) -> No
     assert result.stdout == ""
     error = json.loads(result.stderr.strip().splitlines()[-1])
     assert error == {"code": 2400, "message": "invalid algorithm"}  # what cfssl 1.2 prints for this input
+
+
+@pytest.mark.softhsm
+@pytest.mark.openssl
+def test_pkcs11_token_keys_from_the_pyz(softhsm: SoftHSM, sandbox: Sandbox, tmp_path: Path) -> None:
+    """token list, gencert -initca, sign, gencrl and ocspsign with ``pkcs11:`` URIs, run by the built pyz; openssl checks."""
+    openssl = need("openssl")
+    env = {**sandbox.ro_home(), "SOFTHSM2_CONF": str(softhsm.conf)}
+
+    def check(*args: str) -> str:
+        proc = subprocess.run([openssl, *args], capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout + proc.stderr
+
+    listed = sandbox.run("token", "list", "-module", softhsm.module, env=env)
+    assert listed.status == 0, listed.stderr
+    assert softhsm.label in [s.get("token", {}).get("label") for s in json.loads(listed.stdout)["slots"]], listed.stdout
+
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    (tmp_path / "leaf.csr").write_bytes(
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "leaf.example.net")]))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("leaf.example.net")]), critical=False)
+        .sign(leaf_key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+    )
+    for name in ("ec", "rsa"):  # ECDSA and RSA PKCS#1 v1.5 mechanisms through the bundled python-pkcs11
+        uri = softhsm.key_uri(name)
+        (tmp_path / "ca-csr.json").write_text(json.dumps({"CN": f"zipapp token CA {name}", "names": [{"O": "cfsslpy"}]}))
+        ca = sandbox.run("gencert", "-initca", "-ca-key", uri, "ca-csr.json", env=env, cwd=tmp_path)
+        assert ca.status == 0, ca.stderr
+        assert set(ca.json) == {"cert", "csr"}  # no key: it stays on the token
+        (tmp_path / "ca.pem").write_text(ca.json["cert"])
+        assert "ca.pem: OK" in check("verify", "-CAfile", "ca.pem", "ca.pem")
+
+        signed = sandbox.run("sign", "-ca", "ca.pem", "-ca-key", uri, "leaf.csr", env=env, cwd=tmp_path)
+        assert signed.status == 0, signed.stderr
+        (tmp_path / "leaf.pem").write_text(signed.json["cert"])
+        assert "leaf.pem: OK" in check("verify", "-CAfile", "ca.pem", "leaf.pem")
+        serial = x509.load_pem_x509_certificate(signed.json["cert"].encode()).serial_number
+
+        (tmp_path / "serials.txt").write_text(f"{serial}\n")
+        crl = sandbox.run("gencrl", "serials.txt", "ca.pem", uri, "3600", env=env, cwd=tmp_path)
+        assert crl.status == 0, crl.stderr
+        (tmp_path / "crl.der").write_bytes(base64.b64decode(crl.stdout))  # cfssl's format: base64 DER
+        out = check("crl", "-inform", "DER", "-in", "crl.der", "-CAfile", "ca.pem", "-noout", "-text")
+        assert "verify OK" in out and format(serial, "X") in out.replace(":", "").upper(), out
+
+        args = ["-ca", "ca.pem", "-responder", "ca.pem", "-responder-key", uri, "-cert", "leaf.pem", "-status", "revoked"]
+        resp = sandbox.run("ocspsign", *args, "-reason", "keyCompromise", env=env, cwd=tmp_path)
+        assert resp.status == 0, resp.stderr
+        (tmp_path / "resp.der").write_bytes(base64.b64decode(resp.json["ocspResponse"]))
+        out = check("ocsp", "-respin", "resp.der", "-issuer", "ca.pem", "-cert", "leaf.pem", "-CAfile", "ca.pem", "-resp_text")
+        assert "Response verify OK" in out and "leaf.pem: revoked" in out and "Reason: keyCompromise" in out, out
+    assert list(sandbox.home.iterdir()) == []
 
 
 def test_build_is_reproducible(tmp_path: Path) -> None:
