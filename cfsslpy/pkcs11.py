@@ -34,6 +34,7 @@ import os
 import stat
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
@@ -423,6 +424,35 @@ def _token_error(exc: BaseException, what: str) -> CfsslError:
     return _error(Reason.UNAVAILABLE, f"PKCS#11 {what}: {_p11_text(exc)}")
 
 
+# SoftHSM's file store (SoftHSMv2 issue #757) fails now and then when several processes open the token at the
+# same moment: GeneralError at login or object lookup, or a token briefly seen without its label. These are
+# retried a few times with a short backoff; errors that mean something (wrong PIN, no such object) never are.
+_TRANSIENT_ATTEMPTS = 5
+_TRANSIENT_NAMES = ("GeneralError", "DeviceError", "FunctionFailed", "TokenNotRecognised", "SessionHandleInvalid", "SessionClosed")
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, CfsslError):
+        return bool(getattr(exc, "transient", False))
+    return type(exc).__name__ in _TRANSIENT_NAMES
+
+
+def _retrying(operation: Callable[[], Any], on_retry: Callable[[], None], what: str) -> Any:
+    """Run ``operation`` (under the lock); on a transient token failure call ``on_retry`` (drop the sessions
+    it used), wait a little and try again, up to :data:`_TRANSIENT_ATTEMPTS` times."""
+    p11 = _p11()
+    for attempt in range(_TRANSIENT_ATTEMPTS):
+        try:
+            return operation()
+        except (CfsslError, p11.PKCS11Error) as exc:
+            if not _is_transient(exc) or attempt == _TRANSIENT_ATTEMPTS - 1:
+                raise  # the caller turns a PKCS11Error into its cfssl error
+            log.debug("PKCS#11 %s: transient %s, retrying", what, type(exc).__name__)
+            on_retry()
+            time.sleep(0.02 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
 def _find_slot(lib: Any, uri: TokenURI, module: str) -> Any:
     """The one slot whose slot and token attributes match the URI's (2001 when none or several)."""
     wanted = uri.selects_token()
@@ -441,7 +471,9 @@ def _find_slot(lib: Any, uri: TokenURI, module: str) -> Any:
         matches.append(slot)
     shown = " ".join(f"{k.replace('_', '-')}={v!r}" for k, v in wanted.items()) or "(any)"
     if not matches:
-        raise _error(Reason.READ_FAILED, f"no PKCS#11 token matching {shown} in module {module}")
+        missing = _error(Reason.READ_FAILED, f"no PKCS#11 token matching {shown} in module {module}")
+        missing.transient = True  # type: ignore[attr-defined]  # see _retrying: a token read mid-update
+        raise missing
     if len(matches) > 1:
         labels = ", ".join(repr(_token_info(s.get_token())["token"]) for s in matches)
         raise _error(Reason.READ_FAILED, f"several PKCS#11 tokens match {shown} ({labels}): add token= or serial= to the URI")
@@ -496,6 +528,8 @@ def _login(slot: Any, pin: str, *, rw: bool = True) -> Any:
     except p11.PinExpired:
         raise _error(Reason.UNAVAILABLE, f"the user PIN of PKCS#11 token {label!r} has expired; change it first") from None
     except p11.PKCS11Error as exc:
+        if _is_transient(exc):
+            raise  # retried by the caller
         raise _token_error(exc, f"login to token {label!r} failed") from None
     log.info("logged in to PKCS#11 token %r (slot %d)", label, slot.slot_id)
     return session
@@ -538,11 +572,20 @@ class _Handle:
 
     def sign(self, data: bytes, mechanism: int, param: Any = None) -> bytes:
         p11 = _p11()
+
+        def attempt() -> bytes:
+            obj = self.private_object()
+            pin = self.pin if self.always_authenticate else None
+            return bytes(obj.sign(data, mechanism=p11.Mechanism(mechanism), mechanism_param=param, pin=pin))
+
+        def forget() -> None:
+            _STATE.sessions.pop((self.module, self.slot_id), None)
+            self._object = None
+
         with _locked():
             try:
-                obj = self.private_object()
-                pin = self.pin if self.always_authenticate else None
-                return bytes(obj.sign(data, mechanism=p11.Mechanism(mechanism), mechanism_param=param, pin=pin))
+                result: bytes = _retrying(attempt, forget, f"signing with {self.uri.describe()}")
+                return result
             except CfsslError:
                 raise
             except p11.PinIncorrect:
@@ -912,24 +955,37 @@ def load_private_key(
     parsed = _parse(uri)
     p11 = _p11()
     module = resolve_module(parsed, environ=environ)
+    pins: dict[str, str] = {}  # asked once, even when the load is retried
+
+    def attempt() -> tuple[Any, str, str, Any, str, int, bool, Any, frozenset[int]]:
+        lib = _lib(module)
+        slot = _find_slot(lib, parsed, module)
+        token = slot.get_token()
+        label = token.label.strip()
+        cache_key = (module, int(slot.slot_id))
+        session = _STATE.sessions.get(cache_key)
+        if label not in pins:
+            pins[label] = resolve_pin(parsed, environ=environ, prompt=prompt, interactive=interactive, token_label=label)
+        if session is None:
+            session = _login(slot, pins[label])
+            _STATE.sessions[cache_key] = session
+        private = _find_private(session, parsed, label)
+        where = parsed.describe().replace("any token", repr(label))
+        key_type = int(private[p11.Attribute.KEY_TYPE])
+        always = bool(_attr(private, p11.Attribute.ALWAYS_AUTHENTICATE))
+        public = _find_public(session, private, parsed, where)
+        mechanisms = frozenset(int(m) for m in slot.get_mechanisms())
+        return slot, label, pins[label], private, where, key_type, always, public, mechanisms
+
+    def forget() -> None:
+        for key in [k for k in _STATE.sessions if k[0] == module]:
+            _STATE.sessions.pop(key, None)
+
     with _locked():
         try:
-            lib = _lib(module)
-            slot = _find_slot(lib, parsed, module)
-            token = slot.get_token()
-            label = token.label.strip()
-            cache_key = (module, int(slot.slot_id))
-            session = _STATE.sessions.get(cache_key)
-            pin = resolve_pin(parsed, environ=environ, prompt=prompt, interactive=interactive, token_label=label)
-            if session is None:
-                session = _login(slot, pin)
-                _STATE.sessions[cache_key] = session
-            private = _find_private(session, parsed, label)
-            where = parsed.describe().replace("any token", repr(label))
-            key_type = int(private[p11.Attribute.KEY_TYPE])
-            always = bool(_attr(private, p11.Attribute.ALWAYS_AUTHENTICATE))
-            public = _find_public(session, private, parsed, where)
-            mechanisms = frozenset(int(m) for m in slot.get_mechanisms())
+            slot, label, pin, private, where, key_type, always, public, mechanisms = _retrying(
+                attempt, forget, f"loading {parsed.describe()}"
+            )
         except p11.PKCS11Error as exc:
             raise _token_error(exc, f"loading {parsed.describe()}") from None
     if always:

@@ -313,3 +313,63 @@ def test_fork_resets_the_sessions() -> None:
         p._STATE.sessions.pop(("/fake.so", 1), None)
         p._STATE.libs.pop("/fake.so", None)
         p._STATE.stale_libs.discard("/fake.so")
+
+
+# -- transient token failures (SoftHSM's file store under parallel access) -----------------------------------
+
+
+def test_transient_failures_are_retried_and_meaningful_ones_are_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    p11 = pytest.importorskip("pkcs11")
+    monkeypatch.setattr(p.time, "sleep", lambda _s: None)
+    calls: list[str] = []
+    resets: list[int] = []
+
+    def flaky() -> str:
+        calls.append("x")
+        if len(calls) < 3:
+            raise p11.GeneralError()
+        return "signed"
+
+    assert p._retrying(flaky, lambda: resets.append(1), "signing") == "signed"
+    assert (len(calls), len(resets)) == (3, 2)
+
+    def wrong_pin() -> None:
+        calls.append("pin")
+        raise p11.PinIncorrect()
+
+    calls.clear()
+    with pytest.raises(p11.PinIncorrect):
+        p._retrying(wrong_pin, lambda: None, "login")
+    assert calls == ["pin"]  # a wrong PIN is never tried twice: it would burn the retry counter
+
+    def always_failing() -> None:
+        calls.append("g")
+        raise p11.GeneralError()
+
+    calls.clear()
+    with pytest.raises(p11.GeneralError):
+        p._retrying(always_failing, lambda: None, "login")
+    assert len(calls) == p._TRANSIENT_ATTEMPTS
+
+
+def test_a_token_missing_for_a_moment_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("pkcs11")
+    monkeypatch.setattr(p.time, "sleep", lambda _s: None)
+    seen: list[int] = []
+
+    def lookup() -> str:
+        seen.append(1)
+        if len(seen) == 1:
+            missing = CfsslError(p.Category.PRIVATE_KEY, 1, "no PKCS#11 token matching token='CA'")
+            missing.transient = True  # type: ignore[attr-defined]
+            raise missing
+        return "slot"
+
+    assert p._retrying(lookup, lambda: None, "loading") == "slot"
+    not_transient = CfsslError(p.Category.PRIVATE_KEY, 1, "no such object")
+
+    def missing_object() -> None:
+        raise not_transient
+
+    with pytest.raises(CfsslError):
+        p._retrying(missing_object, lambda: None, "loading")
