@@ -35,7 +35,6 @@ import contextlib
 import datetime as dt
 import http.client
 import json
-import multiprocessing
 import os
 import random
 import shlex
@@ -46,11 +45,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 
 from cryptography import x509
@@ -64,6 +61,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
 from serve import Cell, free_port, median_cell  # noqa: E402  (bench/serve.py: the same cells, ports and medians)
 from serve import measure as measure_ceiling  # noqa: E402
+from serve import measure as measure_requests  # noqa: E402
 
 from cfsslpy.certdb import CertDB, CertificateRecord, DBConfig  # noqa: E402
 
@@ -166,7 +164,7 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, bytes]:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Client (bench/serve.py's, with an OCSP-aware success test)
+# Client: bench/serve.py's, with an OCSP-aware success test
 
 
 def ocsp_successful(data: bytes) -> bool:
@@ -177,79 +175,13 @@ def ocsp_successful(data: bytes) -> bool:
     return data[header : header + 3] == b"\x0a\x01\x00"
 
 
-def _client_process(port: int, bodies: list[bytes], threads: int, start: float, stop: float, out: Connection) -> None:
-    latencies: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-
-    def client(index: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        mine: list[float] = []
-        bad: list[str] = []
-        n = index
-        while True:
-            body = bodies[n % len(bodies)]
-            n += threads
-            t0 = time.monotonic()
-            if t0 >= stop:
-                break
-            try:
-                conn.request("POST", "/", body=body, headers=OCSP_HEADERS)
-                resp = conn.getresponse()
-                data = resp.read()
-                ok = resp.status == 200 and ocsp_successful(data)
-                what = f"HTTP {resp.status}, {data[:16].hex()}"
-            except (OSError, http.client.HTTPException) as exc:
-                ok, what = False, repr(exc)
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            t1 = time.monotonic()
-            if start <= t0 and t1 <= stop:
-                if ok:
-                    mine.append(t1 - t0)
-                else:
-                    bad.append(what)
-        conn.close()
-        with lock:
-            latencies.extend(mine)
-            errors.extend(bad)
-
-    workers = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
-    for t in workers:
-        t.start()
-    for t in workers:
-        t.join()
-    out.send((latencies, errors))
-    out.close()
+def ocsp_accepted(status: int, data: bytes) -> bool:
+    return status == 200 and ocsp_successful(data)
 
 
 def measure(port: int, bodies: list[bytes], concurrency: int, warmup: float, duration: float) -> Cell:
-    processes = min(CORES, concurrency)
-    ctx = multiprocessing.get_context("fork")
-    start = time.monotonic() + warmup
-    stop = start + duration
-    pipes, procs = [], []
-    for i in range(processes):
-        threads = concurrency // processes + (1 if i < concurrency % processes else 0)
-        parent, child = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_client_process, args=(port, bodies, threads, start, stop, child))
-        proc.start()
-        child.close()
-        pipes.append(parent)
-        procs.append(proc)
-    latencies: list[float] = []
-    errors: list[str] = []
-    for pipe in pipes:
-        lat, err = pipe.recv()
-        latencies.extend(lat)
-        errors.extend(err)
-    for proc in procs:
-        proc.join(30)
-    if not latencies:
-        return Cell(0.0, 0.0, 0.0, len(errors), errors[0] if errors else "")
-    latencies.sort()
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    return Cell(len(latencies) / duration, statistics.median(latencies), p99, len(errors), errors[0] if errors else "")
+    """bench/serve.py's client, POSTing DER requests; only a 200 with a successful OCSP response counts."""
+    return measure_requests(port, "/", bodies, concurrency, warmup, duration, headers=OCSP_HEADERS, accept=ocsp_accepted)
 
 
 def check_answers(port: int, requests: list[tuple[bytes, int]], revoked: set[int]) -> list[str]:
