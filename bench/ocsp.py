@@ -39,14 +39,12 @@ import os
 import random
 import shlex
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,7 +57,12 @@ from cryptography.x509.oid import NameOID
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
-from serve import Cell, free_port, median_cell  # noqa: E402  (bench/serve.py: the same cells, ports and medians)
+from serve import (  # noqa: E402  (bench/serve.py: the same cells, ports and medians)
+    Cell,
+    free_port,
+    median_cell,
+    running,  # noqa: E402
+)
 from serve import measure as measure_ceiling  # noqa: E402
 from serve import measure as measure_requests  # noqa: E402
 
@@ -210,35 +213,6 @@ def check_answers(port: int, requests: list[tuple[bytes, int]], revoked: set[int
 
 # ---------------------------------------------------------------------------------------------------------
 # Servers
-
-
-@contextlib.contextmanager
-def running(cmd: list[str], port: int, cwd: Path, log: Path) -> Iterator[None]:
-    """bench/serve.py's, but stderr goes to ``log`` (read afterwards for errors under load)."""
-    with log.open("wb") as err:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(
-                    f"bench: {shlex.join(cmd)} exited with status {proc.returncode}:\n{log.read_text(errors='replace')[-2000:]}"
-                )
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"bench: {shlex.join(cmd)} did not listen on port {port}") from None
-                time.sleep(0.05)
-        yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 def log_problems(log: Path) -> list[str]:

@@ -192,13 +192,20 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running(cmd: list[str], port: int, cwd: Path) -> Iterator[None]:
-    proc = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def running(cmd: list[str], port: int, cwd: Path, log: Path | None = None) -> Iterator[None]:
+    """``cmd`` started in ``cwd`` until it listens on ``port``; stopped afterwards. Its stderr goes to ``log``
+    when given (read afterwards for errors under load), else nowhere."""
+    if log is None:
+        proc = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    else:
+        with log.open("wb") as err:
+            proc = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
     try:
         deadline = time.monotonic() + 30
         while True:
             if proc.poll() is not None:
-                raise SystemExit(f"bench: {' '.join(cmd)} exited with status {proc.returncode}")
+                tail = log.read_text(errors="replace")[-2000:] if log is not None else ""
+                raise SystemExit(f"bench: {' '.join(cmd)} exited with status {proc.returncode}" + (f":\n{tail}" if tail else ""))
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                 break
