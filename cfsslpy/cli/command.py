@@ -49,6 +49,7 @@ class Options:
     metadata: str = ""
     password: str = "0"
     intermediates: str = ""
+    bundle: bool = False
     address: str = "127.0.0.1"
     port: int = 8888
     min_tls_version: str = ""

@@ -65,6 +65,7 @@ _FLAGS = [
     Flag("metadata", "", "ubiquity platform metadata file", "bundle"),
     Flag("password", "0", "PKCS#12 password", "bundle"),
     Flag("intermediates", "", "(registered by cfssl, never used)", "bundle"),
+    Flag("bundle", False, "sign, gencert: also return the chain, built from -ca-bundle and -int-bundle", "bundle", bool),
     # server
     Flag("address", "127.0.0.1", "address to listen on", "server"),
     Flag("port", 8888, "port to listen on", "server", int),
