@@ -51,7 +51,9 @@ COMMANDS: dict[str, str] = {
     "print-defaults": "print_defaults",
     "version": "version",
     "json-split": "jsonsplit",
+    "mkbundle": "mkbundle",
 }
+MKBUNDLE_NAMES = ("mkbundle", "cfssl-mkbundle", "mkbundle-py")  # links that run mkbundle with its own flag set
 
 _LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR, 4: logging.CRITICAL, 5: logging.CRITICAL + 5}
 logging.addLevelName(logging.CRITICAL + 5, "FATAL")
@@ -132,6 +134,10 @@ def main(argv: list[str] | None = None, io: IO | None = None, prog: str | None =
         from cfsslpy.cli.jsonsplit import run_cfssljson
 
         return _guard(lambda: run_cfssljson(words, io), io)
+    if prog in MKBUNDLE_NAMES:
+        from cfsslpy.cli.mkbundle import run_mkbundle
+
+        return _guard(lambda: run_mkbundle(words, io, prog), io)
     # cfssl parses the top level with Go's flag package and no flags: only -h and -- are understood there.
     try:
         _, words = tokenize(words, {})
@@ -152,6 +158,10 @@ def main(argv: list[str] | None = None, io: IO | None = None, prog: str | None =
         from cfsslpy.cli.jsonsplit import run_cfssljson
 
         return _guard(lambda: run_cfssljson(rest, io), io)
+    if name == "mkbundle":  # cfssl-mkbundle as a subcommand; it parses its own flags
+        from cfsslpy.cli.mkbundle import run_mkbundle
+
+        return _guard(lambda: run_mkbundle(rest, io), io)
     command = load_command(name) if name in COMMANDS else None
     if command is None:
         io.err(f"Command {name} is not defined.\n" + usage_text())

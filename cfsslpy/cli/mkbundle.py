@@ -1,0 +1,166 @@
+"""``cfsslpy mkbundle`` / ``cfssl-mkbundle``: its own Go flag set, one call into :mod:`cfsslpy.mkbundle`, a report.
+
+``mkbundle [-f cert-bundle.crt] [-nw 4] [-loglevel n] PATH...`` (Go ``flag`` rules: flags before the paths).
+The bundle is written to ``-f``; stderr gets one line per dropped certificate (INFO), one per certificate kept
+without a completed revocation check (WARNING), one per unusable input (WARNING), a summary, and cfssl's last
+line ``Wrote N certificates.``. On a terminal a progress line is redrawn while revocation checks run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TextIO
+
+from cfsslpy.cli.command import Command, Options
+from cfsslpy.cli.context import IO
+from cfsslpy.cli.flags import Flag, HelpRequested, tokenize
+from cfsslpy.errors import UsageError
+from cfsslpy.mkbundle import DEFAULT_BUNDLE, DEFAULT_WORKERS, BundleResult, mkbundle
+
+FLAGSET: dict[str, Flag] = {
+    "f": Flag("f", DEFAULT_BUNDLE, "path to store certificate bundle", "bundle"),
+    "nw": Flag("nw", DEFAULT_WORKERS, "number of workers (threads for CRL and OCSP checks)", "bundle", int),
+    "loglevel": Flag("loglevel", 1, "log level: 0 debug, 1 info, 2 warning, 3 error, 4 critical, 5 fatal", "other", int),
+}
+
+SUMMARY = "build a bundle of the valid, unrevoked certificates found under some paths"
+
+
+def usage(prog: str) -> str:
+    """Help in the layout of the other commands' ``-h`` (``usage: <prog> ...``), flags as Go prints them."""
+    return f"""usage: {prog} [-f cert-bundle.crt] [-nw 4] [-loglevel n] PATH...
+
+Reads every CERTIFICATE PEM block in the files and directories given (recursively, links followed),
+drops expired, not yet valid, duplicate and revoked certificates (CRL distribution points and OCSP,
+over http with a 5 s timeout; OCSP needs the issuer among the inputs), and writes the rest as PEM,
+sorted by subject then serial number. A certificate whose revocation check cannot be completed
+(network failure) is kept, with a warning.
+
+flags:
+  -f string
+    \tpath to store certificate bundle (default "{DEFAULT_BUNDLE}")
+  -loglevel int
+    \tlog level: 0 debug, 1 info, 2 warning, 3 error, 4 critical, 5 fatal (default 1)
+  -nw int
+    \tnumber of workers (default {DEFAULT_WORKERS})
+
+example:
+  {prog} -f roots.crt /usr/share/ca-certificates
+"""
+
+
+class ProgressLine:
+    """``checked N/M`` redrawn with ``\\r`` at most ten times a second, only when the stream is a terminal."""
+
+    def __init__(self, stream: TextIO, interval: float = 0.1) -> None:
+        isatty = getattr(stream, "isatty", None)
+        self.enabled = bool(isatty and isatty())
+        self.stream = stream
+        self.interval = interval
+        self._last = 0.0
+        self._drawn = False
+        self._lock = threading.Lock()
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        with self._lock:
+            now = time.monotonic()
+            if done < total and now - self._last < self.interval:
+                return
+            self._last = now
+            width = 30
+            filled = width * done // max(total, 1)
+            self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} checked for revocation")
+            self.stream.flush()
+            self._drawn = True
+
+    def finish(self) -> None:
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def report(result: BundleResult, log: logging.Logger) -> None:
+    """Every dropped or unverified certificate and unusable input, then the summary (cfssl's line last)."""
+    for problem in result.problems:
+        log.warning("%s", problem)
+    for dropped in result.dropped:
+        detail = f", {dropped.detail}" if dropped.detail else ""
+        log.info("Skipping %s (%s): %s%s", dropped.found.subject, dropped.found.source, dropped.reason.value, detail)
+    for unverified in result.unverified:
+        log.warning(
+            "Keeping %s (%s) without a completed revocation check: %s", unverified.found.subject, unverified.found.source, unverified.detail
+        )
+    for found, note in result.skipped:
+        log.info("%s (%s): %s", found.subject, found.source, note)
+    counts = result.counts()
+    if counts:
+        parts = ", ".join(f"{n} {reason.value}" for reason, n in counts.items())
+        log.info("Dropped %s: %s.", _plural(len(result.dropped), "certificate"), parts)
+    if result.unverified:
+        log.warning("Kept %s whose revocation status could not be checked.", _plural(len(result.unverified), "certificate"))
+    if result.problems:
+        log.warning("%s could not be used.", _plural(len(result.problems), "input"))
+    log.info("Wrote %d certificates.", len(result.kept))
+
+
+def run_mkbundle(argv: list[str], io: IO, prog: str = "cfsslpy mkbundle") -> int:
+    """Bind the flags, validate, build and write the bundle, report. Exit 2 on usage errors."""
+    from cfsslpy.cli.main import cli_logging  # main imports this module lazily
+
+    try:
+        values, paths = tokenize(argv, FLAGSET)
+    except HelpRequested:
+        io.err(usage(prog))
+        return 0
+    except UsageError as exc:
+        io.err(f"{exc.message}\n{usage(prog)}")
+        return 2
+    output = str(values.get("f", DEFAULT_BUNDLE))
+    workers = int(values.get("nw", DEFAULT_WORKERS))
+    loglevel = int(values.get("loglevel", 1))
+    # cfssl writes an empty bundle when given no paths or no workers; both are mistakes worth saying
+    problem = (
+        "no PATH given"
+        if not paths
+        else f"-nw must be at least 1, not {workers}"
+        if workers < 1
+        else ""
+        if output
+        else "-f must not be empty"
+    )
+    if problem:
+        io.err(f"{problem}\n{usage(prog)}")
+        return 2
+    with cli_logging(io, loglevel):
+        progress = ProgressLine(io.stderr)
+        try:
+            result = mkbundle(paths, output, workers=workers, progress=progress)
+        finally:
+            progress.finish()
+        report(result, logging.getLogger("cfsslpy.cli.mkbundle"))
+    return 0
+
+
+def _run(opts: Options, args: list[str], io: IO) -> int:
+    # Only reached when called directly: main dispatches mkbundle to run_mkbundle with its own flag set.
+    return run_mkbundle(["-loglevel", str(opts.loglevel), *args], io)
+
+
+COMMAND = Command(
+    name="mkbundle",
+    summary=SUMMARY,
+    usage="cfsslpy mkbundle [-f cert-bundle.crt] [-nw 4] [-loglevel n] PATH...",
+    flags=[],
+    example="cfsslpy mkbundle -f roots.crt /usr/share/ca-certificates",
+    run=_run,
+    description=SUMMARY,
+)
