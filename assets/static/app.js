@@ -460,19 +460,108 @@
     await describeInto(out, "ca-details", r.certificate);
   });
 
+  // ---- bundle ---------------------------------------------------------------------------------------
+
+  const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g;
+
+  function pemBlocks(text) {
+    return (text || "").match(PEM_BLOCK) || [];
+  }
+
+  function pemWrap(label, bytes) {
+    const lines = base64(bytes).match(/.{1,64}/g) || [];
+    return `-----BEGIN ${label}-----\n${lines.join("\n")}\n-----END ${label}-----\n`;
+  }
+
+  // A file chosen in the form goes into the textarea: PEM as it is, anything else as one DER certificate.
+  async function loadBundleFile() {
+    const input = $("bundle-file");
+    const file = input.files && input.files[0];
+    if (!file) return;
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const text = new TextDecoder("utf-8", { fatal: false }).decode(bytes);
+    $("bundle-pem").value = text.includes("-----BEGIN ") ? text : pemWrap("CERTIFICATE", bytes);
+    showStatus("bundle", "", "");
+  }
+
+  const yesNo = (v) => (v ? "yes" : "no");
+
+  function cn(name) {
+    return (name && name.common_name) || nameText(name);
+  }
+
+  // The chain, leaf first and the root last, each described through certinfo when the server has it.
+  async function chainList(pems, rootIndex) {
+    const list = el("ol", { class: "chain", id: "bundle-chain-list" });
+    const items = pems.map((pem, i) => {
+      const role = i === 0 ? "leaf" : i === rootIndex ? "root" : "intermediate";
+      const li = el("li", { "data-role": role }, el("span", { class: "role", text: role }), el("span", { class: "muted", text: " …" }));
+      list.append(li);
+      return li;
+    });
+    const canDescribe = document.body.dataset.endpoints === undefined || document.body.dataset.endpoints.split(" ").includes("certinfo");
+    const work = pems.map(async (pem, i) => {
+      const li = items[i];
+      if (!canDescribe) {
+        li.lastChild.replaceWith(el("span", { text: ` certificate ${i + 1}` }));
+        return;
+      }
+      try {
+        const info = (await call("certinfo", { certificate: pem })).result;
+        li.lastChild.replaceWith(
+          el("span", {}, " ", el("strong", { class: "subject", text: cn(info.subject) }),
+            el("span", { class: "muted", text: ` issued by ${cn(info.issuer)}, expires ${info.not_after}` })),
+        );
+      } catch (err) {
+        li.lastChild.replaceWith(el("span", { class: "error", text: ` Error ${err.code}: ${err.message}` }));
+      }
+    });
+    return { list, done: Promise.all(work) };
+  }
+
   bind("bundle", async (out) => {
     const body = { flavor: $("bundle-flavor").value };
     const pem = $("bundle-pem").value.trim();
     const domain = $("bundle-domain").value.trim();
     if (pem) body.certificate = pem;
     if (domain) body.domain = domain;
+    if (!pem && !domain) throw new ApiError("", "paste or load a certificate, or give a domain", 0);
     const env = await call("bundle", body);
     const r = env.result || {};
-    doneStatus("bundle", "Bundled.", env);
-    if (r.bundle) out.append(textBlock("bundle-chain", "Chain", r.bundle, "bundle.pem"));
-    if (r.root) out.append(textBlock("bundle-root", "Root", r.root, "root.pem"));
-    const rest = Object.entries(r).filter(([k]) => !["bundle", "root", "crt", "key"].includes(k));
-    out.append(el("section", { class: "block" }, el("h3", { text: "Details" }), kvTable(r, rest)));
+    const status = r.status || {};
+    doneStatus("bundle", `Bundled (status ${status.code ?? "?"}${status.rebundled ? ", rebundled" : ""}).`, env);
+    // the bundler's own findings (expiry, hash and key ubiquity, untrusted platforms)
+    const box = $("bundle-status");
+    (status.messages || []).forEach((m, i) => box.append(el("p", { class: "warn", id: `bundle-message-${i}`, text: m })));
+
+    const chain = pemBlocks(r.bundle);
+    const root = pemBlocks(r.root);
+    const all = [...chain, ...root.filter((p) => !chain.includes(p))];
+    const { list, done } = await chainList(all, root.length ? all.indexOf(root[0]) : -1);
+    out.append(el("section", { class: "block", id: "bundle-chain-block" }, el("h3", { text: `Chain (${all.length} certificate${all.length === 1 ? "" : "s"})` }), list));
+    out.append(
+      el("section", { class: "block", id: "bundle-summary" }, el("h3", { text: "Leaf and status" }),
+        kvTable(r, [
+          ["Subject", r.subject],
+          ["Issuer", r.issuer],
+          ["Hostnames", r.hostnames || []],
+          ["Key", r.key_type],
+          ["Signature", r.signature],
+          ["Leaf expires", r.leaf_expires],
+          ["Chain expires", r.expires],
+          ["OCSP", r.ocsp || []],
+          ["OCSP support", yesNo(r.ocsp_support)],
+          ["CRL support", yesNo(r.crl_support)],
+          ["Status code", status.code],
+          ["Rebundled", yesNo(status.rebundled)],
+          ["Expiring SKIs", status.expiring_SKIs || []],
+          ["Untrusted root stores", status.untrusted_root_stores || []],
+        ])),
+    );
+    if (r.bundle) out.append(textBlock("bundle-chain", "Bundle (leaf and intermediates)", r.bundle + "\n", "bundle.pem"));
+    if (r.root) out.append(textBlock("bundle-root", "Root", r.root + "\n", "root.pem"));
+    if (r.bundle && r.root) out.append(textBlock("bundle-full", "Full chain (bundle and root)", r.bundle + "\n" + r.root + "\n", "fullchain.pem"));
+    await done;
   });
 
   // ---- navigation -----------------------------------------------------------------------------------
@@ -510,6 +599,7 @@
   }
 
   mountSubjectForms();
+  $("bundle-file").addEventListener("change", () => loadBundleFile().catch((err) => showError("bundle", err)));
   for (const radio of document.querySelectorAll('input[name="request-mode"]')) radio.addEventListener("change", updateRequestMode);
   updateRequestMode();
   window.addEventListener("hashchange", route);
