@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "genkey": "genkey",
     "gencsr": "gencsr",
     "selfsign": "selfsign",
+    "bundle": "bundle",
     "certinfo": "certinfo",
     "info": "info",
     "serve": "serve",
