@@ -23,9 +23,11 @@ What cfssl's ``mkbundle`` does (reference §4.3), with these deliberate differen
 * **Fetching.** Each URL is fetched at most once per run (concurrent askers wait for the first fetch), with a
   timeout (:data:`FETCH_TIMEOUT`), by ``workers`` threads. A responder that could not be reached is not asked
   again in the same run. Responses are limited to :data:`MAX_RESPONSE` bytes.
-* **Output order is deterministic**: sorted by subject (RFC 4514 text), then serial number, then DER, so two
-  runs over the same certificates give byte-identical files whatever the file names or thread timing
-  (cfssl's order follows worker completion). The file is written atomically: no partial bundle on failure.
+* **Output order is deterministic**: sorted by SHA-256 fingerprint of the DER (the order of
+  ``openssl x509 -noout -fingerprint -sha256``), so two runs over the same certificates give byte-identical
+  files whatever the file names, thread timing or library version (a subject sort would depend on how names
+  are rendered, and costs more than the whole parse). cfssl's order follows worker completion. The PEM is
+  Go's ``pem.Encode`` layout. The file is written atomically: no partial bundle on failure.
 """
 
 from __future__ import annotations
@@ -33,18 +35,16 @@ from __future__ import annotations
 import binascii
 import datetime as dt
 import enum
+import hashlib
 import logging
 import os
-import re
 import stat
 import threading
-import urllib.error
-import urllib.parse
-import urllib.request
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -57,7 +57,9 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 from cfsslpy.errors import PlainError
 from cfsslpy.inputs import write_atomic
-from cfsslpy.pem import encode_pem
+
+if TYPE_CHECKING:
+    import urllib.request
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +146,7 @@ class BundleResult:
     files: int = 0
 
     def pem(self) -> bytes:
-        return b"".join(encode_pem("CERTIFICATE", f.der) for f in self.kept)
+        return b"".join(_pem(f.der) for f in self.kept)
 
     def counts(self) -> dict[DropReason, int]:
         """Dropped certificates per reason, in :class:`DropReason` order, zero counts left out."""
@@ -156,12 +158,20 @@ class BundleResult:
         return out
 
 
+def _pem(der: bytes) -> bytes:
+    """Go's ``pem.Encode`` of a certificate: 64-character lines, LF endings."""
+    b64 = binascii.b2a_base64(der, newline=False)
+    lines = b"\n".join([b64[i : i + 64] for i in range(0, len(b64), 64)])
+    return b"-----BEGIN CERTIFICATE-----\n" + lines + b"\n-----END CERTIFICATE-----\n"
+
+
 # ---------------------------------------------------------------------------------------------------------
 # walking and parsing
 
 
-def walk(paths: Sequence[str], problems: list[Problem]) -> list[str]:
-    """Regular files under ``paths`` (directories recursively, entries sorted, links followed, each file once).
+def walk(paths: Sequence[str], problems: list[Problem]) -> list[tuple[str, int]]:
+    """(path, size) of the regular files under ``paths`` (directories recursively, entries sorted, links
+    followed, each file once).
 
     A path that does not exist raises :class:`PlainError` (Go's ``lstat`` wording); unreadable directories and
     dangling links found while walking are recorded in ``problems``.
@@ -170,7 +180,7 @@ def walk(paths: Sequence[str], problems: list[Problem]) -> list[str]:
         if not os.path.lexists(path):
             raise PlainError(f"lstat {path}: no such file or directory")
     seen: set[tuple[int, int]] = set()
-    files: list[str] = []
+    files: list[tuple[str, int]] = []
 
     def visit(path: str) -> None:
         try:
@@ -192,7 +202,7 @@ def walk(paths: Sequence[str], problems: list[Problem]) -> list[str]:
             for name in names:
                 visit(os.path.join(path, name))
         elif stat.S_ISREG(st.st_mode):
-            files.append(path)
+            files.append((path, st.st_size))
 
     for path in paths:
         visit(path)
@@ -203,17 +213,40 @@ def _os_message(exc: OSError, op: str) -> str:
     return f"{op}: {(exc.strerror or str(exc)).lower()}"
 
 
-# Go's pem.Decode framing; the END label must repeat the BEGIN label.
-_BLOCK = re.compile(rb"-----BEGIN ([^\r\n]*?)-----[ \t]*\r?\n(.*?)-----END \1-----", re.DOTALL)
+_BEGIN = b"-----BEGIN "
+_DASHES = b"-----"
+
+
+def pem_blocks(data: bytes) -> Iterator[tuple[int, bytes, bytes]]:
+    """(block number from 1, label, body) for every ``-----BEGIN X-----`` .. ``-----END X-----`` pair.
+
+    Go's ``pem.Decode`` framing, found with ``bytes.find`` rather than a regular expression: a bundle of
+    10,000 certificates is scanned in a few milliseconds.
+    """
+    number = 0
+    pos = data.find(_BEGIN)
+    while pos >= 0:
+        label_start = pos + len(_BEGIN)
+        label_end = data.find(_DASHES, label_start)
+        line_end = data.find(b"\n", label_start)
+        if label_end < 0 or (0 <= line_end < label_end):
+            pos = data.find(_BEGIN, label_start)
+            continue
+        label = data[label_start:label_end]
+        end = data.find(b"-----END " + label + _DASHES, label_end)
+        if end < 0 or line_end < 0:
+            return
+        number += 1
+        yield number, label, data[line_end + 1 : end]
+        pos = data.find(_BEGIN, end)
 
 
 def parse_file(path: str, data: bytes, problems: list[Problem]) -> list[Found]:
     """Every certificate in the PEM blocks of ``data``; bad certificate blocks go to ``problems``."""
     found: list[Found] = []
-    for number, match in enumerate(_BLOCK.finditer(data), 1):
-        if match.group(1) != b"CERTIFICATE":
+    for number, label, body in pem_blocks(data):
+        if label != b"CERTIFICATE":
             continue
-        body = match.group(2)
         if b":" in body:  # RFC 1421 headers before a blank line (rare in certificate blocks)
             head, sep, rest = body.partition(b"\n\n")
             if not sep:
@@ -234,14 +267,28 @@ def parse_file(path: str, data: bytes, problems: list[Problem]) -> list[Found]:
     return found
 
 
+def _read(path: str, size: int) -> bytes:
+    # os.read rather than open(): no buffered file object per file (a third of the time for 10,000 files)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.read(fd, size + 1)
+        if len(data) <= size:
+            return data
+        chunks = [data]  # the file grew since it was listed
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def read_all(paths: Sequence[str], problems: list[Problem]) -> tuple[list[Found], int]:
     """(certificates in walk order, number of files read)."""
     files = walk(paths, problems)
     found: list[Found] = []
-    for path in files:
+    for path, size in files:
         try:
-            with open(path, "rb") as fh:
-                data = fh.read()
+            data = _read(path, size)
         except OSError as exc:
             problems.append(Problem(path, _os_message(exc, "open")))
             continue
@@ -263,6 +310,9 @@ class Unreachable(FetchError):
 
 
 def _opener_for(url: str) -> urllib.request.OpenerDirector:
+    import urllib.parse
+    import urllib.request
+
     host = urllib.parse.urlsplit(url).hostname or ""
     if host in ("localhost", "127.0.0.1", "::1"):  # Go's ProxyFromEnvironment never proxies loopback
         return urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -271,6 +321,9 @@ def _opener_for(url: str) -> urllib.request.OpenerDirector:
 
 def http_fetch(url: str, body: bytes | None = None, content_type: str = "", timeout: float = FETCH_TIMEOUT) -> bytes:
     """GET ``url`` (or POST ``body``); the response body, or :class:`FetchError`."""
+    import urllib.error  # lazily: most bundles need no network (urllib costs ~30 ms to import)
+    import urllib.request
+
     headers = {"Content-Type": content_type} if content_type else {}
     request = urllib.request.Request(url, data=body, headers=headers, method="POST" if body is not None else "GET")
     try:
@@ -516,8 +569,13 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
-def _sort_key(found: Found) -> tuple[str, int, bytes]:
-    return (found.subject, found.cert.serial_number, found.der)
+# DER encodings of the OIDs of cRLDistributionPoints (2.5.29.31) and authorityInfoAccess (1.3.6.1.5.5.7.1.1)
+_CRL_DP_OID = bytes.fromhex("0603551d1f")
+_AIA_OID = bytes.fromhex("06082b06010505070101")
+
+
+def _sort_key(found: Found) -> bytes:
+    return hashlib.sha256(found.der).digest()
 
 
 def build(
@@ -564,9 +622,11 @@ def _build(
             result.dropped.append(Dropped(item, DropReason.NOT_YET_VALID, f"notBefore {not_before:%Y-%m-%dT%H:%M:%SZ}"))
         else:
             candidates.append(item)
-    checker = Checker([f.cert for f in seen.values()], fetch, timeout)
     online: list[Found] = []
     for item in candidates:
+        if _CRL_DP_OID not in item.der and _AIA_OID not in item.der:
+            result.kept.append(item)  # neither extension can be present: skip parsing the extensions
+            continue
         try:
             needs = bool(crl_urls(item.cert) or ocsp_urls(item.cert))
         except ValueError as exc:  # a malformed extension, parsed lazily by cryptography
@@ -577,6 +637,7 @@ def _build(
         else:
             result.kept.append(item)
     if online:
+        checker = Checker([f.cert for f in seen.values()], fetch, timeout)
         _check_online(online, checker, workers, result, progress)
     result.kept.sort(key=_sort_key)
     result.dropped.sort(key=lambda d: (d.found.source.path, d.found.source.block))

@@ -35,7 +35,7 @@ def usage(prog: str) -> str:
 Reads every CERTIFICATE PEM block in the files and directories given (recursively, links followed),
 drops expired, not yet valid, duplicate and revoked certificates (CRL distribution points and OCSP,
 over http with a 5 s timeout; OCSP needs the issuer among the inputs), and writes the rest as PEM,
-sorted by subject then serial number. A certificate whose revocation check cannot be completed
+sorted by SHA-256 fingerprint. A certificate whose revocation check cannot be completed
 (network failure) is kept, with a warning.
 
 flags:
