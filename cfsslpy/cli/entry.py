@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from typing import NoReturn
 
 JSONSPLIT_NAMES = ("cfssljson", "cfssljson-py", "json-split")
+MKBUNDLE_NAMES = ("mkbundle", "cfssl-mkbundle", "mkbundle-py")  # links that run mkbundle with its own flag set
 
 
 def _finish(status: int) -> NoReturn:
@@ -32,7 +33,7 @@ def _prog() -> str:
 
 
 def entry() -> NoReturn:
-    if sys.argv[1:] == ["version"] and _prog() not in JSONSPLIT_NAMES:
+    if sys.argv[1:] == ["version"] and _prog() not in JSONSPLIT_NAMES + MKBUNDLE_NAMES:
         from cfsslpy.versioninfo import version_text
 
         sys.stdout.write(version_text())

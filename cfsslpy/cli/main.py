@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 
 from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.context import IO
-from cfsslpy.cli.entry import JSONSPLIT_NAMES
+from cfsslpy.cli.entry import JSONSPLIT_NAMES, MKBUNDLE_NAMES
 from cfsslpy.cli.flags import FLAGS, HelpRequested, help_parser, tokenize
 from cfsslpy.errors import CfsslError, PlainError, UsageError
 
@@ -54,7 +54,6 @@ COMMANDS: dict[str, str] = {
     "json-split": "jsonsplit",
     "mkbundle": "mkbundle",
 }
-MKBUNDLE_NAMES = ("mkbundle", "cfssl-mkbundle", "mkbundle-py")  # links that run mkbundle with its own flag set
 
 _LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR, 4: logging.CRITICAL, 5: logging.CRITICAL + 5}
 logging.addLevelName(logging.CRITICAL + 5, "FATAL")
