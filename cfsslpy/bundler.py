@@ -1050,7 +1050,7 @@ class Bundler:
             for parent in intermediates.issuers_of(current):
                 if len(chains) >= MAX_CHAINS:
                     return
-                if parent.signature in seen or parent in roots or not signed_by(current, parent):
+                if parent.signature in seen or not signed_by(current, parent):
                     continue
                 walk([*chain, parent])
 
