@@ -11,6 +11,7 @@ newcert    POST   a signer
 newkey     POST   always
 init_ca    POST   always
 certinfo   POST   always (the serial lookup with a certificate database)
+bundle     POST   a bundler (serve always builds one)
 gencrl     POST   a signer
 crl        GET    a signer, a certificate database and the CA certificate and key
 revoke     POST   a certificate database
@@ -39,7 +40,7 @@ from typing import Any
 
 import bottle
 
-from cfsslpy.api.endpoints import Registry, certinfo, generator, health, info, initca, metrics, revocation, sign
+from cfsslpy.api.endpoints import Registry, bundle, certinfo, generator, health, info, initca, metrics, revocation, sign
 from cfsslpy.api.envelope import ERROR_CODE_KEY, describe_failure, error_response
 from cfsslpy.api.state import ApiState
 from cfsslpy.auth import ReplayGuard
@@ -49,7 +50,7 @@ log = logging.getLogger("cfsslpy.api")
 access_log = logging.getLogger("cfsslpy.api.access")
 
 # Endpoint modules in registration order.
-_GROUPS = (sign, info, generator, initca, certinfo, revocation, health, metrics)
+_GROUPS = (sign, info, generator, initca, certinfo, bundle, revocation, health, metrics)
 # Routes of the web UI (cfsslpy.api.static names them ui_*), counted under one metrics label.
 _UI_ROUTE_PREFIX = "ui_"
 _MAX_LOGGED_PATH = 256

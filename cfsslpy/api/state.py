@@ -16,6 +16,7 @@ from cfsslpy.keys import PrivateKey
 from cfsslpy.signer import Signer
 
 if TYPE_CHECKING:
+    from cfsslpy.bundler import Bundler
     from cfsslpy.certdb import CertDB
     from cfsslpy.ocsp import OCSPSigner
 
@@ -48,6 +49,12 @@ class ApiState:
     issues and ``revoke``, ``crl``, ``certadd`` and the serial lookup of ``certinfo`` work. ``ocsp_signer``:
     the OCSP signer (``-ca`` + ``-responder`` + ``-responder-key``) behind ``ocspsign``. ``crl_issuer``: the
     CA certificate and key that sign ``GET /crl`` (and the CA ``certadd`` checks certificates against).
+
+    ``bundler``: the chain builder behind ``POST /bundle`` (serve always builds one, from ``-ca-bundle`` or the
+    system roots, ``-int-bundle``, ``-int-dir`` and ``-metadata``); None leaves ``bundle`` unregistered.
+    ``sign_bundle``: whether sign, authsign and newcert honour ``"bundle": true`` with that bundler — cfssl
+    allows it only when both ``-ca-bundle`` and ``-int-bundle`` were given; otherwise they answer with the
+    certificate and the 5300 "requires a bundler" message.
     """
 
     signer: Signer | None = None
@@ -60,3 +67,5 @@ class ApiState:
     db: CertDB | None = None
     ocsp_signer: OCSPSigner | None = None
     crl_issuer: tuple[x509.Certificate, PrivateKey] | None = None
+    bundler: Bundler | None = None
+    sign_bundle: bool = False

@@ -1,4 +1,8 @@
-"""``gencert``: generate a key and a certificate, a new CA (-initca) or a renewed CA (-renewca)."""
+"""``gencert``: generate a key and a certificate, a new CA (-initca) or a renewed CA (-renewca).
+
+``-bundle`` (with ``-ca-bundle`` and ``-int-bundle``) adds the new certificate's chain as ``result.bundle``,
+as ``sign -bundle`` does (:mod:`cfsslpy.cli.sign`).
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from cfsslpy.cli.common import (
     split_hosts,
 )
 from cfsslpy.cli.context import IO
+from cfsslpy.cli.sign import BUNDLE_FLAGS, check_bundle_flags, load_bundler, print_with_bundle
 from cfsslpy.errors import PlainError, UsageError
 from cfsslpy.initca import new_ca, profile_from_config, renew_ca, self_sign_ca
 from cfsslpy.keys import load_key_spec
@@ -44,6 +49,7 @@ def run(opts: Options, args: list[str], io: IO) -> int:
         return _initca(opts, csr_json_spec, io)
 
     check_remote_flags(opts)
+    want_bundle = check_bundle_flags(opts)
     if not opts.remote and not opts.config:
         require_ca(opts, "a ")  # with -config, whether the CA is needed depends on its profiles
     hosts = split_hosts(opts.hostname)
@@ -56,18 +62,22 @@ def run(opts: Options, args: list[str], io: IO) -> int:
         req.CN = opts.cn
     if hosts is not None:
         req.hosts = hosts  # the override goes into the generated CSR too, as in cfssl
+    bundler = load_bundler(opts) if want_bundle else None
     signer = build_signer(opts, io, config)
     sreq = SignRequest(request=b"", hosts=hosts, profile=opts.profile, label=opts.label, crl_override=opts.crl)
     cert, csr, new_key = issue(signer, req, sreq)
     if not req.hosts:
         log.warning(NO_HOSTS_WARNING)
-    print_cert(io, cert=pem_text(cert), csr=pem_text(csr), key=key_text(new_key))
+    if bundler is None:
+        print_cert(io, cert=pem_text(cert), csr=pem_text(csr), key=key_text(new_key))
+    else:
+        print_with_bundle(io, {"cert": pem_text(cert), "csr": pem_text(csr), "key": key_text(new_key)}, bundler, cert)
     return 0
 
 
 def _initca(opts: Options, csr_json_spec: str, io: IO) -> int:
     """A new self-signed CA: a new key, or the existing -ca-key (then no key is printed)."""
-    ignored(opts, ["hostname", "ca", "label", "crl", *REMOTE_FLAGS], "with -initca (a new CA is always made here)")
+    ignored(opts, ["hostname", "ca", "label", "crl", *REMOTE_FLAGS, *BUNDLE_FLAGS], "with -initca (a new CA is always made here)")
     profile = profile_from_config(load_config(opts), opts.profile)
     req = read_csr_json(csr_json_spec, io)
     if opts.cn:
@@ -86,7 +96,7 @@ def _renew(opts: Options, args: list[str], io: IO) -> int:
     """Re-issue the -ca root with its -ca-key: same subject, SANs, pathlen and lifetime, from now."""
     no_more_args(args)
     require_ca(opts)
-    ignored(opts, ["config", "profile", "hostname", "cn", "label", "crl", *REMOTE_FLAGS], "with -renewca")
+    ignored(opts, ["config", "profile", "hostname", "cn", "label", "crl", *REMOTE_FLAGS, *BUNDLE_FLAGS], "with -renewca")
     cert = parse_certificate_pem(read_arg(opts.ca, io, prefixes=True))
     key = load_key_spec(opts.ca_key, stdin=io.stdin, environ=io.environ)
     print_cert(io, cert=pem_text(renew_ca(cert, key)))
@@ -102,13 +112,29 @@ COMMAND = Command(
         "       cfsslpy gencert -renewca -ca cert -ca-key key\n"
         "       cfsslpy gencert -ca cert -ca-key key [-config config] [-profile profile] [-hostname hostname] [-cn name] CSRJSON\n"
         "       cfsslpy gencert -remote host[:port][,host2...] [-config config] [-profile profile] [-label label] [-hostname hostname]"
-        " CSRJSON"
+        " CSRJSON\n"
+        "       cfsslpy gencert ... -bundle -ca-bundle roots.pem -int-bundle intermediates.pem CSRJSON"
     ),
-    flags=["initca", "renewca", "ca", "ca-key", "config", "cn", "hostname", "profile", "label", "crl", "db-config", *REMOTE_FLAGS],
+    flags=[
+        "initca",
+        "renewca",
+        "ca",
+        "ca-key",
+        "config",
+        "cn",
+        "hostname",
+        "profile",
+        "label",
+        "crl",
+        "db-config",
+        *REMOTE_FLAGS,
+        *BUNDLE_FLAGS,
+    ],
     example="cfsslpy gencert -initca ca-csr.json | cfsslpy json-split -bare ca",
     run=run,
     description='Generate a private key (ECDSA P-256 unless CSRJSON\'s "key" says otherwise) and a CSR, and sign it\n'
     'with the CA; or, with -initca, make a self-signed CA (5 years unless "ca"."expiry"); or, with -renewca,\n'
     "re-issue an existing root for the same key. With -remote (or remote profiles in -config) a cfssl server\n"
-    "signs the new CSR; the private key never leaves this machine.",
+    "signs the new CSR; the private key never leaves this machine. -bundle also prints the new certificate's\n"
+    "chain (from -ca-bundle and -int-bundle) as result.bundle, for json-split -bare.",
 )

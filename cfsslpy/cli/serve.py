@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from cfsslpy.api.server import TLSOptions
     from cfsslpy.api.state import ApiState
+    from cfsslpy.bundler import Bundler
     from cfsslpy.certdb import CertDB
     from cfsslpy.keys import PrivateKey
     from cfsslpy.ocsp import OCSPSigner
@@ -68,6 +69,7 @@ def run(opts: Options, args: list[str], io: IO) -> int:
         recorder = certdb_recorder(db)
     signer = _signer(opts, io, config, ca, ca_key, given=bool(datadir or opts.ca or opts.ca_key or opts.remote), recorder=recorder)
     ocsp_signer = _ocsp_signer(opts, io, ca)
+    bundler, sign_bundle = _bundler(opts, disable)
 
     with _runtime_dir(workers) as runtime:
         from cfsslpy.api.app import create_app
@@ -83,6 +85,8 @@ def run(opts: Options, args: list[str], io: IO) -> int:
             db=db,
             ocsp_signer=ocsp_signer,
             crl_issuer=_crl_issuer(signer),
+            bundler=bundler,
+            sign_bundle=sign_bundle,
         )
         if state.metrics_dir:
             os.mkdir(state.metrics_dir, 0o700)
@@ -210,6 +214,33 @@ def _ocsp_signer(opts: Options, io: IO, ca: str) -> OCSPSigner | None:
         raise
 
 
+def _bundler(opts: Options, disable: frozenset[str]) -> tuple[Bundler | None, bool]:
+    """The bundler behind ``bundle`` and the ``bundle`` option of sign, authsign and newcert (reference §2.1).
+
+    Roots come from ``-ca-bundle`` (else the system roots), intermediates from ``-int-bundle``; ``-int-dir``
+    keeps intermediates fetched through AIA, ``-metadata`` lists the platforms the ubiquitous flavor ranks
+    by. The sign option exists only when both ``-ca-bundle`` and ``-int-bundle`` are given, as in cfssl.
+    cfssl disables the endpoints (with a WARNING) when a bundle file is unreadable and stops on a bad
+    ``-metadata``; any bundle file that was given and does not load stops the server here.
+    """
+    sign_bundle = bool(opts.ca_bundle and opts.int_bundle)
+    if not sign_bundle and (opts.ca_bundle or opts.int_bundle):
+        log.info("the bundle option of sign, authsign and newcert needs both -ca-bundle and -int-bundle")
+    if "bundle" in disable and not sign_bundle:
+        return None, False
+    from cfsslpy.bundler import Bundler, load_metadata
+
+    try:
+        # the core only logs a -metadata that does not load (cfssl's bundle command); serve stops on it
+        platforms = load_metadata(opts.metadata) if opts.metadata else []
+        bundler = Bundler.from_files(opts.ca_bundle, opts.int_bundle, opts.int_dir)
+    except (CfsslError, PlainError) as exc:
+        log.error("cannot build the bundler (-ca-bundle, -int-bundle, -int-dir, -metadata): %s", exc.message)
+        raise
+    bundler.platforms = platforms
+    return bundler, sign_bundle
+
+
 def _crl_issuer(signer: Signer | None) -> tuple[x509.Certificate, PrivateKey] | None:
     """The CA certificate and key of the local signer (``GET /crl`` signs with them); None without one."""
     local = getattr(signer, "local", signer)  # a UniversalSigner's local half
@@ -222,14 +253,16 @@ def _inline_requests(state: ApiState) -> Callable[[str, str], bool]:
     """The requests a worker answers on its event-loop thread (:class:`~cfsslpy.api.server.ServerOptions`
     ``inline``): bounded CPU work that never waits. Signing qualifies only with a local key, no certificate
     database, no CT log submission (network) and, for authsign, no replay guard (a database shared by the
-    workers); key generation (newkey, newcert, init_ca: seconds for RSA 4096) and certinfo (it may dial
-    a host) never do."""
+    workers), and never with the bundle option available (the bundler may fetch intermediates); key
+    generation (newkey, newcert, init_ca: seconds for RSA 4096), certinfo (it may dial a host) and bundle
+    never do."""
     from cfsslpy.api.endpoints import API_PREFIX
     from cfsslpy.api.endpoints.metrics import PATH as METRICS_PATH
 
     paths = {API_PREFIX + "health", METRICS_PATH}
     signer = state.signer
-    if isinstance(signer, LocalSigner) and signer.recorder is None:
+    # the bundle option may fetch intermediates over the network
+    if isinstance(signer, LocalSigner) and signer.recorder is None and not state.sign_bundle:
         profiles = [signer.policy.default, *signer.policy.profiles.values()]
         if not any(p.ct_log_servers for p in profiles):
             paths |= {API_PREFIX + "sign", API_PREFIX + "info"}
@@ -269,7 +302,8 @@ COMMAND = Command(
         "cfsslpy serve [-address address] [-port port] [-workers n] [-ca cert -ca-key key | -datadir dir] [-config config]\n"
         "              [-remote remote_host] [-tls-cert cert -tls-key key [-min-tls-version 1.2|1.3]\n"
         "              [-mutual-tls-ca ca [-mutual-tls-cn regex]]] [-db-config file]\n"
-        "              [-responder cert -responder-key key [-interval 96h]] [-disable endpoint,...]"
+        "              [-responder cert -responder-key key [-interval 96h]] [-ca-bundle file] [-int-bundle file]\n"
+        "              [-int-dir dir] [-metadata file] [-disable endpoint,...]"
     ),
     flags=[
         "address",
@@ -286,19 +320,27 @@ COMMAND = Command(
         "responder-key",
         "key",
         "interval",
+        "ca-bundle",
+        "int-bundle",
+        "int-dir",
+        "metadata",
         "disable",
     ],
     example='cfsslpy serve -datadir ./cfsslpy-data   # then: curl -d \'{"certificate_request": "..."}\' http://127.0.0.1:8888/api/v1/cfssl/sign',
     run=run,
     description=(
-        "Serve the cfssl API (/api/v1/cfssl/sign, authsign, info, newkey, newcert, init_ca, certinfo, gencrl,\n"
-        "crl, revoke, ocspsign, certadd, health), /metrics and the web UI at /. -datadir DIR creates a CA, a\n"
-        "signing config and a SQLite certificate database in DIR on the first run and reuses them afterwards.\n"
+        "Serve the cfssl API (/api/v1/cfssl/sign, authsign, info, newkey, newcert, init_ca, certinfo, bundle,\n"
+        "gencrl, crl, revoke, ocspsign, certadd, health), /metrics and the web UI at /. -datadir DIR creates a\n"
+        "CA, a signing config and a SQLite certificate database in DIR on the first run and reuses them\n"
+        "afterwards.\n"
         "With -db-config every certificate issued is recorded before it is returned (revoke, crl, certadd and\n"
         "certinfo's serial lookup use the database); -responder and -responder-key (or -key) with -ca enable\n"
         "ocspsign. Without a CA (-ca/-ca-key, -datadir) or -remote, only the endpoints that need no signer\n"
         "are served (as cfssl); a CA, key, remote, database or responder that is given but unusable stops the\n"
         "server.\n"
+        "bundle builds chains from -ca-bundle (else the system roots) and -int-bundle (-int-dir keeps fetched\n"
+        "intermediates, -metadata ranks platforms); with both -ca-bundle and -int-bundle, sign, authsign and\n"
+        'newcert also return the chain when asked ("bundle": true).\n'
         "-workers N pre-forks N processes (0 = one per core). SIGTERM or SIGINT stop it gracefully."
     ),
 )

@@ -458,3 +458,63 @@ def test_pages_follow_the_registered_endpoints(driver: Any) -> None:
         visible = [name for name in ("inspect", "newkey", "request", "ca", "bundle") if by_id(driver, f"tab-{name}").is_displayed()]
         assert visible == ["inspect"]
         assert by_id(driver, "page-inspect").is_displayed() and not by_id(driver, "page-request").is_displayed()
+
+
+def test_bundle_page_shows_the_chain(driver: Any, tmp_path: Path) -> None:
+    """A server with a bundler offers the bundle page: a pasted leaf comes back with its chain to the root, the
+    bundler's status messages are shown, a DER file can be loaded, and a domain mismatch is the API's 1200."""
+    from api.test_api_bundle import build_pki
+    from cryptography.hazmat.primitives import serialization
+
+    from cfsslpy.api.app import create_app
+    from cfsslpy.bundler import Bundler
+
+    pki = build_pki(tmp_path / "pki")
+    bundler = Bundler.from_files(str(pki.ca_bundle), str(pki.int_bundle))
+    with serve(create_app(ApiState(bundler=bundler))) as url:
+        driver.get("about:blank")
+        driver.get_log("browser")
+        driver.get(url + "/#bundle")
+        wait_for(driver, lambda d: d.execute_script("return document.body.dataset.ready === 'true'"))
+        assert by_id(driver, "tab-bundle").is_displayed() and by_id(driver, "page-bundle").is_displayed()
+        assert by_id(driver, "bundle-flavor").get_attribute("value") == "ubiquitous"
+
+        driver.execute_script("document.getElementById('bundle-pem').value = arguments[0]", pki.pem(pki.leaf))
+        assert submit(driver, "bundle", ("bundle-chain",)) == "bundle-chain"
+        # the chain, leaf to root, each described through certinfo
+        wait_for(driver, lambda d: "…" not in text_of(d, "bundle-chain-list"))
+        roles = driver.execute_script("return [...document.querySelectorAll('#bundle-chain-list li')].map(li => li.dataset.role)")
+        assert roles == ["leaf", "intermediate", "root"]
+        chain_text = text_of(driver, "bundle-chain-list")
+        assert chain_text.index("leaf.example.test") < chain_text.index("Bundle Test Intermediate") < chain_text.rindex("Bundle Test Root")
+        shown = x509.load_pem_x509_certificates(text_of(driver, "bundle-chain").encode())
+        assert shown == [pki.leaf, pki.inter]
+        assert shown_certificate(driver, "bundle-root") == pki.root
+        assert x509.load_pem_x509_certificates(text_of(driver, "bundle-full").encode()) == [pki.leaf, pki.inter, pki.root]
+        # the bundler's own messages (no -metadata here) and the summary
+        assert "No platform metadata present" in text_of(driver, "bundle-status")
+        assert exists(driver, "bundle-message-0")
+        summary = text_of(driver, "bundle-summary")
+        assert "www.example.test" in summary and "256-bit ECDSA" in summary
+        assert console_errors(driver) == []
+        shots = os.environ.get("CFSSLPY_WEBUI_SCREENSHOTS")
+        if shots:
+            Path(shots).mkdir(parents=True, exist_ok=True)
+            (Path(shots) / "webui-bundle.png").write_bytes(full_page_png(driver))
+
+        # a DER file loaded from disk, checked against a domain it is not valid for
+        der = tmp_path / "leaf.der"
+        der.write_bytes(pki.leaf.public_bytes(serialization.Encoding.DER))
+        driver.execute_script("document.getElementById('bundle-pem').value = ''")
+        by_id(driver, "bundle-file").send_keys(str(der))
+        wait_for(driver, lambda d: by_id(d, "bundle-pem").get_attribute("value").startswith("-----BEGIN CERTIFICATE-----"))
+        loaded = x509.load_pem_x509_certificate(str(by_id(driver, "bundle-pem").get_attribute("value")).encode())
+        assert loaded == pki.leaf
+        fill(driver, {"bundle-domain": "other.example.test"})
+        assert submit(driver, "bundle", ("bundle-chain",)) == "bundle-error"
+        assert text_of(driver, "bundle-error") == (
+            "Error 1200: x509: certificate is valid for leaf.example.test, www.example.test, not other.example.test"
+        )
+        fill(driver, {"bundle-domain": "www.example.test"})
+        choose(driver, "bundle-flavor", "optimal")
+        assert submit(driver, "bundle", ("bundle-chain",)) == "bundle-chain"

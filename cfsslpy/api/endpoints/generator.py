@@ -3,8 +3,9 @@
 newkey: CSR JSON in; ``{"private_key", "certificate_request", "sums"}`` out. newcert: ``{"request": <CSR JSON>,
 "profile", "label", "bundle"}`` in; the key, CSR and certificate, with ``sums`` (uppercase hex MD5, SHA-1 and
 SHA-256 of the DER) out. A ``ca`` section is refused (only init_ca makes CAs). A newcert request without
-``hosts`` succeeds with cfssl's 5300 message; ``bundle: true`` returns the certificate with the 5300 "requires
-a bundler" message (no bundler is configured).
+``hosts`` succeeds with cfssl's 5300 message. ``bundle: true`` adds ``bundle`` (the chain, flavor optimal)
+when serve has the sign option (both ``-ca-bundle`` and ``-int-bundle``); without it the result comes with
+the 5300 "requires a bundler" message instead (and then without the no-hosts message, as in cfssl).
 
 Deliberate difference: newcert honours the profile's authentication requirement. A profile with an
 ``auth_key`` is refused (400 ``authentication required``), as ``/sign`` refuses it; cfssl signs it anyway,
@@ -30,6 +31,7 @@ from cfsslpy.api.endpoints import (
     profile_label,
     requires_auth,
 )
+from cfsslpy.api.endpoints.bundle import signed_bundle
 from cfsslpy.api.envelope import ApiError, ApiRequest, Reply
 from cfsslpy.csr import CertificateRequest, csr_pem, new_key_and_csr
 from cfsslpy.gojson import JSONDecodeError, fold_keys
@@ -110,9 +112,12 @@ def _newcert(reg: Registry, signer: Signer, req: ApiRequest) -> Reply:
             "certificate_request": sums(csr.public_bytes(serialization.Encoding.DER)),
         },
     }
-    reply = Reply(result)
     if bundle:
-        reply.messages.append((POLICY_VIOLATION, NO_BUNDLER_MESSAGE))
-    elif not request.hosts:
+        chain = signed_bundle(reg.state, cert)
+        if chain is None:
+            return Reply(result, [(POLICY_VIOLATION, NO_BUNDLER_MESSAGE)])
+        result = {"bundle": chain, **result}  # a Go map: keys sorted, "bundle" first
+    reply = Reply(result)
+    if not request.hosts:
         reply.messages.append((POLICY_VIOLATION, NO_HOSTS_MESSAGE))
     return reply

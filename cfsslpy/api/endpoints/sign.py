@@ -5,6 +5,12 @@ sign: ``{"certificate_request", "hostname", "hosts", "subject", "profile", "labe
 ``hosts``; ``hosts: []`` removes every SAN, ``null``/absent keeps the CSR's. Profiles with an ``auth_key``
 answer only through authsign.
 
+``bundle: true``: when serve has the sign option (both ``-ca-bundle`` and ``-int-bundle``), the result is
+``{"bundle": <bundle JSON>, "certificate": ...}`` with the chain built by flavor optimal, as in cfssl; a chain
+that cannot be built is the request's error (the certificate was issued, and recorded with a certdb, but is
+not returned: cfssl's behaviour). Without the option the certificate comes back with the 5300 message
+"This request requires a bundler, but one is not initialized for the API server."
+
 authsign: ``{"token", "request", "timestamp", "remote_address"}`` with the inner sign request base64-encoded
 in ``request``; the token is checked with the profile's ``auth_key`` then ``prev_auth_key``
 (:mod:`cfsslpy.auth`). Profiles with ``auth_replay_window`` also require a timestamped token, used once.
@@ -28,6 +34,7 @@ from cfsslpy.api.endpoints import (
     profile_label,
     requires_auth,
 )
+from cfsslpy.api.endpoints.bundle import signed_bundle
 from cfsslpy.api.envelope import ApiError, ApiRequest, Reply, decode_json
 from cfsslpy.auth import AuthenticatedRequest, timestamp_ad, verify_any
 from cfsslpy.gojson import SECOND, JSONDecodeError, fold_keys
@@ -135,7 +142,10 @@ def _check_timestamped(reg: Registry, auth_request: AuthenticatedRequest, keys: 
 def _issue(reg: Registry, signer: Signer, sign_request: SignRequest, bundle: bool) -> Reply:
     cert: x509.Certificate = signer.sign(sign_request)
     reg.metrics.certificate_issued(profile_label(signer.policy, sign_request.profile))
-    reply = Reply({"certificate": certificate_pem(cert).decode("ascii")})
-    if bundle:
-        reply.messages.append((POLICY_VIOLATION, NO_BUNDLER_MESSAGE))
-    return reply
+    pem = certificate_pem(cert).decode("ascii")
+    if not bundle:
+        return Reply({"certificate": pem})
+    chain = signed_bundle(reg.state, cert)
+    if chain is None:
+        return Reply({"certificate": pem}, [(POLICY_VIOLATION, NO_BUNDLER_MESSAGE)])
+    return Reply({"bundle": chain, "certificate": pem})  # a Go map: keys sorted
