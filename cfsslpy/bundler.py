@@ -35,6 +35,7 @@ import ssl
 import threading
 import time
 import urllib.parse
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID, NameOID
 
 from cfsslpy import certinfo
@@ -347,14 +349,19 @@ def sha1_deprecation_messages(chain: Sequence[x509.Certificate]) -> list[str]:
 
 
 def _lenient_pem_certificates(data: bytes) -> list[x509.Certificate]:
+    """Every certificate that parses cleanly; blocks that do not (or only with a deprecation warning, such as a
+    system root with a non-positive serial number, which a future cryptography will refuse) are skipped."""
     certs: list[x509.Certificate] = []
-    for block in all_blocks(data):
-        if block.label != "CERTIFICATE":
-            continue
-        try:
-            certs.append(x509.load_der_x509_certificate(block.data))
-        except ValueError:
-            continue
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CryptographyDeprecationWarning)
+        for block in all_blocks(data):
+            if block.label != "CERTIFICATE":
+                continue
+            try:
+                certs.append(x509.load_der_x509_certificate(block.data))
+            except (ValueError, CryptographyDeprecationWarning) as exc:
+                log.debug("skipped a certificate that does not parse cleanly: %s", exc)
+                continue
     return certs
 
 
