@@ -162,7 +162,8 @@ def main() -> int:
     parser.add_argument(
         "--cfssl-mkbundle", default=shutil.which("cfssl-mkbundle") or "/usr/bin/cfssl-mkbundle", help="the real cfssl-mkbundle"
     )
-    parser.add_argument("--pyz", type=Path, help="run this cfsslpy executable instead of the source tree")
+    parser.add_argument("--pyz", type=Path, help="run this cfsslpy executable (by an empty venv) instead of the source tree")
+    parser.add_argument("--no-venv", action="store_true", help="run the pyz with this interpreter itself (its .pth files included)")
     parser.add_argument("--pools", type=int, nargs="+", default=[100, 10000], help="pool sizes for bundle (default 100 10000)")
     parser.add_argument("--mkbundle-certs", type=int, default=10000, help="certificates mkbundle reads (default 10000; 0 skips it)")
     parser.add_argument("-n", type=int, default=7, help="timed runs per tool and case, after one discarded warm-up (default 7)")
@@ -173,11 +174,19 @@ def main() -> int:
     mkbundle = args.cfssl_mkbundle if shutil.which(args.cfssl_mkbundle) else None
     ours = [sys.executable, str(args.pyz.resolve())] if args.pyz else [sys.executable, "-m", "cfsslpy"]
     began = time.monotonic()
+    venv_dir = None
+    if args.pyz and not args.no_venv:
+        # as bench/cli.py: the pyz run by an empty venv, without the developer environment's .pth files
+        venv_dir = tempfile.mkdtemp(prefix="cfsslpy-bench-venv-")
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv_dir], check=True)
+        ours = [str(Path(venv_dir) / "bin" / "python"), str(args.pyz.resolve())]
 
     print(f"command: {shlex.join(sys.orig_argv)}")
     cfssl_version = subprocess.run([cfssl, "version"], capture_output=True, text=True).stdout.split("\n")[0] if cfssl else ""
     print(
-        f"machine: {CORES} cores; python {sys.version.split()[0]}; cfsslpy from the {args.pyz or 'source tree'}; "
+        f"machine: {CORES} cores; python {sys.version.split()[0]}; cfsslpy from the {args.pyz or 'source tree'}"
+        + (" (run by an empty venv)" if args.pyz and not args.no_venv else "")
+        + "; "
         + (f"cfssl {cfssl} ({cfssl_version})" if cfssl else f"cfssl not found ({args.cfssl}): its rows are skipped")
     )
     anomalies: list[str] = []
@@ -260,6 +269,8 @@ def main() -> int:
     for line in anomalies:
         print(f"  - {line}")
     print(f"total bench time {time.monotonic() - began:.0f} s")
+    if venv_dir is not None:
+        shutil.rmtree(venv_dir, ignore_errors=True)
     return 1 if anomalies else 0
 
 

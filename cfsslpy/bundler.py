@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import http.client
 import ipaddress
 import json
 import logging
@@ -365,17 +364,46 @@ def _lenient_pem_certificates(data: bytes) -> list[x509.Certificate]:
     return certs
 
 
-def _parse_pem_certificates(data: bytes) -> list[x509.Certificate]:
+_BEGIN_CERT = b"-----BEGIN CERTIFICATE-----"
+
+
+def _plain_certificate_bundle(text: bytes, *, strict: bool = True) -> list[x509.Certificate] | None:
+    """The common case, parsed in one call to cryptography: only CERTIFICATE blocks, ending with the last
+    one. None when anything is unusual (another block type, trailing data, a block that does not parse), so
+    that the block-by-block parser below gives cfssl's exact answer."""
+    count = text.count(_BEGIN_CERT)
+    if not count or text.count(b"-----BEGIN ") != count or not text.endswith(b"-----END CERTIFICATE-----"):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CryptographyDeprecationWarning)
+            certs = x509.load_pem_x509_certificates(text)
+            for cert in certs if strict else ():
+                _ = cert.extensions  # Go rejects malformed extensions up front
+    except (ValueError, CryptographyDeprecationWarning, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
+        return None
+    return certs if len(certs) == count else None
+
+
+def _parse_pem_certificates(data: bytes, *, strict: bool = True) -> list[x509.Certificate]:
     """cfssl ``helpers.ParseCertificatesPEM``: every block a certificate or a PKCS#7 bundle; no trailing junk.
 
     Raises CfsslError 1003 for a block that does not parse, 1002 for data left over that is not PEM.
     """
-    from cfsslpy.pem import decode_pem
+    from cfsslpy.pem import decode_pem_at
 
+    text = data.strip()
+    fast = _plain_certificate_bundle(text, strict=strict)
+    if fast is not None:
+        return fast
     certs: list[x509.Certificate] = []
-    rest = data.strip()
-    while rest:
-        block, after = decode_pem(rest)
+    pos = 0
+    while True:
+        while pos < len(text) and text[pos] in b" \t\r\n\v\f":  # Go trims the rest before each block
+            pos += 1
+        if pos == len(text):
+            break
+        block, after = decode_pem_at(text, pos)
         if block is None:
             break
         try:
@@ -390,8 +418,8 @@ def _parse_pem_certificates(data: bytes) -> list[x509.Certificate]:
             if not bundle:
                 raise CfsslError(Category.CERTIFICATE, Reason.PARSE_FAILED) from None
             certs.extend(bundle)
-        rest = after.strip()
-    if rest:
+        pos = after
+    if pos < len(text):
         raise CfsslError(Category.CERTIFICATE, Reason.DECODE_FAILED)
     return certs
 
@@ -468,7 +496,9 @@ def parse_bundle_input(data: bytes, password: str = "0") -> tuple[list[x509.Cert
 
 def _pool_certificates(data: bytes, category: Category) -> list[x509.Certificate]:
     try:
-        return _parse_pem_certificates(data)
+        # pools of thousands: extensions are parsed when a certificate is used, not all up front (a pool
+        # certificate with a malformed extension then never makes a valid chain, instead of failing the load)
+        return _parse_pem_certificates(data, strict=False)
     except CfsslError:
         raise CfsslError(category, Reason.PARSE_FAILED) from None
 
@@ -809,11 +839,18 @@ def _aki(cert: x509.Certificate) -> bytes:
 
 
 class _Pool:
-    """Certificates indexed by subject, deduplicated by signature (cfssl's KnownIssuers)."""
+    """Certificates findable by subject, deduplicated by signature (cfssl's KnownIssuers).
+
+    Building a subject index means materialising a Python ``Name`` for every certificate, which for a pool
+    of 10,000 costs more than everything else together. Instead each certificate keeps its TBS bytes; the
+    issuers of a certificate are the pool certificates whose TBS contains the DER of its issuer name (a fast
+    byte search) and whose parsed subject then equals it (the exact check). Lookups are cached per name.
+    """
 
     def __init__(self, certs: Iterable[x509.Certificate] = ()) -> None:
-        self.by_subject: dict[x509.Name, list[x509.Certificate]] = {}
+        self.items: list[tuple[bytes, x509.Certificate]] = []
         self.signatures: set[bytes] = set()
+        self._found: dict[bytes, list[x509.Certificate]] = {}
         for cert in certs:
             self.add(cert)
 
@@ -821,21 +858,30 @@ class _Pool:
         if cert.signature in self.signatures:
             return False
         self.signatures.add(cert.signature)
-        self.by_subject.setdefault(cert.subject, []).append(cert)
+        self.items.append((cert.tbs_certificate_bytes, cert))
+        self._found.clear()
         return True
 
     def __contains__(self, cert: x509.Certificate) -> bool:
         return cert.signature in self.signatures
 
+    def with_subject(self, name: x509.Name) -> list[x509.Certificate]:
+        key = name.public_bytes()
+        found = self._found.get(key)
+        if found is None:
+            found = [c for tbs, c in self.items if key in tbs and c.subject == name]
+            self._found[key] = found
+        return found
+
     def issuers_of(self, cert: x509.Certificate) -> list[x509.Certificate]:
-        candidates = self.by_subject.get(cert.issuer, [])
+        candidates = self.with_subject(cert.issuer)
         aki = _aki(cert)
         if aki:  # Go tries the candidates whose SKI matches the AKI first
             candidates = sorted(candidates, key=lambda c: _ski(c) != aki)
         return candidates
 
     def all(self) -> list[x509.Certificate]:
-        return [c for certs in self.by_subject.values() for c in certs]
+        return [c for _tbs, c in self.items]
 
 
 class _Verification:
@@ -1129,6 +1175,8 @@ class Bundler:
 
     def fetch_certificate(self, url: str) -> x509.Certificate | None:
         """GET one caIssuers URL (``http://`` only), DER then PEM; None (logged) on any failure."""
+        import http.client  # only when an AIA URL is followed: it costs tens of ms to import
+
         for _ in range(MAX_REDIRECTS + 1):
             parts = urllib.parse.urlsplit(url)
             if parts.scheme.lower() != "http" or not parts.hostname:

@@ -31,13 +31,20 @@ class PemBlock:
 
 def decode_pem(data: bytes) -> tuple[PemBlock | None, bytes]:
     """Go's ``pem.Decode``: the first block (skipping leading junk) and the rest; (None, data) if none."""
-    match = _BLOCK.search(data)
+    block, end = decode_pem_at(data, 0)
+    return (block, data[end:]) if block is not None else (None, data)
+
+
+def decode_pem_at(data: bytes, pos: int = 0) -> tuple[PemBlock | None, int]:
+    """:func:`decode_pem` from offset ``pos`` without copying the rest: (block, offset after it), or
+    (None, ``pos``). Walking a large bundle with offsets is linear; slicing off the rest each time is not."""
+    match = _BLOCK.search(data, pos)
     while match is not None:
         block = _parse_block(match)
         if block is not None:
-            return block, data[match.end() :]
+            return block, match.end()
         match = _BLOCK.search(data, match.end())
-    return None, data
+    return None, pos
 
 
 def _parse_block(match: re.Match[bytes]) -> PemBlock | None:
@@ -65,9 +72,9 @@ def _parse_block(match: re.Match[bytes]) -> PemBlock | None:
 
 def all_blocks(data: bytes) -> list[PemBlock]:
     blocks: list[PemBlock] = []
-    rest = data
+    pos = 0
     while True:
-        block, rest = decode_pem(rest)
+        block, pos = decode_pem_at(data, pos)
         if block is None:
             return blocks
         blocks.append(block)
