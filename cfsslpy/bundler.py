@@ -412,7 +412,7 @@ def _parse_pem_certificates(data: bytes, *, strict: bool = True) -> list[x509.Ce
             certs.append(cert)
         except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
             try:
-                bundle = pkcs7.load_der_pkcs7_certificates(block.data)
+                bundle = _load_pkcs7(block.data)
             except ValueError:
                 bundle = []
             if not bundle:
@@ -424,11 +424,23 @@ def _parse_pem_certificates(data: bytes, *, strict: bool = True) -> list[x509.Ce
     return certs
 
 
+def _load_pkcs7(der: bytes) -> list[x509.Certificate]:
+    """The certificates of a PKCS#7 bundle. ``openssl crl2pkcs7`` keeps file order in the certificate SET,
+    which is not DER's sorted order; cryptography then parses it as BER with a warning (which a future
+    release may turn into an error). Go reads such files silently, so do we; the warning goes to DEBUG."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        certs = pkcs7.load_der_pkcs7_certificates(der)
+    for warning in caught:
+        log.debug("PKCS#7 input: %s", warning.message)
+    return certs
+
+
 def _parse_der_certificates(data: bytes, password: str) -> tuple[list[x509.Certificate], PrivateKey | None]:
     """cfssl ``helpers.ParseCertificatesDER``: PKCS#7, then PKCS#12 (with ``password``), then concatenated DER."""
     data = data.strip()
     try:
-        certs = pkcs7.load_der_pkcs7_certificates(data)
+        certs = _load_pkcs7(data)
         if certs:
             return certs, None
     except ValueError:

@@ -392,9 +392,6 @@ def test_pkcs7_input_is_an_intended_difference(pki: dict[str, Path], run_cli: Ru
 
 
 @pytest.mark.openssl
-@pytest.mark.xfail(
-    reason="bundler: a PKCS#7 whose certificate SET is not in DER order (openssl crl2pkcs7) raises cryptography's BER-fallback UserWarning"
-)
 def test_openssl_pkcs7_input_without_warning(pki: dict[str, Path], run_cli: RunCli, tmp_path: Path) -> None:
     """``openssl crl2pkcs7`` keeps file order (leaf, int2, int1: not DER SET order); we read it quietly."""
     run(need("openssl"), "crl2pkcs7", "-nocrl", "-certfile", str(pki["leaf+chain.pem"]), "-out", str(tmp_path / "chain.p7b"))
