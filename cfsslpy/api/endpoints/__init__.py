@@ -7,6 +7,7 @@ registration rule of reference §2.1 allows it; ``add`` leaves out the names lis
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ from cfsslpy.api.envelope import Handler, wrap
 from cfsslpy.api.state import ApiState
 from cfsslpy.auth import ReplayGuard
 from cfsslpy.config import Signing, SigningProfile
-from cfsslpy.gojson import type_error
+from cfsslpy.gojson import JSONDecodeError, type_error
 from cfsslpy.metrics import Metrics
 from cfsslpy.signer import NO_HOSTS_WARNING
 
@@ -94,3 +95,21 @@ def go_object(value: Any, go_type: str) -> dict[str, Any]:
 POLICY_VIOLATION = 5300
 NO_BUNDLER_MESSAGE = "This request requires a bundler, but one is not initialized for the API server."
 NO_HOSTS_MESSAGE = NO_HOSTS_WARNING
+
+
+def string_map(req: Any, malformed: Callable[[str], Exception]) -> dict[str, str]:
+    """cfssl's ``readRequestBlob``: the body as a ``map[string]string`` (``null`` values are empty strings, a
+    ``null`` body is an empty map). A body that is not such a map raises ``malformed(go_error_text)``: cfssl's
+    own error is untyped (HTTP 500, code 0); certinfo answers 400 instead (README, compatibility)."""
+    try:
+        obj: Any = req.json()
+        if obj is None:
+            return {}
+        if not isinstance(obj, dict):
+            raise type_error(obj, "", "", "map[string]string")
+        for value in obj.values():
+            if value is not None and not isinstance(value, str):
+                raise type_error(value, "", "", "string")
+    except JSONDecodeError as exc:
+        raise malformed(str(exc)) from None
+    return {k: v or "" for k, v in obj.items()}

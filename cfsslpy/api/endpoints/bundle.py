@@ -23,10 +23,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cfsslpy.api.endpoints import Registry
+from cfsslpy.api.endpoints import Registry, string_map
 from cfsslpy.api.envelope import ApiError, ApiRequest, Reply
 from cfsslpy.errors import PlainError
-from cfsslpy.gojson import JSONDecodeError, type_error
 from cfsslpy.keys import load_private_key
 
 if TYPE_CHECKING:
@@ -55,23 +54,6 @@ def signed_bundle(state: ApiState, cert: x509.Certificate) -> dict[str, Any] | N
     return state.bundler.bundle([cert], None, SIGNED_FLAVOR).to_json()
 
 
-def _string_map(req: ApiRequest) -> dict[str, str]:
-    """cfssl's ``readRequestBlob``: a ``map[string]string`` (``null`` values are empty strings, a ``null``
-    body is an empty map). Its decoding errors are untyped in cfssl, hence 500 with code 0."""
-    try:
-        obj: Any = req.json()
-        if obj is None:
-            return {}
-        if not isinstance(obj, dict):
-            raise type_error(obj, "", "", "map[string]string")
-        for value in obj.values():
-            if value is not None and not isinstance(value, str):
-                raise type_error(value, "", "", "string")
-    except JSONDecodeError as exc:
-        raise PlainError(str(exc)) from None
-    return {k: v or "" for k, v in obj.items()}
-
-
 class _BundleHandler:
     """The endpoint, holding the bundler serve built."""
 
@@ -79,7 +61,7 @@ class _BundleHandler:
         self.bundler = bundler
 
     def __call__(self, req: ApiRequest) -> Reply:
-        blob = _string_map(req)
+        blob = string_map(req, PlainError)
         flavor = blob.get("flavor") or DEFAULT_FLAVOR
         if "certificate" in blob:
             return Reply(self._from_certificate(blob, flavor).to_json())

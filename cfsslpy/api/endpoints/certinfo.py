@@ -12,14 +12,11 @@ cfssl answers 500 with code 0 because its map decoding error is untyped.
 
 from __future__ import annotations
 
-from typing import Any
-
-from cfsslpy.api.endpoints import Registry
+from cfsslpy.api.endpoints import Registry, string_map
 from cfsslpy.api.envelope import ApiError, ApiRequest, Reply
 from cfsslpy.certdb import CertDB
 from cfsslpy.certinfo import describe_certificate_pem, describe_domain, describe_serial
 from cfsslpy.errors import PlainError
-from cfsslpy.gojson import JSONDecodeError, type_error
 
 
 def register(reg: Registry) -> None:
@@ -27,24 +24,8 @@ def register(reg: Registry) -> None:
     reg.add("certinfo", "POST", lambda req: _certinfo(db, req))
 
 
-def _blob(req: ApiRequest) -> dict[str, str]:
-    """cfssl's ``readRequestBlob``: a ``map[string]string`` (null values are empty strings)."""
-    try:
-        obj: Any = req.json()
-        if obj is None:
-            return {}
-        if not isinstance(obj, dict):
-            raise type_error(obj, "", "", "map[string]string")
-        for value in obj.values():
-            if value is not None and not isinstance(value, str):
-                raise type_error(value, "", "", "string")
-    except JSONDecodeError as exc:
-        raise ApiError(400, str(exc)) from None
-    return {k: v or "" for k, v in obj.items()}
-
-
 def _certinfo(db: CertDB | None, req: ApiRequest) -> Reply:
-    blob = _blob(req)
+    blob = string_map(req, lambda message: ApiError(400, message))
     if "certificate" in blob:
         return Reply(describe_certificate_pem(blob["certificate"].encode("utf-8")))
     if "domain" in blob:
