@@ -152,6 +152,25 @@ def side_by_side(theirs: list[str] | None, ours: list[str], n: int, cwd: Path) -
     return (statistics.median(t_theirs) if theirs else None), statistics.median(t_ours)
 
 
+def x509_floor(ours: list[str], venv_dir: str | None, n: int, cwd: Path) -> float | None:
+    """Milliseconds for the pyz's interpreter to start and import cryptography.x509 from the pyz's unpacked
+    libraries (None when not running a pyz by a venv, or the libraries cannot be found)."""
+    if venv_dir is None:
+        return None
+    site_packages = next(iter(sorted((Path(venv_dir) / "shiv").glob("*/site-packages"))), None)
+    if site_packages is None:
+        return None
+    cmd = [ours[0], "-c", "import cryptography.x509"]
+    env = {**os.environ, "PYTHONPATH": str(site_packages)}
+    subprocess.run(cmd, cwd=cwd, env=env, check=True)  # warm-up
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        subprocess.run(cmd, cwd=cwd, env=env, check=True)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1e3
+
+
 def pem_set(data: bytes) -> set[bytes]:
     return {block.strip() for block in PEM_CERT.findall(data)}
 
@@ -180,6 +199,7 @@ def main() -> int:
         venv_dir = tempfile.mkdtemp(prefix="cfsslpy-bench-venv-")
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv_dir], check=True)
         ours = [str(Path(venv_dir) / "bin" / "python"), str(args.pyz.resolve())]
+        os.environ["SHIV_ROOT"] = str(Path(venv_dir) / "shiv")  # where the pyz unpacks: the floor below imports from it
 
     print(f"command: {shlex.join(sys.orig_argv)}")
     cfssl_version = subprocess.run([cfssl, "version"], capture_output=True, text=True).stdout.split("\n")[0] if cfssl else ""
@@ -240,6 +260,15 @@ def main() -> int:
             theirs_s, ours_s = side_by_side(theirs_cmd, [*ours, *tail], args.n, work)
             rows.append((f"bundle, pool {size:,}", theirs_s, ours_s))
             print_row(*rows[-1])
+
+        floor_ms = x509_floor(ours, venv_dir, args.n, work)
+        if floor_ms is not None:
+            print(
+                f"floor: the same interpreter importing the pyz's cryptography.x509 takes {floor_ms:.1f} ms, which any"
+                " Python X.509 tool pays before any work"
+            )
+            for name, _theirs, ours_s in rows:
+                print(f"  {name}: cfsslpy is {ours_s * 1e3 - floor_ms:.1f} ms above that floor")
 
         if args.mkbundle_certs:
             files = len(list((work / "mk").iterdir()))

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from cfsslpy.cli.command import Options
 from cfsslpy.cli.context import IO
-from cfsslpy.config import Config, Signing
-from cfsslpy.csr import CertificateRequest
 from cfsslpy.errors import CfsslError, PlainError, UsageError
 from cfsslpy.gojson import JSONDecodeError, go_json_dumps, loads, type_error
 from cfsslpy.inputs import read_input
 from cfsslpy.keys import PrivateKey, encode_private_key
-from cfsslpy.signer import Signer, SubjectOverride
+
+if TYPE_CHECKING:  # imported where used: commands that do not sign (bundle, certinfo, revoke, ...) start faster
+    from cfsslpy.config import Config, Signing
+    from cfsslpy.csr import CertificateRequest
+    from cfsslpy.signer import Signer, SubjectOverride
 
 log = logging.getLogger("cfsslpy.cli")
 
@@ -33,6 +35,8 @@ def load_config(opts: Options) -> Config | None:
     """
     if not opts.config:
         return None
+    from cfsslpy.config import Config
+
     try:
         return Config.from_file(opts.config)
     except (CfsslError, PlainError) as exc:
@@ -40,6 +44,8 @@ def load_config(opts: Options) -> Config | None:
 
 
 def signing_policy(config: Config | None) -> Signing:
+    from cfsslpy.config import Config
+
     return (config or Config.default()).signing
 
 
@@ -117,6 +123,8 @@ def ignored(opts: Options, names: list[str], why: str) -> None:
 
 
 def read_csr_json(spec: str, io: IO) -> CertificateRequest:
+    from cfsslpy.csr import CertificateRequest
+
     return CertificateRequest.from_json_bytes(read_arg(spec, io))
 
 
@@ -128,6 +136,8 @@ def read_subject(spec: str, io: IO) -> SubjectOverride | None:
             return None
         if not isinstance(obj, dict):
             raise type_error(obj, "", "", "signer.Subject")
+        from cfsslpy.signer import SubjectOverride
+
         return SubjectOverride.from_json(obj)
     except JSONDecodeError as exc:
         raise PlainError(str(exc)) from None
