@@ -466,8 +466,21 @@ def _load_pkcs7(der: bytes) -> list[x509.Certificate]:
 
 
 def _parse_der_certificates(data: bytes, password: str) -> tuple[list[x509.Certificate], PrivateKey | None]:
-    """cfssl ``helpers.ParseCertificatesDER``: PKCS#7, then PKCS#12 (with ``password``), then concatenated DER."""
-    data = data.strip()
+    """cfssl ``helpers.ParseCertificatesDER``: PKCS#7, then PKCS#12 (with ``password``), then concatenated DER.
+
+    cfssl trims white space around the input first, which corrupts DER that happens to end with a byte such
+    as 0x0a (a signature's last byte, one time in forty). The input is tried as it is, then trimmed (a file
+    with a trailing newline)."""
+    stripped = data.strip()
+    if stripped == data:
+        return _parse_der_exact(data, password)
+    try:
+        return _parse_der_exact(data, password)
+    except CfsslError:
+        return _parse_der_exact(stripped, password)
+
+
+def _parse_der_exact(data: bytes, password: str) -> tuple[list[x509.Certificate], PrivateKey | None]:
     try:
         certs = _load_pkcs7(data)
         if certs:

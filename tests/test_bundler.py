@@ -542,3 +542,18 @@ def test_system_roots_load_without_warnings() -> None:
     except CfsslError:
         pytest.skip("no system root bundle on this machine")
     assert roots and all(cert.serial_number > 0 for cert in roots)
+
+
+def test_der_input_ending_with_a_whitespace_byte(pki: BundlePKI) -> None:
+    # a DER certificate whose last (signature) byte is 0x0a or 0x20: trimming the input as cfssl does would
+    # cut it; found as a 1-in-40 flaky failure of the formats test
+    from cfsslpy import bundler
+
+    der = pki.der("leaf")
+    for last in (b"\n", b" ", b"\t"):
+        forged = der[:-1] + last  # signature no longer valid, but the DER framing is intact
+        certs, _ = bundler._parse_der_certificates(forged, "0")
+        assert len(certs) == 1 and certs[0].public_bytes(serialization.Encoding.DER) == forged
+    # a real file with a trailing newline still works
+    certs, _ = bundler._parse_der_certificates(der + b"\n", "0")
+    assert certs == [pki.leaf]
