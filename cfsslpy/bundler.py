@@ -205,8 +205,23 @@ def load_metadata(path: str) -> list[Platform]:
 # Certificate facts used for ranking
 
 
+_SIGNATURE_NAMES: dict[bytes, str] = {}  # by certificate signature: ranking asks for each chain's certificates
+
+
+def _signature_name(cert: x509.Certificate) -> str:
+    """certinfo's signature algorithm name, remembered per certificate (a bounded cache: pools repeat)."""
+    key = cert.signature
+    name = _SIGNATURE_NAMES.get(key)
+    if name is None:
+        name = certinfo.signature_name(cert)
+        if len(_SIGNATURE_NAMES) >= 4096:
+            _SIGNATURE_NAMES.clear()
+        _SIGNATURE_NAMES[key] = name
+    return name
+
+
 def _signature_class(cert: x509.Certificate) -> str:
-    name = certinfo.signature_name(cert)
+    name = _signature_name(cert)
     if name in _SHA1_SIGNATURES:
         return "SHA1"
     if name in _SHA2_SIGNATURES:
@@ -855,7 +870,7 @@ class Bundle:
             "ocsp": ocsp,
             "ocsp_support": ocsp is not None,
             "root": _pem(self.root).strip() if self.root is not None else "",
-            "signature": certinfo.signature_name(self.cert),
+            "signature": _signature_name(self.cert),
             "status": self.status.to_json(),
             "subject": _bundle_name(self.cert.subject),
         }
