@@ -22,6 +22,8 @@ only)
 ``hostnames`` order       Go map order (random)                       CN first, then the DNS SANs in order
 PKCS#7 ``-cert`` (PEM     error 1003 (PEM) / 1002 (DER): the 2016     read; the result is cfssl's for the same
 or DER)                   build bundles no PKCS#7 input at all        certificates as a PEM list
+DER ``-cert`` whose last  error 1002: cfssl trims white space around  read (tried untrimmed first)
+byte is white space       DER input and cuts the certificate
 ========================  ==========================================  ==========================================
 
 Everything else must be identical. The messages of verification errors (12xx) are Go's x509 error text; only
@@ -292,6 +294,12 @@ def test_bundle_matches_cfssl(case: str, args: list[str], pki: dict[str, Path], 
     cwd = pki["root"].parent
     status_theirs, theirs = run_cfssl(args, cwd)
     status_ours, ours = run_ours(run_cli, args, cwd)
+    if case == "leaf-der" and (cwd / "leaf.der").read_bytes()[-1:] in (b" ", b"\t", b"\n", b"\v", b"\f", b"\r"):
+        # cfssl trims white space around DER input, so a certificate whose last signature byte is white space
+        # (one time in about forty) no longer parses there: an intended difference (docstring table)
+        assert (status_theirs, theirs.get("code")) == (1, 1002), theirs
+        assert status_ours == 0, ours
+        return
     assert status_theirs == 0, theirs
     assert status_ours == 0, ours
     assert differences(theirs, ours) == []
