@@ -171,6 +171,53 @@ def x509_floor(ours: list[str], venv_dir: str | None, n: int, cwd: Path) -> floa
     return statistics.median(times) * 1e3
 
 
+def _bundle_accepted(status: int, data: bytes) -> bool:
+    return status == 200 and b'"success":true' in data
+
+
+def serve_rows(cfssl: str | None, ours: list[str], sizes: list[int], leaf_pem: str, work: Path, duration: float) -> list[str]:
+    """POST /api/v1/cfssl/bundle on ``serve`` with each pool (loaded once, at start-up): requests per second and
+    latency at concurrency 8, with bench/serve.py's client. Returns anomalies."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from serve import free_port, measure, running
+
+    body = json.dumps({"certificate": leaf_pem, "flavor": "optimal"}).encode()
+    problems: list[str] = []
+    print()
+    print(f"serve: POST /api/v1/cfssl/bundle of the leaf (flavor optimal), concurrency 8, 0.5 s warm-up + {duration:g} s")
+    print(f"{'server':<34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs cfssl':>9}")
+    for size in sizes:
+        cells = {}
+        for label, cmd in (("cfssl", [cfssl, "serve"] if cfssl else None), ("cfsslpy", [*ours, "serve", "-loglevel", "2"])):
+            if cmd is None:
+                continue
+            port = free_port()
+            full = [*cmd, "-address", "127.0.0.1", "-port", str(port), "-ca-bundle", f"roots-{size}.pem", "-int-bundle", f"ints-{size}.pem"]
+            with running(full, port, work, work / f"serve-{label}-{size}.log"):
+                cell = measure(
+                    port,
+                    "/api/v1/cfssl/bundle",
+                    [body],
+                    8,
+                    0.5,
+                    duration,
+                    headers={"Content-Type": "application/json"},
+                    accept=_bundle_accepted,
+                )
+            cells[label] = cell
+            if cell.errors:
+                problems.append(f"{label} serve, pool {size}: {cell.errors} failed requests ({cell.sample[:80]})")
+            ratio = (
+                f"{cell.rps / cells['cfssl'].rps:8.2f}x" if label == "cfsslpy" and "cfssl" in cells and cells["cfssl"].rps else f"{'':>9}"
+            )
+            print(
+                f"{label + ' serve, pool ' + format(size, ','):<34} {cell.rps:9,.0f} {cell.p50 * 1e3:8.2f} {cell.p99 * 1e3:8.2f} {ratio}",
+                flush=True,
+            )
+    print("vs cfssl: requests per second, ours/cfssl (higher is better)")
+    return problems
+
+
 def pem_set(data: bytes) -> set[bytes]:
     return {block.strip() for block in PEM_CERT.findall(data)}
 
@@ -185,6 +232,7 @@ def main() -> int:
     parser.add_argument("--no-venv", action="store_true", help="run the pyz with this interpreter itself (its .pth files included)")
     parser.add_argument("--pools", type=int, nargs="+", default=[100, 10000], help="pool sizes for bundle (default 100 10000)")
     parser.add_argument("--mkbundle-certs", type=int, default=10000, help="certificates mkbundle reads (default 10000; 0 skips it)")
+    parser.add_argument("--serve-seconds", type=float, default=3.0, help="timed seconds per serve /bundle cell (0 skips them)")
     parser.add_argument("-n", type=int, default=7, help="timed runs per tool and case, after one discarded warm-up (default 7)")
     args = parser.parse_args()
     if min(args.pools) < 3:
@@ -282,6 +330,9 @@ def main() -> int:
                 anomalies.append(f"cfsslpy mkbundle wrote {len(ours_set)} distinct certificates of {args.mkbundle_certs}")
             if mkbundle and pem_set((work / "theirs.pem").read_bytes()) != ours_set:
                 anomalies.append("cfssl-mkbundle and cfsslpy mkbundle wrote different certificate sets")
+        if args.serve_seconds > 0:
+            anomalies.extend(serve_rows(cfssl, ours, args.pools, chain["leaf"].decode(), work, args.serve_seconds))
+            print()
         if not cfssl:
             print("(cfssl not found: no cfssl figures, no ratios)")
         print("ratio: ours/cfssl wall time (lower is better; goal <= 1.00x)")
