@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote, unquote_to_bytes
 
 from cryptography import x509
@@ -797,6 +797,13 @@ class _TokenKey:
     def private_bytes_raw(self) -> bytes:
         return self.private_bytes()
 
+    # a handle on a token object: copies are the same key
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Self:
+        return self
+
     @property
     def pkcs11_uri(self) -> str:
         """The key's URI without any ``pin-value``."""
@@ -848,12 +855,6 @@ class TokenRSAKey(_TokenKey, rsa.RSAPrivateKey):
     def decrypt(self, ciphertext: bytes, padding: padding.AsymmetricPadding) -> bytes:
         raise _error(Reason.UNAVAILABLE, "token keys are used for signing only")
 
-    def __copy__(self) -> TokenRSAKey:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, object]) -> TokenRSAKey:
-        return self
-
 
 def _pss_salt(pss: Any, hash_alg: hashes.HashAlgorithm, key_size: int) -> int:
     from cryptography.hazmat.primitives.asymmetric import padding as pad
@@ -903,12 +904,6 @@ class TokenECKey(_TokenKey, ec.EllipticCurvePrivateKey):
     def exchange(self, algorithm: ec.ECDH, peer_public_key: ec.EllipticCurvePublicKey) -> bytes:
         raise _error(Reason.UNAVAILABLE, "token keys are used for signing only")
 
-    def __copy__(self) -> TokenECKey:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, object]) -> TokenECKey:
-        return self
-
 
 class TokenEd25519Key(_TokenKey, ed25519.Ed25519PrivateKey):
     """An Ed25519 key on a token (CKM_EDDSA, pure Ed25519)."""
@@ -924,12 +919,6 @@ class TokenEd25519Key(_TokenKey, ed25519.Ed25519PrivateKey):
         if CKM_EDDSA not in self._handle.mechanisms:
             raise _unsupported(self._handle, "sign Ed25519", [CKM_EDDSA])
         return self._handle.sign(bytes(data), CKM_EDDSA)
-
-    def __copy__(self) -> TokenEd25519Key:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, object]) -> TokenEd25519Key:
-        return self
 
 
 PrivateKey = TokenRSAKey | TokenECKey | TokenEd25519Key
