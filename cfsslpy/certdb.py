@@ -727,12 +727,18 @@ class CertDB:
 
 
 def _record_aki(rec: CertificateRecord) -> str:
+    """The row's AKI, from its certificate when the column is empty (cfssl 2016 rows). A row whose PEM does not
+    parse is an error (11000), never an empty AKI: a revoked certificate would silently drop out of its CRL."""
     if rec.aki:
         return rec.aki
     try:
         return key_id_hex(rec.certificate())
     except CfsslError:
-        return ""
+        raise CfsslError(
+            Category.CERT_STORE,
+            Reason.UNKNOWN,
+            f"certificate record {rec.serial} has no authority key identifier and its PEM does not parse",
+        ) from None
 
 
 def with_aki(rec: CertificateRecord) -> CertificateRecord:

@@ -35,7 +35,16 @@ from cryptography.hazmat.primitives import serialization
 
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason
 from cfsslpy.gojson import format_duration
-from cfsslpy.keys import PrivateKey, check_supported_key, crl_hash, is_pkcs11_uri, load_key_spec, load_private_key, public_key_matches
+from cfsslpy.keys import (
+    PrivateKey,
+    check_supported_key,
+    crl_hash,
+    is_pkcs11_uri,
+    key_identifier,
+    load_key_spec,
+    load_private_key,
+    public_key_matches,
+)
 from cfsslpy.pem import encode_pem, parse_certificate_pem
 from cfsslpy.revocation import parse_reason, parse_serial, reason_flag
 
@@ -96,14 +105,6 @@ def check_crl_issuer(cert: x509.Certificate, key: PrivateKey) -> None:
     ku = _ext(cert, x509.KeyUsage)
     if ku is not None and not ku.crl_sign:
         raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST, "the CA certificate's key usage does not allow CRL signing (no cRLSign)")
-
-
-def key_identifier(cert: x509.Certificate) -> bytes:
-    """The CA's key identifier: its SKI, or the RFC 5280 method-1 SHA-1 of its public key when it has none."""
-    ski = _ext(cert, x509.SubjectKeyIdentifier)
-    if ski is not None:
-        return bytes(ski.digest)
-    return x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
 
 
 def generate_crl(

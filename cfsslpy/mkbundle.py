@@ -57,6 +57,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 from cfsslpy.errors import PlainError
 from cfsslpy.inputs import write_atomic
+from cfsslpy.pem import encode_pem
 
 if TYPE_CHECKING:
     import urllib.request
@@ -160,9 +161,7 @@ class BundleResult:
 
 def _pem(der: bytes) -> bytes:
     """Go's ``pem.Encode`` of a certificate: 64-character lines, LF endings."""
-    b64 = binascii.b2a_base64(der, newline=False)
-    lines = b"\n".join([b64[i : i + 64] for i in range(0, len(b64), 64)])
-    return b"-----BEGIN CERTIFICATE-----\n" + lines + b"\n-----END CERTIFICATE-----\n"
+    return encode_pem("CERTIFICATE", der)
 
 
 # ---------------------------------------------------------------------------------------------------------

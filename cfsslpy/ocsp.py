@@ -19,7 +19,6 @@ warning (clients would then try to check the responder's own revocation status).
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
@@ -36,7 +35,16 @@ from cfsslpy.certdb import STATUSES, CertDB, CertificateRecord, OCSPRecord, with
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason
 from cfsslpy.gojson import parse_duration
 from cfsslpy.inputs import Stdin, read_input
-from cfsslpy.keys import PrivateKey, check_supported_key, crl_hash, is_pkcs11_uri, load_key_spec, load_private_key, public_key_matches
+from cfsslpy.keys import (
+    PrivateKey,
+    check_supported_key,
+    crl_hash,
+    is_pkcs11_uri,
+    key_identifier,
+    load_key_spec,
+    load_private_key,
+    public_key_matches,
+)
 from cfsslpy.pem import parse_certificate_pem
 from cfsslpy.revocation import parse_reason, parse_revoked_at, reason_flag
 
@@ -94,14 +102,6 @@ class OCSPSignRequest:
     reason: int = 0
     revoked_at: dt.datetime | None = None  # None with status revoked = now
     issuer_hash: str = "SHA1"  # SHA1 | SHA256 | SHA384 | SHA512 (newest cfssl's issuer_hash)
-
-
-def key_identifier(cert: x509.Certificate) -> bytes:
-    """The certificate's SKI, or (without the extension) the RFC 5280 method-1 SHA-1 of its key."""
-    try:
-        return bytes(cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest)
-    except x509.ExtensionNotFound:
-        return x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
 
 
 def _der(cert: x509.Certificate) -> bytes:
@@ -361,4 +361,6 @@ def refresh(db: CertDB, signers: Sequence[OCSPSigner], *, now: dt.datetime | Non
 
 def dump(db: CertDB, *, now: dt.datetime | None = None) -> str:
     """Every unexpired response as one standard-base64 line (cfssl's ocspdump; an ``ocspserve -responses`` file)."""
-    return "".join(base64.b64encode(rec.body).decode("ascii") + "\n" for rec in db.unexpired_ocsp(now=now))
+    from cfsslpy.ocspresponder import responses_text
+
+    return responses_text(rec.body for rec in db.unexpired_ocsp(now=now))

@@ -426,3 +426,19 @@ def test_connection_is_reopened_after_fork(db: CertDB) -> None:
     p.join(30)
     assert p.exitcode == 0
     assert len(db.unexpired_certificates(now=NOW)) == 2
+
+
+def test_a_legacy_row_whose_pem_does_not_parse_is_an_error_not_a_silent_omission(tmp_path: Path) -> None:
+    # a revoked cfssl 2016 row (empty AKI) with a broken PEM must not silently drop out of the CRL
+    path = tmp_path / "cfssl.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(CFSSL_2016_SQLITE_SCHEMA)
+    conn.execute(
+        "INSERT INTO certificates VALUES ('9', '', '', 'revoked', 1, ?, ?, 'not a certificate')",
+        (format_time(NOW + dt.timedelta(days=30)), format_time(NOW)),
+    )
+    conn.commit()
+    conn.close()
+    with CertDB(DBConfig("sqlite3", str(path))) as d, pytest.raises(CfsslError) as info:
+        d.revoked_unexpired(aki=CA_AKI, now=NOW)
+    assert info.value.code == 11000 and "9" in info.value.message

@@ -558,9 +558,17 @@ class TestApp:
         app = OCSPApp(Responder(StaticSource(None)))
         status, headers, body = call(app, "POST", "/", b"\x30" * (MAX_REQUEST + 1))
         assert (status, body) == (413, b"")
-        # no Content-Length: read at most the limit + 1
+        # no Content-Length and an input the server has not terminated: PEP 3333 forbids reading it
         environ = {"CONTENT_LENGTH": "", "wsgi.input": io.BytesIO(b"\x30" * (MAX_REQUEST + 10))}
+        assert call(app, "POST", "/", b"", **environ)[:3:2] == (400, MALFORMED_REQUEST)
+        # a terminated input (the server de-chunked it) is read up to the limit + 1
+        environ = {"CONTENT_LENGTH": "", "wsgi.input_terminated": True, "wsgi.input": io.BytesIO(b"\x30" * (MAX_REQUEST + 10))}
         assert call(app, "POST", "/", b"", **environ)[0] == 413
+        # a chunked body is de-chunked (serve's reader), not taken as the request with its framing
+        der = request_der(ca_a, 1)
+        chunked = f"{len(der):x}\r\n".encode() + der + b"\r\n0\r\n\r\n"
+        environ = {"CONTENT_LENGTH": "", "HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input": io.BytesIO(chunked)}
+        assert call(app, "POST", "/", b"", **environ)[2] == UNAUTHORIZED
         assert call(app, "POST", "/", request_der(ca_a, 1))[2] == UNAUTHORIZED
 
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from cfsslpy.api.envelope import ApiError, read_body
 from cfsslpy.ocspresponder import MAX_REQUEST, NO_CACHE, Reply, Responder
 
 access_log = logging.getLogger("cfsslpy.api.access")
@@ -82,28 +83,11 @@ class OCSPApp:
             return _NOT_FOUND
         body = b""
         if method == "POST":
-            read = _read_body(environ, self.max_body)
-            if read is None:
-                return Reply(413, [("Cache-Control", NO_CACHE)])
-            body = read
+            try:
+                body = read_body(environ, self.max_body)  # serve's reader: Content-Length, chunked, bounded
+            except ApiError as exc:
+                return Reply(exc.status, [("Cache-Control", NO_CACHE)])
         return self.responder.respond(method, rest, body, environ.get("HTTP_IF_NONE_MATCH"))
-
-
-def _read_body(environ: dict[str, Any], limit: int) -> bytes | None:
-    """The request body, or None when it is larger than ``limit`` (checked on Content-Length before reading)."""
-    stream = environ.get("wsgi.input")
-    if stream is None:
-        return b""
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or -1)
-    except ValueError:
-        length = -1
-    if length > limit:
-        return None
-    data: bytes = stream.read(length) if length >= 0 else stream.read(limit + 1)
-    if len(data) > limit:
-        return None
-    return data
 
 
 def _log(environ: dict[str, Any], reply: Reply, seconds: float) -> None:

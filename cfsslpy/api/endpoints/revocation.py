@@ -311,13 +311,6 @@ def _go_time(fields: dict[str, Any], key: str) -> dt.datetime | None:
     return None if parsed == dt.datetime(1, 1, 1, tzinfo=dt.UTC) else parsed
 
 
-def _certificate_aki(cert: x509.Certificate) -> bytes:
-    try:
-        return cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier or b""
-    except x509.ExtensionNotFound:
-        return b""
-
-
 def _server_ca(state: ApiState) -> x509.Certificate | None:
     """The CA this server signs with, when it has one (certadd accepts only its certificates)."""
     if state.crl_issuer is not None:
@@ -401,7 +394,7 @@ class _CertAdd:
             raise ApiError(400, "Serial key of request and certificate do not match")
         if len(aki) % 2 or not _HEX.fullmatch(aki):
             raise ApiError(400, "Unable to decode authority key identifier")
-        if bytes.fromhex(aki) != _certificate_aki(cert):
+        if bytes.fromhex(aki).hex() != key_id_hex(cert):
             raise ApiError(400, "Authority key identifier of request and certificate do not match")
         if expiry != cert.not_valid_after_utc:
             raise ApiError(400, "Expiry of request and certificate do not match")
