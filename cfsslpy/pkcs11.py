@@ -291,7 +291,7 @@ def resolve_pin(
             var = source[4:]
             if var not in env:
                 raise _error(Reason.UNAVAILABLE, f"PKCS#11 PIN: environment variable {var} is not set")
-            return env[var]
+            return _non_empty(env[var], f"environment variable {var}")
         if source.startswith("|"):
             raise _error(Reason.READ_FAILED, "PKCS#11 PIN: pin-source=|command is not supported; use file:/path or env:VAR")
         if source.startswith("file://"):
@@ -302,7 +302,7 @@ def resolve_pin(
             path = source[len("file:") :]
         else:
             path = source
-        return _read_pin_file(path)
+        return _non_empty(_read_pin_file(path), "the PIN file")
     if interactive is None:
         try:
             interactive = sys.stdin is not None and sys.stdin.isatty()
@@ -320,20 +320,33 @@ def resolve_pin(
         raise _error(Reason.UNAVAILABLE, f"no PIN entered for token {label!r}") from None
 
 
+def _non_empty(pin: str, where: str) -> str:
+    """An empty PIN would still cost a login attempt on the token's retry counter: refused before trying."""
+    if not pin:
+        raise _error(Reason.UNAVAILABLE, f"PKCS#11 PIN: {where} is empty")
+    return pin
+
+
+def _shown_path(path: str) -> str:
+    """A PIN file path for messages. A bare ``pin-source`` that is not an absolute path may be a PIN typed in the
+    wrong place (``pin-source=123456``): it is never echoed."""
+    return path if path.startswith("/") else "(the pin-source path given)"
+
+
 def _read_pin_file(path: str) -> str:
     try:
         with open(path, "rb") as fh:
             mode = os.fstat(fh.fileno()).st_mode
             data = fh.read(4096)
     except OSError as exc:
-        raise _error(Reason.READ_FAILED, f"PKCS#11 PIN file {path}: {exc.strerror or 'unreadable'}") from None
+        raise _error(Reason.READ_FAILED, f"PKCS#11 PIN file {_shown_path(path)}: {exc.strerror or 'unreadable'}") from None
     if stat.S_ISREG(mode) and mode & 0o077:
-        log.warning("PKCS#11 PIN file %s is accessible by group or others (mode %o); chmod 600 it", path, mode & 0o777)
+        log.warning("PKCS#11 PIN file %s is accessible by group or others (mode %o); chmod 600 it", _shown_path(path), mode & 0o777)
     line = data.split(b"\n", 1)[0].rstrip(b"\r")
     try:
         return line.decode("utf-8")
     except UnicodeDecodeError:
-        raise _error(Reason.READ_FAILED, f"PKCS#11 PIN file {path}: not UTF-8") from None
+        raise _error(Reason.READ_FAILED, f"PKCS#11 PIN file {_shown_path(path)}: not UTF-8") from None
 
 
 # ---------------------------------------------------------------------------------------------------------

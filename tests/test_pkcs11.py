@@ -125,6 +125,40 @@ def test_pin_file_readable_by_others_warns(tmp_path: Path, caplog: pytest.LogCap
     assert "accessible by group or others" in caplog.text and "4321" not in caplog.text
 
 
+def _free_elsewhere() -> bool:
+    """Whether another thread can take the module's lock (the RLock would let its own holder in again)."""
+    import threading
+
+    got: list[bool] = []
+
+    def probe() -> None:
+        ok = p._LOCK.acquire(False)
+        got.append(ok)
+        if ok:
+            p._LOCK.release()
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    thread.join(5)
+    return got == [True]
+
+
+def test_a_bare_pin_source_that_is_not_a_path_is_never_echoed() -> None:
+    with pytest.raises(CfsslError) as info:
+        p.resolve_pin(p.TokenURI(pin_source="123456"), interactive=False)
+    assert "123456" not in info.value.message
+
+
+def test_an_empty_pin_is_refused_before_any_login(tmp_path: Path) -> None:
+    empty = tmp_path / "pin"
+    empty.write_text("\n")
+    with pytest.raises(CfsslError, match="empty") as info:
+        p.resolve_pin(p.TokenURI(pin_source=f"file:{empty}"), interactive=False)
+    assert info.value.code == 2500
+    with pytest.raises(CfsslError, match="empty"):
+        p.resolve_pin(p.TokenURI(pin_source="env:PIN"), environ={"PIN": ""}, interactive=False)
+
+
 def test_missing_pin_file(tmp_path: Path) -> None:
     with pytest.raises(CfsslError, match="PIN file") as info:
         p.resolve_pin(p.TokenURI(pin_source=str(tmp_path / "none")), interactive=False)
@@ -299,15 +333,14 @@ def test_fork_resets_the_sessions() -> None:
     try:
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child reports through the pipe
-            ok = not p._STATE.sessions and marker in p._STATE.graveyard and "/fake.so" in p._STATE.stale_libs and p._LOCK.acquire(False)
+            ok = not p._STATE.sessions and marker in p._STATE.graveyard and "/fake.so" in p._STATE.stale_libs and _free_elsewhere()
             os.write(write, b"1" if ok else b"0")
             os._exit(0)
         os.close(write)
         assert os.read(read, 1) == b"1"
         os.waitpid(pid, 0)
         assert p._STATE.sessions[("/fake.so", 1)] is marker  # the parent keeps its own
-        assert p._LOCK.acquire(False)
-        p._LOCK.release()
+        assert _free_elsewhere()  # the fork hook released the lock in the parent too
     finally:
         os.close(read)
         p._STATE.sessions.pop(("/fake.so", 1), None)
@@ -371,5 +404,12 @@ def test_a_token_missing_for_a_moment_is_retried(monkeypatch: pytest.MonkeyPatch
     def missing_object() -> None:
         raise not_transient
 
+    calls: list[int] = []
+
+    def counted() -> None:
+        calls.append(1)
+        missing_object()
+
     with pytest.raises(CfsslError):
-        p._retrying(missing_object, lambda: None, "loading")
+        p._retrying(counted, lambda: None, "loading")
+    assert calls == [1]  # a missing object is an answer, not a transient failure: never retried
