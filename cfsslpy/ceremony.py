@@ -41,6 +41,7 @@ the chain and re-hashes every input and output still present.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -111,6 +112,29 @@ def redact_uri(uri: str) -> str:
     from cfsslpy.pkcs11 import TokenURI  # only the URI parser: python-pkcs11 itself is not imported
 
     return TokenURI.parse(uri).without_secrets().to_string()
+
+
+def _write_outputs(step: Any, outputs: list[tuple[str, str, bytes, int]]) -> None:
+    """A step's outputs, all or none: every path is checked first (none may have appeared since the plan was
+    checked), then each is written atomically (keys 0600); if one write fails, the ones written are removed,
+    so no output exists that the transcript does not record."""
+    for _, path, _data, _mode in outputs:
+        if os.path.lexists(path):
+            raise plan_error(f"{step.label}: output {path} appeared during the ceremony (refusing to overwrite)")
+    written: list[str] = []
+    try:
+        for _, path, data, mode in outputs:
+            if mode == 0o600:
+                write_secret(path, data)
+            else:
+                write_atomic(path, data, mode)
+            written.append(path)
+    except (OSError, Error) as exc:
+        for path in written:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        message = exc.message if isinstance(exc, Error) else str(exc)
+        raise PlainError(f"{step.label}: writing the outputs failed ({message}); none of them was kept") from None
 
 
 def sha256_file(path: str) -> str | None:
@@ -655,13 +679,9 @@ def run(
             if isinstance(exc, CfsslError):
                 raise CfsslError(exc.category, exc.reason, message) from None
             raise PlainError(message) from None
-        for _, path, data, mode in sio.outputs:
-            if os.path.lexists(path):  # appeared since the plan was checked
-                raise plan_error(f"{step.label}: output {path} appeared during the ceremony (refusing to overwrite)")
-            if mode == 0o600:
-                write_secret(path, data)
-            else:
-                write_atomic(path, data, mode)
+        except (OSError, ValueError) as exc:  # a file or a library refusing: still a labelled cfssl-style error
+            raise PlainError(f"{step.label}: {exc}") from None
+        _write_outputs(step, sio.outputs)
         transcript.append(
             {
                 "type": "step",

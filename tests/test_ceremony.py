@@ -8,6 +8,7 @@ import json
 import os
 import stat
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -518,3 +519,18 @@ def test_example_plan_parses() -> None:
     assert [s.action for s in plan.steps] == ["generate-key", "self-sign", "sign", "generate-key", "generate-csr", "ocsp-responder", "crl"]
     assert all(uri.startswith("pkcs11:") and "pin-source=file:" in uri for s in plan.steps for uri in s.tokens.values())
     assert plan.steps[2].inputs["config"] == "/ceremony/ca-config.json"
+
+
+def test_a_step_whose_outputs_cannot_all_be_written_keeps_none() -> None:
+    from types import SimpleNamespace
+
+    from cfsslpy import ceremony
+    from cfsslpy.errors import PlainError
+
+    with tempfile.TemporaryDirectory() as tmp:
+        step = SimpleNamespace(label="step 1 (test)")
+        first = os.path.join(tmp, "key.pem")
+        second = os.path.join(tmp, "missing-dir", "cert.pem")  # its directory does not exist: the write fails
+        with pytest.raises(PlainError, match="none of them was kept"):
+            ceremony._write_outputs(step, [("key", first, b"secret", 0o600), ("cert", second, b"cert", 0o644)])
+        assert os.listdir(tmp) == []  # the key written first was removed again
