@@ -80,6 +80,11 @@ def test_bundle_json_fields(pki: BundlePKI) -> None:
     assert doc["crt"] == pki.pem("leaf").decode().strip()
     assert doc["bundle"] == pki.pem("leaf", "int2", "int1").decode().strip()
     assert doc["root"] == pki.pem("root").decode().strip()
+    # the same, parsed: the chain leaf -> int2 -> int1, each issued by the next, and the root apart
+    chain = x509.load_pem_x509_certificates(doc["bundle"].encode())
+    assert chain == [pki.leaf, pki.int2, pki.int1]
+    assert all(child.issuer == parent.subject for child, parent in zip(chain, chain[1:], strict=False))
+    assert x509.load_pem_x509_certificate(doc["root"].encode()).subject == chain[-1].issuer
     assert doc["key"] == ""
     assert (doc["key_type"], doc["key_size"]) == ("256-bit ECDSA", 256)
     assert doc["signature"] == "ECDSAWithSHA256"
@@ -243,6 +248,8 @@ def test_key_matching(pki: BundlePKI) -> None:
     assert (err.value.code, err.value.message) == (2300, "Private key does not match public key")
     doc = b.bundle([pki.leaf], pki.keys["leaf"]).to_json()  # type: ignore[arg-type]
     assert doc["key"].startswith("-----BEGIN EC PRIVATE KEY-----") and not doc["key"].endswith("\n")
+    returned = serialization.load_pem_private_key(doc["key"].encode(), None)
+    assert returned.public_key() == pki.leaf.public_key()
 
 
 # ------------------------------------------------------------------------------------------------------------
