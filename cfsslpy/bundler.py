@@ -1012,12 +1012,14 @@ class Bundler:
         if self.int_dir and os.path.isdir(self.int_dir):
             for entry in sorted(os.listdir(self.int_dir)):
                 if entry.endswith(".crt"):
+                    path = os.path.join(self.int_dir, entry)
                     try:
-                        with open(os.path.join(self.int_dir, entry), "rb") as fh:
-                            for cert in _lenient_pem_certificates(fh.read()):
-                                self.intermediates.add(cert)
-                    except OSError:
-                        continue
+                        with open(path, "rb") as fh:
+                            data = fh.read()
+                    except OSError as exc:
+                        raise CfsslError(Category.INTERMEDIATES, Reason.READ_FAILED, f"open {path}: {exc.strerror or exc}") from None
+                    for cert in _lenient_pem_certificates(data):
+                        self.intermediates.add(cert)
 
     @classmethod
     def from_files(cls, ca_bundle: str = "", int_bundle: str = "", int_dir: str = "", metadata: str = "", **kw: Any) -> Bundler:

@@ -564,3 +564,12 @@ def test_der_input_ending_with_a_whitespace_byte(pki: BundlePKI) -> None:
     # a real file with a trailing newline still works
     certs, _ = bundler._parse_der_certificates(der + b"\n", "0")
     assert certs == [pki.leaf]
+
+
+def test_an_unreadable_int_dir_file_is_an_error(pki: BundlePKI, tmp_path: Path) -> None:
+    stash = tmp_path / "stash"
+    stash.mkdir()
+    (stash / "broken.crt").mkdir()  # a directory where a stashed certificate should be: open() fails
+    with pytest.raises(CfsslError) as info:
+        Bundler([pki.root], [], int_dir=str(stash))
+    assert info.value.code == 3001 and "broken.crt" in info.value.message
