@@ -11,12 +11,9 @@ import base64
 import contextlib
 import json
 import re
-import signal
 import sqlite3
 import subprocess
 import sys
-import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -30,6 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
+from servers import process
 
 pytestmark = [pytest.mark.integration]
 
@@ -43,40 +41,9 @@ def serve_command(*args: str) -> list[str]:
 
 @contextlib.contextmanager
 def serving(*args: str) -> Iterator[tuple[str, list[str]]]:
-    """``cfsslpy serve ARGS`` until it listens: (base URL, log lines so far); always stopped afterwards."""
-    proc = subprocess.Popen(serve_command(*args), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    lines: list[str] = []
-    listening = threading.Event()
-
-    def pump() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.append(line.rstrip("\n"))
-            if LISTENING.search(line):
-                listening.set()
-        listening.set()
-
-    thread = threading.Thread(target=pump, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not listening.wait(0.1) and time.monotonic() < deadline:
-            pass
-        urls = [m.group(1) for line in lines if (m := LISTENING.search(line))]
-        if not urls:
-            pytest.fail(f"serve did not start (exit status {proc.poll()}):\n" + "\n".join(lines))
-        yield urls[0], lines
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-        thread.join(5)
-        assert proc.stderr is not None
-        proc.stderr.close()
+    """``cfsslpy serve ARGS`` until it listens: (base URL, its log lines); always stopped afterwards."""
+    with process(serve_command(*args)) as server:
+        yield server.wait_for(LISTENING, 30).group(1), server.lines
 
 
 def refused(*args: str) -> subprocess.CompletedProcess[str]:
