@@ -85,6 +85,8 @@ class Options:
     dry_run: bool = False
     transcript: str = ""
     yes: bool = False
+    verbose: bool = False
+    sbom: bool = False
     usage: str = ""
     pgp_private: str = ""
     pgp_name: str = ""

@@ -106,6 +106,9 @@ _FLAGS = [
     Flag("dry-run", False, "ceremony: print the plan and the checks, change nothing", "token", bool),
     Flag("transcript", "", "ceremony: transcript file to write (default PLAN.transcript.json)", "token"),
     Flag("yes", False, "ceremony: do not ask for confirmation before each step", "token", bool),
+    # the single executable (ours)
+    Flag("verbose", False, "version: also list the bundled distributions and the wheels they came from", "other", bool),
+    Flag("sbom", False, "selfcheck: print the executable's CycloneDX SBOM instead of checking it", "other", bool),
     # never used by cfssl
     Flag("usage", "", "(registered by cfssl, never used)", "other"),
     Flag("pgp-private", "", "(registered by cfssl, never used)", "other"),

@@ -51,6 +51,7 @@ COMMANDS: dict[str, str] = {
     "ceremony": "ceremony",
     "print-defaults": "print_defaults",
     "version": "version",
+    "selfcheck": "selfcheck",
     "json-split": "jsonsplit",
     "mkbundle": "mkbundle",
 }

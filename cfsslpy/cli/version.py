@@ -11,7 +11,11 @@ __all__ = ["CFSSL_COMPAT_VERSION", "COMMAND", "version_text"]
 
 def run(opts: Options, args: list[str], io: IO) -> int:
     io.out(version_text())
+    if opts.verbose:
+        from cfsslpy.selfcheck import bundled_text
+
+        io.out(bundled_text())
     return 0
 
 
-COMMAND = Command(name="version", summary="print the version", usage="cfsslpy version", flags=[], example="cfsslpy version", run=run)
+COMMAND = Command(name="version", summary="print the version", usage="cfsslpy version [-verbose]", flags=["verbose"], example="cfsslpy version", run=run)
