@@ -43,7 +43,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID, NameOID
@@ -51,7 +51,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID, N
 from cfsslpy import certinfo
 from cfsslpy.errors import Category, CfsslError, Error, PlainError, Reason
 from cfsslpy.inputs import read_input, write_atomic
-from cfsslpy.keys import PrivateKey, check_supported_key, encode_private_key, public_key_matches
+from cfsslpy.keys import PrivateKey, certificate_key_matches, check_supported_key, encode_private_key, is_dsa
 from cfsslpy.pem import all_blocks, encode_pem
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ SYSTEM_ROOT_FILES = (
     "/usr/local/etc/ssl/cert.pem",  # FreeBSD
 )
 
-_UTC = dt.UTC
+_UTC = dt.timezone.utc
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -149,8 +149,7 @@ class Platform:
 
 def spki_sha1(cert: x509.Certificate) -> bytes:
     """SHA-1 of the certificate's SubjectPublicKeyInfo: how a platform's keystore identifies a root."""
-    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return hashlib.sha1(spki).digest()  # noqa: S324 - an identifier, as in cfssl, not a security hash
+    return hashlib.sha1(certinfo.subject_public_key_info(cert)).digest()  # noqa: S324 - an identifier, as in cfssl, not a security hash
 
 
 def load_metadata(path: str) -> list[Platform]:
@@ -234,11 +233,11 @@ def hash_ubiquity(cert: x509.Certificate) -> int:
 
 
 def key_ubiquity(cert: x509.Certificate) -> int:
+    if is_dsa(cert):
+        return DSA_UBIQUITY
     key = cert.public_key()
     if isinstance(key, rsa.RSAPublicKey):
         return RSA_UBIQUITY if key.key_size >= 1024 else UNKNOWN_KEY_UBIQUITY
-    if isinstance(key, dsa.DSAPublicKey):
-        return DSA_UBIQUITY
     if isinstance(key, ec.EllipticCurvePublicKey):
         return {"secp256r1": ECDSA256_UBIQUITY, "secp384r1": ECDSA384_UBIQUITY, "secp521r1": ECDSA521_UBIQUITY}.get(
             key.curve.name, UNKNOWN_KEY_UBIQUITY
@@ -251,6 +250,8 @@ def hash_priority(cert: x509.Certificate) -> int:
 
 
 def key_priority(cert: x509.Certificate) -> int:
+    if is_dsa(cert):
+        return 0
     key = cert.public_key()
     if isinstance(key, ec.EllipticCurvePublicKey):
         return {"secp256r1": 100, "secp384r1": 120, "secp521r1": 140}.get(key.curve.name, 0)
@@ -609,6 +610,8 @@ def _can_sign_certificates(cert: x509.Certificate) -> bool:
 
 
 def _signature_ok(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    if is_dsa(parent):
+        return False  # Go >= 1.16 verifies no DSA signature (x509.ErrUnsupportedAlgorithm)
     try:
         child.verify_directly_issued_by(parent)
     except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
@@ -748,6 +751,8 @@ def _bundle_name(name: x509.Name) -> str:
 
 
 def _key_type(cert: x509.Certificate) -> tuple[str, int]:
+    if is_dsa(cert):
+        return "DSA", 0
     key = cert.public_key()
     if isinstance(key, rsa.RSAPublicKey):
         return f"{key.key_size}-bit RSA", key.key_size
@@ -755,8 +760,6 @@ def _key_type(cert: x509.Certificate) -> tuple[str, int]:
         return f"{key.curve.key_size}-bit ECDSA", key.curve.key_size
     if isinstance(key, ed25519.Ed25519PublicKey):
         return "Ed25519", 32
-    if isinstance(key, dsa.DSAPublicKey):
-        return "DSA", 0
     if isinstance(key, ed448.Ed448PublicKey):
         return "Unknown", 57
     return "Unknown", 0
@@ -1079,7 +1082,7 @@ class Bundler:
             if partial_verify(reversed_certs):
                 certs = reversed_certs
         leaf = certs[0]
-        if key is not None and not public_key_matches(key, leaf.public_key()):
+        if key is not None and not certificate_key_matches(key, leaf):
             raise CfsslError(Category.PRIVATE_KEY, Reason.KEY_MISMATCH)
         if flavor == FLAVOR_FORCE:
             return self._force_bundle(certs, key, now)

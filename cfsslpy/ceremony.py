@@ -156,7 +156,7 @@ def entry_hash(entry: Mapping[str, Any]) -> str:
 
 
 def _utc_text(now: dt.datetime) -> str:
-    return now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return now.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -442,7 +442,7 @@ def _check_contents(step: Step, produced: Mapping[str, int]) -> None:
         if serials is not None:
             from cfsslpy.crl import parse_serial_list
 
-            parse_serial_list(serials, dt.datetime.now(dt.UTC))
+            parse_serial_list(serials, dt.datetime.now(dt.timezone.utc))
     except Error as exc:
         if isinstance(exc, CfsslError) and exc.message.startswith(step.label):
             raise
@@ -582,7 +582,7 @@ def _do_crl(sio: _StepIO, environ: Mapping[str, str] | None) -> None:
     from cfsslpy.gojson import parse_duration
     from cfsslpy.pem import parse_certificate_pem
 
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.timezone.utc)
     ca = parse_certificate_pem(sio.read("ca"))
     entries = parse_serial_list(sio.read("serials"), now) if "serials" in sio.step.inputs else []
     lifetime = dt.timedelta(microseconds=parse_duration(sio.step.params["expiry"]) // 1000)
@@ -663,7 +663,7 @@ def run(
             "plan": {"path": transcript.rel(plan.path), "sha256": plan.sha256},
             "description": plan.description,
             "steps": len(plan.steps),
-            "started": _utc_text(dt.datetime.now(dt.UTC)),
+            "started": _utc_text(dt.datetime.now(dt.timezone.utc)),
             "host": socket.gethostname(),
         }
     )
@@ -691,7 +691,7 @@ def run(
                 "parameters": step.parameters(),
                 "inputs": [{"field": n, "path": transcript.rel(p), "sha256": h} for n, p, h in sio.inputs],
                 "outputs": [{"field": n, "path": transcript.rel(p), "sha256": hashlib.sha256(d).hexdigest()} for n, p, d, _ in sio.outputs],
-                "time": _utc_text(dt.datetime.now(dt.UTC)),
+                "time": _utc_text(dt.datetime.now(dt.timezone.utc)),
             }
         )
         for path in step.outputs.values():

@@ -34,6 +34,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import sqlite3
 import threading
 import weakref
@@ -55,7 +56,7 @@ T = TypeVar("T")
 
 DRIVERS = ("sqlite3", "postgres")
 STATUSES = ("good", "revoked", "unknown")
-ZERO_TIME = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+ZERO_TIME = dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc)
 
 
 # -----------------------------------------------------------------------------------------------------------
@@ -116,7 +117,7 @@ class DBConfig:
 
 def format_time(value: dt.datetime | None) -> str:
     """mattn/go-sqlite3's layout for a UTC time: ``2026-11-26 18:00:00+00:00`` (fraction only when non-zero)."""
-    value = ZERO_TIME if value is None else value.astimezone(dt.UTC)
+    value = ZERO_TIME if value is None else value.astimezone(dt.timezone.utc)
     text = value.strftime("%Y-%m-%d %H:%M:%S")
     if value.year < 1000:  # strftime does not pad years below 1000 on every platform
         text = f"{value.year:04d}" + text[text.index("-") :]
@@ -125,30 +126,44 @@ def format_time(value: dt.datetime | None) -> str:
     return text + "+00:00"
 
 
+# mattn/go-sqlite3's SQLiteTimestampFormats (date, then optionally "T" or " ", minutes, seconds, a fraction of
+# up to nanoseconds, a zone); matched explicitly because datetime.fromisoformat's syntax differs per Python version
+_STORED_TIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?", re.ASCII
+)
+
+
 def parse_time(value: Any) -> dt.datetime | None:
     """A timestamp as any driver may have stored it; ``None`` for NULL. The zero time is returned as is."""
     if value is None:
         return None
     if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
     if isinstance(value, bytes):
         value = value.decode("ascii", "replace")
     if isinstance(value, (int, float)):
-        return dt.datetime.fromtimestamp(value, dt.UTC)
-    text = str(value).strip().replace("T", " ")
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    # fromisoformat accepts "YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM]" but at most 6 fraction digits
-    main, dot, rest = text.partition(".")
-    if dot:
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        zone = rest[len(digits) :]
-        text = f"{main}.{digits[:6].ljust(6, '0')}{zone}"
+        return dt.datetime.fromtimestamp(value, dt.timezone.utc)
+    m = _STORED_TIME.fullmatch(str(value).strip())
+    if m is None:
+        raise CfsslError(Category.CERT_STORE, Reason.UNKNOWN, f"unparseable timestamp {value!r} in the database")
+    year, month, day, hour, minute, second, fraction, zone = m.groups()
+    offset = dt.timedelta(0)
+    if zone and zone != "Z":
+        digits = zone[1:].replace(":", "")
+        offset = dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0)) * (-1 if zone[0] == "-" else 1)
     try:
-        parsed = dt.datetime.fromisoformat(text)
+        return dt.datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            int((fraction or "")[:6].ljust(6, "0")),  # Go writes nanoseconds; the rest is cut off
+            dt.timezone(offset),
+        )
     except ValueError:
         raise CfsslError(Category.CERT_STORE, Reason.UNKNOWN, f"unparseable timestamp {value!r} in the database") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def _text(value: Any) -> str:
@@ -226,7 +241,7 @@ class CertificateRecord:
             reason=reason,
             revoked_at=revoked_at,
             ca_label=ca_label,
-            issued_at=issued_at or dt.datetime.now(dt.UTC),
+            issued_at=issued_at or dt.datetime.now(dt.timezone.utc),
             not_before=cert.not_valid_before_utc,
             metadata=metadata,
             sans=list(dns) or None,
@@ -258,7 +273,7 @@ class CertificateRecord:
 
 
 def _rfc3339(value: dt.datetime) -> str:
-    value = value.astimezone(dt.UTC)
+    value = value.astimezone(dt.timezone.utc)
     return f"{value.year:04d}" + value.strftime("-%m-%dT%H:%M:%SZ")
 
 
@@ -293,7 +308,7 @@ _POSTGRES = _Dialect(
     name="postgres",
     placeholder="%s",
     blob=lambda s: s.encode("utf-8"),
-    time=lambda t: ZERO_TIME if t is None else t.astimezone(dt.UTC),
+    time=lambda t: ZERO_TIME if t is None else t.astimezone(dt.timezone.utc),
     body=lambda b: b,
 )
 
@@ -542,7 +557,7 @@ class CertDB:
     def _select_unexpired(
         self, extra: str, aki: str | None, now: dt.datetime | None, extra_params: tuple[Any, ...] = ()
     ) -> list[CertificateRecord]:
-        current = now or dt.datetime.now(dt.UTC)
+        current = now or dt.datetime.now(dt.timezone.utc)
         sql = f"SELECT {_CERT_COLUMNS} FROM certificates WHERE {self._after('expiry')}{extra}"
         params: tuple[Any, ...] = (self._time_param(current), *extra_params)
         rows = self._read(sql, params)
@@ -559,8 +574,8 @@ class CertDB:
 
     def _time_param(self, when: dt.datetime) -> Any:
         if self.config.driver == "sqlite3":
-            return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-        return when.astimezone(dt.UTC)
+            return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        return when.astimezone(dt.timezone.utc)
 
     def revoke(self, serial: str, aki: str, reason: int, *, now: dt.datetime | None = None) -> CertificateRecord:
         """Mark (serial, aki) revoked at ``now`` with ``reason``; 11200 when no such certificate is recorded.
@@ -573,7 +588,7 @@ class CertDB:
         refused too (a permanent revocation is never undone).
         """
         d = self.dialect
-        when = now or dt.datetime.now(dt.UTC)
+        when = now or dt.datetime.now(dt.timezone.utc)
 
         def update(execute: Callable[[str, Sequence[Any]], int]) -> None:
             self._serialise(execute, "revoke:" + serial)
@@ -700,7 +715,7 @@ class CertDB:
         return [_ocsp_row(r) for r in rows]
 
     def unexpired_ocsp(self, *, now: dt.datetime | None = None) -> list[OCSPRecord]:
-        current = now or dt.datetime.now(dt.UTC)
+        current = now or dt.datetime.now(dt.timezone.utc)
         rows = self._read(f"SELECT {_OCSP_COLUMNS} FROM ocsp_responses WHERE {self._after('expiry')}", (self._time_param(current),))
         return [_ocsp_row(r) for r in rows]
 

@@ -37,7 +37,7 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
@@ -63,6 +63,8 @@ __all__ = [
     "format_key_id",
     "go_ip_string",
     "go_signature_algorithm",
+    "private_key_is_dsa",
+    "subject_public_key_info",
     "signature_name",
     "SIGNATURE_NAMES",
 ]
@@ -561,10 +563,39 @@ def go_signature_algorithm(algorithm_identifier_der: bytes) -> int:
         return 0
 
 
+_ID_DSA = "1.2.840.10040.4.1"
+
+
+def private_key_is_dsa(der: bytes) -> bool:
+    """True for a DER DSA private key: PKCS#8 with the id-dsa algorithm, or OpenSSL's traditional
+    ``DSA PRIVATE KEY`` (a SEQUENCE of six INTEGERs). Read without loading the key, which cryptography 51
+    deprecates for DSA; anything unreadable is "not DSA" and left to the key loader's own errors.
+    """
+    try:
+        items = _sequence(_one(der, "private key"), "PrivateKey", 2)
+        if len(items) == 6 and all(item.is_universal(TAG_INTEGER) for item in items):
+            return True
+        return items[1].is_universal(TAG_SEQUENCE) and _algorithm_identifier(items[1])[0] == _ID_DSA
+    except _ASN1Error:
+        return False
+
+
 def _certificate_parts(der: bytes) -> tuple[list[_TLV], _TLV]:
     """(TBSCertificate fields, outer signatureAlgorithm)."""
     outer = _sequence(_one(der, "certificate"), "Certificate", 3)
     return _sequence(outer[0], "TBSCertificate", 6), outer[1]
+
+
+def _tbs_index(tbs: list[_TLV]) -> int:
+    """Where serialNumber sits in the TBSCertificate: 1 after an explicit [0] version, else 0."""
+    return 1 if tbs[0].cls == CONTEXT and tbs[0].tag == 0 else 0
+
+
+def subject_public_key_info(cert: x509.Certificate) -> bytes:
+    """The SubjectPublicKeyInfo as encoded in the certificate (Go's ``RawSubjectPublicKeyInfo``), read without
+    loading the key (``public_key()`` warns for DSA keys from cryptography 51 on)."""
+    tbs, _ = _certificate_parts(cert.public_bytes(serialization.Encoding.DER))
+    return tbs[_tbs_index(tbs) + 5].raw
 
 
 def signature_name(cert: x509.Certificate) -> str:
@@ -903,7 +934,7 @@ def format_key_id(key_id: bytes) -> str:
 
 
 def _go_time(stamp: datetime) -> str:
-    stamp = stamp.astimezone(UTC)
+    stamp = stamp.astimezone(timezone.utc)
     text = f"{stamp.year:04d}-{stamp.month:02d}-{stamp.day:02d}T{stamp.hour:02d}:{stamp.minute:02d}:{stamp.second:02d}"
     if stamp.microsecond:
         text += "." + f"{stamp.microsecond:06d}".rstrip("0")
@@ -941,7 +972,7 @@ _OID_SKI = "2.5.29.14"
 
 def _certificate_fields(der: bytes) -> _CertFields:
     tbs, algorithm = _certificate_parts(der)
-    index = 1 if tbs[0].cls == CONTEXT and tbs[0].tag == 0 else 0
+    index = _tbs_index(tbs)
     issuer, subject = _parse_name(tbs[index + 2]), _parse_name(tbs[index + 4])
     fields = _CertFields(issuer, subject, _signature_algorithm(algorithm), _SANs([], [], [], []), b"", b"")
     for item in tbs[index + 6 :]:

@@ -23,7 +23,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 
 from cfsslpy.csr import NameConstraints
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason, policy_error
-from cfsslpy.gojson import HOUR, JSONDecodeError, fold_keys, loads, parse_duration, type_error
+from cfsslpy.gojson import HOUR, JSONDecodeError, fold_keys, loads, parse_duration, parse_time, type_error
 
 log = logging.getLogger(__name__)
 
@@ -497,13 +497,11 @@ class _Obj:
         if not isinstance(value, str):
             raise self.error(value, key, "time.Time")
         try:
-            parsed = dt.datetime.fromisoformat(value.replace("z", "Z"))
-        except ValueError:
-            parsed = None
-        if parsed is None or parsed.tzinfo is None or "T" not in value.upper():
+            # RFC 3339 allows a lower-case "t" and "z"; Go's parser does not, but this one always has
+            parsed = parse_time(value.upper())
+        except JSONDecodeError:
             # Go's own message quotes its layout at length; ours names the field and the format.
-            raise policy_error(f'failed to unmarshal configuration: parsing time "{value}" as RFC 3339 (field {self._path(key)})')
-        parsed = parsed.astimezone(dt.UTC)
+            raise policy_error(f'failed to unmarshal configuration: parsing time "{value}" as RFC 3339 (field {self._path(key)})') from None
         if parsed == _GO_ZERO_TIME:
             return None  # Go's zero time.Time: cfssl treats it as "not set" (IsZero)
         return parsed
@@ -576,8 +574,8 @@ def _profile_from_json(o: _Obj) -> SigningProfile:
     return p
 
 
-_GO_ZERO_TIME = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
-_EARLIEST = dt.datetime(1950, 1, 1, tzinfo=dt.UTC)
+_GO_ZERO_TIME = dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc)
+_EARLIEST = dt.datetime(1950, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def _check_encodable(p: SigningProfile) -> None:

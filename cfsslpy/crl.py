@@ -37,13 +37,13 @@ from cfsslpy.errors import Category, CfsslError, PlainError, Reason
 from cfsslpy.gojson import format_duration
 from cfsslpy.keys import (
     PrivateKey,
+    certificate_key_matches,
     check_supported_key,
     crl_hash,
     is_pkcs11_uri,
     key_identifier,
     load_key_spec,
     load_private_key,
-    public_key_matches,
 )
 from cfsslpy.pem import encode_pem, parse_certificate_pem
 from cfsslpy.revocation import parse_reason, parse_serial, reason_flag
@@ -58,7 +58,7 @@ DEFAULT_LIFETIME = dt.timedelta(days=7)  # cfssl's gencrl default ("0" or no TIM
 PEM_LABEL = "X509 CRL"
 # removeFromCRL (8) only has a meaning in delta CRLs (RFC 5280 §5.3.1); every CRL made here is complete.
 _REMOVE_FROM_CRL = 8
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,8 @@ def _go_duration(value: dt.timedelta) -> str:
 def _utc_seconds(value: dt.datetime) -> dt.datetime:
     """``value`` in UTC without its fraction (X.509 times have whole seconds); naive values are UTC."""
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).replace(microsecond=0)
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc).replace(microsecond=0)
 
 
 def _ext(cert: x509.Certificate, cls: type[Any]) -> Any:
@@ -95,7 +95,7 @@ def _ext(cert: x509.Certificate, cls: type[Any]) -> Any:
 def check_crl_issuer(cert: x509.Certificate, key: PrivateKey) -> None:
     """The CA may sign CRLs: a CA certificate (5300), cRLSign in its key usage (5300), the matching key (2300)."""
     check_supported_key(key)
-    if not public_key_matches(key, cert.public_key()):
+    if not certificate_key_matches(key, cert):
         raise CfsslError(Category.PRIVATE_KEY, Reason.KEY_MISMATCH)
     bc = _ext(cert, x509.BasicConstraints)
     if bc is not None and not bc.ca:
@@ -127,7 +127,7 @@ def generate_crl(
         raise _bad_request(f"invalid CRL lifetime {_go_duration(lifetime)}: must be positive")
     if number < 0 or number.bit_length() > 159:  # RFC 5280 §5.2.3: at most 20 octets
         raise _bad_request(f"invalid CRL number {number}: must be 0 .. 2^159-1")
-    this_update = _utc_seconds(now or dt.datetime.now(dt.UTC))
+    this_update = _utc_seconds(now or dt.datetime.now(dt.timezone.utc))
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(cert.subject)
@@ -166,13 +166,13 @@ def crl_number(now: dt.datetime | None = None) -> int:
     if now is not None:
         return (_utc(now) - _EPOCH) // dt.timedelta(microseconds=1)
     with _number_lock:
-        value = max(crl_number(dt.datetime.now(dt.UTC)), _last_number + 1)
+        value = max(crl_number(dt.datetime.now(dt.timezone.utc)), _last_number + 1)
         _last_number = value
         return value
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 
 
 # -----------------------------------------------------------------------------------------------------------
@@ -307,7 +307,7 @@ def gencrl(
     list, key; then the checks of :func:`generate_crl`. ``environ`` supplies ``CFSSL_CA_PK_PASSWORD``
     (default: the process environment).
     """
-    current = now or dt.datetime.now(dt.UTC)
+    current = now or dt.datetime.now(dt.timezone.utc)
     duration = parse_lifetime(lifetime)
     cert = parse_crl_cert(cert_pem)
     entries = parse_serial_list(serial_list, current)
@@ -338,7 +338,7 @@ def crl_from_db(
     check_crl_issuer(cert, key)  # before the database is touched
     if expiry <= dt.timedelta(0):
         raise _bad_request(f"invalid CRL lifetime {_go_duration(expiry)}: must be positive")
-    current = now or dt.datetime.now(dt.UTC)
+    current = now or dt.datetime.now(dt.timezone.utc)
     aki = key_identifier(cert).hex()
     entries: list[RevokedEntry] = []
     for record in db.revoked_unexpired(aki=aki, now=current):

@@ -28,7 +28,7 @@ from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason
 from cfsslpy.gojson import JSONDecodeError, fold_keys, format_duration, loads, parse_duration, type_error
-from cfsslpy.keys import KeyRequest, PrivateKey, key_description, signature_hash
+from cfsslpy.keys import KeyRequest, PrivateKey, is_dsa, key_description, signature_hash
 
 OID_DELEGATION_USAGE = ObjectIdentifier("1.3.6.1.4.1.44363.44")
 OID_EMAIL_ADDRESS = ObjectIdentifier("1.2.840.113549.1.9.1")
@@ -783,7 +783,7 @@ def extract_request(cert: x509.Certificate) -> CertificateRequest:
     except x509.ExtensionNotFound:
         hosts = []
     req.hosts = hosts or None
-    algo, size = key_description(cert.public_key())
+    algo, size = ("unknown", 0) if is_dsa(cert) else key_description(cert.public_key())
     if algo != "unknown":
         req.key = KeyRequest(algo, size if algo != "ed25519" else 0)
     try:

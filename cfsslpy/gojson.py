@@ -4,11 +4,14 @@
 * Input: object keys match struct fields exactly or, failing that, case-insensitively (Go's
   encoding/json), later keys overwrite earlier ones; type mismatches produce Go's error wording.
 * Durations: Go ``time.ParseDuration`` syntax and ``Duration.String()`` formatting.
+* Times: Go's ``time.Time`` JSON form (strict RFC 3339), parsed the same way on every Python version.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,6 +24,8 @@ __all__ = [
     "fold_keys",
     "type_error",
     "parse_duration",
+    "parse_time",
+    "parse_date",
     "format_duration",
     "NANOSECOND",
     "SECOND",
@@ -380,6 +385,50 @@ def parse_duration(text: str) -> int:
     if total > _MAX_DURATION:
         raise invalid
     return total
+
+
+# Go's parseStrictRFC3339: four-digit year, "T", seconds required, "." and any number of fraction digits
+# (nanoseconds kept, the rest ignored), then "Z" or a numeric "+hh:mm" zone.
+_RFC3339 = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:Z|([+-])(\d{2}):(\d{2}))", re.ASCII)
+
+
+def parse_time(text: str) -> dt.datetime:
+    """Go's ``time.Time`` ``UnmarshalJSON`` (strict RFC 3339) as an aware UTC datetime, truncated to microseconds.
+
+    Written out rather than left to ``datetime.fromisoformat``, which accepts far more than RFC 3339 from
+    Python 3.11 on and far less (no ``Z``, only 3 or 6 fraction digits) on 3.10. JSONDecodeError with Go's
+    wording when ``text`` is not RFC 3339 or names a day, time or zone that does not exist.
+    """
+    m = _RFC3339.fullmatch(text)
+    if m is None:
+        raise JSONDecodeError(f"parsing time {text!r} as RFC 3339")
+    year, month, day, hour, minute, second, fraction, sign, zone_hour, zone_minute = m.groups()
+    offset = dt.timedelta(0)
+    if sign:
+        if int(zone_hour) >= 24 or int(zone_minute) >= 60:
+            raise JSONDecodeError(f"parsing time {text!r}: time zone offset out of range")
+        offset = dt.timedelta(hours=int(zone_hour), minutes=int(zone_minute)) * (-1 if sign == "-" else 1)
+    micro = int(fraction[:6].ljust(6, "0")) if fraction else 0
+    try:
+        local = dt.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, dt.timezone(offset))
+        return local.astimezone(dt.timezone.utc)
+    except (ValueError, OverflowError):  # Feb 30, hour 24, or beyond datetime's years 1..9999 once in UTC
+        raise JSONDecodeError(f"parsing time {text!r}: out of range") from None
+
+
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
+
+
+def parse_date(text: str) -> dt.datetime:
+    """Go's ``time.Parse("2006-01-02", text)``: that day's midnight, UTC; ValueError for anything else.
+
+    Not ``date.fromisoformat``, which from Python 3.11 on also takes ``20240102`` and ``2024-W01-1``.
+    """
+    m = _DATE.fullmatch(text)
+    if m is None:
+        raise ValueError(f"parsing time {text!r} as \"2006-01-02\"")
+    year, month, day = (int(part) for part in m.groups())
+    return dt.datetime(year, month, day, tzinfo=dt.timezone.utc)  # ValueError for a day that does not exist
 
 
 def format_duration(ns: int) -> str:

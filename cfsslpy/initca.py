@@ -18,7 +18,7 @@ from cfsslpy.config import Config, Signing, SigningProfile
 from cfsslpy.csr import CertificateRequest, extract_request, generate_csr
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason
 from cfsslpy.gojson import parse_duration
-from cfsslpy.keys import PrivateKey, public_key_matches
+from cfsslpy.keys import PrivateKey, certificate_key_matches
 from cfsslpy.signer import Issuer, LocalSigner, SignRequest
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def renew_ca(cert: x509.Certificate, key: PrivateKey, *, now: dt.datetime | None
         bc = None
     if bc is None or not bc.ca:
         raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST, "input certificate is not a CA cert")
-    if not public_key_matches(key, cert.public_key()):
+    if not certificate_key_matches(key, cert):
         raise CfsslError(Category.PRIVATE_KEY, Reason.KEY_MISMATCH)
     if cert.issuer != cert.subject:
         raise CfsslError(

@@ -21,7 +21,9 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+from cryptography.x509.oid import PublicKeyAlgorithmOID
 
+from cfsslpy.certinfo import private_key_is_dsa
 from cfsslpy.errors import Category, CfsslError, Reason
 from cfsslpy.gojson import JSONDecodeError, fold_keys, type_error
 from cfsslpy.inputs import Stdin, read_input
@@ -128,6 +130,8 @@ def load_private_key(
         if not secret:
             raise CfsslError(Category.PRIVATE_KEY, Reason.ENCRYPTED)
         password = secret.encode("utf-8")
+    if block.label == "DSA PRIVATE KEY" or (not encrypted and private_key_is_dsa(block.data)):
+        raise CfsslError(Category.PRIVATE_KEY, Reason.NOT_RSA_OR_ECC)  # not loaded: DSA key objects are deprecated
     try:
         if encrypted and block.label == "ENCRYPTED PRIVATE KEY":
             key: Any = serialization.load_der_private_key(block.data, password=password)
@@ -212,6 +216,20 @@ def crl_hash(key: CertificateIssuerPrivateKeyTypes | PublicKey) -> SignatureHash
     return signature_hash(key)
 
 
+def is_dsa(item: Any) -> bool:
+    """A certificate's or CSR's subject key is DSA, read from its SubjectPublicKeyInfo algorithm OID.
+
+    Callers ask before ``public_key()``: cryptography 51 deprecates DSA key objects (loading one warns), and
+    neither cfssl nor Go (since 1.16) signs or verifies with DSA, so such a key is only ever reported or refused.
+    """
+    return bool(item.public_key_algorithm_oid == PublicKeyAlgorithmOID.DSA)
+
+
+def certificate_key_matches(private_key: CertificateIssuerPrivateKeyTypes, cert: Any) -> bool:
+    """:func:`public_key_matches` against a certificate's key; a DSA certificate never matches a key cfssl loads."""
+    return not is_dsa(cert) and public_key_matches(private_key, cert.public_key())
+
+
 def public_key_matches(private_key: CertificateIssuerPrivateKeyTypes, public_key: Any) -> bool:
     """True when ``public_key`` is the public half of ``private_key`` (compared on the SPKI DER)."""
     fmt = serialization.PublicFormat.SubjectPublicKeyInfo
@@ -246,6 +264,8 @@ __all__ = [
     "signature_hash",
     "crl_hash",
     "public_key_matches",
+    "certificate_key_matches",
+    "is_dsa",
     "key_description",
     "CA_KEY_PASSWORD_ENV",
 ]

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509 import ocsp
@@ -57,6 +57,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 from cfsslpy.errors import PlainError
 from cfsslpy.inputs import write_atomic
+from cfsslpy.keys import is_dsa
 from cfsslpy.pem import encode_pem
 
 if TYPE_CHECKING:
@@ -253,7 +254,7 @@ def parse_file(path: str, data: bytes, problems: list[Problem]) -> list[Found]:
             if sep and all(b":" in line for line in head.splitlines() if line.strip()):
                 body = rest
         try:
-            der = binascii.a2b_base64(body, strict_mode=False)
+            der = binascii.a2b_base64(body)  # lenient (non-strict) on every Python; strict_mode= is 3.11+
         except binascii.Error as exc:
             problems.append(Problem(path, f"invalid base64: {exc}", number))
             continue
@@ -376,14 +377,17 @@ def ocsp_urls(cert: x509.Certificate) -> list[str]:
     return web
 
 
-def _verify(public_key: object, signature: bytes, data: bytes, algorithm: hashes.HashAlgorithm | None) -> bool:
+def _verify(signer: x509.Certificate, signature: bytes, data: bytes, algorithm: hashes.HashAlgorithm | None) -> bool:
+    """``signer``'s key made ``signature`` over ``data``. A DSA key is never loaded (deprecated in cryptography
+    51) and verifies nothing, as in Go >= 1.16."""
+    if is_dsa(signer):
+        return False
+    public_key = signer.public_key()
     try:
         if isinstance(public_key, rsa.RSAPublicKey) and algorithm is not None:
             public_key.verify(signature, data, padding.PKCS1v15(), algorithm)
         elif isinstance(public_key, ec.EllipticCurvePublicKey) and algorithm is not None:
             public_key.verify(signature, data, ec.ECDSA(algorithm))
-        elif isinstance(public_key, dsa.DSAPublicKey) and algorithm is not None:
-            public_key.verify(signature, data, algorithm)
         elif isinstance(public_key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
             public_key.verify(signature, data)
         else:
@@ -395,7 +399,7 @@ def _verify(public_key: object, signature: bytes, data: bytes, algorithm: hashes
 
 def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """``cert``'s issuer name is ``issuer``'s subject and ``issuer``'s key signed it."""
-    if cert.issuer != issuer.subject:
+    if cert.issuer != issuer.subject or is_dsa(issuer):
         return False
     try:
         cert.verify_directly_issued_by(issuer)
@@ -403,7 +407,7 @@ def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
         return False
     except ValueError:
         # cryptography refuses SHA-1 signatures here; many roots still carry one, and cfssl accepts them
-        return _verify(issuer.public_key(), cert.signature, cert.tbs_certificate_bytes, cert.signature_hash_algorithm)
+        return _verify(issuer, cert.signature, cert.tbs_certificate_bytes, cert.signature_hash_algorithm)
     return True
 
 
@@ -497,9 +501,8 @@ class Checker:
         with self._lock:
             known = self._verified.get(key)
         if known is None:
-            public_key = issuer.public_key()
             try:
-                known = crl.crl.is_signature_valid(public_key)  # type: ignore[arg-type]
+                known = not is_dsa(issuer) and crl.crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
             except (TypeError, ValueError, UnsupportedAlgorithm):
                 known = False
             with self._lock:
@@ -526,9 +529,7 @@ class Checker:
         if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
             raise FetchError(f"{url}: responder answered {response.response_status.name.lower()}")
         signer = self._ocsp_signer(response, issuer)
-        if signer is None or not _verify(
-            signer.public_key(), response.signature, response.tbs_response_bytes, response.signature_hash_algorithm
-        ):
+        if signer is None or not _verify(signer, response.signature, response.tbs_response_bytes, response.signature_hash_algorithm):
             raise FetchError(f"{url}: response not signed by the issuer or its delegated responder")
         for single in response.responses:
             if single.serial_number != cert.serial_number:
@@ -565,7 +566,7 @@ def _key_hash(cert: x509.Certificate) -> bytes:
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 
 
 # DER encodings of the OIDs of cRLDistributionPoints (2.5.29.31) and authorityInfoAccess (1.3.6.1.5.5.7.1.1)
@@ -604,7 +605,7 @@ def _build(
 ) -> BundleResult:
     result = BundleResult()
     found, result.files = read_all(paths, result.problems)
-    current = _utc(now or dt.datetime.now(dt.UTC))
+    current = _utc(now or dt.datetime.now(dt.timezone.utc))
     seen: dict[bytes, Found] = {}
     candidates: list[Found] = []
     for item in found:

@@ -37,13 +37,14 @@ from cfsslpy.gojson import parse_duration
 from cfsslpy.inputs import Stdin, read_input
 from cfsslpy.keys import (
     PrivateKey,
+    certificate_key_matches,
     check_supported_key,
     crl_hash,
+    is_dsa,
     is_pkcs11_uri,
     key_identifier,
     load_key_spec,
     load_private_key,
-    public_key_matches,
 )
 from cfsslpy.pem import parse_certificate_pem
 from cfsslpy.revocation import parse_reason, parse_revoked_at, reason_flag
@@ -109,12 +110,17 @@ def _der(cert: x509.Certificate) -> bytes:
 
 
 def _same_key(a: x509.Certificate, b: x509.Certificate) -> bool:
+    if is_dsa(a) or is_dsa(b):
+        return False  # a responder's key is never DSA (cfssl loads none), and DSA key objects are deprecated
     fmt = serialization.PublicFormat.SubjectPublicKeyInfo
     return a.public_key().public_bytes(serialization.Encoding.DER, fmt) == b.public_key().public_bytes(serialization.Encoding.DER, fmt)
 
 
-def _verification_error(issuer_key: object) -> str:
+def _verification_error(issuer: x509.Certificate) -> str:
     """Go's text for a bad certificate signature (newest cfssl wraps it as 8200)."""
+    if is_dsa(issuer):
+        return "x509: cannot verify signature: algorithm unimplemented"  # Go >= 1.16 verifies no DSA signature
+    issuer_key = issuer.public_key()
     if isinstance(issuer_key, rsa.RSAPublicKey):
         return "crypto/rsa: verification error"
     if isinstance(issuer_key, ec.EllipticCurvePublicKey):
@@ -125,6 +131,8 @@ def _verification_error(issuer_key: object) -> str:
 
 
 def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    if is_dsa(issuer):
+        return False
     try:
         cert.verify_directly_issued_by(issuer)
     except (InvalidSignature, ValueError, TypeError):
@@ -133,7 +141,7 @@ def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 
 
 class OCSPSigner:
@@ -149,7 +157,7 @@ class OCSPSigner:
     ) -> None:
         check_supported_key(key)
         self.hash = crl_hash(key)
-        if not public_key_matches(key, responder.public_key()):
+        if not certificate_key_matches(key, responder):
             raise CfsslError(Category.PRIVATE_KEY, Reason.KEY_MISMATCH)
         if interval <= dt.timedelta(0):
             raise PlainError("the OCSP interval must be positive")
@@ -191,7 +199,7 @@ class OCSPSigner:
             log.warning(
                 "the OCSP responder certificate (%s) lacks id-pkix-ocsp-nocheck: clients may try to check its revocation status", subject
             )
-        if responder.not_valid_after_utc < dt.datetime.now(dt.UTC):
+        if responder.not_valid_after_utc < dt.datetime.now(dt.timezone.utc):
             log.warning("the OCSP responder certificate (%s) expired on %s", subject, responder.not_valid_after_utc.isoformat())
 
     @property
@@ -210,12 +218,12 @@ class OCSPSigner:
         if cert.issuer != self.issuer.subject:
             raise CfsslError(Category.OCSP, Reason.ISSUER_MISMATCH)
         if not _signed_by(cert, self.issuer):
-            raise invalid_status(_verification_error(self.issuer.public_key()))
+            raise invalid_status(_verification_error(self.issuer))
         status = parse_status(req.status)
         algorithm = ISSUER_HASHES.get(req.issuer_hash.upper())
         if algorithm is None:
             raise CfsslError(Category.OCSP, Reason.UNKNOWN, "Unsupported hash algorithm in request")
-        current = _utc(now or dt.datetime.now(dt.UTC))
+        current = _utc(now or dt.datetime.now(dt.timezone.utc))
         this_update = current.replace(minute=0, second=0, microsecond=0)
         revoked_at: dt.datetime | None = None
         reason: x509.ReasonFlags | None = None
@@ -319,7 +327,7 @@ def refresh(db: CertDB, signers: Sequence[OCSPSigner], *, now: dt.datetime | Non
     counted; a row that cannot be signed (bad PEM, status or reason in the database) is logged and counted.
     Error 8100 when there were rows and none could be given to a signer.
     """
-    current = _utc(now or dt.datetime.now(dt.UTC))
+    current = _utc(now or dt.datetime.now(dt.timezone.utc))
     by_aki = {s.issuer_aki: s for s in signers}
     report = RefreshReport()
     pending: list[OCSPRecord] = []

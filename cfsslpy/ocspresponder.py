@@ -249,7 +249,7 @@ class DBSource:
 
     def __init__(self, db: CertDB, *, now: Callable[[], dt.datetime] | None = None) -> None:
         self.db = db
-        self.now = now or (lambda: dt.datetime.now(dt.UTC))
+        self.now = now or (lambda: dt.datetime.now(dt.timezone.utc))
 
     def lookup(self, request: CertID) -> bytes | None:
         if request.hash_algorithm != "sha1":
@@ -396,7 +396,7 @@ class Reply:
 
 def http_date(value: dt.datetime) -> str:
     """Go's ``time.RFC1123`` for a UTC time: ``Thu, 26 Nov 2026 18:00:00 UTC`` (locale-independent)."""
-    value = value.astimezone(dt.UTC)
+    value = value.astimezone(dt.timezone.utc)
     return f"{_DAYS[value.weekday()]}, {value.day:02d} {_MONTHS[value.month - 1]} {value.year:04d} {value:%H:%M:%S} UTC"
 
 
@@ -409,7 +409,7 @@ class Responder:
 
     def __init__(self, source: Source, *, now: Callable[[], dt.datetime] | None = None) -> None:
         self.source = source
-        self.now = now or (lambda: dt.datetime.now(dt.UTC))
+        self.now = now or (lambda: dt.datetime.now(dt.timezone.utc))
 
     def respond(self, method: str, path: str, body: bytes, if_none_match: str | None = None) -> Reply:
         """Answer one request. ``path`` is the URL path below the mount point (GET), ``body`` the POST body."""

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.x509.oid import PublicKeyAlgorithmOID
 
 from cfsslpy.errors import Category, CfsslError, Reason
 
@@ -150,12 +151,15 @@ def parse_csr_pem(data: bytes, *, check_signature: bool = True) -> x509.Certific
         raise CfsslError(Category.CSR, Reason.BAD_REQUEST, "not a csr")
     try:
         csr = x509.load_der_x509_csr(block.data)
+        # A DSA key is not loaded (cryptography 51 deprecates DSA key objects) nor its signature checked (Go
+        # >= 1.16 cannot either): the signer refuses the key type (9300) before it would need either.
+        dsa = csr.public_key_algorithm_oid == PublicKeyAlgorithmOID.DSA
         # Force parsing of the parts cryptography parses lazily, so a malformed CSR fails here with 9003.
-        _ = csr.subject, csr.public_key(), csr.extensions
+        _ = csr.subject, dsa or csr.public_key(), csr.extensions
     except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
         raise CfsslError(Category.CSR, Reason.PARSE_FAILED, f"x509: malformed certificate request: {exc}") from exc
     except Exception as exc:  # cryptography raises UnsupportedAlgorithm for odd keys
         raise CfsslError(Category.CSR, Reason.PARSE_FAILED, str(exc) or "CSR Parsing failed") from exc
-    if check_signature and not csr.is_signature_valid:
+    if check_signature and not dsa and not csr.is_signature_valid:
         raise CfsslError(Category.CSR, Reason.BAD_REQUEST, "x509: signature verification failure")
     return csr

@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Self
+from typing import Any, TypeVar
 from urllib.parse import quote, unquote_to_bytes
 
 from cryptography import x509
@@ -796,6 +796,9 @@ def _unsupported(handle: _Handle, what: str, mechanisms: list[int]) -> CfsslErro
     return _error(Reason.UNAVAILABLE, f"PKCS#11 token {handle.token_label!r} cannot {what}: it offers no {names}")
 
 
+_Key = TypeVar("_Key", bound="_TokenKey")  # typing.Self is Python 3.11+
+
+
 class _TokenKey:
     """Shared behaviour of the three key classes: nothing about the private key can be exported."""
 
@@ -811,10 +814,10 @@ class _TokenKey:
         return self.private_bytes()
 
     # a handle on a token object: copies are the same key
-    def __copy__(self) -> Self:
+    def __copy__(self: _Key) -> _Key:
         return self
 
-    def __deepcopy__(self, memo: dict[int, object]) -> Self:
+    def __deepcopy__(self: _Key, memo: dict[int, object]) -> _Key:
         return self
 
     @property

@@ -64,6 +64,7 @@ from cfsslpy import __version__, auth
 from cfsslpy.config import Signing, SigningProfile
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason, go_json_dumps
 from cfsslpy.gojson import JSONDecodeError, fold_keys, loads, type_error
+from cfsslpy.keys import is_dsa
 from cfsslpy.pem import parse_certificate_pem, parse_csr_pem
 from cfsslpy.signer import SignerInfo, SignRequest, SubjectOverride
 
@@ -406,7 +407,7 @@ def _subject_json(subject: SubjectOverride) -> dict[str, Any]:
 
 
 def _rfc3339(when: dt.datetime) -> str:
-    utc = when.astimezone(dt.UTC) if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+    utc = when.astimezone(dt.timezone.utc) if when.tzinfo is not None else when.replace(tzinfo=dt.timezone.utc)
     return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -544,7 +545,9 @@ def _check_public_key(cert: x509.Certificate, csr_pem: bytes) -> None:
         csr = parse_csr_pem(csr_pem, check_signature=False)
     except CfsslError:
         return  # the remote accepted what we cannot parse; nothing to compare with
+    if is_dsa(csr):
+        return  # nor can we load a DSA key (deprecated in cryptography 51): the remote refuses or signs it
     der = serialization.Encoding.DER
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
-    if cert.public_key().public_bytes(der, spki) != csr.public_key().public_bytes(der, spki):
+    if is_dsa(cert) or cert.public_key().public_bytes(der, spki) != csr.public_key().public_bytes(der, spki):
         raise CfsslError(Category.API_CLIENT, Reason.SERVER_REQUEST_FAILED, "the remote returned a certificate for another public key")

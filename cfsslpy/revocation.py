@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from cryptography import x509
 
 from cfsslpy.errors import Category, CfsslError, Reason
+from cfsslpy.gojson import parse_date, parse_time
 
 REASONS: dict[str, int] = {
     "unspecified": 0,
@@ -121,19 +122,15 @@ def normalize_aki(text: str) -> str:
 def parse_revoked_at(text: str, *, now: dt.datetime | None = None) -> dt.datetime:
     """cfssl's ``-revoked-at``: ``now`` or ``YYYY-MM-DD`` (UTC midnight); also RFC 3339 as an addition."""
     value = text.strip()
-    current = now or dt.datetime.now(dt.UTC)
+    current = now or dt.datetime.now(dt.timezone.utc)
     if value in ("", "now"):
         return current
     try:
-        if len(value) == 10:
-            day = dt.date.fromisoformat(value)
-            return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return parse_date(value) if len(value) == 10 else parse_time(value)
+    except ValueError:  # JSONDecodeError included
         raise CfsslError(
             Category.OCSP, Reason.INVALID_STATUS, f"malformed revocation time {text!r}: want now, YYYY-MM-DD or RFC 3339"
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)

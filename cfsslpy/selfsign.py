@@ -55,9 +55,9 @@ def selfsign(
     key = req.key.generate()
     csr = generate_csr(req, key)
     signer = LocalSigner(Issuer(key=key), policy)
-    current = now or dt.datetime.now(dt.UTC)
+    current = now or dt.datetime.now(dt.timezone.utc)
     if current.tzinfo is None:
-        current = current.replace(tzinfo=dt.UTC)
+        current = current.replace(tzinfo=dt.timezone.utc)
     expiry = dt.timedelta(microseconds=(profile.expiry or policy.default.expiry) // 1000)
     window = SignRequest(request=b"", not_before=current - dt.timedelta(minutes=5), not_after=current + expiry)
     cert = signer.sign_csr(csr, window, profile)

@@ -51,7 +51,7 @@ from cfsslpy.csr import (
 )
 from cfsslpy.errors import Category, CfsslError, Reason
 from cfsslpy.gojson import MINUTE, JSONDecodeError, fold_keys, type_error
-from cfsslpy.keys import PrivateKey, check_supported_key, public_key_matches, signature_hash
+from cfsslpy.keys import PrivateKey, certificate_key_matches, check_supported_key, is_dsa, public_key_matches, signature_hash
 from cfsslpy.pem import parse_csr_pem
 
 log = logging.getLogger(__name__)
@@ -264,7 +264,7 @@ class Issuer:
         signature_hash(self.key)  # refuses weak RSA signing keys early
         if self.cert is None:
             return
-        if not public_key_matches(self.key, self.cert.public_key()):
+        if not certificate_key_matches(self.key, self.cert):
             raise CfsslError(Category.PRIVATE_KEY, Reason.KEY_MISMATCH)
         bc = _ext(self.cert, x509.BasicConstraints)
         if bc is not None and not bc.ca:
@@ -275,7 +275,7 @@ class Issuer:
             raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST, "the CA certificate's key usage does not allow certificate signing")
         if bc is None:
             log.warning("the CA certificate has no basicConstraints extension; treating it as a CA")
-        now = dt.datetime.now(dt.UTC)
+        now = dt.datetime.now(dt.timezone.utc)
         if self.cert.not_valid_after_utc < now:
             log.warning("the CA certificate expired on %s", self.cert.not_valid_after_utc.isoformat())
 
@@ -413,6 +413,8 @@ class LocalSigner:
         ``now`` fixes the clock (tests); ``exact_subject`` replaces the re-encoded subject with these exact
         bytes (renewing a CA must keep its subject byte for byte, or the certificates it issued stop chaining).
         """
+        if is_dsa(csr):
+            raise _unsupported_subject_key()  # without loading the key: DSA key objects are deprecated
         public_key = csr.public_key()
         _check_subject_key(public_key)
 
@@ -718,7 +720,11 @@ def _check_subject_key(public_key: Any) -> None:
         return
     if isinstance(public_key, ed25519.Ed25519PublicKey):
         return
-    raise CfsslError(Category.CSR, Reason.BAD_REQUEST, "unsupported public key algorithm (RSA, ECDSA P-256/384/521 or Ed25519)")
+    raise _unsupported_subject_key()
+
+
+def _unsupported_subject_key() -> CfsslError:
+    return CfsslError(Category.CSR, Reason.BAD_REQUEST, "unsupported public key algorithm (RSA, ECDSA P-256/384/521 or Ed25519)")
 
 
 def _csr_sans(csr: x509.CertificateSigningRequest) -> SANs:
@@ -778,11 +784,11 @@ def _usages(profile: SigningProfile, public_key: Any, is_ca: bool) -> tuple[x509
 
 def _utc(value: dt.datetime) -> dt.datetime:
     """Aware UTC; a naive time is taken as UTC (never as local time)."""
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 
 
-X509_EARLIEST = dt.datetime(1950, 1, 1, tzinfo=dt.UTC)
-X509_LATEST = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+X509_EARLIEST = dt.datetime(1950, 1, 1, tzinfo=dt.timezone.utc)
+X509_LATEST = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.timezone.utc)
 
 
 def _validity(
@@ -801,7 +807,7 @@ def _validity(
             not_before = profile.not_before
         else:
             backdate = profile.backdate or 5 * MINUTE
-            current = _utc(now or dt.datetime.now(dt.UTC))
+            current = _utc(now or dt.datetime.now(dt.timezone.utc))
             not_before = round_minute(current) - dt.timedelta(microseconds=backdate // 1000)
     not_before = _utc(not_before)
     not_after = req.not_after

@@ -35,11 +35,11 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 Key = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
-NOT_BEFORE = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
-NOT_AFTER = dt.datetime(2099, 1, 1, tzinfo=dt.UTC)
-ROOT_NOT_AFTER = dt.datetime(2099, 12, 31, tzinfo=dt.UTC)
-ROOT2_NOT_AFTER = dt.datetime(2099, 6, 30, tzinfo=dt.UTC)
-EXPIRED_NOT_AFTER = dt.datetime(2021, 1, 1, tzinfo=dt.UTC)
+NOT_BEFORE = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+NOT_AFTER = dt.datetime(2099, 1, 1, tzinfo=dt.timezone.utc)
+ROOT_NOT_AFTER = dt.datetime(2099, 12, 31, tzinfo=dt.timezone.utc)
+ROOT2_NOT_AFTER = dt.datetime(2099, 6, 30, tzinfo=dt.timezone.utc)
+EXPIRED_NOT_AFTER = dt.datetime(2021, 1, 1, tzinfo=dt.timezone.utc)
 OCSP_URL = "http://ocsp.example.invalid"
 CRL_URL = "http://crl.example.invalid/root.crl"
 
@@ -181,7 +181,7 @@ class BundlePKI:
 
 def build_pki(aia_base: str | None = None, now: dt.datetime | None = None) -> BundlePKI:
     """Build the hierarchy of the module docstring (``now`` anchors the expiring leaf: it ends 10 days later)."""
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or dt.datetime.now(dt.timezone.utc)
     pki = BundlePKI(aia_base=aia_base)
     k = pki.keys
     c = pki.certs

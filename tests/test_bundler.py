@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import http.server
 import json
 import threading
@@ -18,6 +19,10 @@ from conftest import tls_server
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+from dsa_vectors import DSA_CA_CERT
+from pyasn1.codec.der import decoder as der_decoder
+from pyasn1.codec.der import encoder as der_encoder
+from pyasn1_alt_modules import rfc5280
 
 from cfsslpy import bundler
 from cfsslpy.bundler import (
@@ -191,7 +196,7 @@ def test_reversed_input_chain_is_detected(pki: BundlePKI) -> None:
 def test_input_intermediates_are_learned(pki: BundlePKI, tmp_path: Path) -> None:
     b = make(pki, ["root"], int_dir=str(tmp_path / "stash"))
     with pytest.raises(CfsslError) as err:
-        b.bundle([pki.leaf], now=dt.datetime.now(dt.UTC))
+        b.bundle([pki.leaf], now=dt.datetime.now(dt.timezone.utc))
     assert err.value.code == 1220
     assert b.bundle([pki.leaf, pki.int2, pki.int1]).status.rebundled is False
     assert names(pki, b.bundle([pki.leaf]).chain) == ["leaf", "int2", "int1"]
@@ -250,6 +255,23 @@ def test_key_matching(pki: BundlePKI) -> None:
     assert doc["key"].startswith("-----BEGIN EC PRIVATE KEY-----") and not doc["key"].endswith("\n")
     returned = serialization.load_pem_private_key(doc["key"].encode(), None)
     assert returned.public_key() == pki.leaf.public_key()
+
+
+def test_dsa_certificates_are_ranked_and_refused_without_loading_their_key(pki: BundlePKI) -> None:
+    # cryptography 51 deprecates DSA key objects: loading one would warn, and warnings are errors here
+    dsa_root = x509.load_pem_x509_certificate(DSA_CA_CERT)
+    assert (bundler.key_ubiquity(dsa_root), bundler.key_priority(dsa_root)) == (bundler.DSA_UBIQUITY, 0)
+    for cert in (dsa_root, pki.root):
+        spki = der_encoder.encode(
+            der_decoder.decode(cert.public_bytes(serialization.Encoding.DER), asn1Spec=rfc5280.Certificate())[0]["tbsCertificate"][
+                "subjectPublicKeyInfo"
+            ]
+        )
+        assert bundler.spki_sha1(cert) == hashlib.sha1(spki).digest()
+    assert not bundler.check_signature_from(dsa_root, dsa_root)  # Go >= 1.16 verifies no DSA signature
+    with pytest.raises(CfsslError) as err:
+        make(pki, ["root"]).bundle([dsa_root], pki.keys["leaf"])  # type: ignore[arg-type]
+    assert (err.value.code, err.value.message) == (2300, "Private key does not match public key")
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from cfsslpy.certdb import (
 )
 from cfsslpy.errors import CfsslError
 
-UTC = dt.UTC
+UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 
 

@@ -24,8 +24,8 @@ from cfsslpy import certinfo
 from cfsslpy.errors import Category, CfsslError, Reason
 
 A = x509.NameAttribute
-NOT_BEFORE = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
-NOT_AFTER = dt.datetime(2051, 6, 7, 8, 9, 10, tzinfo=dt.UTC)  # GeneralizedTime from 2050 on
+NOT_BEFORE = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+NOT_AFTER = dt.datetime(2051, 6, 7, 8, 9, 10, tzinfo=dt.timezone.utc)  # GeneralizedTime from 2050 on
 
 
 def rdn(*attrs: x509.NameAttribute[Any]) -> x509.RelativeDistinguishedName:

@@ -142,8 +142,8 @@ def test_profile_fields() -> None:
     assert profile.ca_constraint == CAConstraint(True, 0, True) and profile.ca_constraint.path_length() == 0
     assert profile.issuer_urls == ["http://ca.example/ca.crt"] and profile.ocsp_no_check
     assert profile.name_whitelist is not None and profile.name_whitelist.search("a.example.com")
-    assert profile.not_before == dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
-    assert profile.not_after == dt.datetime(2030, 12, 31, 23, tzinfo=dt.UTC)
+    assert profile.not_before == dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    assert profile.not_after == dt.datetime(2030, 12, 31, 23, tzinfo=dt.timezone.utc)
     assert profile.policies[0].id == ObjectIdentifier("2.23.140.1.2.1")
     assert profile.csr_whitelist is not None and profile.csr_whitelist.PublicKey and not profile.csr_whitelist.DNSNames
     assert profile.client_provides_serial_numbers and profile.copy_extensions

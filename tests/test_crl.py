@@ -30,7 +30,7 @@ from cfsslpy.crl import (
 from cfsslpy.errors import CfsslError, PlainError
 from cfsslpy.keys import PrivateKey, encode_private_key
 
-NOW = dt.datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=dt.UTC)
+NOW = dt.datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=dt.timezone.utc)
 NOW_S = NOW.replace(microsecond=0)
 WEEK = dt.timedelta(days=7)
 
@@ -125,7 +125,7 @@ ALGORITHMS = [("rsa2048", "sha256"), ("rsa4096", "sha256"), ("p256", "sha256"), 
 def test_generate_crl_fields(kind: str, hash_name: str | None) -> None:
     key = shared_key(kind)
     cert = make_ca(key)
-    revoked_at = dt.datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=dt.UTC)
+    revoked_at = dt.datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=dt.timezone.utc)
     entries = [
         RevokedEntry(123, revoked_at),
         RevokedEntry(2**158 + 5, revoked_at + dt.timedelta(hours=1), 1),
@@ -164,7 +164,7 @@ def test_empty_crl_and_time_encoding() -> None:
     assert len(crl) == 0 and crl_number_of(crl) == 0
     assert crl.next_update_utc == NOW_S + WEEK
     # Go's (and RFC 5280's) rule: UTCTime until 2049, GeneralizedTime from 2050
-    late = dt.datetime(2049, 12, 31, 12, tzinfo=dt.UTC)
+    late = dt.datetime(2049, 12, 31, 12, tzinfo=dt.timezone.utc)
     der = generate_crl(cert, key, [RevokedEntry(1, late)], lifetime=dt.timedelta(days=2), number=1, now=late)
     crl = x509.load_der_x509_crl(der)
     assert crl.last_update_utc == late and crl.next_update_utc == late + dt.timedelta(days=2)
@@ -223,11 +223,11 @@ def test_generate_crl_refuses_bad_values(entries: list[RevokedEntry], lifetime: 
 
 
 def test_crl_number_is_time_based_and_strictly_increasing() -> None:
-    assert crl_number(dt.datetime(1970, 1, 1, 0, 0, 1, 5, tzinfo=dt.UTC)) == 1_000_005
+    assert crl_number(dt.datetime(1970, 1, 1, 0, 0, 1, 5, tzinfo=dt.timezone.utc)) == 1_000_005
     assert crl_number(NOW) == int(NOW.timestamp()) * 1_000_000 + 890123
     numbers = [crl_number() for _ in range(1000)]
     assert all(b > a for a, b in zip(numbers, numbers[1:], strict=False))
-    assert numbers[0] >= crl_number(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5))
+    assert numbers[0] >= crl_number(dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5))
 
 
 def test_encode() -> None:

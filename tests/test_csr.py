@@ -442,7 +442,7 @@ def test_name_constraints_type_errors() -> None:
 
 
 def _cert(subject: x509.Name, exts: list[tuple[x509.ExtensionType, bool]], k: Any, days: float = 10) -> x509.Certificate:
-    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
     b = x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(k.public_key()).serial_number(1)
     b = b.not_valid_before(start).not_valid_after(start + dt.timedelta(days=days))
     for e, crit in exts:

@@ -36,7 +36,7 @@ def sct_response(timestamp: int = 1_700_000_000_000, signature: bytes = b"\x04\x
 def cert_with(ext: x509.ExtensionType) -> x509.Certificate:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ct test")])
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.timezone.utc)
     return (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -55,7 +55,7 @@ def test_sct_list_extension_parses_with_cryptography() -> None:
     cert = cert_with(sct_list_extension(scts))
     parsed = cert.extensions.get_extension_for_class(x509.PrecertificateSignedCertificateTimestamps).value
     assert [s.log_id for s in parsed] == [LOG_ID, LOG_ID]
-    assert [int(s.timestamp.replace(tzinfo=dt.UTC).timestamp() * 1000) for s in parsed] == [1000, 2000]
+    assert [int(s.timestamp.replace(tzinfo=dt.timezone.utc).timestamp() * 1000) for s in parsed] == [1000, 2000]
     assert all(s.version == x509.certificate_transparency.Version.v1 for s in parsed)
 
 

@@ -6,6 +6,8 @@ error messages were compared with the real cfssl through config files.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from cfsslpy.gojson import (
@@ -19,7 +21,9 @@ from cfsslpy.gojson import (
     go_json_dumps,
     go_syntax_error,
     loads,
+    parse_date,
     parse_duration,
+    parse_time,
     type_error,
 )
 
@@ -263,3 +267,37 @@ def test_case_insensitive_matching_prefers_the_first_declared_field() -> None:
     # Go matches a folded key against fields in declaration order: "EXPIRY" goes to "expiry", not "Expiry"
     assert fold_keys({"EXPIRY": "1h"}, ["expiry", "Expiry"]) == {"expiry": "1h"}
     assert fold_keys({"Expiry": 5}, ["expiry", "Expiry"]) == {"Expiry": 5}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# time.Time (RFC 3339) and "2006-01-02": the same syntax on every Python version (fromisoformat's is not)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2030-01-01T00:00:00Z", dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)),
+        ("2031-01-01T00:00:00+01:00", dt.datetime(2030, 12, 31, 23, tzinfo=dt.timezone.utc)),
+        ("2030-01-01T00:00:00.5Z", dt.datetime(2030, 1, 1, 0, 0, 0, 500000, tzinfo=dt.timezone.utc)),
+        ("2030-01-01T00:00:00.123456789123-00:30", dt.datetime(2030, 1, 1, 0, 30, 0, 123456, tzinfo=dt.timezone.utc)),
+    ],
+)
+def test_parse_time(text: str, expected: dt.datetime) -> None:
+    assert parse_time(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2030-01-01", "2030-01-01T00:00Z", "2030-01-01 00:00:00Z", "2030-01-01T00:00:00", "20300101T000000Z", "2030-01-01T00:00:00,5Z",
+     "2030-01-01T00:00:00+0100", "2030-02-30T00:00:00Z", "2030-01-01T00:00:00+01:60", "0001-01-01T00:00:00+01:00"],
+)  # fmt: skip
+def test_parse_time_refuses_what_go_refuses(text: str) -> None:
+    with pytest.raises(JSONDecodeError, match="parsing time"):
+        parse_time(text)
+
+
+def test_parse_date() -> None:
+    assert parse_date("2024-02-03") == dt.datetime(2024, 2, 3, tzinfo=dt.timezone.utc)
+    for text in ("2024-2-3", "20240203", "2024-W05-6", "2024-02-30"):
+        with pytest.raises(ValueError):
+            parse_date(text)

@@ -23,9 +23,9 @@ from cfsslpy.initca import ca_profile, new_ca, renew_ca, self_sign_ca
 from cfsslpy.selfsign import WARNING, selfsign
 from cfsslpy.signer import Issuer, LocalSigner, SignRequest
 
-NOW = dt.datetime(2024, 5, 17, 18, 3, 41, tzinfo=dt.UTC)
-LATER = dt.datetime(2026, 2, 3, 4, 5, 6, tzinfo=dt.UTC)
-NB = dt.datetime(2024, 5, 17, 17, 59, tzinfo=dt.UTC)
+NOW = dt.datetime(2024, 5, 17, 18, 3, 41, tzinfo=dt.timezone.utc)
+LATER = dt.datetime(2026, 2, 3, 4, 5, 6, tzinfo=dt.timezone.utc)
+NB = dt.datetime(2024, 5, 17, 17, 59, tzinfo=dt.timezone.utc)
 
 
 @functools.cache
@@ -78,7 +78,7 @@ def test_new_ca_defaults() -> None:
 
 def test_ca_expiry_and_backdate() -> None:
     cert, _, _ = new_ca(req(ca={"expiry": "2h30m", "backdate": "1h"}), now=NOW)
-    assert cert.not_valid_before_utc == dt.datetime(2024, 5, 17, 17, 4, tzinfo=dt.UTC)
+    assert cert.not_valid_before_utc == dt.datetime(2024, 5, 17, 17, 4, tzinfo=dt.timezone.utc)
     assert cert.not_valid_after_utc - cert.not_valid_before_utc == dt.timedelta(hours=2, minutes=30)
 
 
@@ -184,7 +184,7 @@ def _root_and_leaf(obj: dict[str, Any] | None = None) -> tuple[x509.Certificate,
     root, _ = self_sign_ca(req(obj), key("p256"), now=NOW)
     signer = LocalSigner(Issuer(key("p256"), root), Config.default().signing)
     leaf_csr = csr_pem(generate_csr(CertificateRequest.from_json({"CN": "leaf", "hosts": ["leaf.example.com"]}), key("p384")))
-    leaf = signer.sign(SignRequest(request=leaf_csr), now=dt.datetime.now(dt.UTC))
+    leaf = signer.sign(SignRequest(request=leaf_csr), now=dt.datetime.now(dt.timezone.utc))
     return root, key("p256"), leaf
 
 
@@ -195,7 +195,7 @@ def test_renew_keeps_key_subject_pathlen_lifetime_and_crl() -> None:
     assert renewed.public_key() == root.public_key()
     assert ext(renewed, x509.SubjectKeyIdentifier) == ext(root, x509.SubjectKeyIdentifier)
     assert ext(renewed, x509.BasicConstraints) == x509.BasicConstraints(ca=True, path_length=1)
-    assert renewed.not_valid_before_utc == dt.datetime(2026, 2, 3, 4, 0, tzinfo=dt.UTC)
+    assert renewed.not_valid_before_utc == dt.datetime(2026, 2, 3, 4, 0, tzinfo=dt.timezone.utc)
     assert renewed.not_valid_after_utc - renewed.not_valid_before_utc == dt.timedelta(hours=1000)
     assert [n.value for dp in ext(renewed, x509.CRLDistributionPoints) for n in dp.full_name] == ["http://crl.example.com/r.crl"]
     assert list(ext(renewed, x509.SubjectAlternativeName)) == [x509.IPAddress(ipaddress.ip_address("10.2.2.2"))]
@@ -205,7 +205,7 @@ def test_renew_keeps_key_subject_pathlen_lifetime_and_crl() -> None:
 
 def test_renewed_ca_still_verifies_the_old_leaves() -> None:
     root, k, leaf = _root_and_leaf()
-    renewed = renew_ca(root, k, now=dt.datetime.now(dt.UTC))
+    renewed = renew_ca(root, k, now=dt.datetime.now(dt.timezone.utc))
     verifier = PolicyBuilder().store(Store([renewed])).build_server_verifier(x509.DNSName("leaf.example.com"))
     assert verifier.verify(leaf, [])[-1] == renewed
 

@@ -7,7 +7,8 @@ import functools
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from dsa_vectors import DSA_PKCS8, DSA_TRADITIONAL
 
 from cfsslpy.errors import CfsslError
 from cfsslpy.gojson import JSONDecodeError
@@ -21,7 +22,7 @@ from cfsslpy.keys import (
     public_key_matches,
     signature_hash,
 )
-from cfsslpy.pem import all_blocks
+from cfsslpy.pem import all_blocks, encode_pem
 
 
 @functools.cache
@@ -215,11 +216,12 @@ def test_load_errors(data: bytes, code: int) -> None:
 
 
 def test_unsupported_key_types_are_2200() -> None:
-    dsa_key = dsa.generate_private_key(1024)
-    pem = dsa_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    with pytest.raises(CfsslError) as exc:
-        load_private_key(pem)
-    assert (exc.value.code, exc.value.message) == (2200, "Private key algorithm is not RSA or ECC or Ed25519")
+    # PKCS#8, OpenSSL's traditional form, and the traditional DER under another label (cfssl ignores labels)
+    (traditional,) = all_blocks(DSA_TRADITIONAL)
+    for pem in (DSA_PKCS8, DSA_TRADITIONAL, encode_pem("PRIVATE KEY", traditional.data)):
+        with pytest.raises(CfsslError) as exc:
+            load_private_key(pem)
+        assert (exc.value.code, exc.value.message) == (2200, "Private key algorithm is not RSA or ECC or Ed25519")
     k1 = ec.generate_private_key(ec.SECP256K1())
     pem = k1.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
     with pytest.raises(CfsslError) as exc:

@@ -33,7 +33,7 @@ from cfsslpy.inputs import Stdin
 from cfsslpy.mkbundle import DropReason, build, mkbundle
 from cfsslpy.ocsp import OCSPSigner, OCSPSignRequest
 
-NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 DAY = dt.timedelta(days=1)
 KEY = ec.generate_private_key(ec.SECP256R1())  # one key for every leaf: the tests are about the checks
 

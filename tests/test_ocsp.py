@@ -24,8 +24,8 @@ from cfsslpy.errors import CfsslError, PlainError
 from cfsslpy.keys import PrivateKey, encode_private_key
 from cfsslpy.ocsp import OCSPSigner, OCSPSignRequest, dump, load_signer, parse_interval, parse_status, refresh, sign_request
 
-NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
-T = dt.datetime(2026, 11, 26, 17, 59, 42, tzinfo=dt.UTC)  # an injected signing time
+NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+T = dt.datetime(2026, 11, 26, 17, 59, 42, tzinfo=dt.timezone.utc)  # an injected signing time
 
 
 # -----------------------------------------------------------------------------------------------------------
@@ -162,13 +162,13 @@ def test_ca_signs_its_own_responses(kind: str) -> None:
     ca = make_ca(kind)
     leaf = make_leaf(ca)
     signer = OCSPSigner(ca.cert, ca.cert, ca.key)
-    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     resp = parse(signer.sign(OCSPSignRequest(leaf.cert), now=T))
     assert resp.certificate_status == x509_ocsp.OCSPCertStatus.GOOD
     assert resp.serial_number == leaf.cert.serial_number
-    assert resp.this_update_utc == dt.datetime(2026, 11, 26, 17, 0, tzinfo=dt.UTC)  # truncated to the hour
-    assert resp.next_update_utc == dt.datetime(2026, 11, 30, 17, 0, tzinfo=dt.UTC)  # + 96h
-    assert before <= resp.produced_at_utc <= dt.datetime.now(dt.UTC)
+    assert resp.this_update_utc == dt.datetime(2026, 11, 26, 17, 0, tzinfo=dt.timezone.utc)  # truncated to the hour
+    assert resp.next_update_utc == dt.datetime(2026, 11, 30, 17, 0, tzinfo=dt.timezone.utc)  # + 96h
+    assert before <= resp.produced_at_utc <= dt.datetime.now(dt.timezone.utc)
     assert resp.responder_name == ca.cert.subject and resp.responder_key_hash is None
     assert resp.certificates == []  # the responder is the issuer: not embedded
     assert isinstance(resp.hash_algorithm, hashes.SHA1)
@@ -189,7 +189,7 @@ def test_delegated_responder(kind: str) -> None:
     assert resp.certificate_status == x509_ocsp.OCSPCertStatus.UNKNOWN
     assert resp.responder_name == responder.cert.subject
     assert resp.certificates == [responder.cert]
-    assert resp.next_update_utc == dt.datetime(2026, 11, 26, 19, 0, tzinfo=dt.UTC)
+    assert resp.next_update_utc == dt.datetime(2026, 11, 26, 19, 0, tzinfo=dt.timezone.utc)
     sig_hash = resp.signature_hash_algorithm
     assert (sig_hash.name if sig_hash else None) == HASHES[kind]
     verify_signature(resp, responder.cert)
@@ -232,7 +232,7 @@ def test_revoked_with_reason_and_time() -> None:
     ca = make_ca("p256")
     leaf = make_leaf(ca)
     signer = OCSPSigner(ca.cert, ca.cert, ca.key)
-    when = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
+    when = dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)
     resp = parse(signer.sign(OCSPSignRequest(leaf.cert, "revoked", 1, when), now=T))
     assert resp.certificate_status == x509_ocsp.OCSPCertStatus.REVOKED
     assert resp.revocation_time_utc == when
@@ -345,7 +345,7 @@ def test_status_and_request_parsing() -> None:
     cert = make_leaf(make_ca("p256")).cert
     assert sign_request(cert, "good", "keyCompromise", "garbage") == OCSPSignRequest(cert)  # only parsed when revoked
     req = sign_request(cert, "revoked", "", "2026-03-04")
-    assert (req.reason, req.revoked_at) == (0, dt.datetime(2026, 3, 4, tzinfo=dt.UTC))
+    assert (req.reason, req.revoked_at) == (0, dt.datetime(2026, 3, 4, tzinfo=dt.timezone.utc))
     assert sign_request(cert, "revoked", "superseded", "now", now=T).revoked_at == T
     assert sign_request(cert, "revoked", "4").reason == 4
     with pytest.raises(CfsslError) as exc:
@@ -415,13 +415,13 @@ def test_refresh_two_issuers(tmp_path: Path) -> None:
         assert resp.serial_number == leaf.cert.serial_number
         assert resp.next_update_utc is not None
         interval = resp.next_update_utc - resp.this_update_utc
-        assert abs(rows[0].expiry - (dt.datetime.now(dt.UTC) + interval)) < dt.timedelta(minutes=1)  # refresh time + interval
+        assert abs(rows[0].expiry - (dt.datetime.now(dt.timezone.utc) + interval)) < dt.timedelta(minutes=1)  # refresh time + interval
         return resp
 
     assert stored(good1, ca1).certificate_status == x509_ocsp.OCSPCertStatus.GOOD
     r = stored(bad1, ca1)
     assert r.certificate_status == x509_ocsp.OCSPCertStatus.REVOKED and r.revocation_reason == x509.ReasonFlags.key_compromise
-    assert r.revocation_time_utc is not None and abs(r.revocation_time_utc - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=1)
+    assert r.revocation_time_utc is not None and abs(r.revocation_time_utc - dt.datetime.now(dt.timezone.utc)) < dt.timedelta(minutes=1)
     verify_signature(r, ca1.cert)
     r = stored(bad2, ca2)
     assert r.revocation_reason == x509.ReasonFlags.cessation_of_operation and r.certificates == [responder2.cert]
@@ -432,15 +432,15 @@ def test_refresh_two_issuers(tmp_path: Path) -> None:
     assert db.get_ocsp(str(expired.cert.serial_number), signers[0].issuer_aki) == []
 
     # a second run replaces (one row per certificate), and the dump lists the unexpired ones
-    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2)
     assert refresh(db, signers[:1], now=later).refreshed == 2  # ca1's two (the expired one is skipped)
     lines = dump(db).splitlines()
     assert len(lines) == 5
     serials = sorted(parse(base64.b64decode(line, validate=True)).serial_number for line in lines)
     assert serials == sorted(c.cert.serial_number for c in (good1, bad1, good2, bad2, legacy))
     # ca2's responses expire after 1h, ca1's refreshed ones after 98h
-    assert len(dump(db, now=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1, minutes=5)).splitlines()) == 2
-    assert dump(db, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=30)) == ""
+    assert len(dump(db, now=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1, minutes=5)).splitlines()) == 2
+    assert dump(db, now=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30)) == ""
     db.close()
 
 

@@ -44,7 +44,7 @@ from cfsslpy.ocspresponder import (
     responses_text,
 )
 
-NOW = dt.datetime.now(dt.UTC)
+NOW = dt.datetime.now(dt.timezone.utc)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -187,7 +187,7 @@ class TestDecoding:
             parse_request(der)
 
     def test_http_date_is_go_rfc1123_with_utc(self) -> None:
-        assert http_date(dt.datetime(2026, 11, 26, 18, 0, tzinfo=dt.UTC)) == "Thu, 26 Nov 2026 18:00:00 UTC"
+        assert http_date(dt.datetime(2026, 11, 26, 18, 0, tzinfo=dt.timezone.utc)) == "Thu, 26 Nov 2026 18:00:00 UTC"
         cet = dt.timezone(dt.timedelta(hours=1))
         assert http_date(dt.datetime(2026, 1, 4, 1, 2, 3, tzinfo=cet)) == "Sun, 04 Jan 2026 00:02:03 UTC"
 
@@ -494,7 +494,7 @@ class TestResponder:
 
     def test_stale_response_max_age_zero(self, found: tuple[bytes, bytes]) -> None:
         req, der = found
-        later = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+        later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30)
         reply = Responder(StaticSource(der), now=lambda: later).respond("POST", "/", req)
         assert reply.status == 200
         assert header(reply, "Cache-Control") == "max-age=0, public, no-transform, must-revalidate"

@@ -20,7 +20,7 @@ KEY = ec.generate_private_key(ec.SECP256R1())
 
 def make_cert(cn: str = "pem test") -> x509.Certificate:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    now = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    now = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
     return (
         x509.CertificateBuilder()
         .subject_name(name)

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier, SignatureAlgorithmOID
 from cryptography.x509.verification import PolicyBuilder, Store
+from dsa_vectors import DSA_CSR
 from integration.helpers import key as shared_key
 from pyasn1.codec.der import decoder as der_decoder
 from pyasn1_alt_modules import rfc5280
@@ -37,7 +38,7 @@ from cfsslpy.signer import (
     round_minute,
 )
 
-NOW = dt.datetime(2024, 5, 17, 18, 3, 41, tzinfo=dt.UTC)
+NOW = dt.datetime(2024, 5, 17, 18, 3, 41, tzinfo=dt.timezone.utc)
 HOUR = dt.timedelta(hours=1)
 
 KU, EKU, BC, SKI, AKI = "2.5.29.15", "2.5.29.37", "2.5.29.19", "2.5.29.14", "2.5.29.35"
@@ -156,7 +157,7 @@ C, ST, L, ORG, OU, CN, SN = (o.dotted_string for o in (NameOID.COUNTRY_NAME, Nam
 
 def test_validity_rounds_to_the_nearest_minute_and_backdates_five_minutes() -> None:
     cert = sign(csr_for(key("p256")))
-    assert cert.not_valid_before_utc == dt.datetime(2024, 5, 17, 17, 59, tzinfo=dt.UTC)  # the spec's 18:03:41 example
+    assert cert.not_valid_before_utc == dt.datetime(2024, 5, 17, 17, 59, tzinfo=dt.timezone.utc)  # the spec's 18:03:41 example
     assert cert.not_valid_after_utc - cert.not_valid_before_utc == dt.timedelta(hours=8760)
 
 
@@ -165,15 +166,15 @@ def test_validity_rounds_to_the_nearest_minute_and_backdates_five_minutes() -> N
     [(29, 999_999, 3), (30, 0, 4), (59, 0, 4), (0, 0, 3)],
 )
 def test_round_minute_is_go_round_half_up(second: int, micro: int, expected_minute: int) -> None:
-    now = dt.datetime(2024, 5, 17, 18, 3, second, micro, tzinfo=dt.UTC)
-    assert round_minute(now) == dt.datetime(2024, 5, 17, 18, expected_minute, tzinfo=dt.UTC)
+    now = dt.datetime(2024, 5, 17, 18, 3, second, micro, tzinfo=dt.timezone.utc)
+    assert round_minute(now) == dt.datetime(2024, 5, 17, 18, expected_minute, tzinfo=dt.timezone.utc)
 
 
 def test_profile_backdate_and_expiry() -> None:
     cert = sign(csr_for(key("p256")), profiles(short={"expiry": "2h", "backdate": "1h", "usages": ["server auth"]}), profile="short")
-    assert cert.not_valid_before_utc == dt.datetime(2024, 5, 17, 17, 4, tzinfo=dt.UTC)
+    assert cert.not_valid_before_utc == dt.datetime(2024, 5, 17, 17, 4, tzinfo=dt.timezone.utc)
     # notAfter = notBefore + expiry, so backdating shortens the lifetime measured from now
-    assert cert.not_valid_after_utc == dt.datetime(2024, 5, 17, 19, 4, tzinfo=dt.UTC)
+    assert cert.not_valid_after_utc == dt.datetime(2024, 5, 17, 19, 4, tzinfo=dt.timezone.utc)
 
 
 def test_profile_absolute_not_before_not_after() -> None:
@@ -181,30 +182,30 @@ def test_profile_absolute_not_before_not_after() -> None:
         fixed={"expiry": "1h", "usages": ["server auth"], "not_before": "2024-01-01T00:00:00Z", "not_after": "2025-01-01T00:00:00Z"}
     )
     cert = sign(csr_for(key("p256")), signing, profile="fixed")
-    assert cert.not_valid_before_utc == dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-    assert cert.not_valid_after_utc == dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    assert cert.not_valid_before_utc == dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    assert cert.not_valid_after_utc == dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def test_request_validity_wins_and_naive_times_are_utc() -> None:
     cert = sign(csr_for(key("p256")), not_before=dt.datetime(2030, 1, 1, 12), not_after=dt.datetime(2030, 2, 1, 12))
-    assert cert.not_valid_before_utc == dt.datetime(2030, 1, 1, 12, tzinfo=dt.UTC)
-    assert cert.not_valid_after_utc == dt.datetime(2030, 2, 1, 12, tzinfo=dt.UTC)
+    assert cert.not_valid_before_utc == dt.datetime(2030, 1, 1, 12, tzinfo=dt.timezone.utc)
+    assert cert.not_valid_after_utc == dt.datetime(2030, 2, 1, 12, tzinfo=dt.timezone.utc)
 
 
 def test_naive_clock_is_utc() -> None:
     cert = sign(csr_for(key("p256")), now=NOW.replace(tzinfo=None))
-    assert cert.not_valid_before_utc == dt.datetime(2024, 5, 17, 17, 59, tzinfo=dt.UTC)
+    assert cert.not_valid_before_utc == dt.datetime(2024, 5, 17, 17, 59, tzinfo=dt.timezone.utc)
 
 
 def test_non_utc_clock_is_converted() -> None:
     cest = dt.timezone(dt.timedelta(hours=2))
     cert = sign(csr_for(key("p256")), now=NOW.astimezone(cest))
-    assert cert.not_valid_before_utc == dt.datetime(2024, 5, 17, 17, 59, tzinfo=dt.UTC)
+    assert cert.not_valid_before_utc == dt.datetime(2024, 5, 17, 17, 59, tzinfo=dt.timezone.utc)
 
 
 def test_not_after_before_not_before_is_refused() -> None:
     with pytest.raises(CfsslError) as exc:
-        sign(csr_for(key("p256")), not_before=dt.datetime(2030, 1, 1, tzinfo=dt.UTC), not_after=dt.datetime(2029, 1, 1, tzinfo=dt.UTC))
+        sign(csr_for(key("p256")), not_before=dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc), not_after=dt.datetime(2029, 1, 1, tzinfo=dt.timezone.utc))
     assert error_code(exc) == 5200
 
 
@@ -216,7 +217,7 @@ def test_expiry_falls_back_to_the_default_profile() -> None:
 
 
 def test_utc_time_until_2049_generalized_time_from_2050() -> None:
-    cert = sign(csr_for(key("p256")), not_before=dt.datetime(2049, 6, 1, tzinfo=dt.UTC), not_after=dt.datetime(2050, 6, 1, tzinfo=dt.UTC))
+    cert = sign(csr_for(key("p256")), not_before=dt.datetime(2049, 6, 1, tzinfo=dt.timezone.utc), not_after=dt.datetime(2050, 6, 1, tzinfo=dt.timezone.utc))
     tbs, _ = der_decoder.decode(cert.tbs_certificate_bytes, asn1Spec=rfc5280.TBSCertificate())
     assert tbs["validity"]["notBefore"].getName() == "utcTime"
     assert tbs["validity"]["notAfter"].getName() == "generalTime"
@@ -759,6 +760,10 @@ def test_weak_or_odd_subject_keys_are_refused() -> None:
     with pytest.raises(CfsslError) as exc:
         sign(csr.public_bytes(serialization.Encoding.PEM))
     assert exc.value.code == 9300
+    # a DSA CSR is refused with the same words, without loading the key (no deprecation warning)
+    with pytest.raises(CfsslError) as exc:
+        sign(DSA_CSR)
+    assert (exc.value.code, exc.value.message) == (9300, "unsupported public key algorithm (RSA, ECDSA P-256/384/521 or Ed25519)")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1021,7 +1026,7 @@ def test_names_inside_the_constraints_are_signed(obj: dict[str, Any]) -> None:
 @pytest.mark.parametrize("hosts", [["www.example.com", "10.1.2.3"], ["deep.sub.example.com", "*.ok.example.com"]])
 def test_constrained_chains_verify_with_cryptography(hosts: list[str]) -> None:
     issuer = dns_ip_constrained_root()
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.timezone.utc)
     cert = sign(csr_for(key("p256"), {"CN": "leaf", "hosts": hosts}), issuer=issuer, now=now)
     verifier = PolicyBuilder().store(Store([issuer.cert])).build_server_verifier(x509.DNSName(hosts[0]))
     assert verifier.verify(cert, []) == [cert, issuer.cert]
@@ -1062,7 +1067,7 @@ def test_wildcard_covering_an_excluded_name_is_refused() -> None:
 
 def test_profile_name_constraints_on_an_intermediate_are_enforced_below_it() -> None:
     signing = profiles(ca={**CA_PROFILE, "name_constraints": {"permitted": {"dns": ["internal.example"]}, "critical": True}})
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.timezone.utc)
     k = fresh_key("p384", "intermediate")
     inter_cert = sign(csr_for(k, {"CN": "Intermediate"}), signing, profile="ca", now=now)
     assert ext(inter_cert, x509.NameConstraints).permitted_subtrees == [x509.DNSName("internal.example")]

@@ -69,7 +69,7 @@ def issue(
     hosts: list[str] | None = None,
     days: int = 3650,
 ) -> x509.Certificate:
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.timezone.utc)
     issuer_name = issuer[0].subject if issuer else _name(subject)
     signing_key = issuer[1] if issuer else key
     builder = (

@@ -157,7 +157,7 @@ def test_revoke(server: Server) -> None:
     assert r.assert_ok() == {}
     (record,) = server.db.get_certificate(serial, aki)
     assert record.status == "revoked" and record.reason == 1 and record.revoked_at is not None
-    assert abs(record.revoked_at - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=1)
+    assert abs(record.revoked_at - dt.datetime.now(dt.timezone.utc)) < dt.timedelta(minutes=1)
 
 
 def test_revoke_with_an_empty_reason_is_unspecified_and_the_aki_may_have_colons(server: Server) -> None:
@@ -286,7 +286,7 @@ def test_ocspsign_revoked(server: Server) -> None:
     body = {"certificate": pem(cert), "status": "revoked", "reason": 1, "revoked_at": "2024-02-03", "issuer_hash": "SHA256"}
     resp = load_ocsp(server.client.post("ocspsign", body).assert_ok())
     assert resp.certificate_status == ocsp.OCSPCertStatus.REVOKED
-    assert resp.revocation_time_utc == dt.datetime(2024, 2, 3, tzinfo=dt.UTC)
+    assert resp.revocation_time_utc == dt.datetime(2024, 2, 3, tzinfo=dt.timezone.utc)
     assert resp.revocation_reason == x509.ReasonFlags.key_compromise
     assert isinstance(resp.hash_algorithm, hashes.SHA256)
 
@@ -294,7 +294,7 @@ def test_ocspsign_revoked(server: Server) -> None:
 def test_ocspsign_revoked_now(server: Server) -> None:
     resp = load_ocsp(server.client.post("ocspsign", {"certificate": pem(server.issue()), "status": "revoked"}).assert_ok())
     assert resp.revocation_time_utc is not None
-    assert abs(resp.revocation_time_utc - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=1)
+    assert abs(resp.revocation_time_utc - dt.datetime.now(dt.timezone.utc)) < dt.timedelta(minutes=1)
     assert resp.revocation_reason is None  # unspecified (0) is omitted, as Go does
 
 
@@ -330,7 +330,7 @@ def test_ocspsign_refuses_a_certificate_of_another_ca(server: Server, other_ca: 
 
 
 def rfc3339(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def add_body(cert: x509.Certificate, **changes: Any) -> dict[str, Any]:
@@ -371,10 +371,10 @@ def test_certadd_revoked_then_listed_in_the_crl(server: Server, unrecorded: x509
     server.client.post("certadd", body).assert_ok()
     (record,) = server.db.get_certificate(str(unrecorded.serial_number), aki_hex(unrecorded))
     assert record.status == "revoked" and record.reason == 4
-    assert record.revoked_at == dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    assert record.revoked_at == dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
     crl = load_crl(server.client.get("crl").assert_ok())
     entry = crl.get_revoked_certificate_by_serial_number(unrecorded.serial_number)
-    assert entry is not None and entry.revocation_date_utc == dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    assert entry is not None and entry.revocation_date_utc == dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
 
 
 def test_certadd_canonicalises_the_aki(server: Server, unrecorded: x509.Certificate) -> None:

@@ -72,7 +72,7 @@ def serials(tmp_path: Path) -> Path:
 
 
 def test_gencrl_prints_base64_der(run_cli: RunCli, ec_ca: CA, serials: Path) -> None:
-    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     result = run_cli("gencrl", str(serials), str(ec_ca.cert), str(ec_ca.key), "600")
     assert result.status == 0 and result.stderr == ""
     crl = base64_crl(result.stdout)
@@ -80,7 +80,7 @@ def test_gencrl_prints_base64_der(run_cli: RunCli, ec_ca: CA, serials: Path) -> 
     assert crl.issuer == cert.subject and crl.is_signature_valid(key.public_key())
     assert reasons(crl) == {1001: None, 1002: x509.ReasonFlags.key_compromise, 1003: x509.ReasonFlags.certificate_hold}
     assert crl.next_update_utc is not None and crl.next_update_utc - crl.last_update_utc == dt.timedelta(seconds=600)
-    assert before <= crl.last_update_utc <= dt.datetime.now(dt.UTC)
+    assert before <= crl.last_update_utc <= dt.datetime.now(dt.timezone.utc)
     assert all(entry.revocation_date_utc == crl.last_update_utc for entry in crl)  # all revoked "now"
     assert crl.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier == ski(cert)
 
@@ -158,7 +158,7 @@ def test_gencrl_help(run_cli: RunCli) -> None:
 
 def issue_leaf(ca: CA, serial: int, *, expires: dt.datetime | None = None) -> x509.Certificate:
     cert, key = load_ca(ca)
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.timezone.utc)
     return (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"leaf {serial}")]))
@@ -194,7 +194,7 @@ def test_crl_lists_the_cas_revoked_certificates(run_cli: RunCli, tmp_path: Path,
     with open_test_db(db_config) as db:
         for serial in (1, 2, 3):
             db.insert_certificate(record(issue_leaf(ca, serial)))
-        db.insert_certificate(record(issue_leaf(ca, 4, expires=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))))
+        db.insert_certificate(record(issue_leaf(ca, 4, expires=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1))))
         db.insert_certificate(record(issue_leaf(other, 5)))
         db.revoke("1", aki, 1)
         db.revoke("3", aki, 0)

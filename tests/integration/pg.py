@@ -117,7 +117,7 @@ def _free_port() -> int:
 
 def _tls_files(directory: Path) -> Path:
     """A CA and a server certificate for 127.0.0.1 (not ``localhost``) in ``directory``; returns the CA file."""
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cfsslpy test PostgreSQL CA")])
     ca = (

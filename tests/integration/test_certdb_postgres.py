@@ -32,7 +32,7 @@ __all__ = ["pg_database", "postgres_cluster"]  # fixtures, imported for pytest
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
 REPO = Path(__file__).resolve().parents[2]
-NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
 
 # -----------------------------------------------------------------------------------------------------------

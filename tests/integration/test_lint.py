@@ -68,7 +68,7 @@ WEBPKI_CA_KINDS = {"rsa2048", "rsa4096", "p256", "p384"}
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return dt.datetime.now(dt.timezone.utc)
 
 
 @functools.cache

@@ -21,7 +21,7 @@ from tests.conftest import RunCli, need
 
 pytestmark = [pytest.mark.integration, pytest.mark.cfssl]
 
-NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 DAY = dt.timedelta(days=1)
 
 

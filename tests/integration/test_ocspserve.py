@@ -41,7 +41,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.openssl]
 
 START_TIMEOUT = 30.0
 LISTENING = re.compile(r"Now listening on (\S+)")
-NOW = dt.datetime.now(dt.UTC)
+NOW = dt.datetime.now(dt.timezone.utc)
 REVOKED_AT = (NOW - dt.timedelta(days=2)).replace(microsecond=0)
 SHARED_SERIAL = 4242
 

@@ -50,7 +50,7 @@ from cfsslpy.api.envelope import ApiError, ApiRequest, Reply
 from cfsslpy.api.state import ApiState
 from cfsslpy.certdb import STATUSES, CertDB, CertificateRecord, key_id_hex
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason
-from cfsslpy.gojson import JSONDecodeError, fold_keys, parse_duration, type_error
+from cfsslpy.gojson import JSONDecodeError, fold_keys, parse_date, parse_duration, parse_time, type_error
 from cfsslpy.pem import parse_certificate_pem
 from cfsslpy.revocation import normalize_aki, parse_reason, parse_serial, reason_flag
 
@@ -208,7 +208,6 @@ class _Revoke:
 
 _OCSP_FIELDS = ("certificate", "status", "reason", "revoked_at", "issuer_hash")
 _ISSUER_HASHES = ("SHA1", "SHA256", "SHA384", "SHA512")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
 
 class _OCSPSign:
@@ -254,13 +253,10 @@ class _OCSPSign:
 
 def _go_date(text: str) -> dt.datetime:
     """Go's ``time.Parse("2006-01-02", text)`` at UTC midnight; 400 ``Malformed revocation time`` otherwise."""
-    if not _DATE.fullmatch(text):
-        raise ApiError(400, "Malformed revocation time")
     try:
-        day = dt.date.fromisoformat(text)
+        return parse_date(text)
     except ValueError:
         raise ApiError(400, "Malformed revocation time") from None
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -284,8 +280,6 @@ _CERTADD_FIELDS = (
 )
 _CERTADD_PARSE = "Unable to parse certificate addition request"
 _STRUCT = "certadd.AddRequest"
-# Go's time.Time JSON form: RFC 3339 with an optional fraction (up to 9 digits)
-_RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})", re.ASCII)
 _DECIMAL = re.compile(r"[+-]?\d+", re.ASCII)
 _HEX = re.compile(r"[0-9a-fA-F]*", re.ASCII)
 
@@ -297,18 +291,8 @@ def _go_time(fields: dict[str, Any], key: str) -> dt.datetime | None:
         return None
     if not isinstance(value, str):
         raise type_error(value, _STRUCT, key, "time.Time")
-    m = _RFC3339.fullmatch(value)
-    if m is None:
-        raise JSONDecodeError(f"parsing time {value!r} as RFC 3339")
-    base, fraction, zone = m.groups()
-    try:
-        parsed = dt.datetime.fromisoformat(base + ("+00:00" if zone == "Z" else zone))
-    except ValueError:
-        raise JSONDecodeError(f"parsing time {value!r}: out of range") from None
-    if fraction:
-        parsed += dt.timedelta(microseconds=int(fraction[:6].ljust(6, "0")))
-    parsed = parsed.astimezone(dt.UTC)
-    return None if parsed == dt.datetime(1, 1, 1, tzinfo=dt.UTC) else parsed
+    parsed = parse_time(value)
+    return None if parsed == dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc) else parsed
 
 
 def _server_ca(state: ApiState) -> x509.Certificate | None:
