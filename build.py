@@ -475,6 +475,8 @@ def write_pyz(out: Path, launcher: bytes, documents: dict[str, bytes], blobs: di
                     info.create_system = 3
                     info.external_attr = (stat.S_IFREG | 0o644) << 16
                     data = content.read_bytes() if isinstance(content, Path) else content
+                    if entry.startswith("blobs/") and hashlib.sha256(data).hexdigest() != entry[6:]:
+                        raise BuildError(f"{content} changed during the build")
                     archive.writestr(info, data, compresslevel=9)
         tmp.chmod(0o755)
         os.replace(tmp, out)
@@ -499,7 +501,13 @@ def _build(python: str, pins: list[Pin], stage: Path, out: Path) -> list[str]:
     chosen = runtime_pins(python, pins)
     wheels = fetch_wheels(python, chosen)
     layout = Layout()
-    ours = source_files()
+    # A snapshot of the checkout, so that an edit during the build cannot make a blob differ from its hash.
+    ours = {}
+    for rel, path in source_files().items():
+        copy = stage / "source" / rel
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, copy)
+        ours[rel] = copy
     for pair in PAIRS:
         site = stage / pair.name
         install(python, pair, wheels[pair.name], site)

@@ -95,8 +95,8 @@ def _private(root, create):
     if create:
         parent = os.path.dirname(root)
         try:
-            if not os.path.isdir(parent):
-                os.makedirs(parent, 0o700)
+            if not os.path.isdir(parent):  # ~/.cache or $XDG_CACHE_HOME; never HOME or anything above it
+                os.mkdir(parent, 0o700)
             os.mkdir(root, 0o700)
         except FileExistsError:
             pass

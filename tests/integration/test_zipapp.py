@@ -2,8 +2,9 @@
 interpreter (no site-packages: everything must come from inside the pyz), with a read-only or missing HOME
 and an environment reduced to PATH and LANG.
 
-The pyz is built once per module with ``build.py --skip-smoke --out``; a second pair of builds checks that
-the build is reproducible. Under a root user, the runs drop CAP_DAC_OVERRIDE (``setpriv``), otherwise root
+The pyz is built once per session (integration/pyz.py); a second pair of builds checks that the build is
+reproducible. Every run gets its own TMPDIR, so the caches it unpacks are this module's own. The universal
+side (every interpreter, every target, locked-down hosts, damaged caches) is in test_pyz_universal.py. Under a root user, the runs drop CAP_DAC_OVERRIDE (``setpriv``), otherwise root
 could write into a 0555 HOME and the fallback would never be exercised.
 
 With SoftHSM2 (marker ``softhsm``), the pyz also signs with keys on a throwaway token (integration/softhsm.py):
@@ -30,47 +31,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from integration.pyz import ROOT, Run, build, built_pyz, manifest
 from integration.softhsm import SoftHSM, softhsm
 
 from tests.conftest import REQUIRE_INTEGRATION, need
 
-__all__ = ["softhsm"]  # the session fixture, imported for pytest
+__all__ = ["softhsm", "built_pyz"]  # the session fixtures, imported for pytest
 
 pytestmark = [pytest.mark.integration, pytest.mark.zipapp]
 
-ROOT = Path(__file__).resolve().parents[2]
-BUILD_TIMEOUT = 600
 # Stays uid 0 but obeys file modes, so a 0555 HOME is really read-only.
 DROP_DAC = ["--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
-
-
-def build(out: Path, epoch: str | None = None) -> Path:
-    env = dict(os.environ)
-    if epoch is not None:
-        env["SOURCE_DATE_EPOCH"] = epoch
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "build.py"), "--skip-smoke", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        env=env,
-        timeout=BUILD_TIMEOUT,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"build.py failed (exit {result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return out
-
-
-@dataclass
-class Run:
-    status: int
-    stdout: str
-    stderr: str
-
-    @property
-    def json(self) -> dict[str, str]:
-        data: dict[str, str] = json.loads(self.stdout)
-        return data
 
 
 @dataclass
@@ -81,9 +52,10 @@ class Sandbox:
     bin: Path  # the empty venv's bin/, first on PATH, so the shebang's `env python3` finds it
     home: Path  # chmod 0555
     prefix: list[str]
+    tmpdir: Path  # TMPDIR of every run
 
     def run(self, *args: str, env: dict[str, str], stdin: str = "", cwd: Path | None = None, program: Path | None = None) -> Run:
-        full_env = {"PATH": f"{self.bin}:/usr/bin:/bin", "LANG": "C.UTF-8", **env}
+        full_env = {"PATH": f"{self.bin}:/usr/bin:/bin", "LANG": "C.UTF-8", "TMPDIR": str(self.tmpdir), **env}
         result = subprocess.run(
             [*self.prefix, str(program or self.pyz), *args],
             input=stdin,
@@ -101,11 +73,11 @@ class Sandbox:
 
     @property
     def tmp_cache(self) -> Path:
-        """Where the launcher unpacks when neither HOME nor XDG_CACHE_HOME is usable (TMPDIR unset)."""
-        return Path("/tmp") / f"cfsslpy-{os.geteuid()}"
+        """Where the launcher unpacks when neither HOME nor XDG_CACHE_HOME is usable."""
+        return self.tmpdir / f"cfsslpy-{os.geteuid()}"
 
     def cache_dirs(self, root: Path) -> list[Path]:
-        return sorted(root.glob(f"{self.pyz.name}_*/site-packages"))
+        return sorted(root.glob("cfsslpy-*-*/site-packages"))
 
 
 def _unprivileged_prefix() -> list[str]:
@@ -121,48 +93,39 @@ def _unprivileged_prefix() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build(tmp_path_factory.mktemp("build") / "cfsslpy.pyz")
-
-
-@pytest.fixture(scope="module")
-def sandbox(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+def sandbox(built_pyz: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     prefix = _unprivileged_prefix()
     base = tmp_path_factory.mktemp("zipapp")
-    # A name unique to this session: shiv's cache directory is named after the file, so what this module
-    # leaves in the shared /tmp/cfsslpy-<uid> is recognisably its own and can be removed afterwards.
-    pyz = base / f"cfsslpy-test-{os.getpid()}.pyz"
-    shutil.copy2(built, pyz)
+    pyz = base / "cfsslpy.pyz"
+    shutil.copy2(built_pyz, pyz)
     cfssljson = base / "cfssljson"
     cfssljson.symlink_to(pyz.name)
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(base / "venv")], check=True, timeout=120)
     home = base / "home"
     home.mkdir()
     home.chmod(0o555)
-    tmp_cache = Path("/tmp") / f"cfsslpy-{os.geteuid()}"
-    existed = tmp_cache.exists()
-    box = Sandbox(base, pyz, cfssljson, base / "venv" / "bin", home, prefix)
-    yield box
+    tmpdir = base / "tmp"
+    tmpdir.mkdir()
+    yield Sandbox(base, pyz, cfssljson, base / "venv" / "bin", home, prefix, tmpdir)
     home.chmod(0o755)
-    for leftover in [*tmp_cache.glob(f"{pyz.name}_*"), *tmp_cache.glob(f".{pyz.name}_*")]:
-        shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
-    if not existed and tmp_cache.exists() and not any(tmp_cache.iterdir()):
-        tmp_cache.rmdir()
 
 
-def test_bundle_holds_runtime_deps_and_assets_only(built: Path) -> None:
-    with zipfile.ZipFile(built) as zf:
+def test_bundle_holds_runtime_deps_and_assets_only(built_pyz: Path) -> None:
+    document = manifest(built_pyz)
+    with zipfile.ZipFile(built_pyz) as zf:
         names = zf.namelist()
-        environment = json.loads(zf.read("environment.json"))
-    tops = {name.split("/")[1] for name in names if name.startswith("site-packages/")}
-    assert {"cfsslpy", "cfsslpy_assets", "cryptography"} <= tops
-    assert "bottle.py" in tops
-    assert "site-packages/cfsslpy_assets/defaults/csr.json" in names
-    assert not {t for t in tops if t.split("-")[0] in ("pytest", "_pytest", "shiv", "pkilint", "pip", "setuptools")}
-    assert not any(name.endswith(".pyc") for name in names)
-    assert environment["compile_pyc"] is True and environment["reproducible"] is True
-    assert built.read_bytes().startswith(b"#!/usr/bin/env python3\n")
-    assert os.access(built, os.X_OK)
+    assert names[:3] == ["__main__.py", "cfsslpy-manifest.json", "sbom.cdx.json"]
+    assert all(name.startswith("blobs/") for name in names[3:])
+    for pair, own in document["pairs"].items():
+        files = {entry[0] for entry in document["common"] + own}
+        tops = {name.split("/")[0] for name in files}
+        assert {"cfsslpy", "cfsslpy_assets", "cryptography", "pkcs11", "bottle.py", "waitress", "pg8000"} <= tops, pair
+        assert "cfsslpy_assets/defaults/csr.json" in files
+        assert not {t for t in tops if t.split("-")[0] in ("pytest", "_pytest", "shiv", "pkilint", "pip", "setuptools", "selenium")}, pair
+        assert not any(name.endswith((".pyc", ".pyo")) or "__pycache__" in name for name in files), pair
+    assert built_pyz.read_bytes().startswith(b"#!/usr/bin/env python3\n")
+    assert os.access(built_pyz, os.X_OK)
+    assert built_pyz.stat().st_size <= 40_000_000, "the pyz must stay within 40 MB"
 
 
 @pytest.mark.parametrize("home", ["read-only", "unset"])
@@ -176,24 +139,26 @@ def test_version_without_usable_home(sandbox: Sandbox, home: str) -> None:
     (cache,) = sandbox.cache_dirs(sandbox.tmp_cache)
     mode = sandbox.tmp_cache.stat()
     assert stat.S_IMODE(mode.st_mode) == 0o700 and mode.st_uid == os.geteuid()
-    assert any(cache.rglob("*.pyc")), "--compile-pyc: bytecode is compiled when the libraries are unpacked"
+    assert any(cache.rglob("__pycache__/*.pyc")), "the interpreter caches bytecode next to the unpacked sources"
 
 
 def test_xdg_cache_home_is_used_before_tmp(sandbox: Sandbox, tmp_path: Path) -> None:
     xdg = tmp_path / "xdg"
-    result = sandbox.run("version", env={**sandbox.ro_home(), "XDG_CACHE_HOME": str(xdg)})
+    (tmp_path / "tmp").mkdir()  # an empty TMPDIR: a tree unpacked there by an earlier test would be used as it is
+    result = sandbox.run("version", env={**sandbox.ro_home(), "XDG_CACHE_HOME": str(xdg), "TMPDIR": str(tmp_path / "tmp")})
     assert result.status == 0, result.stderr
     assert sandbox.cache_dirs(xdg / "cfsslpy")
+    assert list((tmp_path / "tmp").iterdir()) == []
     assert stat.S_IMODE((xdg / "cfsslpy").stat().st_mode) == 0o700
 
 
 def test_shared_cache_directory_is_refused(sandbox: Sandbox, tmp_path: Path) -> None:
     """Code is executed from the cache: a group/world-writable one must not be used."""
-    tmpdir = tmp_path / "tmp"
-    unsafe = tmpdir / f"cfsslpy-{os.geteuid()}"
+    xdg = tmp_path / "xdg"
+    unsafe = xdg / "cfsslpy"
     unsafe.mkdir(parents=True)
     unsafe.chmod(0o777)
-    result = sandbox.run("version", env={**sandbox.ro_home(), "TMPDIR": str(tmpdir)})
+    result = sandbox.run("version", env={**sandbox.ro_home(), "XDG_CACHE_HOME": str(xdg)})
     assert result.status == 0, result.stderr
     assert list(unsafe.iterdir()) == []
     assert sandbox.cache_dirs(sandbox.tmp_cache)
@@ -313,7 +278,7 @@ def test_pkcs11_token_keys_from_the_pyz(softhsm: SoftHSM, sandbox: Sandbox, tmp_
 def test_build_is_reproducible(tmp_path: Path) -> None:
     """Two builds of the same tree are byte-identical (epoch pinned: a commit landing between them must not count)."""
     epoch = (
-        subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%ct"], capture_output=True, text=True).stdout.strip() or "315554400"
+        subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%ct"], capture_output=True, text=True).stdout.strip() or "315532800"
     )
     first = build(tmp_path / "one" / "cfsslpy.pyz", epoch)
     second = build(tmp_path / "two" / "cfsslpy.pyz", epoch)
