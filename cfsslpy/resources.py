@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from importlib import resources
-from importlib.abc import Traversable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only annotations use it; importlib.abc.Traversable warns from 3.12 on, its new home is 3.11+
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:
+        from importlib.abc import Traversable
 
 
 def asset(*parts: str) -> Traversable:

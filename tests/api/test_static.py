@@ -6,9 +6,8 @@ import io
 import json
 import zipfile
 from collections.abc import Iterator
-from importlib.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from wsgiref.util import setup_testing_defaults
 
 import bottle
@@ -17,6 +16,9 @@ import pytest
 from cfsslpy.api import static
 from cfsslpy.api.static import register_static
 from cfsslpy.resources import asset
+
+if TYPE_CHECKING:
+    from cfsslpy.resources import Traversable
 
 
 @pytest.fixture

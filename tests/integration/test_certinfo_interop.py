@@ -24,9 +24,10 @@ import pytest
 from conftest import tls_server
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import AttributeOID, NameOID, ObjectIdentifier
+from dsa_vectors import DSA_CA_CERT, DSA_CSR
 
 from cfsslpy.cli.certinfo import go_json_indent
 from tests.conftest import CA, RunCli, make_ca, need, write_csr_json
@@ -109,7 +110,6 @@ def keys() -> dict[str, Any]:
         "p521": ec.generate_private_key(ec.SECP521R1()),
         "rsa": rsa.generate_private_key(65537, 2048),
         "ed25519": ed25519.Ed25519PrivateKey.generate(),
-        "dsa": dsa.generate_private_key(2048),
     }
 
 
@@ -167,7 +167,7 @@ def certs(keys: dict[str, Any]) -> dict[str, bytes]:
             keys["p384"], keys["rsa"], x509.Name([]), hash_alg=hashes.SHA512(), serial=1, not_after=dt.datetime(2051, 1, 1, tzinfo=dt.timezone.utc)
         ),
         "ecdsa-sha384": make_cert(keys["p256"], keys["p384"], x509.Name([rdn(A(NameOID.COMMON_NAME, "e384"))]), hash_alg=hashes.SHA384()),
-        "dsa": make_cert(keys["dsa"], keys["dsa"], x509.Name([rdn(A(NameOID.COMMON_NAME, "dsa"))])),
+        "dsa": DSA_CA_CERT,  # made by OpenSSL: cryptography 51 deprecates DSA keys
         "big-serial": make_cert(keys["p256"], keys["p256"], x509.Name([]), serial=2**159 - 1),
     }
 
@@ -184,7 +184,7 @@ def csrs(keys: dict[str, Any]) -> dict[str, bytes]:
         "ed25519": make_csr(keys["ed25519"], x509.Name([rdn(A(NameOID.COMMON_NAME, "ed"))])),
         "rsa-empty": make_csr(keys["rsa"], x509.Name([])),
         "rsa-pss": make_csr(keys["rsa"], x509.Name([rdn(A(NameOID.COMMON_NAME, "pss"))]), hash_alg=hashes.SHA384(), rsa_padding=pss),
-        "dsa": make_csr(keys["dsa"], x509.Name([rdn(A(NameOID.COMMON_NAME, "dsa"))])),
+        "dsa": DSA_CSR,
     }
 
 
