@@ -248,22 +248,32 @@ def _make_tools(env_dir: Path, tools: list[Pin]) -> None:
     log(f"creating the build tools venv {env_dir.relative_to(ROOT)} ({', '.join(f'{p.name}=={p.version}' for p in tools)})")
     python = str(env_dir / "bin" / "python")
     requirements = env_dir / "tools.txt"
-    try:
-        venv.EnvBuilder(with_pip=True, symlinks=True).create(env_dir)
-        requirements.write_text("\n".join(p.line for p in tools) + "\n")
-        installer = [python, "-m", "pip"]
-    except (subprocess.CalledProcessError, OSError):  # no ensurepip (Debian without python3-venv)
-        shutil.rmtree(env_dir, ignore_errors=True)
-        venv.EnvBuilder(with_pip=False, symlinks=True).create(env_dir)
-        requirements.write_text("\n".join(p.line for p in tools) + "\n")
-        installer = [python, str(fetch_pip_wheel(next(p for p in tools if p.name == "pip"))) + "/pip"]
+    create_venv(env_dir)
+    requirements.write_text("\n".join(p.line for p in tools) + "\n")
+    installer = [python, "-m", "pip"] if has_ensurepip() else [python, str(fetch_pip_wheel(next(p for p in tools if p.name == "pip"))) + "/pip"]
     run([*installer, "install", "--quiet", "--disable-pip-version-check", "--no-deps", "--require-hashes", "-r", str(requirements)])
+
+
+def has_ensurepip() -> bool:
+    """Debian splits ensurepip out of python3 (package python3-venv); without it, venv cannot install pip."""
+    import importlib.util
+
+    return importlib.util.find_spec("ensurepip") is not None
+
+
+def create_venv(directory: Path) -> None:
+    """A venv of this interpreter, with pip when ensurepip can provide it (else the caller bootstraps pip)."""
+    try:
+        venv.EnvBuilder(with_pip=has_ensurepip(), symlinks=True).create(directory)
+    except (subprocess.CalledProcessError, OSError) as exc:
+        raise BuildError(f"cannot create a virtual environment in {directory}: {exc}") from exc
 
 
 def fetch_pip_wheel(pin: Pin) -> Path:
     """The locked pip wheel, from the index's JSON simple API (PEP 691), checked against the lock's sha256."""
     index = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple").rstrip("/")
     wanted = f"pip-{pin.version}-py3-none-any.whl"
+    BUILD.mkdir(exist_ok=True)
     out = BUILD / wanted
     if out.exists() and sha256_file(out) in pin.hashes:
         return out
@@ -787,11 +797,8 @@ def make_venv(directory: Path) -> None:
     python = directory / "bin" / "python"
     if not python.exists():
         log(f"creating {display(directory)}")
-        try:
-            venv.EnvBuilder(with_pip=True).create(directory)
-        except (subprocess.CalledProcessError, OSError):  # no ensurepip: bootstrap the locked pip from its wheel
-            shutil.rmtree(directory, ignore_errors=True)
-            venv.EnvBuilder(with_pip=False).create(directory)
+        create_venv(directory)
+        if not has_ensurepip():  # bootstrap the locked pip from its wheel
             wheel = fetch_pip_wheel(next(p for p in pins if p.name == "pip"))
             pip_line = next(p for p in pins if p.name == "pip").line
             with tempfile.NamedTemporaryFile("w", suffix=".txt") as requirements:
