@@ -39,7 +39,7 @@ PYTHONS = "3.10"  # the oldest supported; --universal covers every newer one
 # What the tests and the build need besides pyproject's test extra: pip (build.py's tools venv bootstraps it
 # from this pin when the host has none), packaging (build.py evaluates the lock's markers per target), and
 # setuptools (the editable install of cfsslpy for the tests).
-TOOLS = ["pip", "packaging", "setuptools>=68"]
+TOOLS = ["pip", "packaging", "setuptools>=77"]
 HEADER = """\
 # cfsslpy's locked dependencies: each distribution pinned, with the sha256 of every file of it on PyPI.
 # Resolved for CPython 3.10-3.14 on every platform by `python3 .ci/lock.py` (do not edit by hand).
