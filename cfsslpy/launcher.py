@@ -267,6 +267,10 @@ def main():
     pair = _pair()
     pyz = os.path.dirname(os.path.abspath(__file__))
     tree = _tree(pair, pyz)
+    # The bytecode of the unpacked tree is cached next to it on first import, even where the environment says
+    # PYTHONDONTWRITEBYTECODE (as many container images do): the tree is ours, and without the cache every
+    # run would compile cryptography and cfsslpy again (three times the start-up of a warm run).
+    sys.dont_write_bytecode = False
     sys.path.insert(0, os.path.join(tree, "site-packages"))
     global CFSSLPY_BUNDLE
     CFSSLPY_BUNDLE = {"pyz": pyz, "tree": tree, "pair": pair, "build_id": BUNDLE["build_id"]}  # for `selfcheck`
