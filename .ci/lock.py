@@ -62,13 +62,15 @@ def uv(work: Path) -> Path:
     return exe
 
 
-def compile_(exe: Path, args: list[str], out: Path) -> str:
+def compile_(exe: Path, args: list[str], out: Path, work: Path) -> str:
     cmd = [
         str(exe), "pip", "compile", "--quiet", "--universal", "--fork-strategy", "fewest", "--python-version", PYTHONS,
         "--generate-hashes", "--no-header", "--annotation-style", "split", "--output-file", str(out), *args,
     ]
     subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "UV_NO_CONFIG": "1"})
-    return out.read_text()
+    # The annotations name the temporary inputs; say what they are instead, so that the lock is stable.
+    text = out.read_text().replace(f"-c {work.relative_to(ROOT)}/runtime.txt", "[runtime]")
+    return text.replace(f"-r {work.relative_to(ROOT)}/tools.in", "build tools (.ci/lock.py TOOLS)")
 
 
 def entries(text: str) -> dict[str, str]:
@@ -92,12 +94,13 @@ def entries(text: str) -> dict[str, str]:
 
 def resolve(work: Path) -> str:
     exe = uv(work)
-    runtime = compile_(exe, ["pyproject.toml", "--extra", "pkcs11"], work / "runtime.txt")
+    runtime = compile_(exe, ["pyproject.toml", "--extra", "pkcs11"], work / "runtime.txt", work)
     (work / "tools.in").write_text("\n".join(TOOLS) + "\n")
     everything = compile_(
         exe,
         ["pyproject.toml", "--extra", "pkcs11", "--extra", "test", str(work / "tools.in"), "--constraint", str(work / "runtime.txt")],
         work / "all.txt",
+        work,
     )
     ours, full = entries(runtime), entries(everything)
     pin = lambda block: re.split(r"[;\s]", block, maxsplit=1)[0]  # noqa: E731 - name==version
