@@ -124,9 +124,13 @@ def read_lock(path: Path = LOCK) -> list[Pin]:
             continue
         logical += line
         if logical.strip():
-            match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)\s*(?:;\s*(.*?))?\s*((?:--hash=sha256:[0-9a-f]{64}\s*)+)$", logical)
+            match = re.match(
+                r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)\s*(?:;\s*(.*?))?\s*((?:--hash=sha256:[0-9a-f]{64}\s*)+)$", logical
+            )
             if not match or not section:
-                raise BuildError(f"{path.name}: cannot read this entry (expected name==version [; marker] --hash=sha256:...): {logical.strip()[:120]}")
+                raise BuildError(
+                    f"{path.name}: cannot read this entry (expected name==version [; marker] --hash=sha256:...): {logical.strip()[:120]}"
+                )
             hashes = tuple(re.findall(r"--hash=sha256:([0-9a-f]{64})", match.group(4)))
             pins.append(Pin(normalise_name(match.group(1)), match.group(2), (match.group(3) or "").strip(), hashes, section))
         logical = ""
@@ -250,7 +254,9 @@ def _make_tools(env_dir: Path, tools: list[Pin]) -> None:
     requirements = env_dir / "tools.txt"
     create_venv(env_dir)
     requirements.write_text("\n".join(p.line for p in tools) + "\n")
-    installer = [python, "-m", "pip"] if has_ensurepip() else [python, str(fetch_pip_wheel(next(p for p in tools if p.name == "pip"))) + "/pip"]
+    installer = (
+        [python, "-m", "pip"] if has_ensurepip() else [python, str(fetch_pip_wheel(next(p for p in tools if p.name == "pip"))) + "/pip"]
+    )
     run([*installer, "install", "--quiet", "--disable-pip-version-check", "--no-deps", "--require-hashes", "-r", str(requirements)])
 
 
@@ -306,7 +312,7 @@ def runtime_pins(python: str, pins: list[Pin]) -> dict[str, list[Pin]]:
     )
     query = json.dumps({"markers": [p.marker for p in runtime], "envs": [pair.marker_environment() for pair in PAIRS]})
     answers = json.loads(run([python, "-c", code], input=query).stdout)
-    chosen = {pair.name: [pin for pin, keep in zip(runtime, row) if keep] for pair, row in zip(PAIRS, answers)}
+    chosen = {pair.name: [pin for pin, keep in zip(runtime, row, strict=True) if keep] for pair, row in zip(PAIRS, answers, strict=True)}
     for pair, selected in chosen.items():
         missing = set(REQUIRED) - {p.name for p in selected}
         if missing:
@@ -344,8 +350,23 @@ def fetch_wheels(python: str, chosen: dict[str, list[Pin]]) -> dict[str, list[Wh
             log(f"fetching {len(wanted)} wheel(s) for {pair.name}: {', '.join(f'{p.name}=={p.version}' for p in wanted)}")
             requirements = directory / "requirements.txt"
             requirements.write_text("\n".join(p.line for p in wanted) + "\n")
-            run([python, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps", "--require-hashes",
-                 "--dest", str(directory), *pair.pip_target(), "-r", str(requirements)])
+            run(
+                [
+                    python,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--no-deps",
+                    "--require-hashes",
+                    "--dest",
+                    str(directory),
+                    *pair.pip_target(),
+                    "-r",
+                    str(requirements),
+                ]
+            )
             requirements.unlink()
             for pin in wanted:
                 found = wheel_for(directory, pin)
@@ -361,8 +382,24 @@ def fetch_wheels(python: str, chosen: dict[str, list[Pin]]) -> dict[str, list[Wh
 
 def install(python: str, pair: Pair, wheels: list[Wheel], site: Path) -> None:
     """pip install --target of exactly these wheels (no index, no dependencies, no .pyc: compiled on first use)."""
-    run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-warn-script-location", "--no-deps",
-         "--no-index", "--no-compile", "--target", str(site), *pair.pip_target(), *(str(w.path) for w in wheels)])
+    run(
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-warn-script-location",
+            "--no-deps",
+            "--no-index",
+            "--no-compile",
+            "--target",
+            str(site),
+            *pair.pip_target(),
+            *(str(w.path) for w in wheels),
+        ]
+    )
     shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts with this machine's shebang
     for info in site.glob("*.dist-info"):
         (info / "direct_url.json").unlink(missing_ok=True)  # the absolute path of build/wheels
@@ -486,7 +523,7 @@ def write_pyz(out: Path, launcher: bytes, documents: dict[str, bytes], blobs: di
                     info.external_attr = (stat.S_IFREG | 0o644) << 16
                     data = content.read_bytes() if isinstance(content, Path) else content
                     if entry.startswith("blobs/") and hashlib.sha256(data).hexdigest() != entry[6:]:
-                        raise BuildError(f"{content} changed during the build")
+                        raise BuildError(f"{entry} changed during the build")
                     archive.writestr(info, data, compresslevel=9)
         tmp.chmod(0o755)
         os.replace(tmp, out)
@@ -500,7 +537,9 @@ def build(out: Path) -> Path:
     with tools_python(pins) as python, tempfile.TemporaryDirectory(dir=BUILD, prefix="stage-") as stage:
         notes = _build(python, pins, Path(stage), out)
     digest = sha256_file(out)
-    log(f"built {display(out)} for {len(PAIRS)} targets (CPython 3.10-3.14 x {'/'.join(MACHINES)}, glibc >= {GLIBC[0]}.{GLIBC[1]}) in {time.monotonic() - started:.1f}s")
+    log(
+        f"built {display(out)} for {len(PAIRS)} targets (CPython 3.10-3.14 x {'/'.join(MACHINES)}, glibc >= {GLIBC[0]}.{GLIBC[1]}) in {time.monotonic() - started:.1f}s"
+    )
     log(f"  size {out.stat().st_size / 1e6:.1f} MB, sha256 {digest}")
     for note in notes:
         log(f"  {note}")
@@ -555,7 +594,7 @@ def _build(python: str, pins: list[Pin], stage: Path, out: Path) -> list[str]:
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     used = {entry[1] for entry in common} | {entry[1] for files in own.values() for entry in files}
-    write_pyz(out, launcher, documents, {d: p for d, p in layout.blobs.items() if d in used}, epoch)  # type: ignore[misc]
+    write_pyz(out, launcher, documents, {d: p for d, p in layout.blobs.items() if d in used}, epoch)
     unpacked = {pair: sum(int(e[2]) for e in common) + sum(int(e[2]) for e in files) for pair, files in own.items()}  # type: ignore[call-overload]
     bundled = sorted({f"{p.name}=={p.version}" for chosen_pins in chosen.values() for p in chosen_pins})
     return [
@@ -645,7 +684,10 @@ def demo(pyz: Path, python: str, directory: Path, env: dict[str, str]) -> list[s
     site = Path(json.loads(cfssl("selfcheck"))["unpacked"]) / "site-packages"
     result = subprocess.run(
         [python, "-I", "-c", f"import sys; sys.path.insert(0, {str(site)!r}); exec(sys.stdin.read())", str(directory), "ca", "server"],
-        input=VERIFY, capture_output=True, text=True, env=env,
+        input=VERIFY,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     if result.returncode != 0:
         raise BuildError(f"the demo's certificates did not verify:\n{result.stderr}")
@@ -839,7 +881,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     python = sys.executable
     try:
-        if sys.version_info < (3, 10):
+        if sys.version_info < (3, 10):  # noqa: UP036 - said plainly to whoever runs it with an older python3
             raise BuildError(f"build.py needs CPython >= 3.10; this is {sys.version.split()[0]}")
         if args.venv:
             make_venv(args.venv.absolute())

@@ -64,8 +64,22 @@ def uv(work: Path) -> Path:
 
 def compile_(exe: Path, args: list[str], out: Path, work: Path) -> str:
     cmd = [
-        str(exe), "pip", "compile", "--quiet", "--universal", "--fork-strategy", "fewest", "--python-version", PYTHONS,
-        "--generate-hashes", "--no-header", "--annotation-style", "split", "--output-file", str(out), *args,
+        str(exe),
+        "pip",
+        "compile",
+        "--quiet",
+        "--universal",
+        "--fork-strategy",
+        "fewest",
+        "--python-version",
+        PYTHONS,
+        "--generate-hashes",
+        "--no-header",
+        "--annotation-style",
+        "split",
+        "--output-file",
+        str(out),
+        *args,
     ]
     subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "UV_NO_CONFIG": "1"})
     # The annotations name the temporary inputs; say what they are instead, so that the lock is stable.
@@ -118,7 +132,11 @@ def drift(text: str, work: Path) -> int:
     (work / "requirements.lock").write_text(text)
     old = LOCK.read_text() if LOCK.exists() else ""
     pins = lambda t: sorted(line.split(" \\")[0] for line in t.splitlines() if re.match(r"^[A-Za-z0-9]", line))  # noqa: E731
-    changed = [line for line in difflib.unified_diff(pins(old), pins(text), lineterm="", n=0) if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    changed = [
+        line
+        for line in difflib.unified_diff(pins(old), pins(text), lineterm="", n=0)
+        if line[:1] in "+-" and line[:3] not in ("+++", "---")
+    ]
     log("newest releases against requirements.lock:" + ("".join(f"\n  {c}" for c in changed) if changed else " no change"))
     env_dir = work / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)

@@ -1,4 +1,4 @@
-# ruff: noqa: UP
+# ruff: noqa: UP031  (percent formatting: this file must parse on old interpreters to refuse them in one line)
 """The single executable's ``__main__.py``: pick this host's compiled parts, unpack them once, start cfsslpy.
 
 build.py copies this file into ``dist/cfsslpy.pyz`` as ``__main__.py`` with the ``BUNDLE = {}`` line filled
@@ -23,6 +23,7 @@ Kept to what Python 3.6 can parse, and to os/sys/stat/time at warm start, so tha
 interpreter gets the one-line message below rather than a SyntaxError, and a warm start costs nothing
 measurable.
 """
+
 import os
 import stat
 import sys

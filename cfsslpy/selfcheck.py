@@ -123,7 +123,7 @@ def check() -> Report:
         return report
     site = os.path.join(bundle.tree, "site-packages")
     expected = {rel: (digest, size) for rel, digest, size, _ in manifest["common"] + manifest["pairs"][bundle.pair]}
-    for rel, (digest, size) in sorted(expected.items()):
+    for rel, (digest, _size) in sorted(expected.items()):
         path = os.path.join(site, *rel.split("/"))
         try:
             actual = _sha256(path)

@@ -173,8 +173,12 @@ def test_candidates_order_and_home_handling(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("TMPDIR", "relative/not/used")
     uid = os.geteuid()
     assert launcher._candidates() == [
-        "/x/cache/cfsslpy", "/home/u/.cache/cfsslpy", "/run/user/1/cfsslpy",
-        f"/var/tmp/cfsslpy-{uid}", f"/tmp/cfsslpy-{uid}", f"/dev/shm/cfsslpy-{uid}",
+        "/x/cache/cfsslpy",
+        "/home/u/.cache/cfsslpy",
+        "/run/user/1/cfsslpy",
+        f"/var/tmp/cfsslpy-{uid}",
+        f"/tmp/cfsslpy-{uid}",
+        f"/dev/shm/cfsslpy-{uid}",
     ]
     monkeypatch.setenv("HOME", "/")
     monkeypatch.delenv("XDG_CACHE_HOME")

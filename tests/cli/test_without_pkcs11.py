@@ -37,7 +37,20 @@ def test_ca_work_without_python_pkcs11(tmp_path: Path) -> None:
     cert = x509.load_pem_x509_certificate(json.loads(leaf.stdout)["cert"].encode())
     cert.verify_directly_issued_by(x509.load_pem_x509_certificate((tmp_path / "ca.pem").read_bytes()))
     (tmp_path / "leaf.pem").write_text(json.loads(leaf.stdout)["cert"])
-    signed = cli(tmp_path, "ocspsign", "-ca", "ca.pem", "-responder", "ca.pem", "-responder-key", "ca-key.pem", "-cert", "leaf.pem", "-status", "good")
+    signed = cli(
+        tmp_path,
+        "ocspsign",
+        "-ca",
+        "ca.pem",
+        "-responder",
+        "ca.pem",
+        "-responder-key",
+        "ca-key.pem",
+        "-cert",
+        "leaf.pem",
+        "-status",
+        "good",
+    )
     assert signed.returncode == 0, signed.stderr
     response = ocsp.load_der_ocsp_response(base64.b64decode(json.loads(signed.stdout)["ocspResponse"]))
     assert response.certificate_status == ocsp.OCSPCertStatus.GOOD

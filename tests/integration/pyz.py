@@ -85,8 +85,6 @@ class Run:
 def run_pyz(python: str, pyz: Path, *args: str, env: dict[str, str], stdin: str = "", cwd: Path | None = None, timeout: float = 120) -> Run:
     """Run the pyz by ``python`` in an environment reduced to PATH, LANG and ``env``; never a traceback."""
     full_env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **env}
-    result = subprocess.run(
-        [python, str(pyz), *args], input=stdin, capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout
-    )
+    result = subprocess.run([python, str(pyz), *args], input=stdin, capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout)
     assert "Traceback" not in result.stderr, result.stderr
     return Run(result.returncode, result.stdout, result.stderr)

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 from integration.pyz import MACHINE, REQUIRED, ROOT, SUPPORTED, built_pyz, interpreters, manifest, run_pyz
 from integration.softhsm import SoftHSM, softhsm
@@ -137,13 +136,19 @@ def test_runs_under_each_cpython(version: str, built_pyz: Path, softhsm: SoftHSM
         assert f"Runtime: python{version}." in cfssl("version")
         (work / "ca-csr.json").write_text(json.dumps({"CN": f"universal CA {version}", "key": {"algo": "ecdsa", "size": 256}}))
         cfssl("json-split", "-bare", "ca", stdin=cfssl("gencert", "-initca", "ca-csr.json"))
-        (work / "leaf-csr.json").write_text(json.dumps({"CN": "leaf.example.net", "hosts": ["leaf.example.net"], "key": {"algo": "rsa", "size": 2048}}))
+        (work / "leaf-csr.json").write_text(
+            json.dumps({"CN": "leaf.example.net", "hosts": ["leaf.example.net"], "key": {"algo": "rsa", "size": 2048}})
+        )
         cfssl("json-split", "-bare", "leaf", stdin=cfssl("genkey", "leaf-csr.json"))
         cfssl("json-split", "-bare", "leaf", stdin=cfssl("sign", "-ca", "ca.pem", "-ca-key", "ca-key.pem", "leaf.csr"))
         assert "leaf.pem: OK" in verify("verify", "-CAfile", "ca.pem", "leaf.pem")
         assert oct((work / "ca-key.pem").stat().st_mode & 0o777) == "0o600"
 
-        answer = json.loads(cfssl("ocspsign", "-ca", "ca.pem", "-responder", "ca.pem", "-responder-key", "ca-key.pem", "-cert", "leaf.pem", "-status", "good"))
+        answer = json.loads(
+            cfssl(
+                "ocspsign", "-ca", "ca.pem", "-responder", "ca.pem", "-responder-key", "ca-key.pem", "-cert", "leaf.pem", "-status", "good"
+            )
+        )
         response = ocsp.load_der_ocsp_response(base64.b64decode(answer["ocspResponse"]))
         leaf = x509.load_pem_x509_certificate((work / "leaf.pem").read_bytes())
         assert response.certificate_status == ocsp.OCSPCertStatus.GOOD and response.serial_number == leaf.serial_number
@@ -189,7 +194,9 @@ def test_unsupported_interpreters_get_one_line(built_pyz: Path, tmp_path: Path) 
 def test_unsupported_platforms_get_one_line(built_pyz: Path, tmp_path: Path, pretend: str, says: str) -> None:
     """The launcher's checks, with the host's answers replaced before it runs (runpy, as python runs a pyz)."""
     code = f"import os, sys, runpy; {pretend}; sys.argv = [{str(built_pyz)!r}, 'version']; runpy.run_path({str(built_pyz)!r}, run_name='__main__')"
-    result = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", code], capture_output=True, text=True, env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}, timeout=60
+    )
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
     assert says.format(v=f"{sys.version_info[0]}.{sys.version_info[1]}") in result.stderr, result.stderr
@@ -279,12 +286,17 @@ def test_selfcheck_reports_a_modified_file(built_pyz: Path, tmp_path: Path) -> N
     sbom = run_pyz(sys.executable, built_pyz, "selfcheck", "-sbom", env=env)
     assert sbom.status == 0 and sbom.json["bomFormat"] == "CycloneDX"
     verbose = run_pyz(sys.executable, built_pyz, "version", "-verbose", env=env)
-    assert verbose.status == 0 and re.search(r"^  cryptography \S+  cryptography-\S+-abi3-manylinux_2_28_\w+\.whl  sha256:[0-9a-f]{64}$", verbose.stdout, re.M), verbose.stdout
+    assert verbose.status == 0 and re.search(
+        r"^  cryptography \S+  cryptography-\S+-abi3-manylinux_2_28_\w+\.whl  sha256:[0-9a-f]{64}$", verbose.stdout, re.M
+    ), verbose.stdout
 
 
 def test_concurrent_first_runs_share_one_tree(built_pyz: Path, tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SHIV_ROOT": str(tmp_path / "cache")}
-    procs = [subprocess.Popen([sys.executable, str(built_pyz), "version"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) for _ in range(4)]
+    procs = [
+        subprocess.Popen([sys.executable, str(built_pyz), "version"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        for _ in range(4)
+    ]
     results = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), results
     assert all(out.startswith(b"Version:") and b"Traceback" not in err for out, err in results)
@@ -294,7 +306,11 @@ def test_concurrent_first_runs_share_one_tree(built_pyz: Path, tmp_path: Path) -
 def test_other_builds_unused_for_a_day_are_pruned(built_pyz: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     cache.mkdir(mode=0o700)
-    old, recent, abandoned = (cache / f"cfsslpy-{'0' * 16}-cp311-x86_64"), (cache / f"cfsslpy-{'1' * 16}-cp311-x86_64"), (cache / ".tmp-cfsslpy-x-1-ab")
+    old, recent, abandoned = (
+        (cache / f"cfsslpy-{'0' * 16}-cp311-x86_64"),
+        (cache / f"cfsslpy-{'1' * 16}-cp311-x86_64"),
+        (cache / ".tmp-cfsslpy-x-1-ab"),
+    )
     for tree in (old, recent, abandoned):
         (tree / "site-packages").mkdir(parents=True)
         (tree / ".complete").write_text("x\n")
