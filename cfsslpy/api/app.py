@@ -61,10 +61,17 @@ StartResponse = Callable[..., Any]
 class ApiApp(bottle.Bottle):  # type: ignore[misc]  # bottle is untyped
     """A bottle app that times every request, logs it once and counts it, whatever route answered it."""
 
-    def __init__(self, metrics_: Metrics) -> None:
+    def __init__(self, metrics_: Metrics, replay_guard: ReplayGuard) -> None:
         super().__init__(catchall=True)
         self.metrics = metrics_
+        self.replay_guard = replay_guard
         self.endpoint_names: set[str] = set()  # bottle refuses to rebind attributes: filled in place
+
+    def close(self) -> None:
+        """bottle's close (the plugins), and the replay guard's database connection (Python 3.13 warns about a
+        connection left to the garbage collector)."""
+        super().close()
+        self.replay_guard.close()
 
     def default_error_handler(self, err: bottle.HTTPError) -> bottle.HTTPResponse:
         """Every error bottle raises itself (no route, a UI route's 405, a crash outside the wrapper)."""
@@ -163,8 +170,8 @@ def create_app(state: ApiState) -> bottle.Bottle:
     The metrics of this app are available as ``app.metrics`` (call ``app.metrics.flush()`` when a worker
     process stops, if it does not exit through ``sys.exit``).
     """
-    app = ApiApp(Metrics(state.metrics_dir))
-    reg = Registry(app=app, state=state, metrics=app.metrics, replay_guard=ReplayGuard(state.replay_db))
+    app = ApiApp(Metrics(state.metrics_dir), ReplayGuard(state.replay_db))
+    reg = Registry(app=app, state=state, metrics=app.metrics, replay_guard=app.replay_guard)
     for group in _GROUPS:
         group.register(reg)
     app.endpoint_names.update(name for name, _method, _path in reg.registered)

@@ -48,6 +48,7 @@ def client_for() -> Iterator[Callable[[ApiState], Client]]:
     yield _client
     for app in apps:
         app.metrics.close()
+        app.close()
 
 
 @pytest.fixture

@@ -222,19 +222,22 @@ def _worker_post(app: Any, body: dict[str, Any], barrier: Any, results: Any) -> 
 def test_replay_is_refused_across_worker_processes(guarded_state: ApiState) -> None:
     """The app is built once, then forked into workers (as a pre-forking server does); they race one token."""
     app = create_app(guarded_state)
-    body = stamped({"certificate_request": new_csr(), "profile": "guarded"})
-    ctx = multiprocessing.get_context("fork")
-    barrier = ctx.Barrier(4)
-    results = ctx.Queue()
-    workers = [ctx.Process(target=_worker_post, args=(app, body, barrier, results)) for _ in range(4)]
-    for w in workers:
-        w.start()
-    statuses = sorted(results.get(timeout=60) for _ in workers)
-    for w in workers:
-        w.join(30)
-        assert w.exitcode == 0
-    assert statuses == [200, 400, 400, 400]
-    Client(app).post("authsign", body).assert_error(400, 400, "invalid token")  # and in the parent too
+    try:
+        body = stamped({"certificate_request": new_csr(), "profile": "guarded"})
+        ctx = multiprocessing.get_context("fork")
+        barrier = ctx.Barrier(4)
+        results = ctx.Queue()
+        workers = [ctx.Process(target=_worker_post, args=(app, body, barrier, results)) for _ in range(4)]
+        for w in workers:
+            w.start()
+        statuses = sorted(results.get(timeout=60) for _ in workers)
+        for w in workers:
+            w.join(30)
+            assert w.exitcode == 0
+        assert statuses == [200, 400, 400, 400]
+        Client(app).post("authsign", body).assert_error(400, 400, "invalid token")  # and in the parent too
+    finally:
+        app.close()
 
 
 # -- interop with the real cfssl (marked) -------------------------------------------------------------------
