@@ -157,7 +157,7 @@ def x509_floor(ours: list[str], venv_dir: str | None, n: int, cwd: Path) -> floa
     libraries (None when not running a pyz by a venv, or the libraries cannot be found)."""
     if venv_dir is None:
         return None
-    site_packages = next(iter(sorted((Path(venv_dir) / "shiv").glob("*/site-packages"))), None)
+    site_packages = next(iter(sorted((Path(venv_dir) / "shiv").glob("cfsslpy-*/site-packages"))), None)
     if site_packages is None:
         return None
     cmd = [ours[0], "-c", "import cryptography.x509"]
