@@ -122,15 +122,16 @@ def _private(root, create):
 
 def _complete(tree):
     """True if ``tree`` was fully unpacked and every file is still there with its size."""
-    site = os.path.join(tree, "site-packages")
+    site = tree + "/site-packages/"
+    stat_ = os.stat
     try:
         with open(os.path.join(tree, COMPLETE), encoding="utf-8") as listing:
             lines = listing.read().splitlines()
         if not lines or lines[0] != BUNDLE["build_id"]:
             return False
-        for line in lines[1:]:
+        for line in lines[1:]:  # about 1,000 files: 3 ms, the price of noticing a tmp cleaner's work
             size, _, rel = line.partition(" ")
-            if os.stat(os.path.join(site, rel)).st_size != int(size):
+            if stat_(site + rel).st_size != int(size):
                 return False
     except (OSError, ValueError):
         return False
