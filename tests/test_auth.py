@@ -170,6 +170,7 @@ def test_replay_guard_in_memory_without_a_path() -> None:
     guard = ReplayGuard(None)
     assert guard.first_use(b"x", expires=2e9)
     assert not guard.first_use(b"x", expires=2e9)
+    guard.close()
 
 
 def test_replay_guard_unusable_database_fails_closed(tmp_path: Path) -> None:

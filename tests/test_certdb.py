@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import multiprocessing
@@ -193,7 +194,8 @@ def test_cfssl_2016_database_is_migrated_and_keeps_its_rows(tmp_path: Path) -> N
         # cfssl 2016 rows are revoked through the AKI of their certificate; the column is filled in
         revoked = d.revoke("77", CA_AKI, 1, now=NOW)
         assert (revoked.aki, revoked.status, revoked.reason, revoked.revoked_at) == (CA_AKI, "revoked", 1, NOW)
-    cols = [r[1] for r in sqlite3.connect(path).execute("PRAGMA table_info(certificates)")]
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        cols = [r[1] for r in conn.execute("PRAGMA table_info(certificates)")]
     assert cols[-5:] == ["issued_at", "not_before", "metadata", "sans", "common_name"]
 
 

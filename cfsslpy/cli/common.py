@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
@@ -18,7 +21,7 @@ from cfsslpy.keys import PrivateKey, encode_private_key
 if TYPE_CHECKING:  # imported where used: commands that do not sign (bundle, certinfo, revoke, ...) start faster
     from cfsslpy.config import Config, Signing
     from cfsslpy.csr import CertificateRequest
-    from cfsslpy.signer import Signer, SubjectOverride
+    from cfsslpy.signer import Recorder, Signer, SubjectOverride
 
 log = logging.getLogger("cfsslpy.cli")
 
@@ -88,19 +91,27 @@ def require_signer_flags(opts: Options, config: Config | None, article: str = ""
         ignored(opts, ["ca", "ca-key", "db-config"], "with -remote")
 
 
-def build_signer(opts: Options, io: IO, config: Config | None) -> Signer:
+@contextmanager
+def build_signer(opts: Options, io: IO, config: Config | None) -> Iterator[Signer]:
     """The signer the flags ask for: local (-ca/-ca-key), remote (-remote or remote profiles), or both.
 
     With ``-db-config`` every certificate signed locally is recorded in the certdb before it is printed; the
-    database is opened (and created) first, so a bad configuration fails before anything is signed.
+    database is opened (and created) first, so a bad configuration fails before anything is signed, and
+    closed when the ``with`` block ends.
     """
+    with contextlib.ExitStack() as stack:
+        recorder = None
+        if opts.db_config and not opts.remote:
+            from cfsslpy import certdb
+
+            db = stack.enter_context(certdb.open_db(opts.db_config, stdin=io.stdin, environ=io.environ))
+            recorder = certdb.recorder(db)
+        yield _signer(opts, io, config, recorder)
+
+
+def _signer(opts: Options, io: IO, config: Config | None, recorder: Recorder | None) -> Signer:
     from cfsslpy.universal import signer_from_inputs
 
-    recorder = None
-    if opts.db_config and not opts.remote:
-        from cfsslpy import certdb
-
-        recorder = certdb.recorder(certdb.open_db(opts.db_config, stdin=io.stdin, environ=io.environ))
     return signer_from_inputs(
         config,
         opts.ca,

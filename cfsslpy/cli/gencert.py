@@ -63,9 +63,9 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     if hosts is not None:
         req.hosts = hosts  # the override goes into the generated CSR too, as in cfssl
     bundler = load_bundler(opts) if want_bundle else None
-    signer = build_signer(opts, io, config)
     sreq = SignRequest(request=b"", hosts=hosts, profile=opts.profile, label=opts.label, crl_override=opts.crl)
-    cert, csr, new_key = issue(signer, req, sreq)
+    with build_signer(opts, io, config) as signer:
+        cert, csr, new_key = issue(signer, req, sreq)
     if not req.hosts:
         log.warning(NO_HOSTS_WARNING)
     if bundler is None:

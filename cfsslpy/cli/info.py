@@ -16,9 +16,10 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     check_remote_flags(opts)
     config = load_config(opts)
     require_signer_flags(opts, config)
-    signer = build_signer(opts, io, config)
+    with build_signer(opts, io, config) as signer:
+        info = signer.info(opts.profile, opts.label)
     # Go struct order (certificate, usages, expiry), compact, and no trailing newline: cfssl's info output.
-    print_json(io, signer.info(opts.profile, opts.label).to_json(), newline=False)
+    print_json(io, info.to_json(), newline=False)
     return 0
 
 

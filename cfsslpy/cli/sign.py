@@ -87,9 +87,9 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     csr = read_arg(csr_spec, io)
     subject: SubjectOverride | None = read_subject(subject_spec, io) if subject_spec else None
     bundler = load_bundler(opts) if want_bundle else None
-    signer = build_signer(opts, io, config)
     req = SignRequest(request=csr, hosts=split_hosts(opts.hostname), subject=subject, profile=opts.profile, label=opts.label)
-    cert = signer.sign(req)
+    with build_signer(opts, io, config) as signer:
+        cert = signer.sign(req)
     # emit: the CSR is echoed byte for byte, as cfssl does
     if bundler is None:
         print_cert(io, cert=pem_text(cert), csr=csr.decode("utf-8", "replace"))

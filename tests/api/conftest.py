@@ -39,16 +39,21 @@ def make_state(api_ca: CA, tmp_path: Path) -> StateFactory:
 @pytest.fixture
 def client_for() -> Iterator[Callable[[ApiState], Client]]:
     apps: list[Any] = []
+    states: list[ApiState] = []
 
     def _client(state: ApiState) -> Client:
         app = create_app(state)
         apps.append(app)
+        states.append(state)
         return Client(app)
 
     yield _client
     for app in apps:
         app.metrics.close()
         app.close()
+    for state in states:  # what serve keeps open for its lifetime; Python 3.13 warns about unclosed SQLite connections
+        if state.db is not None:
+            state.db.close()
 
 
 @pytest.fixture

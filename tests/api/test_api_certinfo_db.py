@@ -3,6 +3,7 @@ serve has a database, and ``certinfo -serial S -aki A -db-config F`` on the comm
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Callable
@@ -73,7 +74,7 @@ def test_api_malformed_serial_or_aki(db_client: Client, serial: str, aki: str) -
 
 def test_api_finds_a_row_written_by_cfssl_2016_with_an_empty_aki(db_client: Client, db_path: Path) -> None:
     cert = issue(db_client)
-    with sqlite3.connect(db_path) as conn:
+    with contextlib.closing(sqlite3.connect(db_path)) as conn, conn:  # the second one commits
         conn.execute("UPDATE certificates SET authority_key_identifier = ''")
     result = db_client.post("certinfo", {"serial": str(cert.serial_number), "authority_key_id": key_id_hex(cert)}).assert_ok()
     assert result["serial_number"] == str(cert.serial_number)
