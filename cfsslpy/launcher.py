@@ -19,7 +19,7 @@ Where: ``SHIV_ROOT`` if set (and nowhere else), otherwise the first usable of ``
 0700 (created so), on a filesystem that is not mounted noexec, from which a compiled module really loads.
 Caches of other builds not used for a day are removed.
 
-Kept to what Python 3.6 can parse, and to os/sys/stat/time at warm start, so that an unsupported
+Kept to what Python 2.7 and 3.6 can parse and start, and to os/sys/stat/time at warm start, so that an unsupported
 interpreter gets the one-line message below rather than a SyntaxError, and a warm start costs nothing
 measurable.
 """
@@ -48,8 +48,9 @@ def _pair():
     """This host's pair name (``cp312-x86_64``), or exit with the one line that says what is supported."""
     glibc = tuple(BUNDLE.get("glibc") or (2, 28))
     supported = SUPPORTED % glibc
-    impl = sys.implementation.name
-    machine = os.uname().machine if hasattr(os, "uname") else "unknown"
+    impl = getattr(sys, "implementation", None)
+    impl = impl.name if impl else "python"  # Python 2 has no sys.implementation
+    machine = os.uname()[4] if hasattr(os, "uname") else "unknown"
     here = "%s %d.%d on %s %s" % (impl, sys.version_info[0], sys.version_info[1], sys.platform, machine)
     pair = "cp%d%d-%s" % (sys.version_info[0], sys.version_info[1], machine)
     if impl != "cpython" or not sys.platform.startswith("linux") or pair not in BUNDLE.get("pairs", ()):

@@ -170,7 +170,7 @@ def softhsm_ca_pem(cfssl: object, token: SoftHSM, work: Path) -> str:
 
 
 def test_unsupported_interpreters_get_one_line(built_pyz: Path, tmp_path: Path) -> None:
-    old = [p for v in ("3.6", "3.7", "3.8", "3.9") for p in interpreters(v)]
+    old = [p for v in ("2.7", "3.6", "3.7", "3.8", "3.9") for p in interpreters(v)]
     if not old:
         pytest.skip("no CPython older than 3.10 on this machine")
     for python in old:
