@@ -202,37 +202,37 @@ def test_cfssl_2016_database_is_migrated_and_keeps_its_rows(tmp_path: Path) -> N
 def test_values_are_stored_as_cfssl_stores_them(db: CertDB, tmp_path: Path) -> None:
     cert = leaf(123456789012345678901234567890, dns=["a.example", "b.example"], cn="www")
     db.insert_certificate(record(cert, ca_label="primary", metadata={"k": "v"}))
-    conn = sqlite3.connect(tmp_path / "certs.db")
-    row = conn.execute(
-        "SELECT serial_number, typeof(serial_number), authority_key_identifier, typeof(authority_key_identifier), ca_label, status, "
-        "reason, expiry, revoked_at, typeof(pem), issued_at, not_before, metadata, sans, common_name FROM certificates"
-    ).fetchone()
-    assert row == (
-        "123456789012345678901234567890",
-        "text",
-        CA_AKI,
-        "text",
-        "primary",
-        "good",
-        0,
-        format_time(cert.not_valid_after_utc),
-        "0001-01-01 00:00:00+00:00",
-        "text",
-        "2026-11-26 12:00:00+00:00",
-        format_time(cert.not_valid_before_utc),
-        '{"k":"v"}',
-        '["a.example","b.example"]',
-        "www",
-    )
-    # cfssl's own queries work on our rows: CURRENT_TIMESTAMP < expiry, and a TEXT parameter matches
-    assert conn.execute("SELECT COUNT(*) FROM certificates WHERE CURRENT_TIMESTAMP < expiry").fetchone()[0] == 1
-    assert (
-        conn.execute(
-            "SELECT COUNT(*) FROM certificates WHERE serial_number = ? AND authority_key_identifier = ?",
-            ("123456789012345678901234567890", CA_AKI),
-        ).fetchone()[0]
-        == 1
-    )
+    with contextlib.closing(sqlite3.connect(tmp_path / "certs.db")) as conn:
+        row = conn.execute(
+            "SELECT serial_number, typeof(serial_number), authority_key_identifier, typeof(authority_key_identifier), ca_label, status, "
+            "reason, expiry, revoked_at, typeof(pem), issued_at, not_before, metadata, sans, common_name FROM certificates"
+        ).fetchone()
+        assert row == (
+            "123456789012345678901234567890",
+            "text",
+            CA_AKI,
+            "text",
+            "primary",
+            "good",
+            0,
+            format_time(cert.not_valid_after_utc),
+            "0001-01-01 00:00:00+00:00",
+            "text",
+            "2026-11-26 12:00:00+00:00",
+            format_time(cert.not_valid_before_utc),
+            '{"k":"v"}',
+            '["a.example","b.example"]',
+            "www",
+        )
+        # cfssl's own queries work on our rows: CURRENT_TIMESTAMP < expiry, and a TEXT parameter matches
+        assert conn.execute("SELECT COUNT(*) FROM certificates WHERE CURRENT_TIMESTAMP < expiry").fetchone()[0] == 1
+        assert (
+            conn.execute(
+                "SELECT COUNT(*) FROM certificates WHERE serial_number = ? AND authority_key_identifier = ?",
+                ("123456789012345678901234567890", CA_AKI),
+            ).fetchone()[0]
+            == 1
+        )
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ recording of every certificate the API signs when serve has a certificate databa
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import sqlite3
 from collections.abc import Callable
@@ -138,7 +139,7 @@ def test_a_signed_certificate_is_recorded(server: Server) -> None:
 
 def test_no_certificate_when_the_record_cannot_be_written(server: Server) -> None:
     server.issue()  # connects and creates the schema
-    with sqlite3.connect(server.db_path) as conn:
+    with contextlib.closing(sqlite3.connect(server.db_path)) as conn, conn:  # the second one commits
         conn.execute("DROP TABLE ocsp_responses")
         conn.execute("DROP TABLE certificates")
     r = server.client.post("sign", {"certificate_request": new_csr()})
