@@ -8,12 +8,14 @@ import hashlib
 import importlib
 import json
 import subprocess
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import REQUIRE_INTEGRATION, need
 from cryptography import x509
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
@@ -125,9 +127,14 @@ def lint(cert: x509.Certificate) -> list[tuple[str, str, str, str]]:
 
     doc = loader.RFC5280CertificateDocumentLoader().load_der_document(cert.public_bytes(serialization.Encoding.DER), "cert")
     findings = []
-    for result in _pkix_validator().validate(doc.root):
-        for f in result.finding_descriptions:
-            findings.append((f.finding.severity.name, f.finding.code, f.message or "", result.node.path))
+    with warnings.catch_warnings():
+        # pkilint 0.13.3 checks every non-RSA self-signature with isinstance(key, dsa.DSAPublicKey), which
+        # cryptography 51 deprecates; under the suite's warnings-as-errors that turned into a FATAL
+        # "unhandled exception" finding. Ignored for pkilint's own code only: cfsslpy's stays an error.
+        warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning, module=r"pkilint(\.|$)")
+        for result in _pkix_validator().validate(doc.root):
+            for f in result.finding_descriptions:
+                findings.append((f.finding.severity.name, f.finding.code, f.message or "", result.node.path))
     return findings
 
 
