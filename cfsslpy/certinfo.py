@@ -32,8 +32,6 @@ import base64
 import ipaddress
 import logging
 import re
-import socket
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -1205,6 +1203,9 @@ def fetch_certificate(domain: str, ip: str = "", timeout: float = 10.0) -> x509.
     host, which is still sent as SNI; cfssl's certinfo ignores ``-ip`` (only ``bundle`` uses it). Failures are
     6000 errors whose message follows Go's (``dial tcp 127.0.0.1:1: connect: connection refused``).
     """
+    import socket  # here, not at the top: every key load imports this module, and only -domain dials
+    import ssl
+
     host, port = _split_host_port(domain)
     dial_host = ip or host
     address = _join_host_port(dial_host, port)

@@ -276,3 +276,18 @@ def test_key_description() -> None:
     assert key_description(key("p521")) == ("ecdsa", 521)
     assert key_description(key("ed25519").public_key()) == ("ed25519", 0)
     assert key_description(object()) == ("unknown", 0)
+
+
+@pytest.mark.parametrize("damage", ["d"])  # cryptography itself refuses p*q != n when the DER is read
+def test_inconsistent_rsa_key_is_refused_like_go(damage: str) -> None:
+    """OpenSSL's key check is skipped (its primality tests cost 35-50 ms per load); Go's checks remain."""
+    good = rsa.generate_private_key(65537, 1024).private_numbers()
+    values = {"p": good.p, "q": good.q, "d": good.d}
+    values[damage] += 2
+    bad = rsa.RSAPrivateNumbers(
+        values["p"], values["q"], values["d"], good.dmp1, good.dmq1, good.iqmp, good.public_numbers
+    ).private_key(unsafe_skip_rsa_key_validation=True)
+    pem = bad.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
+    with pytest.raises(CfsslError) as caught:
+        load_private_key(pem)
+    assert caught.value.code == 2003 and "invalid RSA private key" in str(caught.value)
