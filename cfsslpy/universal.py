@@ -17,14 +17,17 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 
 from cfsslpy.config import Config, Signing, SigningProfile
 from cfsslpy.errors import Category, CfsslError, Reason
 from cfsslpy.inputs import Stdin
-from cfsslpy.remote import DEFAULT_TIMEOUT, RemoteSigner, RemoteTLS
 from cfsslpy.signer import LocalSigner, Recorder, Signer, SignerInfo, SignRequest, load_issuer
+
+if TYPE_CHECKING:  # the remote client (HTTP, TLS, authsign) is imported only where a profile is remote
+    from cfsslpy.remote import RemoteSigner
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +102,7 @@ def signer_from_inputs(
     stdin: Stdin | None = None,
     environ: Mapping[str, str] | None = None,
     recorder: Recorder | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = None,
 ) -> Signer:
     """The signer for a signing configuration and the CA / remote inputs (flags ``-config``, ``-ca``,
     ``-ca-key``, ``-remote``, ``-tls-remote-ca``, ``-mutual-tls-client-cert``, ``-mutual-tls-client-key``).
@@ -110,15 +113,25 @@ def signer_from_inputs(
     is reported before any request. ``recorder`` sees every certificate signed locally (certdb).
     """
     policy = (config or Config.default()).signing
+    mixed = any(_is_remote(p) for p in [policy.default, *policy.profiles.values()])
+    if not (remote or mixed or tls_remote_ca or client_cert or client_key):
+        return _local(policy, ca, ca_key, stdin=stdin, environ=environ, recorder=recorder)  # no remote part at all
+    from cfsslpy.remote import DEFAULT_TIMEOUT, RemoteSigner, RemoteTLS
+
     tls = RemoteTLS(tls_remote_ca, client_cert, client_key)
+    seconds = DEFAULT_TIMEOUT if timeout is None else timeout
     if remote:
-        return RemoteSigner(override_remote(policy, remote), tls=tls, timeout=timeout)
+        return RemoteSigner(override_remote(policy, remote), tls=tls, timeout=seconds)
     if not needs_local_signer(policy):
-        return RemoteSigner(policy, tls=tls, timeout=timeout)
+        return RemoteSigner(policy, tls=tls, timeout=seconds)
+    local = _local(policy, ca, ca_key, stdin=stdin, environ=environ, recorder=recorder)
+    return UniversalSigner(local, RemoteSigner(policy, tls=tls, timeout=seconds)) if mixed else local
+
+
+def _local(
+    policy: Signing, ca: str, ca_key: str, *, stdin: Stdin | None, environ: Mapping[str, str] | None, recorder: Recorder | None
+) -> LocalSigner:
     if not ca or not ca_key:
         log.error("need the CA certificate and key (-ca, -ca-key) for the local profiles")
         raise CfsslError(Category.PRIVATE_KEY, Reason.UNKNOWN)
-    local = LocalSigner(load_issuer(ca, ca_key, stdin=stdin, environ=environ), policy, recorder=recorder)
-    if any(_is_remote(p) for p in [policy.default, *policy.profiles.values()]):
-        return UniversalSigner(local, RemoteSigner(policy, tls=tls, timeout=timeout))
-    return local
+    return LocalSigner(load_issuer(ca, ca_key, stdin=stdin, environ=environ), policy, recorder=recorder)
