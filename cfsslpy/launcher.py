@@ -53,6 +53,9 @@ def _pair():
     machine = os.uname()[4] if hasattr(os, "uname") else "unknown"
     here = "%s %d.%d on %s %s" % (impl, sys.version_info[0], sys.version_info[1], sys.platform, machine)
     pair = "cp%d%d-%s" % (sys.version_info[0], sys.version_info[1], machine)
+    if "t" in getattr(sys, "abiflags", ""):  # free-threaded 3.13t/3.14t: another ABI, no wheels of it here
+        here = here.replace(" on ", " (free-threaded) on ", 1)
+        pair = None
     if impl != "cpython" or not sys.platform.startswith("linux") or pair not in BUNDLE.get("pairs", ()):
         _fail("this executable runs on %s; this is %s" % (supported, here))
     try:

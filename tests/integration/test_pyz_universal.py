@@ -188,8 +188,9 @@ def test_unsupported_interpreters_get_one_line(built_pyz: Path, tmp_path: Path) 
         ("os.confstr = lambda name: (_ for _ in ()).throw(ValueError(name))", "with a C library other than glibc"),
         ("os.confstr = lambda name: 'glibc 2.17'", "with glibc 2.17"),
         ("sys.platform = 'darwin'", "this is cpython {v} on darwin"),
+        ("sys.abiflags = 't'", "this is cpython {v} (free-threaded) on linux"),
     ],
-    ids=["riscv64", "musl", "old-glibc", "macos"],
+    ids=["riscv64", "musl", "old-glibc", "macos", "free-threaded"],
 )
 def test_unsupported_platforms_get_one_line(built_pyz: Path, tmp_path: Path, pretend: str, says: str) -> None:
     """The launcher's checks, with the host's answers replaced before it runs (runpy, as python runs a pyz)."""
