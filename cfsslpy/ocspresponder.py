@@ -33,8 +33,10 @@ no-cache`` until a response is found; GET takes the base64 request from the path
 turned back into ``+``, leading ``/`` stripped; we also accept missing padding and the URL-safe alphabet,
 which RFC 5019 clients send), POST from the body, other methods get 405 with no body; an undecodable GET
 path is 400 with no body; from then on ``Content-Type: application/ocsp-response``; an unparseable request
-is 400 with ``malformedRequest``, no response 200 with ``unauthorized``, a source failure 500 with
-``internalError``, a stored response that does not parse 200 with ``internalError``. A found response gets
+is 400 with ``malformedRequest`` (so is one with no CertID, with several, or with a CertID hash Go does not
+know: see :func:`parse_request`), no response 200 with ``unauthorized``, a source failure 500 with
+``internalError``, a stored response that does not parse 200 with ``internalError``, and any other failure
+500 with ``internalError``: every request is answered, none takes the responder down. A found response gets
 ``Last-Modified`` (thisUpdate), ``Expires`` (nextUpdate), both RFC 1123 with the zone written ``UTC`` as Go
 does, ``Cache-Control: max-age=<seconds to nextUpdate>, public, no-transform, must-revalidate`` and
 ``ETag: "<uppercase hex SHA-256 of the DER>"``; an ``If-None-Match`` equal to that ETag is answered 304.
@@ -48,6 +50,7 @@ import binascii
 import collections
 import datetime as dt
 import hashlib
+import json
 import logging
 import threading
 import time
@@ -139,13 +142,13 @@ def decode_get_path(path: str) -> bytes:
 
     cfssl: query-unescape (so ``%2B`` and ``+`` both work), turn spaces back into ``+``, strip the leading
     ``/`` (newest cfssl strips one; we strip all, since base64 of a DER request never starts with ``/``),
-    standard base64. We also accept the URL-safe alphabet and missing padding. :class:`MalformedRequest`
-    when the result is not base64.
+    standard base64. We also accept the URL-safe alphabet and missing padding. An empty path is an empty
+    request (cfssl 1.6 answers it ``malformedRequest``). :class:`MalformedRequest` when it is not base64.
     """
     text = urllib.parse.unquote_plus(path, encoding="latin-1").replace(" ", "+").lstrip("/")
     text = text.replace("-", "+").replace("_", "/").rstrip("=")
-    if not text:
-        raise MalformedRequest("empty request")
+    if not text:  # cfssl decodes it to an empty request, which it then answers malformedRequest
+        return b""
     text += "=" * (-len(text) % 4)
     try:
         return base64.b64decode(text.encode("latin-1"), validate=True)
@@ -154,12 +157,29 @@ def decode_get_path(path: str) -> bytes:
 
 
 def parse_request(der: bytes) -> CertID:
-    """The CertID an OCSP request asks about (nonces and other extensions ignored); :class:`MalformedRequest`."""
+    """The CertID an OCSP request asks about (nonces and other extensions ignored); :class:`MalformedRequest`
+    for anything else: bytes that are not one DER OCSPRequest, a request with no CertID or with several, or a
+    CertID hash other than SHA-1/256/384/512 (Go's ``ocsp.ParseRequest`` knows only these four).
+
+    Several CertIDs: Go's parser (hence cfssl) answers for the first and ignores the rest; cryptography
+    refuses such a request and offers no stable way to read its first CertID, so it is ``malformedRequest``
+    here. RFC 5019 clients send exactly one (section 2.1.1), and a client that asked about several and got an
+    answer about one would learn nothing about the others anyway.
+    """
+    if not der:
+        raise MalformedRequest("empty request")
     try:
         request = ocsp.load_der_ocsp_request(der)
-    except ValueError as exc:
-        raise MalformedRequest(str(exc)) from None
-    return CertID.of(request)
+        cert_id = CertID.of(request)
+    except MalformedRequest:
+        raise
+    except NotImplementedError:  # cryptography: "OCSP request contains more than one request" (also for none)
+        raise MalformedRequest("OCSP request must carry exactly one CertID") from None
+    except Exception as exc:  # whatever the parser makes of hostile bytes, it is the client's malformed request
+        raise MalformedRequest(f"{type(exc).__name__}: {exc}") from None
+    if cert_id.hash_algorithm not in HASHES:
+        raise MalformedRequest(f"unsupported CertID hash algorithm: {cert_id.hash_algorithm}")
+    return cert_id
 
 
 # -----------------------------------------------------------------------------------------------------------
@@ -412,13 +432,23 @@ class Responder:
         self.now = now or (lambda: dt.datetime.now(dt.timezone.utc))
 
     def respond(self, method: str, path: str, body: bytes, if_none_match: str | None = None) -> Reply:
-        """Answer one request. ``path`` is the URL path below the mount point (GET), ``body`` the POST body."""
+        """Answer one request. ``path`` is the URL path below the mount point (GET), ``body`` the POST body.
+
+        Every request gets an answer: a failure nobody foresaw is 500 with ``internalError``, logged in one line.
+        """
+        try:
+            return self._respond(method, path, body, if_none_match)
+        except Exception as exc:
+            log.error("Error answering %s %s: %s", _quoted(method, 16), _quoted(path), _describe(exc))
+            return Reply(500, [("Cache-Control", NO_CACHE), ("Content-Type", CONTENT_TYPE)], INTERNAL_ERROR)
+
+    def _respond(self, method: str, path: str, body: bytes, if_none_match: str | None) -> Reply:
         headers = [("Cache-Control", NO_CACHE)]
         if method == "GET":
             try:
                 der = decode_get_path(path)
             except MalformedRequest:
-                log.info("Error decoding base64 from URL: %s", path[:256])
+                log.info("Error decoding base64 from URL: %s", _quoted(path))
                 return Reply(400, headers)
         elif method == "POST":
             der = body
@@ -428,7 +458,7 @@ class Responder:
         try:
             request = parse_request(der)
         except MalformedRequest as exc:
-            log.info("Error decoding request body: %s", exc)
+            log.info("Error decoding request body: %s", _quoted(str(exc)))
             return Reply(400, headers, MALFORMED_REQUEST)
         try:
             found = self.source.lookup(request)
@@ -465,7 +495,12 @@ class Responder:
 
 def _describe(exc: BaseException) -> str:
     message = getattr(exc, "message", None)
-    return message if isinstance(message, str) else f"{type(exc).__name__}: {exc}"
+    return _quoted(message if isinstance(message, str) else f"{type(exc).__name__}: {exc}")
+
+
+def _quoted(text: str, limit: int = 256) -> str:
+    """``text`` for a log line: at most ``limit`` characters, JSON-quoted (a newline cannot forge a line)."""
+    return json.dumps(text[:limit])
 
 
 def responses_text(responses: Iterable[bytes]) -> str:

@@ -144,6 +144,29 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+# A raw DER writer, for requests no library builds (no CertID, several, unknown hashes): tests only.
+
+
+def der_tlv(tag: int, content: bytes) -> bytes:
+    size = len(content)
+    length = bytes([size]) if size < 0x80 else bytes([0x80 | ((size.bit_length() + 7) // 8)]) + size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag]) + length + content
+
+
+def cert_id_der(request: bytes) -> bytes:
+    """The CertID (whole TLV) of a one-CertID request built by cryptography: re-encoded from its parsed fields."""
+    parsed = ocsp.load_der_ocsp_request(request)
+    oid = {"sha1": "06052b0e03021a", "sha256": "0609608648016503040201"}[parsed.hash_algorithm.name]
+    serial = parsed.serial_number.to_bytes(parsed.serial_number.bit_length() // 8 + 1, "big")
+    algorithm = der_tlv(0x30, bytes.fromhex(oid) + b"\x05\x00")
+    return der_tlv(0x30, algorithm + der_tlv(0x04, parsed.issuer_name_hash) + der_tlv(0x04, parsed.issuer_key_hash) + der_tlv(0x02, serial))
+
+
+def ocsp_request(cert_ids: list[bytes]) -> bytes:
+    """OCSPRequest { TBSRequest { requestList: one Request per CertID } }, no extensions, no signature."""
+    return der_tlv(0x30, der_tlv(0x30, der_tlv(0x30, b"".join(der_tlv(0x30, c) for c in cert_ids))))
+
+
 # ---------------------------------------------------------------------------------------------------------
 # decoding
 
@@ -169,10 +192,16 @@ class TestDecoding:
         assert "-" in text or "_" in text
         assert decode_get_path("/" + text) == self.DER
 
-    @pytest.mark.parametrize("path", ["/", "", "/!!!!", "/abc$", "/%ZZ", "/a"])
+    @pytest.mark.parametrize("path", ["/!!!!", "/abc$", "/%ZZ", "/a"])
     def test_not_base64(self, path: str) -> None:
         with pytest.raises(MalformedRequest):
             decode_get_path(path)
+
+    @pytest.mark.parametrize("path", ["/", "", "//", "/=="])
+    def test_empty_path_is_an_empty_request(self, path: str) -> None:
+        assert decode_get_path(path) == b""  # cfssl 1.6.5 answers GET / with 400 malformedRequest too
+        reply = Responder(StaticSource(None)).respond("GET", path, b"")
+        assert (reply.status, reply.body) == (400, MALFORMED_REQUEST)
 
     def test_parse_request(self, ca_a: Issuer) -> None:
         cert_id = parse_request(request_der(ca_a, 77))
@@ -185,6 +214,36 @@ class TestDecoding:
     def test_malformed_request(self, der: bytes) -> None:
         with pytest.raises(MalformedRequest):
             parse_request(der)
+
+    @pytest.mark.parametrize("count", [0, 2, 200])
+    def test_zero_or_several_cert_ids_are_malformed(self, ca_a: Issuer, count: int) -> None:
+        """cryptography raises NotImplementedError for these (it took the process down); Go answers for the
+        first of several, we answer malformedRequest (see parse_request)."""
+        one = request_der(ca_a, 77)
+        assert parse_request(ocsp_request([cert_id_der(one)] * 1)) == parse_request(one)  # the builder below is right
+        with pytest.raises(MalformedRequest, match="exactly one CertID"):
+            parse_request(ocsp_request([cert_id_der(one)] * count))
+
+    @pytest.mark.parametrize(
+        "oid",
+        [
+            "06082a864886f70d0205",  # MD5: cryptography knows it, Go's ocsp.ParseRequest does not
+            "0609608648016503040204",  # SHA-224: likewise
+            "06032a0304",  # 1.2.3.4: nobody knows it
+        ],
+    )
+    def test_unknown_cert_id_hash_is_malformed(self, oid: str) -> None:
+        cert_id = der_tlv(0x30, der_tlv(0x30, bytes.fromhex(oid) + b"\x05\x00") + der_tlv(0x04, b"\x11" * 20) * 2 + b"\x02\x01\x05")
+        with pytest.raises(MalformedRequest, match="unsupported CertID hash"):
+            parse_request(ocsp_request([cert_id]))
+
+    @pytest.mark.parametrize("cut", [1, 5, 20, 40])
+    def test_truncated_and_trailing_bytes_are_malformed(self, ca_a: Issuer, cut: int) -> None:
+        one = request_der(ca_a, 77, nonce=True)
+        with pytest.raises(MalformedRequest):
+            parse_request(one[:-cut])
+        with pytest.raises(MalformedRequest):
+            parse_request(one + b"\x00" * cut)
 
     def test_http_date_is_go_rfc1123_with_utc(self) -> None:
         assert http_date(dt.datetime(2026, 11, 26, 18, 0, tzinfo=dt.timezone.utc)) == "Thu, 26 Nov 2026 18:00:00 UTC"
@@ -430,6 +489,35 @@ class TestResponder:
         assert reply.status == 400
         assert reply.body == MALFORMED_REQUEST == bytes([0x30, 0x03, 0x0A, 0x01, 0x01])
         assert reply.headers == [("Cache-Control", "max-age=0, no-cache"), ("Content-Type", "application/ocsp-response")]
+
+    @pytest.mark.parametrize("method", ["GET", "POST"])
+    @pytest.mark.parametrize("count", [0, 2, 200])
+    def test_zero_or_several_cert_ids_answered_malformed(self, method: str, count: int, found: tuple[bytes, bytes]) -> None:
+        source = StaticSource(found[1])
+        body = ocsp_request([cert_id_der(found[0])] * count)
+        reply = Responder(source).respond(method, "/" + urllib.parse.quote(b64(body), safe=""), body)
+        assert (reply.status, reply.body) == (400, MALFORMED_REQUEST)
+        assert source.seen == []
+        assert Responder(source).respond(method, "/" + b64(found[0]), found[0]).body == found[1]  # still answers
+
+    def test_unforeseen_failure_is_500_internal_error_in_one_line(self, found: tuple[bytes, bytes], caplog: pytest.LogCaptureFixture) -> None:
+        class Broken(StaticSource):
+            def lookup(self, request: CertID) -> bytes | None:
+                return 42  # type: ignore[return-value]  # not bytes: parse_response raises TypeError
+
+        with caplog.at_level(logging.INFO, logger="cfsslpy.ocspresponder"):
+            reply = Responder(Broken(None)).respond("POST", "/\n[ERROR] forged", found[0])
+        assert (reply.status, reply.body) == (500, INTERNAL_ERROR)
+        assert header(reply, "Content-Type") == "application/ocsp-response"
+        messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(messages) == 1 and "\n" not in messages[0] and "TypeError" in messages[0], messages
+
+    def test_undecodable_path_logged_quoted_and_truncated(self, caplog: pytest.LogCaptureFixture) -> None:
+        with caplog.at_level(logging.INFO, logger="cfsslpy.ocspresponder"):
+            reply = Responder(StaticSource(None)).respond("GET", "/*\n2026/01/01 00:00:00 [ERROR] forged\x1b[2J" + "x" * 5000, b"")
+        assert reply.status == 400
+        (message,) = [r.getMessage() for r in caplog.records]
+        assert "\n" not in message and "\x1b" not in message and len(message) < 400, message
 
     def test_not_found_is_200_unauthorized(self, found: tuple[bytes, bytes]) -> None:
         source = StaticSource(None)
