@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Iterable
+from itertools import accumulate
 from typing import Any
 
 from cfsslpy.errors import go_json_dumps
@@ -21,6 +22,8 @@ __all__ = [
     "go_json_dumps",
     "loads",
     "JSONDecodeError",
+    "MAX_DEPTH",
+    "too_deep",
     "fold_keys",
     "type_error",
     "parse_duration",
@@ -42,12 +45,20 @@ def loads(data: bytes | str) -> Any:
     """Parse JSON as Go's ``json.Unmarshal`` would: same accepted syntax, same error wording.
 
     NaN/Infinity are rejected; duplicate keys keep the last value; invalid UTF-8 inside strings becomes
-    U+FFFD (Go replaces it too). On a syntax error the document is re-scanned with Go's scanner rules so
-    the message is Go's (``invalid character 'x' looking for beginning of value``, ``unexpected end of JSON
-    input``), without Python's offsets.
+    U+FFFD, and so does a ``\\u`` escape of a lone UTF-16 surrogate (Go replaces both; a Python string
+    holding a surrogate cannot be encoded to UTF-8 later). On a syntax error the document is re-scanned
+    with Go's scanner rules so the message is Go's (``invalid character 'x' looking for beginning of
+    value``, ``unexpected end of JSON input``), without Python's offsets.
+
+    Nesting deeper than :data:`MAX_DEPTH` is refused before Python's recursive decoder sees the document
+    (``invalid character '[' exceeded max depth``, Go's wording; Go's own limit is 10000).
     """
     raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
+    if too_deep(raw):
+        raise JSONDecodeError(go_syntax_error(raw) or "exceeded max depth")
     text = raw.decode("utf-8", "replace")
+    if _SURROGATE_ESCAPE.search(text):
+        text = _LONE_SURROGATE.sub(_surrogate_replacement, text)
 
     def _no_constants(name: str) -> Any:
         raise ValueError(name)  # NaN / Infinity are not JSON: Go's scanner words the error
@@ -58,8 +69,46 @@ def loads(data: bytes | str) -> Any:
         return json.loads(text, parse_constant=_no_constants)
     except ValueError:  # json.JSONDecodeError included
         raise JSONDecodeError(go_syntax_error(raw) or "unexpected end of JSON input") from None
-    except RecursionError:
+    except RecursionError:  # not reached after too_deep(); a last line of defence, never a traceback
         raise JSONDecodeError("exceeded max depth") from None
+
+
+# Python's json module recurses once per nesting level and fails with RecursionError near 1000 levels
+# (fewer when the caller's stack is already deep: a WSGI handler, a thread). No cfssl document nests
+# beyond 5, so 512 leaves room for any real input and for the caller's own frames.
+MAX_DEPTH = 512
+
+# A JSON string (its closing quote optional, so an unterminated string swallows the rest as Go's scanner
+# would), for blanking strings out before the brackets are counted.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_BRACKET_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def too_deep(raw: bytes) -> bool:
+    """Whether arrays and objects in ``raw`` nest deeper than :data:`MAX_DEPTH`, judged without recursion.
+
+    Linear and mostly in C: a document with at most MAX_DEPTH opening brackets is accepted at once;
+    otherwise strings are blanked out and the running depth of the remaining brackets is measured. For a
+    malformed document the answer only decides who words the error: :func:`go_syntax_error` then
+    reports whichever of the syntax error and the depth comes first, as Go's scanner does.
+    """
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return False
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    return max(accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0) > MAX_DEPTH
+
+
+# "\uD8xx" style escapes. Left to right, an escaped backslash is consumed whole, so "\\ud800" (a
+# backslash, then the letters ud800) is not mistaken for an escape.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile(r"\\\\|\\u[dD][89abAB][0-9a-fA-F]{2}(?:\\u[dD][c-fC-F][0-9a-fA-F]{2})?|\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+
+
+def _surrogate_replacement(match: re.Match[str]) -> str:
+    """Go's unquote: a high surrogate followed by a low one is a pair; any other surrogate is U+FFFD."""
+    escape = match.group(0)
+    return escape if len(escape) in (2, 12) else "\\ufffd"
 
 
 _WS = b" \t\r\n"
@@ -72,12 +121,13 @@ class _Syntax(Exception):
 
 
 def go_syntax_error(data: bytes) -> str | None:
-    """The message Go's ``encoding/json`` scanner gives for ``data``, or None when the syntax is valid."""
+    """The message Go's ``encoding/json`` scanner gives for ``data``, or None when the syntax is valid.
+
+    Iterative, like Go's scanner (a stack of open containers, no recursion), so any depth is safe; past
+    :data:`MAX_DEPTH` the opening bracket is refused as Go refuses its 10001st.
+    """
     try:
-        end = _scan_value(data, _skip_ws(data, 0), "looking for beginning of value")
-        end = _skip_ws(data, end)
-        if end < len(data):
-            return f"invalid character {_go_quote_byte(data[end])} after top-level value"
+        _scan_document(data)
     except _Syntax as exc:
         return str(exc)
     except IndexError:
@@ -101,14 +151,65 @@ def _bad(data: bytes, i: int, context: str, *, eof_as_space: bool = False) -> _S
     return _Syntax(f"invalid character {_go_quote_byte(data[i])} {context}")
 
 
-def _scan_value(data: bytes, i: int, context: str) -> int:
+_VALUE = "looking for beginning of value"
+
+
+def _scan_document(data: bytes) -> None:
+    """Scan one JSON value and trailing whitespace; _Syntax (Go's wording) at the first error."""
+    open_containers = bytearray()  # b"[" or b"{" per level, innermost last
+    i = _skip_ws(data, 0)
+    while True:
+        # A value starts at i.
+        if i < len(data) and data[i] in b"[{":
+            open_containers.append(data[i])
+            if len(open_containers) > MAX_DEPTH:
+                raise _bad(data, i, "exceeded max depth")
+            close = ord("]") if data[i] == ord("[") else ord("}")
+            i = _skip_ws(data, i + 1)
+            if i < len(data) and data[i] == close:
+                open_containers.pop()
+                i += 1
+            elif close == ord("}"):
+                i = _scan_key(data, i)
+                continue
+            else:
+                continue
+        else:
+            i = _scan_scalar(data, i)
+        # A value ended at i: close containers until one continues with a comma.
+        while True:
+            i = _skip_ws(data, i)
+            if not open_containers:
+                if i < len(data):
+                    raise _Syntax(f"invalid character {_go_quote_byte(data[i])} after top-level value")
+                return
+            in_array = open_containers[-1] == ord("[")
+            if i < len(data) and data[i] == (ord("]") if in_array else ord("}")):
+                open_containers.pop()
+                i += 1
+                continue
+            if i >= len(data) or data[i] != ord(","):
+                raise _bad(data, i, "after array element" if in_array else "after object key:value pair")
+            i = _skip_ws(data, i + 1)
+            if not in_array:
+                i = _scan_key(data, i)
+            break
+
+
+def _scan_key(data: bytes, i: int) -> int:
+    """An object key and its colon at ``data[i]``; returns where the value starts."""
+    if i >= len(data) or data[i] != ord('"'):
+        raise _bad(data, i, "looking for beginning of object key string")
+    i = _skip_ws(data, _scan_string(data, i + 1))
+    if i >= len(data) or data[i] != ord(":"):
+        raise _bad(data, i, "after object key")
+    return _skip_ws(data, i + 1)
+
+
+def _scan_scalar(data: bytes, i: int) -> int:
     if i >= len(data):
         raise _Syntax("unexpected end of JSON input")
     c = data[i]
-    if c == ord("{"):
-        return _scan_object(data, i + 1)
-    if c == ord("["):
-        return _scan_array(data, i + 1)
     if c == ord('"'):
         return _scan_string(data, i + 1)
     if c == ord("-") or c in _DIGITS:
@@ -120,38 +221,7 @@ def _scan_value(data: bytes, i: int, context: str) -> int:
                     expected = chr(word[k])
                     raise _bad(data, i + k, f"in literal {word.decode()} (expecting '{expected}')", eof_as_space=True)
             return i + len(word)
-    raise _bad(data, i, context)
-
-
-def _scan_object(data: bytes, i: int) -> int:
-    i = _skip_ws(data, i)
-    if i < len(data) and data[i] == ord("}"):
-        return i + 1
-    while True:
-        if i >= len(data) or data[i] != ord('"'):
-            raise _bad(data, i, "looking for beginning of object key string")
-        i = _skip_ws(data, _scan_string(data, i + 1))
-        if i >= len(data) or data[i] != ord(":"):
-            raise _bad(data, i, "after object key")
-        i = _skip_ws(data, _scan_value(data, _skip_ws(data, i + 1), "looking for beginning of value"))
-        if i < len(data) and data[i] == ord("}"):
-            return i + 1
-        if i >= len(data) or data[i] != ord(","):
-            raise _bad(data, i, "after object key:value pair")
-        i = _skip_ws(data, i + 1)
-
-
-def _scan_array(data: bytes, i: int) -> int:
-    i = _skip_ws(data, i)
-    if i < len(data) and data[i] == ord("]"):
-        return i + 1
-    while True:
-        i = _skip_ws(data, _scan_value(data, i, "looking for beginning of value"))
-        if i < len(data) and data[i] == ord("]"):
-            return i + 1
-        if i >= len(data) or data[i] != ord(","):
-            raise _bad(data, i, "after array element")
-        i = _skip_ws(data, i + 1)
+    raise _bad(data, i, _VALUE)
 
 
 def _scan_string(data: bytes, i: int) -> int:

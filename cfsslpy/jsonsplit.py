@@ -160,18 +160,16 @@ def _decode(data: bytes) -> Any:
         raise ValueError(name)
 
     try:
-        if text.startswith("\ufeff"):
-            raise ValueError("BOM")
+        if text.startswith("\ufeff") or gojson.too_deep(data):
+            raise ValueError("BOM or nesting")  # worded below; json.loads must not recurse into a deep document
         return json.loads(text, object_pairs_hook=_Obj, parse_int=_Num, parse_float=_Num, parse_constant=_constant)
     except (ValueError, RecursionError):
         pass
     # Let the shared decoder word the syntax error the way Go does.
     try:
-        gojson.loads(text)
+        gojson.loads(data)
     except gojson.JSONDecodeError as exc:
         raise _parse_fail(str(exc)) from None
-    except (ValueError, RecursionError):
-        pass
     raise _parse_fail("invalid JSON")
 
 
