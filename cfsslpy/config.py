@@ -22,7 +22,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 
 from cfsslpy.csr import NameConstraints
-from cfsslpy.errors import Category, CfsslError, PlainError, Reason, policy_error
+from cfsslpy.errors import Category, CfsslError, PlainError, Reason, log_value, policy_error
 from cfsslpy.gojson import HOUR, JSONDecodeError, fold_keys, loads, parse_duration, parse_time, type_error
 
 log = logging.getLogger(__name__)
@@ -228,7 +228,7 @@ class Signing:
             return self.default
         if name in self.profiles:
             return self.profiles[name]
-        log.warning("unknown profile %r: using the default profile", name)
+        log.warning("unknown profile %s: using the default profile", log_value(name))
         return self.default
 
     def has_remote(self) -> bool:
@@ -366,7 +366,7 @@ class Config:
             )
         _, _, unknown = p.key_usages()
         for usage in unknown:
-            log.warning("unknown usage %r in signing profile is ignored", usage)
+            log.warning("unknown usage %s in signing profile is ignored", log_value(usage))
 
     def _auth_key(self, name: str, missing: str) -> bytes:
         from cfsslpy.auth import decode_key

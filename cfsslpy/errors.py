@@ -204,6 +204,23 @@ class UsageError(Error):
         super().__init__(message)
 
 
+# How much of a value from a request (or a remote peer) a log line carries: enough to recognise it,
+# never enough for one request to write a 200 KB line.
+LOG_VALUE_LIMIT = 128
+
+
+def log_value(value: object, limit: int = LOG_VALUE_LIMIT) -> str:
+    """``value`` as it may appear in a log line when a client or a remote chose it: quoted with
+    :func:`repr` (control characters, line and paragraph separators, bidi overrides and lone surrogates
+    are escaped, so a value cannot forge or hide log lines) and cut to ``limit`` characters, the cut
+    shown as ``...(+N chars)``. Non-strings are logged as their ``str()``.
+    """
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}...(+{len(text) - limit} chars)"
+
+
 def policy_error(message: str) -> CfsslError:
     """Config/policy validation failure: always 5200 with the detail as message (reference §3.1)."""
     return CfsslError(Category.POLICY, Reason.INVALID_POLICY, message)

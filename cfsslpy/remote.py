@@ -62,7 +62,7 @@ from cryptography.hazmat.primitives import serialization
 
 from cfsslpy import __version__, auth
 from cfsslpy.config import Signing, SigningProfile
-from cfsslpy.errors import Category, CfsslError, PlainError, Reason, go_json_dumps
+from cfsslpy.errors import Category, CfsslError, PlainError, Reason, go_json_dumps, log_value
 from cfsslpy.gojson import JSONDecodeError, fold_keys, loads, type_error
 from cfsslpy.keys import is_dsa
 from cfsslpy.pem import parse_certificate_pem, parse_csr_pem
@@ -278,7 +278,7 @@ class RemoteClient:
             except _Unreachable as exc:
                 last = exc.error
                 if i + 1 < len(self.group):
-                    log.warning("%s; trying %s", exc.error.message, self.group[i + 1])
+                    log.warning("%s; trying %s", log_value(exc.error.message), self.group[i + 1])
         assert last is not None
         raise last
 
@@ -377,7 +377,7 @@ def _unwrap(data: bytes) -> Any:
                 if name == "errors":
                     messages.append((code or 0, message or ""))
                 elif message:
-                    log.warning("remote: %s", message)
+                    log.warning("remote: %s", log_value(message))
     except JSONDecodeError as exc:
         log.debug("unable to parse the remote's response body")
         raise CfsslError(Category.API_CLIENT, Reason.JSON_ERROR, str(exc)) from None

@@ -49,7 +49,7 @@ from cfsslpy.csr import (
     classify_hosts,
     is_dns_name,
 )
-from cfsslpy.errors import Category, CfsslError, Reason
+from cfsslpy.errors import Category, CfsslError, Reason, log_value
 from cfsslpy.gojson import MINUTE, JSONDecodeError, fold_keys, type_error
 from cfsslpy.keys import PrivateKey, certificate_key_matches, check_supported_key, is_dsa, public_key_matches, signature_hash
 from cfsslpy.pem import parse_csr_pem
@@ -484,7 +484,7 @@ class LocalSigner:
             # Subject emailAddress values are checked too: they are mirrored into the SAN below.
             for candidate in [subject.common_name, *sans.dns, *sans.email, *sans.uri, *_subject_emails(subject)]:
                 if candidate and pattern.search(candidate) is None:
-                    log.error("name %r does not match the profile's name_whitelist", candidate)
+                    log.error("name %s does not match the profile's name_whitelist", log_value(candidate))
                     raise CfsslError(Category.POLICY, Reason.UNMATCHED_WHITELIST)
 
         # 9. serial
@@ -519,7 +519,7 @@ class LocalSigner:
         for email in _subject_emails(subject):
             # RFC 5280 §4.1.2.6: an email address in the subject MUST also be an rfc822Name SAN.
             if email.lower() not in {e.lower() for e in sans.email}:
-                log.info("subject emailAddress %s is added to the subject alternative names (RFC 5280)", email)
+                log.info("subject emailAddress %s is added to the subject alternative names (RFC 5280)", log_value(email))
                 sans.email.append(email)
         key_usage, ekus = _usages(profile, public_key, is_ca)
         not_before, not_after = _validity(profile, self.policy.default, req, now)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 
 from cfsslpy.config import Config, Signing, SigningProfile
-from cfsslpy.errors import Category, CfsslError, Reason
+from cfsslpy.errors import Category, CfsslError, Reason, log_value
 from cfsslpy.inputs import Stdin
 from cfsslpy.signer import LocalSigner, Recorder, Signer, SignerInfo, SignRequest, load_issuer
 
@@ -55,7 +55,7 @@ class UniversalSigner:
         elif name in self.policy.profiles:
             profile = self.policy.profiles[name]
         else:
-            log.error("unknown profile %r (this policy mixes local and remote profiles)", name)
+            log.error("unknown profile %s (this policy mixes local and remote profiles)", log_value(name))
             raise CfsslError(Category.POLICY, Reason.UNKNOWN_PROFILE)
         return self.remote if _is_remote(profile) else self.local
 

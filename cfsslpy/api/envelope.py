@@ -25,7 +25,7 @@ from typing import Any
 
 import bottle
 
-from cfsslpy.errors import CfsslError, Error, PlainError, go_json_dumps
+from cfsslpy.errors import CfsslError, Error, PlainError, go_json_dumps, log_value
 from cfsslpy.gojson import JSONDecodeError, loads
 
 log = logging.getLogger("cfsslpy.api")
@@ -234,9 +234,9 @@ class _Endpoint:
             status, code, message, headers = describe_failure(exc)
             if status >= 500:
                 if isinstance(exc, Error):
-                    log.warning("%s: %s", self.name, message)
+                    log.warning("%s: %s", self.name, log_value(message))
                 else:
                     log.error("%s: internal error", self.name, exc_info=exc)
             else:
-                log.debug("%s: %d %s", self.name, code, message)
+                log.debug("%s: %d %s", self.name, code, log_value(message))
             return error_response(status, code, message, headers)

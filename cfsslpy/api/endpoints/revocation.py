@@ -49,7 +49,7 @@ from cfsslpy.api.endpoints import Registry, go_object, go_string
 from cfsslpy.api.envelope import ApiError, ApiRequest, Reply
 from cfsslpy.api.state import ApiState
 from cfsslpy.certdb import STATUSES, CertDB, CertificateRecord, key_id_hex
-from cfsslpy.errors import Category, CfsslError, PlainError, Reason
+from cfsslpy.errors import Category, CfsslError, PlainError, Reason, log_value
 from cfsslpy.gojson import JSONDecodeError, fold_keys, parse_date, parse_duration, parse_time, type_error
 from cfsslpy.pem import parse_certificate_pem
 from cfsslpy.revocation import normalize_aki, parse_reason, parse_serial, reason_flag
@@ -117,7 +117,7 @@ def _gencrl(req: ApiRequest) -> Reply:
     try:
         obj = req.json()
     except JSONDecodeError as exc:
-        log.warning("gencrl: %s", exc)
+        log.warning("gencrl: %s", log_value(str(exc)))
         obj = {}
     fields = fold_keys(obj, _GENCRL_FIELDS) if isinstance(obj, dict) else {}
 
