@@ -197,6 +197,17 @@ def test_unknown_profile_falls_back_to_the_default_with_a_warning(caplog: pytest
     assert "unknown profile 'nope'" in caplog.text
 
 
+def test_an_unknown_profile_name_is_logged_bounded_and_quoted(caplog: pytest.LogCaptureFixture) -> None:
+    cfg = load({"signing": {"default": LOCAL}})
+    name = "p" * 200_000 + "\n2030/01/01 00:00:00 [ERROR] forged"
+    with caplog.at_level(logging.WARNING, logger="cfsslpy"):
+        assert cfg.signing.profile(name) is cfg.signing.default
+    (record,) = caplog.records
+    message = record.getMessage()
+    assert message.startswith("unknown profile 'ppp") and message.endswith(" chars): using the default profile")
+    assert len(message) < 300 and "\n" not in message and "forged" not in message
+
+
 def test_remotes_and_auth_keys() -> None:
     cfg = load(
         {

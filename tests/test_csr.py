@@ -144,6 +144,23 @@ def test_json_bytes_errors_are_plain() -> None:
     assert CertificateRequest.from_json_bytes(b'{"CN":"x"}').CN == "x"
 
 
+def test_deep_csr_json_is_a_plain_go_error() -> None:
+    # cfssl (Go 1.19) prints exactly this for 100 000 levels; we refuse from 513 levels on
+    with pytest.raises(PlainError) as info:
+        CertificateRequest.from_json_bytes(b'{"names":[' + b"[" * 100_000)
+    assert info.value.message == "invalid character '[' exceeded max depth"
+
+
+def test_lone_surrogates_in_csr_json_become_replacement_characters() -> None:
+    """As in cfssl, whose genkey puts U+FFFD in the subject; a surrogate would fail the UTF-8 encoding."""
+    request = CertificateRequest.from_json_bytes(b'{"CN":"a\\ud800","names":[{"O":"\\udc00x"}],"hosts":["h.example"]}')
+    assert request.CN == "a\ufffd"
+    name = request.subject().to_name()
+    assert name.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "a\ufffd"
+    assert name.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "\ufffdx"
+    assert name.public_bytes()  # encodes
+
+
 def test_to_json_round_trip() -> None:
     obj = {
         "CN": "x",

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from cfsslpy.errors import Category, CfsslError, Error, PlainError, Reason, UsageError, go_json_dumps, policy_error
+from cfsslpy.errors import (
+    LOG_VALUE_LIMIT,
+    Category,
+    CfsslError,
+    Error,
+    PlainError,
+    Reason,
+    UsageError,
+    go_json_dumps,
+    log_value,
+    policy_error,
+)
 
 # (category, reason, code, cfssl's fixed message) -- errors.New in cfssl
 TABLE = [
@@ -108,3 +119,31 @@ def test_one_root_for_user_facing_errors() -> None:
         assert issubclass(cls, Error)
         assert cls.__bases__ == (Error,)
     assert Error.__bases__ == (Exception,)
+
+
+# -- values from requests in log lines ---------------------------------------------------------------------
+
+
+def test_log_value_quotes_short_values_whole() -> None:
+    assert log_value("www") == "'www'"
+    assert log_value("") == "''"
+    assert log_value(42) == "'42'"
+
+
+def test_log_value_escapes_what_could_forge_or_hide_a_log_line() -> None:
+    shown = log_value("a\nFAKE [ERROR] line\r\x1b[31m\u202e\u2028\ud800")
+    assert shown == "'a\\nFAKE [ERROR] line\\r\\x1b[31m\\u202e\\u2028\\ud800'"
+    assert shown.isprintable() and "\n" not in shown
+    shown.encode("utf-8")  # a lone surrogate would make the log handler fail
+
+
+def test_log_value_cuts_long_values_and_says_how_much() -> None:
+    shown = log_value("p" * 200_000)
+    assert shown == "'" + "p" * LOG_VALUE_LIMIT + f"'...(+{200_000 - LOG_VALUE_LIMIT} chars)"
+    assert len(shown) < 2 * LOG_VALUE_LIMIT
+    assert log_value("x" * LOG_VALUE_LIMIT) == repr("x" * LOG_VALUE_LIMIT)
+    assert log_value("abcdef", limit=3) == "'abc'...(+3 chars)"
+
+
+def test_log_value_of_control_characters_stays_bounded() -> None:
+    assert len(log_value("\x00" * 100_000)) < 5 * LOG_VALUE_LIMIT

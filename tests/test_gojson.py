@@ -15,6 +15,7 @@ from cfsslpy.gojson import (
     MINUTE,
     NANOSECOND,
     SECOND,
+    MAX_DEPTH,
     JSONDecodeError,
     fold_keys,
     format_duration,
@@ -24,6 +25,7 @@ from cfsslpy.gojson import (
     parse_date,
     parse_duration,
     parse_time,
+    too_deep,
     type_error,
 )
 
@@ -215,6 +217,92 @@ def test_syntax_errors_use_go_wording(data: bytes, message: str) -> None:
 
 def test_go_syntax_error_is_none_for_valid_json() -> None:
     assert go_syntax_error(b' {"a": [1, -2.5e+3, true, false, null, "\\u00e9\\n"]} ') is None
+
+
+# -- nesting depth and lone surrogates (issue 10) -----------------------------------------------------------
+
+
+def nested(depth: int, kind: str = "array") -> bytes:
+    if kind == "array":
+        return b"[" * depth + b"]" * depth
+    return b'{"a":' * depth + b"1" + b"}" * depth
+
+
+@pytest.mark.parametrize("kind", ["array", "object"])
+def test_max_depth_is_accepted(kind: str) -> None:
+    value = loads(nested(MAX_DEPTH, kind))
+    for _ in range(MAX_DEPTH - 1):
+        value = value[0] if kind == "array" else value["a"]
+    assert value == ([] if kind == "array" else {"a": 1})
+    assert not too_deep(nested(MAX_DEPTH, kind))
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 900, 100_000])
+@pytest.mark.parametrize(("kind", "bracket"), [("array", "["), ("object", "{")])
+def test_deeper_nesting_is_a_decode_error_in_go_words(depth: int, kind: str, bracket: str) -> None:
+    # Go's scanner (limit 10000) says exactly this for the same input beyond its own limit.
+    data = nested(depth, kind)
+    assert too_deep(data)
+    with pytest.raises(JSONDecodeError) as info:
+        loads(data)
+    assert str(info.value) == f"invalid character '{bracket}' exceeded max depth"
+    assert go_syntax_error(data) == str(info.value)
+
+
+def test_depth_error_for_unclosed_and_mixed_nesting() -> None:
+    assert str(pytest.raises(JSONDecodeError, loads, b'[{"k":' * 50_000).value) == "invalid character '[' exceeded max depth"
+    assert str(pytest.raises(JSONDecodeError, loads, b'{"k":[' * 300).value) == "invalid character '{' exceeded max depth"  # level 513
+
+
+def test_a_syntax_error_before_the_depth_limit_is_reported_first() -> None:
+    data = b"[x" + b"[" * 100_000
+    assert str(pytest.raises(JSONDecodeError, loads, data).value) == "invalid character 'x' looking for beginning of value"
+
+
+def test_brackets_inside_strings_do_not_count() -> None:
+    many = '"' + "[{" * 5000 + '\\"[' + '"'  # brackets and an escaped quote inside one string
+    assert loads(f"[{many}]") == ["[{" * 5000 + '"[']
+    assert not too_deep(f"[{many}]".encode())
+    # an unterminated string swallows the rest, as in Go's scanner
+    assert str(pytest.raises(JSONDecodeError, loads, b'["' + b"[" * 2000).value) == "unexpected end of JSON input"
+
+
+def test_many_shallow_containers_are_not_too_deep() -> None:
+    data = b"[" + b",".join([b'{"a":[1]}'] * 20_000) + b"]"
+    assert not too_deep(data)
+    assert len(loads(data)) == 20_000
+
+
+def test_syntax_errors_deep_inside_valid_depth_are_worded_without_recursion() -> None:
+    # the Go-wording scanner runs on every malformed document; it must not recurse per level
+    data = b"[" * MAX_DEPTH + b"x"
+    assert go_syntax_error(data) == "invalid character 'x' looking for beginning of value"
+
+
+@pytest.mark.parametrize(
+    ("escaped", "text"),
+    [
+        ('"\\ud800"', "\ufffd"),
+        ('"\\udfff"', "\ufffd"),
+        ('"x\\uD800y"', "x\ufffdy"),
+        ('"\\ud800\\ud800"', "\ufffd\ufffd"),
+        ('"\\udc00\\ud800"', "\ufffd\ufffd"),
+        ('"\\ud800\\ud83d\\ude00"', "\ufffd\U0001f600"),  # Go: the first is lone, the next two a pair
+        ('"\\ud83d\\ude00"', "\U0001f600"),
+        ('"\\\\ud800"', "\\ud800"),  # an escaped backslash, then the letters ud800
+        ('"\\\\\\ud800"', "\\\ufffd"),
+    ],
+)
+def test_lone_surrogate_escapes_become_the_replacement_character(escaped: str, text: str) -> None:
+    """Go's encoding/json decodes an unpaired surrogate escape to U+FFFD; a surrogate left in a Python
+    string makes every later UTF-8 encode (certificate subjects, logs, responses) fail."""
+    assert loads(escaped) == text
+    loads(escaped).encode("utf-8")
+
+
+def test_lone_surrogates_in_keys_and_nested_values() -> None:
+    doc = loads('{"\\ud800": ["\\udc00", {"CN": "a\\ud800"}]}')
+    assert doc == {"\ufffd": ["\ufffd", {"CN": "a\ufffd"}]}
 
 
 @pytest.mark.parametrize(

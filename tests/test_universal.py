@@ -56,6 +56,15 @@ def test_a_mixed_policy_dispatches_per_profile(pki: PKI, run_cli: RunCli, tmp_pa
     assert error_of(lambda: signer.info("nope")).code == 5400
 
 
+def test_an_unknown_profile_of_a_mixed_policy_is_logged_bounded(pki: PKI, caplog: pytest.LogCaptureFixture) -> None:
+    signer = signer_from_inputs(mixed_config("127.0.0.1:9"), str(pki.ca.cert), str(pki.ca.key), "")
+    assert isinstance(signer, UniversalSigner)
+    name = "\x1b[2J" + "n" * 200_000
+    assert error_of(lambda: signer.sign(SignRequest(request=new_csr(), profile=name))).code == 5400
+    (record,) = [r for r in caplog.records if "unknown profile" in r.getMessage()]
+    assert len(record.getMessage()) < 300 and "\x1b" not in record.getMessage()
+
+
 def test_all_local_is_the_local_signer_and_needs_the_ca(pki: PKI) -> None:
     signer = signer_from_inputs(None, str(pki.ca.cert), str(pki.ca.key), "")
     assert isinstance(signer, LocalSigner)

@@ -161,6 +161,9 @@ def loaded(code: int, message: str) -> str:
     return "Failed to load config file: " + go_json_dumps({"code": code, "message": message})
 
 
+DEEP_ARRAYS = b"[" * 100_000 + b"]" * 100_000
+DEEP_OBJECTS = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
+
 CASES: list[Case] = [
     # -- found in review: both used to end in "internal error" ------------------------------------------
     Case(
@@ -265,6 +268,40 @@ CASES: list[Case] = [
         (*S, "leaf.csr", "subject.json"),
         message="json: cannot unmarshal number into Go struct field Subject.CN of type string",
         files={"subject.json": b'{"CN":5}'},
+    ),
+    # -- deep nesting (issue 10): refused before Python's recursive decoder sees it, in Go's words -----------
+    Case("csr-json-nested-arrays", (*G, "deep.json"), message="invalid character '[' exceeded max depth", files={"deep.json": DEEP_ARRAYS}),
+    Case(
+        "csr-json-nested-objects",
+        ("genkey", "deep.json"),
+        message="invalid character '{' exceeded max depth",
+        files={"deep.json": DEEP_OBJECTS},
+    ),
+    Case("csr-json-nested-on-stdin", ("gencert", "-initca", "-"), message="invalid character '[' exceeded max depth", stdin=DEEP_ARRAYS),
+    Case(
+        "selfsign-json-nested",
+        ("selfsign", "x.example", "deep.json"),
+        message="invalid character '[' exceeded max depth",
+        files={"deep.json": DEEP_ARRAYS},
+    ),
+    Case(
+        "csr-json-nested-600",
+        ("gencert", "-initca", "deep.json"),
+        message="invalid character '[' exceeded max depth",
+        files={"deep.json": b'{"CN":"x","names":[' + b"[" * 600 + b"]" * 600 + b"]}"},
+        cfssl="Go's limit is 10000 levels: json: cannot unmarshal array into Go struct field CertificateRequest.names of type csr.Name",
+    ),
+    Case(
+        "config-nested",
+        (*S, "-config", "c.json", "leaf.csr"),
+        message=loaded(5200, "failed to unmarshal configuration: invalid character '{' exceeded max depth"),
+        files={"c.json": DEEP_OBJECTS},
+    ),
+    Case(
+        "subject-nested",
+        (*S, "leaf.csr", "subject.json"),
+        message="invalid character '[' exceeded max depth",
+        files={"subject.json": DEEP_ARRAYS},
     ),
     # -- wrong PEM types ------------------------------------------------------------------------------------
     Case("key-given-as-ca", ("sign", "-ca", "ca-key.pem", "-ca-key", "ca-key.pem", "leaf.csr"), 1003, "Failed to parse certificate"),

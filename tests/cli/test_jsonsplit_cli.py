@@ -140,6 +140,13 @@ def test_request_failed(run_cli: RunCli, tmp_path: Path) -> None:
             "Failed to parse input: json: cannot unmarshal string into Go struct field Response.success of type bool\n",
         ),
         (["-bare", "out/ca"], BARE, "Failed to write out/ca.pem: directory out does not exist\n"),
+        (["-bare"], b"[" * 100_000 + b"]" * 100_000, "Failed to parse input: invalid character '[' exceeded max depth\n"),
+        ([], b'{"result":' * 100_000, "Failed to parse input: invalid character '{' exceeded max depth\n"),
+        (
+            ["-bare", "x"],
+            b'{"cert":"C","key":"K","x":' + b"[" * 900 + b"]" * 900 + b"}",
+            "Failed to parse input: invalid character '[' exceeded max depth\n",
+        ),
     ],
 )
 def test_errors_exit_1_with_one_clear_line(run_cli: RunCli, tmp_path: Path, args: list[str], stdin: bytes, stderr: str) -> None:
