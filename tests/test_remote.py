@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import http.server
 import json
+import logging
 import socket
 import ssl
 import threading
@@ -439,12 +440,24 @@ def test_success_false_is_7500_with_the_first_error_and_final(pki: PKI) -> None:
         (b'{"success":true,"result":{"certificate":""},"errors":[],"messages":[]}', 7400, "response doesn't contain certificate."),
         (b'{"success":true,"result":{"certificate":5},"errors":[],"messages":[]}', 7400, "response doesn't contain certificate."),
         (b'{"success":true,"result":{"certificate":"garbage"},"errors":[],"messages":[]}', 1002, "Failed to decode certificate"),
+        (b'{"success":true,"result":' + b"[" * 100_000, 7200, "invalid character '[' exceeded max depth"),  # a hostile remote
+        (b'{"success":true,"result":{"certificate":"\\ud800"},"errors":[],"messages":[]}', 1002, "Failed to decode certificate"),
     ],
 )
 def test_malformed_answers(body: bytes, code: int, message: str) -> None:
     with FakeCfssl(reply=lambda p, b: (200, body)).running() as fake:
         err = error_of(lambda: RemoteSigner(remote_config(fake.address).signing).sign(SignRequest(request=new_csr())))
     assert (err.code, err.message) == (code, message)
+
+
+def test_a_remote_message_is_logged_bounded(caplog: pytest.LogCaptureFixture) -> None:
+    hostile = "m" * 100_000 + "\n2030/01/01 00:00:00 [ERROR] forged"
+    body = json.dumps({"success": False, "result": None, "errors": [], "messages": [{"code": 1, "message": hostile}]}).encode()
+    with caplog.at_level(logging.WARNING), FakeCfssl(reply=lambda p, b: (200, body)).running() as fake:
+        err = error_of(lambda: RemoteSigner(remote_config(fake.address).signing).sign(SignRequest(request=new_csr())))
+    assert err.code == 7500
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("remote: ")]
+    assert len(line) < 300 and "forged" not in line and "\n" not in line
 
 
 @pytest.mark.parametrize(
