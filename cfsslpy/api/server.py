@@ -40,6 +40,10 @@ End to end (``bench/serve.py``, same machine, both cores): EC CA 1,801 sign/s ag
   finish (answering them with ``Connection: close``) for at most ``graceful_timeout``, exit 0.
 * Transport-level errors (body or headers too large, malformed request) are answered with cfssl's JSON
   error envelope, like every other error of the API.
+* Failures never stop a worker: an exception from the application is answered 500 (the envelope's
+  ``internal server error``) and logged in one access-log line; one that escapes waitress's own handling
+  closes that connection only. Every log field is cut to 256 characters and quoted when not plain, so a
+  path or a client certificate's CN cannot forge or flood log lines.
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ from types import FrameType
 from typing import Any
 
 from waitress import wasyncore
-from waitress.channel import HTTPChannel
+from waitress.channel import ClientDisconnected, HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
 from waitress.task import ErrorTask, WSGITask
 
@@ -215,7 +219,7 @@ def require_client_cn(app: WSGIApp, pattern: re.Pattern[str]) -> WSGIApp:
         cn = environ.get(CLIENT_CN)
         if cn is not None and pattern.search(cn):
             return app(environ, start_response)
-        log.warning('Rejected client cert CN "%s" does not match regex %s', cn or "", pattern.pattern)
+        log.warning("Rejected client cert CN %s does not match regex %s", json.dumps((cn or "")[:_LOG_FIELD]), _logfmt(pattern.pattern))
         start_response("403 Forbidden", list(headers))
         return [body]
 
@@ -266,44 +270,122 @@ class _Task(WSGITask):  # type: ignore[misc]
             self.set_close_on_finish()  # shutting down: tell the client not to reuse this connection
         return super().build_response_header()  # type: ignore[no-any-return]
 
+    def execute(self) -> None:
+        """The application's failures end here: answered 500 (when nothing was sent yet) with the error
+        envelope, logged in one access-log line, the connection closed afterwards. waitress would log a
+        multi-line traceback and answer through the error task; an exception there would end the worker."""
+        try:
+            super().execute()
+        except ClientDisconnected:
+            raise
+        except Exception as exc:
+            sent = 0
+            if not self.wrote_header:
+                body = _envelope(0, "internal server error")  # the API's wording for every unexpected failure
+                self.status = "500 Internal Server Error"
+                self.response_headers = [("Content-Type", "text/plain; charset=utf-8"), ("X-Content-Type-Options", "nosniff")]
+                self.content_length = len(body)
+                self.complete = True
+                self.set_close_on_finish()
+                self.write(body)
+                sent = len(body)
+            else:  # cut short: no chunked terminator (finish() would write one), so it cannot pass for complete
+                self.chunked_response = False
+            self.close_on_finish = True  # a response cut short, or an application in an unknown state
+            environ = self.environ or {}
+            _access_line(
+                logging.ERROR,
+                str(environ.get("REQUEST_METHOD") or getattr(self.request, "command", None) or "-"),
+                str(getattr(self.request, "path", None) or "-"),
+                500,
+                sent,
+                time.time() - self.start_time,
+                _remote(self.channel),
+                error=f"{type(exc).__name__}: {exc}",
+            )
+
 
 class _ErrorTask(ErrorTask):  # type: ignore[misc]
     """waitress's own errors (413, 431, 400...) as cfssl's error envelope, sent like Go's http.Error, with the
-    API's wording for the size limits; logged like the application's access log lines."""
+    API's wording for the size limits; logged like the application's access log lines.
+
+    waitress also sends the 500 for an application failure it caught through this task, with a request that
+    was never parsed (no method, no path): nothing here may assume a parsed request, and nothing may raise
+    (waitress calls it with "must not fail", and an exception would end the worker)."""
 
     def execute(self) -> None:
         error = self.request.error
-        adj = self.channel.adj
-        if error.code == 413:
-            message = f"request body too large (limit {adj.max_request_body_size} bytes)"
-        elif error.code == 431:
-            message = f"request headers too large (limit {adj.max_request_header_size} bytes)"
-        else:
-            message = f"{error.reason}: {error.body}" if error.body else error.reason
-        body = (
-            go_json_dumps({"success": False, "result": None, "errors": [{"code": error.code, "message": message}], "messages": []}) + "\n"
-        ).encode("utf-8")
-        self.status = f"{error.code} {error.reason}"
+        code = int(getattr(error, "code", 500) or 500)
+        reason = str(getattr(error, "reason", "") or "Internal Server Error")
+        try:
+            adj = self.channel.adj
+            if code == 413:
+                message = f"request body too large (limit {adj.max_request_body_size} bytes)"
+            elif code == 431:
+                message = f"request headers too large (limit {adj.max_request_header_size} bytes)"
+            elif code == 500:  # the API's own wording (code 0); never waitress's text, which may carry a traceback
+                message = "internal server error"
+            else:
+                message = f"{reason}: {error.body}" if getattr(error, "body", "") else reason
+        except Exception:
+            message = reason
+        body = _envelope(0 if code == 500 else code, message)
+        self.status = f"{code} {reason}"
         self.response_headers.extend([("Content-Type", "text/plain; charset=utf-8"), ("X-Content-Type-Options", "nosniff")])
         self.set_close_on_finish()
         self.content_length = len(body)
         self.write(body)
-        access_log.info(
-            "method=%s path=%s status=%d bytes=%d duration_ms=%.2f remote=%s",
-            _logfmt(self.request.command or "-"),
-            _logfmt((self.request.path or "-")[:256]),
-            error.code,
+        _access_line(
+            logging.INFO,
+            str(getattr(self.request, "command", None) or "-"),
+            str(getattr(self.request, "path", None) or "-"),
+            code,
             len(body),
-            (time.time() - self.start_time) * 1000,
-            _logfmt(str(self.channel.addr[0])),
+            time.time() - getattr(self, "start_time", time.time()),
+            _remote(self.channel),
         )
 
 
-def _logfmt(value: str) -> str:
-    """A logfmt value: bare when plain, else JSON-quoted (a request path cannot forge log lines)."""
+def _envelope(code: int, message: str) -> bytes:
+    return (go_json_dumps({"success": False, "result": None, "errors": [{"code": code, "message": message}], "messages": []}) + "\n").encode()
+
+
+# the longest value of one log field; longer ones are cut (before quoting)
+_LOG_FIELD = 256
+
+
+def _logfmt(value: str, limit: int = _LOG_FIELD) -> str:
+    """A logfmt value, at most ``limit`` characters of it: bare when plain, else JSON-quoted (so a request
+    path or a certificate name cannot forge log lines nor flood the log)."""
+    value = value[:limit]
     if value and all(c.isascii() and c.isprintable() and c not in ' "=\\' for c in value):
         return value
     return json.dumps(value)
+
+
+def _remote(channel: Any) -> str:
+    try:
+        return str(channel.addr[0])
+    except Exception:
+        return "-"
+
+
+def _access_line(level: int, method: str, path: str, status: int, size: int, seconds: float, remote: str, error: str | None = None) -> None:
+    """One access-log line, every field through :func:`_logfmt`; never raises (it runs on error paths)."""
+    try:
+        access_log.log(
+            level,
+            "method=%s path=%s status=%d bytes=%d duration_ms=%.2f remote=%s%s",
+            _logfmt(method),
+            _logfmt(path),
+            status,
+            size,
+            seconds * 1000,
+            _logfmt(remote),
+            "" if error is None else " error=" + _logfmt(error),
+        )
+    except Exception:  # a broken handler must not turn one bad request into a dead worker
+        pass
 
 
 class _Channel(HTTPChannel):  # type: ignore[misc]
@@ -560,29 +642,73 @@ class _Dispatcher:
     thread or from a worker thread (the next pipelined request); a worker thread wakes the loop afterwards
     (waitress pulls its trigger at the end of every request), so a pending request never waits for a poll
     timeout.
+
+    Every channel is served through :func:`_service`: an exception that escapes waitress's own handling is
+    logged in one line and the connection closed, where it would otherwise end the worker (on the loop
+    thread) or leave the connection open forever (on a waitress thread, which logs and forgets it).
     """
 
-    def __init__(self, threaded: Any, inline: Callable[[str, str], bool]) -> None:
+    def __init__(self, threaded: Any, inline: Callable[[str, str], bool] | None) -> None:
         self.threaded = threaded
         self.inline = inline
         self.pending: collections.deque[Any] = collections.deque()
 
     def add_task(self, channel: Any) -> None:
         request = channel.requests[0] if channel.requests else None
-        if request is not None and request.error is None and self.inline(request.command, request.path):
+        if self.inline is not None and request is not None and request.error is None and self.inline(request.command, request.path):
             self.pending.append(channel)
         else:
-            self.threaded.add_task(channel)
+            self.threaded.add_task(_Guarded(channel))
 
     def run_pending(self) -> None:
         while self.pending:
-            self.pending.popleft().service()  # waitress's channel.service answers errors itself
+            _service(self.pending.popleft())
 
     def set_thread_count(self, count: int) -> None:
         self.threaded.set_thread_count(count)
 
     def shutdown(self, cancel_pending: bool = True, timeout: float = 5) -> bool:
         return bool(self.threaded.shutdown(cancel_pending=cancel_pending, timeout=timeout))
+
+
+@dataclass(frozen=True)
+class _Guarded:
+    """A channel as a task of waitress's thread pool (which calls ``service``, or ``cancel`` at shutdown),
+    served by :func:`_service`."""
+
+    channel: Any
+
+    def service(self) -> None:
+        _service(self.channel)
+
+    def cancel(self) -> None:
+        self.channel.cancel()
+
+
+def _service(channel: Any) -> None:
+    """``channel.service()`` (waitress answers the channel's first request), which must never raise: an
+    exception is logged in one line and the connection closed once what was already queued is sent."""
+    try:
+        channel.service()
+    except Exception as exc:
+        request = channel.requests[0] if channel.requests else None
+        _access_line(
+            logging.ERROR,
+            str(getattr(request, "command", None) or "-"),
+            str(getattr(request, "path", None) or "-"),
+            500,
+            0,
+            0.0,
+            _remote(channel),
+            error=f"{type(exc).__name__}: {exc}",
+        )
+        with contextlib.suppress(Exception):
+            with channel.requests_lock:
+                for pending in channel.requests:
+                    pending.close()
+                channel.requests = []
+                channel.close_when_flushed = True
+            channel.server.pull_trigger()
 
 
 class Worker:
@@ -635,10 +761,9 @@ class Worker:
         self.server.cfsslpy_multiprocess = multiprocess
         if balance is not None:
             self._balance(*balance)
-        self.dispatcher: _Dispatcher | None = None
+        self.dispatcher = _Dispatcher(self.server.task_dispatcher, options.inline)
+        self.server.task_dispatcher = self.dispatcher
         if options.inline is not None:
-            self.dispatcher = _Dispatcher(self.server.task_dispatcher, options.inline)
-            self.server.task_dispatcher = self.dispatcher
             # waitress wakes the event loop through a pipe at the end of every request; a request answered on
             # the loop thread itself needs no wake-up (the loop polls again right after it): one write, one
             # read and one turn of the loop less per request.
@@ -690,8 +815,7 @@ class Worker:
                 if self._recheck is not None:
                     self._recheck()
                 wasyncore.loop(timeout=_BALANCE_TICK if self._declined else _TICK, map=self._map, use_poll=True, count=1)
-                if self.dispatcher is not None:
-                    self.dispatcher.run_pending()
+                self.dispatcher.run_pending()
                 now = time.monotonic()
                 if now < next_check:  # under load the loop turns thousands of times a second
                     continue
@@ -747,8 +871,7 @@ class Worker:
                     channel.close_now()
                 break
             wasyncore.loop(timeout=_TICK / 5, map=self._map, use_poll=True, count=1)
-            if self.dispatcher is not None:
-                self.dispatcher.run_pending()
+            self.dispatcher.run_pending()
             self._enforce_deadlines()
         server.task_dispatcher.shutdown(cancel_pending=True, timeout=max(1.0, deadline - time.monotonic()))
         wasyncore.close_all(self._map)
