@@ -278,7 +278,7 @@ class RemoteClient:
             except _Unreachable as exc:
                 last = exc.error
                 if i + 1 < len(self.group):
-                    log.warning("%s; trying %s", log_value(exc.error.message), self.group[i + 1])
+                    log.warning("%s; trying %s", exc.error.message, self.group[i + 1])
         assert last is not None
         raise last
 
