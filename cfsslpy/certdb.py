@@ -179,7 +179,7 @@ def _json_or_none(value: Any) -> Any:
     if text in ("", "null"):
         return None
     try:
-        return json.loads(text)
+        return loads(text)  # gojson's: depth-limited, like every JSON this package reads
     except ValueError:
         return text
 

@@ -23,6 +23,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.oid import ObjectIdentifier
 
+from cfsslpy import gojson
 from cfsslpy.errors import Category, CfsslError, Reason
 
 OID_SCT_LIST = ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")
@@ -96,7 +97,7 @@ def submit_precert(server: str, chain: list[bytes], timeout: float = SUBMIT_TIME
     if len(payload) > _MAX_RESPONSE:
         raise _submission_error(f"CT log {server} response too large")
     try:
-        parsed = json.loads(payload)
+        parsed = gojson.loads(payload)  # depth-limited: a hostile log cannot exhaust the recursion limit
     except ValueError:
         raise _submission_error(f"CT log {server} returned invalid JSON") from None
     return serialize_sct(parsed)

@@ -138,6 +138,15 @@ def test_submit_precert_http_error(fake_log: tuple[str, FakeLog]) -> None:
     assert "HTTP 500" in info.value.message
 
 
+def test_deeply_nested_answer_is_invalid_json_not_a_crash(fake_log: tuple[str, FakeLog]) -> None:
+    url, state = fake_log
+    state.body = b"[" * 100_000 + b"]" * 100_000  # past Python's recursion limit: must not raise RecursionError
+    with pytest.raises(CfsslError) as info:
+        submit_precert(url, [b"x"], timeout=5)
+    assert info.value.code == 10100
+    assert "invalid JSON" in info.value.message
+
+
 def test_submit_precert_unreachable() -> None:
     with pytest.raises(CfsslError) as info:
         submit_precert("http://127.0.0.1:9", [b"x"], timeout=2)
