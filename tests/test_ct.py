@@ -140,7 +140,7 @@ def test_submit_precert_http_error(fake_log: tuple[str, FakeLog]) -> None:
 
 def test_deeply_nested_answer_is_invalid_json_not_a_crash(fake_log: tuple[str, FakeLog]) -> None:
     url, state = fake_log
-    state.body = b"[" * 100_000 + b"]" * 100_000  # past Python's recursion limit: must not raise RecursionError
+    state.body = b"[" * 5_000 + b"]" * 5_000  # past Python's recursion limit (about 1,000): no RecursionError
     with pytest.raises(CfsslError) as info:
         submit_precert(url, [b"x"], timeout=5)
     assert info.value.code == 10100
