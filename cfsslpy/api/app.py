@@ -41,7 +41,8 @@ from typing import Any
 import bottle
 
 from cfsslpy.api.endpoints import Registry, bundle, certinfo, generator, health, info, initca, metrics, revocation, sign
-from cfsslpy.api.envelope import ERROR_CODE_KEY, describe_failure, error_response
+from cfsslpy.api.envelope import ERROR_CODE_KEY, ApiError, describe_failure, error_response
+from cfsslpy.api.guard import HostPolicy, check_origin
 from cfsslpy.api.state import ApiState
 from cfsslpy.auth import ReplayGuard
 from cfsslpy.metrics import Metrics
@@ -163,9 +164,24 @@ def _error_handler(err: bottle.HTTPError) -> bottle.HTTPResponse:
     return error_response(status, status, phrase)
 
 
-def create_app(state: ApiState) -> bottle.Bottle:
+def _guard(hosts: HostPolicy | None) -> None:
+    """Refuse a foreign Host or a cross-site request before any route runs (bottle answers a raised response)."""
+    environ: dict[str, Any] = bottle.request.environ
+    try:
+        if hosts is not None:
+            hosts.check(environ)
+        check_origin(environ)
+    except ApiError as exc:
+        log.info("refused %s request: %s", _field(str(environ.get("REQUEST_METHOD", ""))[:16]), exc.message)
+        raise error_response(exc.status, exc.status, exc.message) from None
+
+
+def create_app(state: ApiState, *, hosts: HostPolicy | None = None) -> bottle.Bottle:
     """The API for ``state``: a fresh bottle app (never bottle's default app) with every endpoint the state
     allows, the envelope for every error, the access log, the metrics and the web UI.
+
+    Every request first passes :mod:`cfsslpy.api.guard`: a request with side effects from another site or
+    origin is refused (403), and so is, with ``hosts`` (serve's), a ``Host`` that does not name the server.
 
     The metrics of this app are available as ``app.metrics`` (call ``app.metrics.flush()`` when a worker
     process stops, if it does not exit through ``sys.exit``).
@@ -175,6 +191,7 @@ def create_app(state: ApiState) -> bottle.Bottle:
     for group in _GROUPS:
         group.register(reg)
     app.endpoint_names.update(name for name, _method, _path in reg.registered)
+    app.add_hook("before_request", lambda: _guard(hosts))
     for name, method, path in reg.registered:
         log.debug("endpoint '%s': %s %s", name, method, path)
 

@@ -12,7 +12,8 @@ Success: HTTP 200, ``Content-Type: application/json``, body ``{"success":true,"r
 * :class:`~cfsslpy.errors.PlainError` (a Go plain error in cfssl): 500, code 0, its message;
 * anything else: 500, code 0, ``internal server error`` — the details go to the log, never to the client.
 
-Request bodies are read here too: Content-Length is checked against the limit before anything is read
+A POST endpoint first checks the body's Content-Type (:func:`cfsslpy.api.guard.check_content_type`: 415,
+code 415, for a type a web page could send cross-site). Request bodies are read here too: Content-Length is checked against the limit before anything is read
 (413 when larger), a body without a length is read up to the limit + 1 byte, invalid UTF-8 is refused.
 """
 
@@ -228,6 +229,10 @@ class _Endpoint:
             requested = environ.get("REQUEST_METHOD", "")
             if requested != self.method:
                 raise method_not_allowed(requested, self.method)
+            if self.method == "POST":
+                from cfsslpy.api.guard import check_content_type  # guard imports this module
+
+                check_content_type(self.name, environ)
             body = read_body(environ, self.max_body) if self.method == "POST" else b""
             return success_response(self.handler(ApiRequest(requested, body, environ)))
         except Exception as exc:

@@ -60,6 +60,8 @@ class Options:
     disable: str = ""
     workers: int = 1
     datadir: str = ""
+    allowed_hosts: str = ""
+    fetch_allow: str = ""
     responses: str = ""
     path: str = "/"
     cache_ttl: str = "60s"

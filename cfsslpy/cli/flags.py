@@ -78,6 +78,8 @@ _FLAGS = [
     # ours (cfssl has neither)
     Flag("workers", 1, "serve: worker processes (pre-forked; 0 = one per CPU core)", "server", int),
     Flag("datadir", "", "serve: data directory; a CA and signing config are created there on the first run", "server"),
+    Flag("allowed-hosts", "", "serve: other names the Host header may give (comma-separated; * = any)", "server"),
+    Flag("fetch-allow", "", "serve: hosts/CIDRs certinfo and bundle may dial (none = no fetches; default: not loopback/link-local)", "server"),
     Flag("responses", "", "OCSP responses file", "server"),
     Flag("path", "/", "URL path the OCSP responder is mounted on", "server"),
     Flag("cache-ttl", "60s", "ocspserve live mode: how long a signed response is reused (Go duration; 0 = never)", "server"),

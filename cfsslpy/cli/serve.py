@@ -50,6 +50,20 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     check_remote_flags(opts)
     _check_ocsp_flags(opts)
     disable = frozenset(name.strip() for name in opts.disable.split(",") if name.strip())
+    from cfsslpy.api.guard import HostPolicy, is_loopback_bind
+
+    hosts = HostPolicy.for_bind(opts.address, opts.allowed_hosts)
+    if hosts.any_host:
+        log.warning("-allowed-hosts *: any Host header is accepted (no protection against DNS rebinding)")
+    if datadir and "db-config" not in opts.given and not is_loopback_bind(opts.address) and "revoke" not in disable:
+        # revoke has no authentication in cfssl: -datadir turns it on for local clients only
+        log.warning(
+            "revoke is disabled: -datadir enables it only on a loopback address (-address %s); "
+            "give -db-config %s to enable it for every client that can reach this server",
+            opts.address,
+            os.path.join(datadir, "certdb.json"),
+        )
+        disable = disable | {"revoke"}
 
     # read the inputs: the TLS files first (a typo there should not wait for a CA to be created), the CA
     context = tls_context(tls) if tls is not None else None
@@ -90,7 +104,9 @@ def run(opts: Options, args: list[str], io: IO) -> int:
         )
         if state.metrics_dir:
             os.mkdir(state.metrics_dir, 0o700)
-        app = create_app(state)
+        app = create_app(state, hosts=hosts)
+        if "revoke" in getattr(app, "endpoint_names", ()):
+            log.warning("revoke is enabled without authentication: any client that can reach %s can revoke certificates", opts.address)
         names = sorted(getattr(app, "endpoint_names", ()))
         log.info("endpoints: %s; web UI at /", ", ".join(names) if names else "(none)")
         listener = bind(opts.address, opts.port)
@@ -303,7 +319,7 @@ COMMAND = Command(
         "              [-remote remote_host] [-tls-cert cert -tls-key key [-min-tls-version 1.2|1.3]\n"
         "              [-mutual-tls-ca ca [-mutual-tls-cn regex]]] [-db-config file]\n"
         "              [-responder cert -responder-key key [-interval 96h]] [-ca-bundle file] [-int-bundle file]\n"
-        "              [-int-dir dir] [-metadata file] [-disable endpoint,...]"
+        "              [-int-dir dir] [-metadata file] [-disable endpoint,...] [-allowed-hosts name,...]"
     ),
     flags=[
         "address",
@@ -325,6 +341,7 @@ COMMAND = Command(
         "int-dir",
         "metadata",
         "disable",
+        "allowed-hosts",
     ],
     example='cfsslpy serve -datadir ./cfsslpy-data   # then: curl -d \'{"certificate_request": "..."}\' http://127.0.0.1:8888/api/v1/cfssl/sign',
     run=run,
@@ -341,6 +358,11 @@ COMMAND = Command(
         "bundle builds chains from -ca-bundle (else the system roots) and -int-bundle (-int-dir keeps fetched\n"
         "intermediates, -metadata ranks platforms); with both -ca-bundle and -int-bundle, sign, authsign and\n"
         'newcert also return the chain when asked ("bundle": true).\n'
+        "Browser-borne requests are refused: POSTs to sign, authsign, newkey, newcert, init_ca, revoke, certadd,\n"
+        "ocspsign and gencrl need Content-Type: application/json (curl -H 'Content-Type: application/json'), a\n"
+        "cross-site Origin or Sec-Fetch-Site is 403, and the Host header must name the server (loopback names,\n"
+        "the bound address, the host name; -allowed-hosts adds names, * any). -datadir enables the\n"
+        "unauthenticated revoke only on a loopback -address (or with an explicit -db-config).\n"
         "-workers N pre-forks N processes (0 = one per core). SIGTERM or SIGINT stop it gracefully."
     ),
 )

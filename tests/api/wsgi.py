@@ -92,8 +92,13 @@ class Client:
         env["CONTENT_LENGTH"] = str(len(data)) if content_length is None else content_length
         if not env["CONTENT_LENGTH"]:
             del env["CONTENT_LENGTH"]
+        if method == "POST":
+            env["CONTENT_TYPE"] = "application/json"  # what every cfssl client sends (cfsslpy.api.guard)
         for key, value in (headers or {}).items():
-            env["HTTP_" + key.upper().replace("-", "_")] = value
+            if key.lower() == "content-type":
+                env["CONTENT_TYPE"] = value
+            else:
+                env["HTTP_" + key.upper().replace("-", "_")] = value
         env.update(environ or {})
         seen: dict[str, Any] = {}
 

@@ -575,7 +575,7 @@ def test_a_stop_signal_lets_a_request_in_progress_finish(ca: CA, workers: str, s
         body = sign_body()
         sock = socket.create_connection((server.host, server.port), timeout=15)
         try:
-            head = f"POST {SIGN} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            head = f"POST {SIGN} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
             sock.sendall(head.encode() + body[:50])
             time.sleep(0.5)  # the server has accepted and is reading the body
             server.proc.send_signal(signum)
@@ -780,3 +780,100 @@ def test_cfssl_authenticated_remote_against_our_serve(ca: CA, tmp_path: Path) ->
             [cfssl, "gencert", "-remote", server.url, str(csr_json)], capture_output=True, text=True, timeout=60
         )
         assert not unauthenticated.stdout.strip() and "7400" in unauthenticated.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Browser-borne requests (issue 10, item 4): a real -datadir server on loopback
+
+
+def raw_post(port: int, path: str, body: bytes, headers: dict[str, str], timeout: float = 20.0) -> tuple[int, dict[str, Any]]:
+    """A POST with exactly these headers (http.client adds only Host unless told otherwise, and Content-Length)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.putrequest("POST", path, skip_host="Host" in headers, skip_accept_encoding=True)
+        for name, value in {**headers, "Content-Length": str(len(body))}.items():
+            conn.putheader(name, value)
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
+def raw_get(port: int, path: str, host: str) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    try:
+        conn.putrequest("GET", path, skip_host=True)
+        conn.putheader("Host", host)
+        conn.endheaders()
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status
+    finally:
+        conn.close()
+
+
+def db_status(data: Path, serial: int) -> str:
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(data / "certs.db")) as conn:
+        (row,) = conn.execute("SELECT status FROM certificates WHERE serial_number = ?", (str(serial),)).fetchall()
+    return str(row[0])
+
+
+def test_a_web_page_cannot_revoke_sign_or_make_keys_on_a_datadir_server(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with serving("-datadir", str(data)) as server:
+        port, origin = server.port, server.url
+        json_type = {"Content-Type": "application/json"}
+        status, doc = raw_post(port, SIGN, sign_body(), json_type)
+        assert status == 200, doc
+        cert = load_cert(doc["result"]["certificate"])
+        aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+        assert aki is not None
+        revoke = json.dumps({"serial": str(cert.serial_number), "authority_key_id": aki.hex(), "reason": "keyCompromise"}).encode()
+        refused = [
+            {"Content-Type": "text/plain"},  # a cross-site <form enctype=text/plain> or fetch(no-cors)
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            {"Content-Type": "application/json", "Origin": "http://evil.example"},
+            {"Content-Type": "application/json", "Origin": "null"},
+            {"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"},
+            {"Content-Type": "application/json", "Host": "rebind.evil.example:%d" % port},
+        ]
+        for headers in refused:
+            for path, body in (("/api/v1/cfssl/revoke", revoke), (SIGN, sign_body()), ("/api/v1/cfssl/newcert", b'{"request":{"CN":"x"}}')):
+                status, doc = raw_post(port, path, body, headers)
+                assert status in (403, 415), (headers, path, status, doc)
+                assert doc["success"] is False and doc["result"] is None and doc["errors"][0]["code"] == status
+        assert db_status(data, cert.serial_number) == "good"
+        # same origin (the web UI) and plain cfssl clients are served
+        same = {"Content-Type": "application/json; charset=utf-8", "Origin": origin, "Sec-Fetch-Site": "same-origin"}
+        status, doc = raw_post(port, "/api/v1/cfssl/revoke", revoke, same)
+        assert status == 200, doc
+        assert db_status(data, cert.serial_number) == "revoked"
+        assert "revoke is enabled without authentication" in server.log
+
+
+def test_a_foreign_host_is_refused_and_allowed_hosts_admits_a_name(ca: CA) -> None:
+    with serving("-ca", str(ca.cert), "-ca-key", str(ca.key), "-allowed-hosts", "ca.example.test") as server:
+        port = server.port
+        for host in (f"127.0.0.1:{port}", "localhost", f"[::1]:{port}", f"ca.example.test:{port}", "CA.Example.Test."):
+            assert raw_get(port, HEALTH, host) == 200, host
+            assert raw_get(port, "/", host) == 200, host
+        for host in (f"evil.example:{port}", "ca.example.test.evil.example", "10.0.0.1"):
+            assert raw_get(port, HEALTH, host) == 403, host
+            assert raw_get(port, "/", host) == 403, host  # the web UI
+        status, doc = raw_post(
+            port, "/api/v1/cfssl/newkey", b'{"request":{"CN":"x"}}', {"Content-Type": "application/json", "Host": f"evil.example:{port}"}
+        )
+        assert status == 403 and "key" not in json.dumps(doc["result"])
+        assert "-allowed-hosts" in doc["errors"][0]["message"]
+
+
+def test_datadir_off_loopback_does_not_enable_revoke(tmp_path: Path) -> None:
+    with serving("-datadir", str(tmp_path / "data"), "-address", "0.0.0.0") as server:
+        assert "revoke is disabled: -datadir enables it only on a loopback address" in server.log
+        status, doc = raw_post(server.port, "/api/v1/cfssl/revoke", b"{}", {"Content-Type": "application/json", "Host": "127.0.0.1"})
+        assert status == 404, doc
+        status, doc = raw_post(server.port, SIGN, sign_body(), {"Content-Type": "application/json", "Host": "127.0.0.1"})
+        assert status == 200, doc
