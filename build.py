@@ -694,6 +694,10 @@ def demo(pyz: Path, python: str, directory: Path, env: dict[str, str]) -> list[s
     return [version.splitlines()[0], *result.stdout.splitlines()]
 
 
+# The API refuses the content types a web page can send cross-site (text/plain, form encodings): say JSON.
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
 def serve_smoke(pyz: Path, python: str, directory: Path, env: dict[str, str]) -> str:
     """``serve -datadir`` from the pyz (its bundled HTTP server) on a free loopback port: sign the demo's CSR,
     then stop it with SIGTERM, which must exit 0. Returns the issuer of the signed certificate."""
@@ -719,7 +723,7 @@ def serve_smoke(pyz: Path, python: str, directory: Path, env: dict[str, str]) ->
         if not url:
             raise BuildError("serve did not start:\n" + "".join(lines))
         body = json.dumps({"certificate_request": (directory / "server.csr").read_text()}).encode()
-        request = urllib.request.Request(url + "/api/v1/cfssl/sign", data=body, method="POST")
+        request = urllib.request.Request(url + "/api/v1/cfssl/sign", data=body, method="POST", headers=JSON_HEADERS)
         with urllib.request.urlopen(request, timeout=30) as resp:
             answer = json.loads(resp.read())
         if not answer.get("success") or "BEGIN CERTIFICATE" not in answer["result"]["certificate"]:
@@ -750,7 +754,8 @@ def revoke_and_crl(pyz: Path, python: str, url: str, cert_pem: str, datadir: Pat
     )
     serial, aki = info["serial_number"], info["authority_key_id"].replace(":", "").lower()
     body = json.dumps({"serial": serial, "authority_key_id": aki, "reason": "superseded"}).encode()
-    with urllib.request.urlopen(urllib.request.Request(url + "/api/v1/cfssl/revoke", data=body, method="POST"), timeout=30) as resp:
+    revoke = urllib.request.Request(url + "/api/v1/cfssl/revoke", data=body, method="POST", headers=JSON_HEADERS)
+    with urllib.request.urlopen(revoke, timeout=30) as resp:
         if not json.loads(resp.read()).get("success"):
             raise BuildError("serve did not revoke the certificate it signed")
     with urllib.request.urlopen(url + "/api/v1/cfssl/crl", timeout=30) as resp:
@@ -774,7 +779,11 @@ def smoke(pyz: Path, python: str) -> None:
         # A fresh cache: the first command exercises extraction, the rest the warm start.
         env = {**os.environ, "SHIV_ROOT": str(Path(tmp) / "cache")}
         lines = demo(pyz, python, work, env)
-        serve_smoke(pyz, python, work, env)
+        try:
+            serve_smoke(pyz, python, work, env)
+        except OSError as exc:  # urllib's HTTPError and URLError included
+            detail = exc.read().decode(errors="replace")[:500] if hasattr(exc, "read") else ""
+            raise BuildError(f"serve smoke test: {exc} {detail}".rstrip()) from None
     log(
         f"smoke test passed in {time.monotonic() - started:.1f}s: {lines[0]}; CA and server certificate verified; serve signed, recorded, revoked and listed in a CRL over HTTP"
     )
@@ -816,15 +825,15 @@ def run_serve(pyz: Path, python: str, directory: Path) -> None:
     shown = display(directory)
     print(f"{display(pyz)} serve -datadir {shown}   (CA created on the first run; Ctrl-C stops it)")
     print("sign a CSR (an example one is in " + f"{shown}/example/):")
-    print(f"  curl -s -d @{display(request)} http://127.0.0.1:8888/api/v1/cfssl/sign")
+    print(f"  curl -s -H 'Content-Type: application/json' -d @{display(request)} http://127.0.0.1:8888/api/v1/cfssl/sign")
     print("or have the server make the key and CSR too:")
     print(
-        """  curl -s -d '{"request":{"CN":"www.example.net","hosts":["www.example.net"],"key":{"algo":"ecdsa","size":256}}}' """
+        """  curl -s -H 'Content-Type: application/json' -d '{"request":{"CN":"www.example.net","hosts":["www.example.net"],"key":{"algo":"ecdsa","size":256}}}' """
         "http://127.0.0.1:8888/api/v1/cfssl/newcert"
     )
     print("revoke it (serial and authority key id as 'certinfo -cert' prints them), then fetch the CRL:")
     print(
-        """  curl -s -d '{"serial":"SERIAL","authority_key_id":"AKI-HEX","reason":"keyCompromise"}' """
+        """  curl -s -H 'Content-Type: application/json' -d '{"serial":"SERIAL","authority_key_id":"AKI-HEX","reason":"keyCompromise"}' """
         "http://127.0.0.1:8888/api/v1/cfssl/revoke"
     )
     print("  curl -s http://127.0.0.1:8888/api/v1/cfssl/crl")
