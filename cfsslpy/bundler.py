@@ -1011,6 +1011,8 @@ class Bundler:
         self.platforms: list[Platform] = list(metadata or [])
         self.fetch_aia = fetch_aia
         self.timeout = timeout
+        # serve's outbound policy (certinfo.FetchPolicy.connect) for the remote dial and AIA; None = any address
+        self.connect: certinfo.Connect | None = None
         self._lock = threading.Lock()
         if self.int_dir and os.path.isdir(self.int_dir):
             for entry in sorted(os.listdir(self.int_dir)):
@@ -1283,7 +1285,7 @@ class Bundler:
             if parts.query:
                 path += "?" + parts.query
             try:
-                conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=self.timeout)
+                conn = _aia_connection(http.client, parts.hostname, parts.port or 80, self.timeout, self.connect)
                 try:
                     deadline = time.monotonic() + self.timeout
                     conn.request("GET", path, headers={"User-Agent": "cfsslpy-bundler", "Accept": "*/*"})
@@ -1301,7 +1303,7 @@ class Bundler:
                         body += chunk
                 finally:
                     conn.close()
-            except (OSError, http.client.HTTPException, ValueError) as exc:
+            except (OSError, http.client.HTTPException, ValueError, CfsslError) as exc:
                 log.debug("failed to fetch %s: %s", url, exc)
                 return None
             if len(body) > MAX_AIA_BYTES:
@@ -1368,7 +1370,7 @@ class Bundler:
             context.verify_mode = ssl.CERT_NONE
         deadline = time.monotonic() + self.timeout
         try:
-            sock = socket.create_connection((dial_host, port_number), timeout=self.timeout)
+            sock = (self.connect or socket.create_connection)((dial_host, port_number), self.timeout)
         except socket.gaierror:
             raise CfsslError(Category.DIAL, Reason.NONE, f"dial tcp: lookup {dial_host}: no such host") from None
         except TimeoutError:
@@ -1551,3 +1553,16 @@ __all__ = [
     "validate_chain",
     "verify_hostname",
 ]
+
+
+def _aia_connection(http_client: Any, host: str, port: int, timeout: float, connect: certinfo.Connect | None) -> Any:
+    """An ``http.client.HTTPConnection`` whose socket comes from ``connect`` (serve's fetch policy) when given."""
+    if connect is None:
+        return http_client.HTTPConnection(host, port, timeout=timeout)
+    dial = connect
+
+    class _PolicyConnection(http_client.HTTPConnection):  # type: ignore[misc,name-defined]
+        def connect(self) -> None:
+            self.sock = dial((self.host, self.port), self.timeout)
+
+    return _PolicyConnection(host, port, timeout=timeout)

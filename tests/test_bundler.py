@@ -595,3 +595,43 @@ def test_an_unreadable_int_dir_file_is_an_error(pki: BundlePKI, tmp_path: Path) 
     with pytest.raises(CfsslError) as info:
         Bundler([pki.root], [], int_dir=str(stash))
     assert info.value.code == 3001 and "broken.crt" in info.value.message
+
+
+def test_serves_fetch_policy_applies_to_aia_and_the_remote_dial() -> None:
+    import http.server
+    import threading
+
+    from cfsslpy.bundler import Bundler
+    from cfsslpy.certinfo import FetchPolicy
+    from cfsslpy.errors import CfsslError
+
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/ca.crt"
+        bundler = Bundler([], fetch_aia=True, timeout=2.0)
+        bundler.connect = FetchPolicy().connect
+        assert bundler.fetch_certificate(url) is None
+        assert hits == []
+        with pytest.raises(CfsslError) as err:
+            bundler.bundle_from_remote(f"127.0.0.1:{httpd.server_address[1]}")
+        assert err.value.code == 6000 and "fetch policy" in err.value.message
+        bundler.connect = FetchPolicy.parse("127.0.0.1/32").connect
+        assert bundler.fetch_certificate(url) is None  # 404: fetched, no certificate
+        assert hits == ["/ca.crt"]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

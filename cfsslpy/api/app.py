@@ -45,6 +45,7 @@ from cfsslpy.api.envelope import ERROR_CODE_KEY, ApiError, describe_failure, err
 from cfsslpy.api.guard import HostPolicy, check_origin
 from cfsslpy.api.state import ApiState
 from cfsslpy.auth import ReplayGuard
+from cfsslpy.certinfo import FetchPolicy
 from cfsslpy.metrics import Metrics
 
 log = logging.getLogger("cfsslpy.api")
@@ -176,18 +177,19 @@ def _guard(hosts: HostPolicy | None) -> None:
         raise error_response(exc.status, exc.status, exc.message) from None
 
 
-def create_app(state: ApiState, *, hosts: HostPolicy | None = None) -> bottle.Bottle:
+def create_app(state: ApiState, *, hosts: HostPolicy | None = None, fetch: FetchPolicy | None = None) -> bottle.Bottle:
     """The API for ``state``: a fresh bottle app (never bottle's default app) with every endpoint the state
     allows, the envelope for every error, the access log, the metrics and the web UI.
 
     Every request first passes :mod:`cfsslpy.api.guard`: a request with side effects from another site or
     origin is refused (403), and so is, with ``hosts`` (serve's), a ``Host`` that does not name the server.
+    ``fetch`` is the policy of certinfo's outbound dials (default: never loopback or link-local addresses).
 
     The metrics of this app are available as ``app.metrics`` (call ``app.metrics.flush()`` when a worker
     process stops, if it does not exit through ``sys.exit``).
     """
     app = ApiApp(Metrics(state.metrics_dir), ReplayGuard(state.replay_db))
-    reg = Registry(app=app, state=state, metrics=app.metrics, replay_guard=app.replay_guard)
+    reg = Registry(app=app, state=state, metrics=app.metrics, replay_guard=app.replay_guard, fetch=fetch or FetchPolicy())
     for group in _GROUPS:
         group.register(reg)
     app.endpoint_names.update(name for name, _method, _path in reg.registered)

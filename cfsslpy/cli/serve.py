@@ -53,6 +53,12 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     from cfsslpy.api.guard import HostPolicy, is_loopback_bind
 
     hosts = HostPolicy.for_bind(opts.address, opts.allowed_hosts)
+    from cfsslpy.certinfo import FetchPolicy
+
+    try:
+        fetch = FetchPolicy.parse(opts.fetch_allow)
+    except CfsslError as exc:
+        raise UsageError(exc.message) from None
     if hosts.any_host:
         log.warning("-allowed-hosts *: any Host header is accepted (no protection against DNS rebinding)")
     if datadir and "db-config" not in opts.given and not is_loopback_bind(opts.address) and "revoke" not in disable:
@@ -84,6 +90,9 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     signer = _signer(opts, io, config, ca, ca_key, given=bool(datadir or opts.ca or opts.ca_key or opts.remote), recorder=recorder)
     ocsp_signer = _ocsp_signer(opts, io, ca)
     bundler, sign_bundle = _bundler(opts, disable)
+    if bundler is not None:
+        bundler.connect = fetch.connect  # AIA and the remote dial follow -fetch-allow too
+        bundler.fetch_aia = bundler.fetch_aia and not fetch.disabled
 
     with _runtime_dir(workers) as runtime:
         from cfsslpy.api.app import create_app
@@ -104,7 +113,7 @@ def run(opts: Options, args: list[str], io: IO) -> int:
         )
         if state.metrics_dir:
             os.mkdir(state.metrics_dir, 0o700)
-        app = create_app(state, hosts=hosts)
+        app = create_app(state, hosts=hosts, fetch=fetch)
         if "revoke" in getattr(app, "endpoint_names", ()):
             log.warning("revoke is enabled without authentication: any client that can reach %s can revoke certificates", opts.address)
         names = sorted(getattr(app, "endpoint_names", ()))
@@ -319,7 +328,8 @@ COMMAND = Command(
         "              [-remote remote_host] [-tls-cert cert -tls-key key [-min-tls-version 1.2|1.3]\n"
         "              [-mutual-tls-ca ca [-mutual-tls-cn regex]]] [-db-config file]\n"
         "              [-responder cert -responder-key key [-interval 96h]] [-ca-bundle file] [-int-bundle file]\n"
-        "              [-int-dir dir] [-metadata file] [-disable endpoint,...] [-allowed-hosts name,...]"
+        "              [-int-dir dir] [-metadata file] [-disable endpoint,...] [-allowed-hosts name,...]\n"
+        "              [-fetch-allow none|cidr,host,...]"
     ),
     flags=[
         "address",
@@ -342,6 +352,7 @@ COMMAND = Command(
         "metadata",
         "disable",
         "allowed-hosts",
+        "fetch-allow",
     ],
     example='cfsslpy serve -datadir ./cfsslpy-data   # then: curl -d \'{"certificate_request": "..."}\' http://127.0.0.1:8888/api/v1/cfssl/sign',
     run=run,
@@ -363,6 +374,9 @@ COMMAND = Command(
         "cross-site Origin or Sec-Fetch-Site is 403, and the Host header must name the server (loopback names,\n"
         "the bound address, the host name; -allowed-hosts adds names, * any). -datadir enables the\n"
         "unauthenticated revoke only on a loopback -address (or with an explicit -db-config).\n"
+        "certinfo and bundle dial other hosts (domain, AIA) only where -fetch-allow permits: by default never\n"
+        "loopback or link-local addresses (cloud metadata); none = never; CIDRs and names = only those. At most\n"
+        "2 such requests wait per worker (5 s deadline), others get 503.\n"
         "-workers N pre-forks N processes (0 = one per core). SIGTERM or SIGINT stop it gracefully."
     ),
 )

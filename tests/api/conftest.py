@@ -37,12 +37,12 @@ def make_state(api_ca: CA, tmp_path: Path) -> StateFactory:
 
 
 @pytest.fixture
-def client_for() -> Iterator[Callable[[ApiState], Client]]:
+def client_for() -> Iterator[Callable[..., Client]]:
     apps: list[Any] = []
     states: list[ApiState] = []
 
-    def _client(state: ApiState) -> Client:
-        app = create_app(state)
+    def _client(state: ApiState, **kw: Any) -> Client:
+        app = create_app(state, **kw)
         apps.append(app)
         states.append(state)
         return Client(app)

@@ -159,6 +159,7 @@ class Spy:
 
     def __init__(self, real: Bundler) -> None:
         self.real = real
+        self.fetch_aia = real.fetch_aia
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
 
     def bundle(self, certs: list[x509.Certificate], key: Any = None, flavor: str = "ubiquitous", **kw: Any) -> Any:

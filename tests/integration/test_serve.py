@@ -877,3 +877,68 @@ def test_datadir_off_loopback_does_not_enable_revoke(tmp_path: Path) -> None:
         assert status == 404, doc
         status, doc = raw_post(server.port, SIGN, sign_body(), {"Content-Type": "application/json", "Host": "127.0.0.1"})
         assert status == 200, doc
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Outbound fetches (issue 10, item 5)
+
+CERTINFO = "/api/v1/cfssl/certinfo"
+JSON = {"Content-Type": "application/json"}
+
+
+def certinfo_domain(port: int, domain: str) -> tuple[int, dict[str, Any]]:
+    return raw_post(port, CERTINFO, json.dumps({"domain": domain}).encode(), JSON)
+
+
+def test_certinfo_domain_follows_fetch_allow(ca: CA) -> None:
+    from conftest import tls_server
+
+    with tls_server(ca.cert, ca.key) as target:
+        with serving("-ca", str(ca.cert), "-ca-key", str(ca.key)) as server:
+            status, doc = certinfo_domain(server.port, f"127.0.0.1:{target}")
+            assert status == 400 and doc["errors"][0]["code"] == 6000, doc
+            assert "fetch policy" in doc["errors"][0]["message"]
+            status, doc = certinfo_domain(server.port, "169.254.169.254:80")
+            assert status == 400 and "fetch policy" in doc["errors"][0]["message"], doc
+        with serving("-ca", str(ca.cert), "-ca-key", str(ca.key), "-fetch-allow", "127.0.0.1/32") as server:
+            status, doc = certinfo_domain(server.port, f"127.0.0.1:{target}")
+            assert status == 200, doc
+            assert doc["result"]["subject"]["common_name"] == "Test ca ecdsa"
+        with serving("-ca", str(ca.cert), "-ca-key", str(ca.key), "-fetch-allow", "none") as server:
+            status, doc = certinfo_domain(server.port, f"127.0.0.1:{target}")
+            assert status == 400 and "disabled" in doc["errors"][0]["message"], doc
+
+
+def test_silent_hosts_cannot_hold_every_request_thread(ca: CA) -> None:
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)  # never accepted: the TLS handshake never gets an answer
+    target = silent.getsockname()[1]
+    try:
+        with serving("-ca", str(ca.cert), "-ca-key", str(ca.key), "-fetch-allow", "127.0.0.1/32") as server:
+            statuses: list[int] = []
+            lock = threading.Lock()
+
+            def dial() -> None:
+                status, _doc = certinfo_domain(server.port, f"127.0.0.1:{target}")
+                with lock:
+                    statuses.append(status)
+
+            threads = [threading.Thread(target=dial) for _ in range(8)]
+            start = time.monotonic()
+            for t in threads:
+                t.start()
+            time.sleep(0.5)
+            with lock:
+                early = list(statuses)
+            # all but the 2 slots were answered 503 at once
+            assert sorted(early) == [503] * 6, early
+            status, doc = raw_post(server.port, SIGN, sign_body(), JSON, timeout=5)
+            assert status == 200, doc
+            assert time.monotonic() - start < 1.5
+            for t in threads:
+                t.join(30)
+            assert sorted(statuses) == [400, 400] + [503] * 6
+            assert time.monotonic() - start < 10  # the 5 s deadline
+    finally:
+        silent.close()

@@ -6,16 +6,19 @@ registration rule of reference §2.1 allows it; ``add`` leaves out the names lis
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import bottle
 
-from cfsslpy.api.envelope import Handler, wrap
+from cfsslpy.api.envelope import ApiError, Handler, wrap
 from cfsslpy.api.state import ApiState
 from cfsslpy.auth import ReplayGuard
+from cfsslpy.certinfo import FetchPolicy
 from cfsslpy.config import Signing, SigningProfile
 from cfsslpy.gojson import JSONDecodeError, type_error
 from cfsslpy.metrics import Metrics
@@ -24,6 +27,27 @@ from cfsslpy.signer import NO_HOSTS_WARNING
 log = logging.getLogger("cfsslpy.api")
 
 API_PREFIX = "/api/v1/cfssl/"
+# Outbound TLS dials and AIA fetches a client may make one worker process wait on at once, and their deadline:
+# a silent host must not hold every request thread (the others answer 503 at once).
+MAX_OUTBOUND = 2
+OUTBOUND_TIMEOUT = 5.0
+
+
+class OutboundSlots:
+    """At most ``limit`` requests of one worker process waiting on outbound connections at a time."""
+
+    def __init__(self, limit: int = MAX_OUTBOUND) -> None:
+        self._slots = threading.BoundedSemaphore(limit)
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one slot for the block; 503 (``Retry-After: 1``) right away when none is free."""
+        if not self._slots.acquire(blocking=False):
+            raise ApiError(503, "too many outbound connections in progress; try again later", {"Retry-After": "1"})
+        try:
+            yield
+        finally:
+            self._slots.release()
 
 
 @dataclass
@@ -34,6 +58,8 @@ class Registry:
     state: ApiState
     metrics: Metrics
     replay_guard: ReplayGuard
+    fetch: FetchPolicy = field(default_factory=FetchPolicy)
+    outbound: OutboundSlots = field(default_factory=OutboundSlots)
     registered: list[tuple[str, str, str]] = field(default_factory=list)  # (name, method, path)
 
     def add(self, name: str, method: str, handler: Handler, path: str | None = None) -> None:

@@ -13,9 +13,11 @@ Request: a JSON object of strings (cfssl decodes it into a ``map[string]string``
 ubiquitous). Neither key: 400 ``no valid parameter sets found``. A body that is not a JSON object of strings
 is cfssl's untyped decoding error: 500, code 0, Go's message. The result is the bundle JSON.
 
-Security: a ``domain`` request makes the server open a TLS connection to any host a client names, and the
-bundler may fetch AIA ``caIssuers`` URLs named by client certificates; cfssl does both. Use ``-disable
-bundle`` where the server must not reach out. The client's private key is only matched against the leaf
+Security: a ``domain`` request makes the server open a TLS connection to a host a client names, and the
+bundler may fetch AIA ``caIssuers`` URLs named by client certificates; cfssl does both to any address. serve
+restricts both with ``-fetch-allow`` (by default never loopback or link-local; ``none`` = no fetches), and a
+request that may reach out holds one of 2 slots per worker (503 when none is free). ``-disable bundle`` turns
+the endpoint off. The client's private key is only matched against the leaf
 and echoed back in ``key``; server-side key passwords (``CFSSL_CA_PK_PASSWORD``) are never applied to it.
 """
 
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cfsslpy.api.endpoints import Registry, string_map
+from cfsslpy.api.endpoints import OutboundSlots, Registry, string_map
 from cfsslpy.api.envelope import ApiError, ApiRequest, Reply
 from cfsslpy.errors import PlainError
 from cfsslpy.keys import load_private_key
@@ -44,7 +46,7 @@ def register(reg: Registry) -> None:
     if bundler is None:
         reg.skip("bundle", "no bundler")
         return
-    reg.add("bundle", "POST", _BundleHandler(bundler))
+    reg.add("bundle", "POST", _BundleHandler(bundler, reg.outbound))
 
 
 def signed_bundle(state: ApiState, cert: x509.Certificate) -> dict[str, Any] | None:
@@ -57,11 +59,18 @@ def signed_bundle(state: ApiState, cert: x509.Certificate) -> dict[str, Any] | N
 class _BundleHandler:
     """The endpoint, holding the bundler serve built."""
 
-    def __init__(self, bundler: Bundler) -> None:
+    def __init__(self, bundler: Bundler, outbound: OutboundSlots) -> None:
         self.bundler = bundler
+        self.outbound = outbound
 
     def __call__(self, req: ApiRequest) -> Reply:
         blob = string_map(req, PlainError)
+        if "domain" in blob or self.bundler.fetch_aia:  # it may wait on another host: one of the few slots
+            with self.outbound.slot():
+                return self._bundle(blob)
+        return self._bundle(blob)
+
+    def _bundle(self, blob: dict[str, str]) -> Reply:
         flavor = blob.get("flavor") or DEFAULT_FLAVOR
         if "certificate" in blob:
             return Reply(self._from_certificate(blob, flavor).to_json())
