@@ -354,7 +354,7 @@ COMMAND = Command(
         "allowed-hosts",
         "fetch-allow",
     ],
-    example='cfsslpy serve -datadir ./cfsslpy-data   # then: curl -d \'{"certificate_request": "..."}\' http://127.0.0.1:8888/api/v1/cfssl/sign',
+    example='cfsslpy serve -datadir ./cfsslpy-data   # then: curl -H "Content-Type: application/json" -d \'{"certificate_request": "..."}\' http://127.0.0.1:8888/api/v1/cfssl/sign',
     run=run,
     description=(
         "Serve the cfssl API (/api/v1/cfssl/sign, authsign, info, newkey, newcert, init_ca, certinfo, bundle,\n"
