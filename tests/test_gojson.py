@@ -12,10 +12,10 @@ import pytest
 
 from cfsslpy.gojson import (
     HOUR,
+    MAX_DEPTH,
     MINUTE,
     NANOSECOND,
     SECOND,
-    MAX_DEPTH,
     JSONDecodeError,
     fold_keys,
     format_duration,

@@ -11,7 +11,7 @@ import pytest
 from conftest import CA
 
 from api.test_api_revocation import Server, full_state, make_db
-from api.wsgi import API, Client, load_cert, new_csr
+from api.wsgi import Client, load_cert, new_csr
 from cfsslpy.api.app import create_app
 from cfsslpy.api.guard import HostPolicy
 from cfsslpy.api.state import ApiState

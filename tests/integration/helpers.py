@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from conftest import REQUIRE_INTEGRATION, need
 from cryptography import x509
-from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 
 from cfsslpy.keys import PrivateKey
 

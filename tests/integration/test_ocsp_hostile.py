@@ -34,13 +34,15 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from test_ocspresponder import cert_id_der, der_tlv, ocsp_request
-from test_ocspserve import Pki, ask, make_db, ocspserve, pki, stored_responses  # noqa: F401  (pki: a fixture)
+from test_ocspserve import Pki, ask, make_db, ocspserve, pki, stored_responses
 from waitress.adjustments import Adjustments
 from waitress.parser import HTTPRequestParser
 from waitress.utilities import InternalServerError
 
 from cfsslpy.api import server as srv
 from cfsslpy.ocspresponder import MALFORMED_REQUEST, responses_text
+
+__all__ = ["pki"]  # the fixture, imported for pytest
 
 pytestmark = [pytest.mark.integration, pytest.mark.openssl]
 

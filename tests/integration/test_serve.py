@@ -838,7 +838,7 @@ def test_a_web_page_cannot_revoke_sign_or_make_keys_on_a_datadir_server(tmp_path
             {"Content-Type": "application/json", "Origin": "http://evil.example"},
             {"Content-Type": "application/json", "Origin": "null"},
             {"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"},
-            {"Content-Type": "application/json", "Host": "rebind.evil.example:%d" % port},
+            {"Content-Type": "application/json", "Host": f"rebind.evil.example:{port}"},
         ]
         for headers in refused:
             for path, body in (("/api/v1/cfssl/revoke", revoke), (SIGN, sign_body()), ("/api/v1/cfssl/newcert", b'{"request":{"CN":"x"}}')):
