@@ -53,7 +53,8 @@ def refused(*args: str) -> subprocess.CompletedProcess[str]:
 
 def call(url: str, body: Any = None) -> tuple[int, dict[str, Any]]:
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")
+    headers = {} if body is None else {"Content-Type": "application/json"}  # as cfssl's clients send it
+    req = urllib.request.Request(url, data=data, method="GET" if body is None else "POST", headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=20) as resp:
             return resp.status, json.loads(resp.read())
