@@ -207,6 +207,16 @@ class UsageError(Error):
 # How much of a value from a request (or a remote peer) a log line carries: enough to recognise it,
 # never enough for one request to write a 200 KB line.
 LOG_VALUE_LIMIT = 128
+LOG_FIELD_LIMIT = 256  # one access-log field (path, method, address, CN)
+
+
+def logfmt(value: str, limit: int = LOG_FIELD_LIMIT) -> str:
+    """A logfmt field value, at most ``limit`` characters of it: bare when plain, else JSON-quoted, so that a
+    request path or a certificate name can neither forge log lines nor flood the log."""
+    value = value[:limit]
+    if value and all(c.isascii() and c.isprintable() and c not in ' "=\\' for c in value):
+        return value
+    return json.dumps(value)
 
 
 def log_value(value: object, limit: int = LOG_VALUE_LIMIT) -> str:

@@ -46,6 +46,7 @@ from cfsslpy.api.guard import HostPolicy, check_origin
 from cfsslpy.api.state import ApiState
 from cfsslpy.auth import ReplayGuard
 from cfsslpy.certinfo import FetchPolicy
+from cfsslpy.errors import logfmt
 from cfsslpy.metrics import Metrics
 
 log = logging.getLogger("cfsslpy.api")
@@ -55,7 +56,6 @@ access_log = logging.getLogger("cfsslpy.api.access")
 _GROUPS = (sign, info, generator, initca, certinfo, bundle, revocation, health, metrics)
 # Routes of the web UI (cfsslpy.api.static names them ui_*), counted under one metrics label.
 _UI_ROUTE_PREFIX = "ui_"
-_MAX_LOGGED_PATH = 256
 
 StartResponse = Callable[..., Any]
 
@@ -114,9 +114,9 @@ class ApiApp(bottle.Bottle):  # type: ignore[misc]  # bottle is untyped
         code = environ.get(ERROR_CODE_KEY)
         self.metrics.observe_request(endpoint, status, seconds, code if isinstance(code, int) else None)
         if access_log.isEnabledFor(logging.INFO):
-            method = _field(str(environ.get("REQUEST_METHOD", "")))
-            path = _field(str(environ.get("bottle.raw_path", environ.get("PATH_INFO", "")))[:_MAX_LOGGED_PATH])
-            remote = _field(str(environ.get("REMOTE_ADDR", "-")))
+            method = logfmt(str(environ.get("REQUEST_METHOD", "")))
+            path = logfmt(str(environ.get("bottle.raw_path", environ.get("PATH_INFO", ""))))
+            remote = logfmt(str(environ.get("REMOTE_ADDR", "-")))
             access_log.info(
                 "method=%s path=%s status=%d bytes=%d duration_ms=%.2f remote=%s",
                 method,
@@ -134,13 +134,6 @@ class ApiApp(bottle.Bottle):  # type: ignore[misc]  # bottle is untyped
                     "remote_addr": remote,
                 },
             )
-
-
-def _field(value: str) -> str:
-    """A logfmt value: bare when it is plain, else JSON-quoted (so a path cannot forge log lines)."""
-    if value and all(c.isascii() and c.isprintable() and c not in ' "=\\' for c in value):
-        return value
-    return json.dumps(value)
 
 
 def _error_handler(err: bottle.HTTPError) -> bottle.HTTPResponse:
@@ -173,7 +166,7 @@ def _guard(hosts: HostPolicy | None) -> None:
             hosts.check(environ)
         check_origin(environ)
     except ApiError as exc:
-        log.info("refused %s request: %s", _field(str(environ.get("REQUEST_METHOD", ""))[:16]), exc.message)
+        log.info("refused %s request: %s", logfmt(str(environ.get("REQUEST_METHOD", ""))[:16]), exc.message)
         raise error_response(exc.status, exc.status, exc.message) from None
 
 

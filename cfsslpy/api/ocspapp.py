@@ -13,13 +13,13 @@ no body, before being read. Every request produces one access-log line on ``cfss
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from cfsslpy.api.envelope import ApiError, read_body
+from cfsslpy.errors import logfmt
 from cfsslpy.ocspresponder import MAX_REQUEST, NO_CACHE, Reply, Responder
 
 access_log = logging.getLogger("cfsslpy.api.access")
@@ -40,7 +40,6 @@ _NOT_FOUND = Reply(
     [("Content-Type", "text/plain; charset=utf-8"), ("X-Content-Type-Options", "nosniff")],
     b"404 page not found\n",
 )
-_MAX_LOGGED_PATH = 256
 
 
 def mount_point(path: str) -> str:
@@ -93,9 +92,9 @@ class OCSPApp:
 def _log(environ: dict[str, Any], reply: Reply, seconds: float) -> None:
     if not access_log.isEnabledFor(logging.INFO):
         return
-    method = _field(str(environ.get("REQUEST_METHOD", "")))
-    path = _field((str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", "")))[:_MAX_LOGGED_PATH])
-    remote = _field(str(environ.get("REMOTE_ADDR", "-")))
+    method = logfmt(str(environ.get("REQUEST_METHOD", "")))
+    path = logfmt(str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", "")))
+    remote = logfmt(str(environ.get("REMOTE_ADDR", "-")))
     access_log.info(
         "method=%s path=%s status=%d bytes=%d duration_ms=%.2f remote=%s",
         method,
@@ -105,10 +104,3 @@ def _log(environ: dict[str, Any], reply: Reply, seconds: float) -> None:
         seconds * 1000,
         remote,
     )
-
-
-def _field(value: str) -> str:
-    """A logfmt value: bare when it is plain, else JSON-quoted (so a path cannot forge log lines)."""
-    if value and all(c.isascii() and c.isprintable() and c not in ' "=\\' for c in value):
-        return value
-    return json.dumps(value)

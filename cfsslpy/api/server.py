@@ -71,7 +71,8 @@ from waitress.server import BaseWSGIServer, create_server
 from waitress.task import ErrorTask, WSGITask
 
 from cfsslpy.api.state import MAX_BODY
-from cfsslpy.errors import PlainError, UsageError, go_json_dumps
+from cfsslpy.errors import LOG_FIELD_LIMIT, PlainError, UsageError, go_json_dumps
+from cfsslpy.errors import logfmt as _logfmt
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("cfsslpy.api.access")
@@ -219,7 +220,8 @@ def require_client_cn(app: WSGIApp, pattern: re.Pattern[str]) -> WSGIApp:
         cn = environ.get(CLIENT_CN)
         if cn is not None and pattern.search(cn):
             return app(environ, start_response)
-        log.warning("Rejected client cert CN %s does not match regex %s", json.dumps((cn or "")[:_LOG_FIELD]), _logfmt(pattern.pattern))
+        cn_text = json.dumps((cn or "")[:LOG_FIELD_LIMIT])  # always quoted (an empty CN shows as "")
+        log.warning("Rejected client cert CN %s does not match regex %s", cn_text, _logfmt(pattern.pattern))
         start_response("403 Forbidden", list(headers))
         return [body]
 
@@ -347,20 +349,9 @@ class _ErrorTask(ErrorTask):  # type: ignore[misc]
 
 
 def _envelope(code: int, message: str) -> bytes:
-    return (go_json_dumps({"success": False, "result": None, "errors": [{"code": code, "message": message}], "messages": []}) + "\n").encode()
-
-
-# the longest value of one log field; longer ones are cut (before quoting)
-_LOG_FIELD = 256
-
-
-def _logfmt(value: str, limit: int = _LOG_FIELD) -> str:
-    """A logfmt value, at most ``limit`` characters of it: bare when plain, else JSON-quoted (so a request
-    path or a certificate name cannot forge log lines nor flood the log)."""
-    value = value[:limit]
-    if value and all(c.isascii() and c.isprintable() and c not in ' "=\\' for c in value):
-        return value
-    return json.dumps(value)
+    return (
+        go_json_dumps({"success": False, "result": None, "errors": [{"code": code, "message": message}], "messages": []}) + "\n"
+    ).encode()
 
 
 def _remote(channel: Any) -> str:
