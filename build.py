@@ -859,7 +859,8 @@ def make_venv(directory: Path) -> None:
     log(f"installing {LOCK.name} (hash-checked) and cfsslpy (editable) into {display(directory)}")
     pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     run([*pip, "--require-hashes", "-r", str(LOCK)], quiet=False)
-    run([*pip, "--no-deps", "--no-build-isolation", "-e", str(ROOT)], quiet=False)
+    # Output only on failure: setuptools warns about every editable install.
+    run([*pip, "--no-deps", "--no-build-isolation", "-e", str(ROOT)])
 
 
 def main(argv: list[str] | None = None) -> int:
