@@ -59,7 +59,7 @@ VERSIONS = ((3, 10), (3, 11), (3, 12), (3, 13), (3, 14))
 MACHINES = ("x86_64", "aarch64")
 GLIBC = (2, 28)  # manylinux_2_28: RHEL 8, Debian 10, Ubuntu 18.10 and newer
 # What python-pkcs11's optional absence must not break is tested; its presence in the pyz is required.
-REQUIRED = ("cryptography", "cffi", "bottle", "waitress", "pg8000", "python-pkcs11")
+REQUIRED = ("cryptography", "cffi", "bottle", "httptools", "pg8000", "python-pkcs11")
 # The source tree as it is laid out in site-packages (pyproject's package-dir).
 SOURCES = (("cfsslpy", "cfsslpy"), ("assets", "cfsslpy_assets"))
 ZIP_EPOCH = 315532800  # 1980-01-01, the earliest time a zip entry can hold

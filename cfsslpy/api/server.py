@@ -1,98 +1,91 @@
-"""The production HTTP(S) server under ``serve``: waitress, TLS on accepted sockets, pre-forked workers.
+"""The production HTTP(S) server under ``serve`` and ``ocspserve``: asyncio, httptools, pre-forked workers.
 
-**Why waitress.** Measured on the 2-core build machine (Python 3.11, a trivial WSGI app, a Python client
-at concurrency 16 over keep-alive connections; then the latency of one normal request while 32 other
-clients send request headers at 1 byte/s), one process each:
+**Why this server.** cfsslpy owns its serving layer (this module and :mod:`cfsslpy.api.connection`) and
+builds it only on public interfaces: asyncio's ``Protocol``, ``loop.connect_accepted_socket`` and
+``ssl.SSLContext``, and httptools's ``HttpRequestParser`` (llhttp, the parser of Node.js) for HTTP syntax.
+The earlier server extended waitress's private channel and task classes, and one malformed packet could end
+a worker through them. Measured with ``bench/server_choice.py`` (a trivial app, one process, ``wrk -t1
+-c8``): see bench/README.md for the table behind this choice.
 
-    server                         throughput     normal request during the slow-header attack
-    waitress 3.0.2, 8 threads      2916 req/s     1.1 ms
-    gunicorn 27 gthread, 8 thr.    1802 req/s     no answer within 8 s (every thread reads a slow client)
-    cheroot 11.1, 8 threads        2534 req/s     no answer within 8 s (same)
+What it does:
 
-(Reproduce with ``bench/server_choice.py``; a later run gave 2443 / 1497 / 2141 req/s and the same verdicts.)
-
-waitress reads and buffers each whole request in its event loop before a worker thread sees it, so slow
-clients cost a socket and a buffer, not a thread; gunicorn and cheroot hand the socket to a thread that
-then blocks in ``recv``. waitress is pure Python with no dependencies, and speaks HTTP/1.1 keep-alive,
-pipelining, chunked bodies and ``Expect: 100-continue``; it bounds header and body sizes itself.
-End to end (``bench/serve.py``, same machine, both cores): EC CA 1,801 sign/s against cfssl's 2,939
-(0.61x), RSA CA 763/s against 761 (1.00x), with a lower p99 than cfssl's in every cell.
-
-**What waitress lacks, added here** (through its channel and task classes, not by parsing HTTP):
-
-* TLS: each accepted socket is served through an in-memory ``ssl.SSLObject`` (``SSLContext.wrap_bio``),
-  so the handshake and record layer run inside waitress's non-blocking event loop and a client that stalls
-  the handshake holds no thread. Minimum version TLS 1.2 (``-min-tls-version 1.3`` raises it); client
-  certificates are required and verified against ``-mutual-tls-ca``; ``-mutual-tls-cn REGEX`` answers 403
-  ``Invalid CN`` to a client whose leaf CN does not match (regex search), as cfssl does.
-* Deadlines: a TLS handshake and a request's headers must arrive within ``header_timeout`` of their first
-  byte, the whole request within ``request_timeout`` (waitress only closes connections that are silent, so a
-  client sending one byte a second would otherwise keep its connection forever); idle keep-alive
-  connections are closed after ``idle_timeout``.
-* Pre-fork: the parent binds the socket, forks the workers (each a waitress event loop with its own
-  threads), restarts a worker that dies, and forwards SIGTERM/SIGINT; a worker stops when its parent dies.
-  Workers share keep-alive connections evenly (a shared listening socket alone gave splits like 48/16).
-* Cheap requests on the event-loop thread: signing with a local key, health and metrics run where the
-  request was read instead of being handed to a waitress thread (``ServerOptions.inline``). The hand-off
-  costs GIL switches between threads: per EC sign request, 1.4-1.5 ms of CPU with it, 1.0-1.1 ms without.
-  Anything that may wait (remote signer, key generation) stays on the threads.
-* Graceful shutdown (SIGTERM or SIGINT): stop accepting, close idle connections, let requests in progress
+* One **event loop per worker** accepts connections itself (so it can shed idle ones and share the load with
+  sibling workers), reads and buffers whole requests, and answers them in order.
+* **Where a request runs**: ``ServerOptions.direct`` may answer it on the loop before any WSGI work (stored
+  OCSP responses); ``inline(method, path)`` names cheap, never-blocking requests run on the loop thread
+  (signing with a local key, health, metrics: no thread hand-off, which costs a quarter to a third of the
+  CPU time of a sign); everything else runs in the bounded pool that ``route(method, path)`` names
+  (:mod:`cfsslpy.api.pools`), one pool per kind of blocking work, so blocking work cannot starve signing.
+* **Idle connections are shed before a new one is refused**: at ``connection_limit`` open connections (and
+  when the process runs out of file descriptors) the connection idle the longest is closed to make room. The
+  soft ``RLIMIT_NOFILE`` is raised to the hard limit, as Go does.
+* **TLS**: ``ssl_handshake_timeout`` is ``header_timeout``; a failed handshake is logged in one WARNING line.
+  Minimum version TLS 1.2 (``-min-tls-version 1.3`` raises it); client certificates are required and
+  verified against ``-mutual-tls-ca``; ``-mutual-tls-cn REGEX`` answers 403 ``Invalid CN`` to a client whose
+  leaf CN does not match (regex search), as cfssl does.
+* **Pre-fork**: the parent binds the socket, forks the workers, restarts a worker that dies, and forwards
+  SIGTERM/SIGINT; a worker stops when its parent dies. Workers share connections evenly (a shared listening
+  socket alone gave splits like 48/16), through each worker's connection count in shared memory.
+* **Graceful shutdown** (SIGTERM or SIGINT): stop accepting, close idle connections, let requests in progress
   finish (answering them with ``Connection: close``) for at most ``graceful_timeout``, exit 0.
-* Transport-level errors (body or headers too large, malformed request) are answered with cfssl's JSON
-  error envelope, like every other error of the API.
-* Failures never stop a worker: an exception from the application is answered 500 (the envelope's
-  ``internal server error``) and logged in one access-log line; one that escapes waitress's own handling
-  closes that connection only. Every log field is cut to 256 characters and quoted when not plain, so a
-  path or a client certificate's CN cannot forge or flood log lines.
+* **Failures never stop a worker**: see :mod:`cfsslpy.api.connection`; the event loop's own error reports
+  are logged in one line, never with a traceback.
 """
 
 from __future__ import annotations
 
-import collections
+import asyncio
 import contextlib
+import errno
 import json
 import logging
 import mmap
 import os
 import re
+import resource
 import signal
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from types import FrameType
 from typing import Any
 
-from waitress import wasyncore
-from waitress.channel import ClientDisconnected, HTTPChannel
-from waitress.server import BaseWSGIServer, create_server
-from waitress.task import ErrorTask, WSGITask
-
+from cfsslpy.api.connection import (
+    CLIENT_CN,
+    Connection,
+    Limits,
+    Request,
+    Response,
+    WSGIApp,
+    call_wsgi,
+    environ_for,
+    envelope,
+    internal_error,
+)
+from cfsslpy.api.pools import Busy, Pools, PoolSpec
 from cfsslpy.api.state import MAX_BODY
-from cfsslpy.errors import LOG_FIELD_LIMIT, PlainError, UsageError, go_json_dumps
+from cfsslpy.errors import LOG_FIELD_LIMIT, PlainError, UsageError
 from cfsslpy.errors import logfmt as _logfmt
 
+__all__ = ["CLIENT_CN", "PoolSpec", "ServerOptions", "TLSOptions", "Worker", "bind", "serve", "tls_context", "worker_count"]
+
 log = logging.getLogger(__name__)
-access_log = logging.getLogger("cfsslpy.api.access")
-
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
-# environ keys this server adds for the application (and for its own mutual-TLS CN check)
-CLIENT_CN = "cfsslpy.tls.client_cn"  # the client certificate's CN ("" without one); absent without mTLS
 
 _TLS_VERSIONS = {"": ssl.TLSVersion.TLSv1_2, "1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
-# Ciphertext waiting for the socket beyond which the TLS channel stops taking plaintext (back-pressure).
-_TLS_HIGH_WATER = 256 * 1024
-# How long a closing TLS connection may take to hand its last bytes to a client that does not read.
-_CLOSE_LINGER = 5.0
 # A worker slot without a live worker, in the shared connection counts.
 _NO_WORKER = 2**31 - 1
-# How often a worker that declined new connections (Worker._balance) looks again.
+# How often a worker that declined new connections (Worker._declined) looks again.
 _BALANCE_TICK = 0.01
-# The event loop wakes at least this often to check deadlines and the stop flag.
+# The worker checks deadlines and its stop flag at least this often.
 _TICK = 0.25
+# Connections accepted per wake-up of the listening socket (then other work gets its turn).
+_ACCEPT_BATCH = 32
+# File descriptors kept free for everything else a worker opens (database, key files, outbound dials).
+_FD_RESERVE = 64
+# accept() errors that mean "no file descriptor or memory now": shed an idle connection or wait a moment
+_RESOURCE_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 
 @dataclass(frozen=True)
@@ -117,10 +110,12 @@ class ServerOptions:
     listen backlog), ``graceful_timeout`` for requests in progress at shutdown.
 
     ``inline(method, path)`` names the requests that are cheap and never block (signing with a local key,
-    health, metrics): those run on the worker's event-loop thread instead of being handed to one of the
-    ``threads``, which saves the GIL hand-offs between threads (a quarter to a third of the CPU time of a
-    sign request). Anything that may wait (a remote signer, key generation, a database) must stay on the
-    threads, or it would stall every connection of the worker meanwhile.
+    health, metrics): those run on the worker's event-loop thread instead of being handed to a pool thread,
+    which saves the GIL hand-offs between threads (a quarter to a third of the CPU time of a sign request).
+    Anything that may wait (a remote signer, key generation, a database, an outbound dial) must run in a
+    pool, or it would stall every connection of the worker meanwhile: ``route(method, path)`` names the pool
+    (``default``, ``threads`` threads, when it returns a name not in ``pools``). ``direct(request, remote)``
+    may answer a request on the loop before any of that (None: not mine).
     """
 
     workers: int = 1
@@ -131,11 +126,13 @@ class ServerOptions:
     header_timeout: float = 10.0
     request_timeout: float = 60.0
     idle_timeout: float = 30.0
-    connection_limit: int = 512
+    connection_limit: int = 4096
     graceful_timeout: float = 10.0
     backlog: int = 1024
     inline: Callable[[str, str], bool] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # more waitress adjustments (tests, tuning)
+    route: Callable[[str, str], str] | None = None
+    pools: dict[str, PoolSpec] = field(default_factory=dict)
+    direct: Callable[[Request, str], Response | None] | None = None
 
 
 def worker_count(requested: int) -> int:
@@ -197,16 +194,6 @@ def _reason(exc: BaseException) -> str:
     return str(exc)
 
 
-def _last_cn(peer: dict[str, Any] | None) -> str:
-    """The CN of a ``getpeercert()`` subject; the last one when there are several (Go's pkix.Name does that)."""
-    cn = ""
-    for rdn in (peer or {}).get("subject", ()):
-        for key, value in rdn:
-            if key == "commonName":
-                cn = value
-    return cn
-
-
 def require_client_cn(app: WSGIApp, pattern: re.Pattern[str]) -> WSGIApp:
     """cfssl's ``-mutual-tls-cn``: 403 ``Invalid CN`` (plain text, as Go's http.Error) unless the CN matches."""
     body = b"Invalid CN\n"
@@ -226,372 +213,6 @@ def require_client_cn(app: WSGIApp, pattern: re.Pattern[str]) -> WSGIApp:
         return [body]
 
     return check
-
-
-# ---------------------------------------------------------------------------------------------------------
-# waitress extensions: task (environ, draining, error envelope) and channels (deadlines, TLS)
-
-
-class _Task(WSGITask):  # type: ignore[misc]
-    wrote_header: bool  # waitress's attributes this class uses (annotations only: no new class attributes)
-    complete: bool
-    content_length: int | None
-    content_bytes_written: int
-    chunked_response: bool
-
-    def get_environment(self) -> dict[str, Any]:
-        if self.environ is not None:
-            return self.environ  # type: ignore[no-any-return]
-        environ: dict[str, Any] = super().get_environment()
-        channel = self.channel
-        environ["wsgi.multiprocess"] = channel.server.cfsslpy_multiprocess
-        if isinstance(channel, _TLSChannel):
-            environ["HTTPS"] = "on"
-            if channel.client_cn is not None:
-                environ[CLIENT_CN] = channel.client_cn
-        return environ
-
-    def write(self, data: bytes) -> None:
-        """waitress sends the header and the body with two ``send`` calls (two wake-ups of the client); the
-        usual response here is one body chunk with a Content-Length, which goes out with its header in one."""
-        if self.wrote_header or not self.complete:
-            super().write(data)
-            return
-        header = self.build_response_header()
-        self.wrote_header = True
-        length = self.content_length
-        if data and self.has_body and not self.chunked_response and length is not None and len(data) <= length - self.content_bytes_written:
-            self.content_bytes_written += len(data)
-            self.channel.write_soon(header + data)
-        else:
-            self.channel.write_soon(header)
-            super().write(data)
-
-    def build_response_header(self) -> bytes:
-        if self.channel.server.cfsslpy_draining:
-            self.set_close_on_finish()  # shutting down: tell the client not to reuse this connection
-        return super().build_response_header()  # type: ignore[no-any-return]
-
-    def execute(self) -> None:
-        """The application's failures end here: answered 500 (when nothing was sent yet) with the error
-        envelope, logged in one access-log line, the connection closed afterwards. waitress would log a
-        multi-line traceback and answer through the error task; an exception there would end the worker."""
-        try:
-            super().execute()
-        except ClientDisconnected:
-            raise
-        except Exception as exc:
-            sent = 0
-            if not self.wrote_header:
-                body = _envelope(0, "internal server error")  # the API's wording for every unexpected failure
-                self.status = "500 Internal Server Error"
-                self.response_headers = [("Content-Type", "text/plain; charset=utf-8"), ("X-Content-Type-Options", "nosniff")]
-                self.content_length = len(body)
-                self.complete = True
-                self.set_close_on_finish()
-                self.write(body)
-                sent = len(body)
-            else:  # cut short: no chunked terminator (finish() would write one), so it cannot pass for complete
-                self.chunked_response = False
-            self.close_on_finish = True  # a response cut short, or an application in an unknown state
-            environ = self.environ or {}
-            _access_line(
-                logging.ERROR,
-                str(environ.get("REQUEST_METHOD") or getattr(self.request, "command", None) or "-"),
-                str(getattr(self.request, "path", None) or "-"),
-                500,
-                sent,
-                time.time() - self.start_time,
-                _remote(self.channel),
-                error=f"{type(exc).__name__}: {exc}",
-            )
-
-
-class _ErrorTask(ErrorTask):  # type: ignore[misc]
-    """waitress's own errors (413, 431, 400...) as cfssl's error envelope, sent like Go's http.Error, with the
-    API's wording for the size limits; logged like the application's access log lines.
-
-    waitress also sends the 500 for an application failure it caught through this task, with a request that
-    was never parsed (no method, no path): nothing here may assume a parsed request, and nothing may raise
-    (waitress calls it with "must not fail", and an exception would end the worker)."""
-
-    def execute(self) -> None:
-        error = self.request.error
-        code = int(getattr(error, "code", 500) or 500)
-        reason = str(getattr(error, "reason", "") or "Internal Server Error")
-        try:
-            adj = self.channel.adj
-            if code == 413:
-                message = f"request body too large (limit {adj.max_request_body_size} bytes)"
-            elif code == 431:
-                message = f"request headers too large (limit {adj.max_request_header_size} bytes)"
-            elif code == 500:  # the API's own wording (code 0); never waitress's text, which may carry a traceback
-                message = "internal server error"
-            else:
-                message = f"{reason}: {error.body}" if getattr(error, "body", "") else reason
-        except Exception:
-            message = reason
-        body = _envelope(0 if code == 500 else code, message)
-        self.status = f"{code} {reason}"
-        self.response_headers.extend([("Content-Type", "text/plain; charset=utf-8"), ("X-Content-Type-Options", "nosniff")])
-        self.set_close_on_finish()
-        self.content_length = len(body)
-        self.write(body)
-        _access_line(
-            logging.INFO,
-            str(getattr(self.request, "command", None) or "-"),
-            str(getattr(self.request, "path", None) or "-"),
-            code,
-            len(body),
-            time.time() - getattr(self, "start_time", time.time()),
-            _remote(self.channel),
-        )
-
-
-def _envelope(code: int, message: str) -> bytes:
-    return (
-        go_json_dumps({"success": False, "result": None, "errors": [{"code": code, "message": message}], "messages": []}) + "\n"
-    ).encode()
-
-
-def _remote(channel: Any) -> str:
-    try:
-        return str(channel.addr[0])
-    except Exception:
-        return "-"
-
-
-def _access_line(level: int, method: str, path: str, status: int, size: int, seconds: float, remote: str, error: str | None = None) -> None:
-    """One access-log line, every field through :func:`_logfmt`; never raises (it runs on error paths)."""
-    try:
-        access_log.log(
-            level,
-            "method=%s path=%s status=%d bytes=%d duration_ms=%.2f remote=%s%s",
-            _logfmt(method),
-            _logfmt(path),
-            status,
-            size,
-            seconds * 1000,
-            _logfmt(remote),
-            "" if error is None else " error=" + _logfmt(error),
-        )
-    except Exception:  # a broken handler must not turn one bad request into a dead worker
-        pass
-
-
-class _Channel(HTTPChannel):  # type: ignore[misc]
-    """An HTTP connection with deadlines for the request being received."""
-
-    task_class = _Task
-    error_task_class = _ErrorTask
-
-    def __init__(self, server: Any, sock: socket.socket, addr: Any, adj: Any, map: Any = None) -> None:
-        self.opened = time.monotonic()
-        self.request_started: float | None = None  # first byte of the request now being received
-        super().__init__(server, sock, addr, adj, map)
-
-    def received(self, data: bytes) -> bool:
-        if self.request is None:
-            self.request_started = time.monotonic()
-        result: bool = super().received(data)
-        if self.request is None:
-            self.request_started = None
-        return result
-
-    def overdue(self, now: float, options: ServerOptions) -> str | None:
-        """Why this connection must be closed now, or None."""
-        request = self.request
-        if self.request_started is None or request is None:
-            return None
-        elapsed = now - self.request_started
-        if not request.headers_finished and elapsed > options.header_timeout:
-            return f"request headers not complete after {options.header_timeout:g}s"
-        if elapsed > options.request_timeout:
-            return f"request not complete after {options.request_timeout:g}s"
-        return None
-
-    def busy(self) -> bool:
-        """A request is being received, processed or answered (graceful shutdown waits for it)."""
-        request = self.request
-        return bool(self.requests or self.total_outbufs_len or (request is not None and not request.empty))
-
-    def close_now(self) -> None:
-        self.handle_close()
-
-
-class _TLSChannel(_Channel):
-    """TLS through ``SSLContext.wrap_bio``: ciphertext moves between the socket and two memory BIOs in the
-    event loop; waitress reads and writes plaintext. Lock order: waitress's outbuf lock, then ``_tls_lock``;
-    ``handle_close`` (which takes the outbuf lock) is never called while ``_tls_lock`` is held.
-    """
-
-    context: ssl.SSLContext  # set on the per-server subclass
-
-    def __init__(self, server: Any, sock: socket.socket, addr: Any, adj: Any, map: Any = None) -> None:
-        self._tls_lock = threading.Lock()
-        self._incoming = ssl.MemoryBIO()
-        self._outgoing = ssl.MemoryBIO()
-        self._tls = self.context.wrap_bio(self._incoming, self._outgoing, server_side=True)
-        self._ciphertext = bytearray()  # encrypted bytes the socket has not taken yet
-        self._established = False
-        self._peer_gone = False
-        self._closing_since: float | None = None
-        self.client_cn: str | None = None
-        super().__init__(server, sock, addr, adj, map)
-
-    # -- reading (event loop thread) ------------------------------------------------------------------------
-
-    def handle_read(self) -> None:
-        try:
-            raw = self.socket.recv(self.adj.recv_bytes)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            raw = b""
-        if not raw:
-            self._peer_gone = True
-            self.handle_close()
-            return
-        failure: ssl.SSLError | None = None
-        with self._tls_lock:
-            self._incoming.write(raw)
-            try:
-                plaintext = self._decrypt()
-            except ssl.SSLError as exc:
-                plaintext, failure = b"", exc
-            self._push()
-        self.last_activity = time.time()
-        if failure is not None:
-            self._handshake_failed(failure)
-            return
-        if self._peer_gone:
-            self.handle_close()
-            return
-        if plaintext:
-            self.received(plaintext)
-
-    def _decrypt(self) -> bytes:
-        if not self._established:
-            try:
-                self._tls.do_handshake()
-            except ssl.SSLWantReadError:
-                return b""
-            self._established = True
-            self._on_established()
-        chunks = []
-        while True:
-            try:
-                chunk = self._tls.read(65536)
-            except ssl.SSLWantReadError:
-                break
-            except ssl.SSLZeroReturnError:  # the client's close_notify
-                self._peer_gone = True
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    def _on_established(self) -> None:
-        if self.context.verify_mode == ssl.CERT_REQUIRED:
-            self.client_cn = _last_cn(self._tls.getpeercert())
-
-    def _handshake_failed(self, exc: ssl.SSLError) -> None:
-        # cfssl (Go's http.Server) logs "http: TLS handshake error from ADDR: ..." for these.
-        # A refused client certificate is worth a WARNING; scanners and plain-HTTP clients only an INFO.
-        client_auth = self.context.verify_mode == ssl.CERT_REQUIRED and not self._established
-        level = logging.WARNING if client_auth or isinstance(exc, ssl.SSLCertVerificationError) else logging.INFO
-        where = "TLS handshake" if not self._established else "TLS"
-        log.log(level, "%s error from %s:%s: %s", where, self.addr[0], self.addr[1], _reason(exc))
-        self._peer_gone = True  # nothing more to say to this client (its alert was already pushed)
-        self.handle_close()
-
-    # -- writing (event loop thread, or a task thread holding waitress's outbuf lock) -----------------------
-
-    def _push(self) -> None:
-        """Move the TLS layer's output to the socket as far as it takes it (``_tls_lock`` held)."""
-        out = self._outgoing.read()
-        if out:
-            self._ciphertext += out
-        while self._ciphertext and not self._peer_gone and self.socket is not None:
-            try:
-                sent = self.socket.send(self._ciphertext)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                self._peer_gone = True
-                return
-            del self._ciphertext[:sent]
-
-    def send(self, data: bytes, do_close: bool = True) -> int:
-        """waitress's plaintext ``send``: returns how much plaintext was taken (0 = try again later)."""
-        with self._tls_lock:
-            if len(self._ciphertext) >= _TLS_HIGH_WATER:
-                self._push()
-            if self.socket is None or self._peer_gone or len(self._ciphertext) >= _TLS_HIGH_WATER:
-                taken = 0
-            else:
-                try:
-                    taken = self._tls.write(data)
-                except ssl.SSLError:
-                    self._peer_gone = True
-                    taken = 0
-                self._push()
-        if self._peer_gone and do_close:
-            self.handle_close()
-        return taken
-
-    def writable(self) -> bool:
-        return bool(self._ciphertext) or bool(super().writable())
-
-    def readable(self) -> bool:
-        return self._closing_since is None and bool(super().readable())
-
-    def handle_write(self) -> None:
-        with self._tls_lock:
-            self._push()
-            blocked = bool(self._ciphertext)
-        if self._peer_gone:
-            self.handle_close()
-        elif not blocked:
-            super().handle_write()
-
-    def handle_close(self) -> None:
-        """Close after the last ciphertext has reached the socket (with close_notify), or at once if the
-        client is gone; a client that does not read gets ``_CLOSE_LINGER`` seconds."""
-        if self.socket is None:
-            return
-        if not self._peer_gone:
-            with self._tls_lock:
-                if self._established and self._closing_since is None:
-                    with contextlib.suppress(ssl.SSLError):
-                        self._tls.unwrap()  # queue our close_notify
-                self._push()
-                pending = bool(self._ciphertext) and not self._peer_gone
-            if pending and (self._closing_since is None or time.monotonic() - self._closing_since < _CLOSE_LINGER):
-                if self._closing_since is None:
-                    self._closing_since = time.monotonic()
-                self.will_close = True
-                return
-        super().handle_close()
-
-    def overdue(self, now: float, options: ServerOptions) -> str | None:
-        if self._closing_since is not None and now - self._closing_since > _CLOSE_LINGER:
-            return "client does not read the end of its response"
-        if not self._established and now - self.opened > options.header_timeout:
-            return f"TLS handshake not complete after {options.header_timeout:g}s"
-        return super().overdue(now, options)
-
-    def busy(self) -> bool:
-        return bool(self._ciphertext) or super().busy()
-
-    def close_now(self) -> None:
-        self._peer_gone = True
-        self.handle_close()
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The listening socket
 
 
 def bind(host: str, port: int, backlog: int = 1024) -> socket.socket:
@@ -622,84 +243,20 @@ def listen_url(sock: socket.socket, tls: bool) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# One worker: a waitress event loop with deadlines, a stop flag and graceful draining
+# One worker: an event loop that accepts, sheds, balances, enforces deadlines and drains
 
 
-class _Dispatcher:
-    """waitress's task dispatcher, except that requests ``inline`` accepts wait in ``pending`` and run on the
-    event-loop thread (:meth:`run_pending`, after each turn of the loop) instead of on a worker thread.
-
-    ``add_task`` is called by waitress with the channel whose first queued request is due, from the loop
-    thread or from a worker thread (the next pipelined request); a worker thread wakes the loop afterwards
-    (waitress pulls its trigger at the end of every request), so a pending request never waits for a poll
-    timeout.
-
-    Every channel is served through :func:`_service`: an exception that escapes waitress's own handling is
-    logged in one line and the connection closed, where it would otherwise end the worker (on the loop
-    thread) or leave the connection open forever (on a waitress thread, which logs and forgets it).
-    """
-
-    def __init__(self, threaded: Any, inline: Callable[[str, str], bool] | None) -> None:
-        self.threaded = threaded
-        self.inline = inline
-        self.pending: collections.deque[Any] = collections.deque()
-
-    def add_task(self, channel: Any) -> None:
-        request = channel.requests[0] if channel.requests else None
-        if self.inline is not None and request is not None and request.error is None and self.inline(request.command, request.path):
-            self.pending.append(channel)
-        else:
-            self.threaded.add_task(_Guarded(channel))
-
-    def run_pending(self) -> None:
-        while self.pending:
-            _service(self.pending.popleft())
-
-    def set_thread_count(self, count: int) -> None:
-        self.threaded.set_thread_count(count)
-
-    def shutdown(self, cancel_pending: bool = True, timeout: float = 5) -> bool:
-        return bool(self.threaded.shutdown(cancel_pending=cancel_pending, timeout=timeout))
-
-
-@dataclass(frozen=True)
-class _Guarded:
-    """A channel as a task of waitress's thread pool (which calls ``service``, or ``cancel`` at shutdown),
-    served by :func:`_service`."""
-
-    channel: Any
-
-    def service(self) -> None:
-        _service(self.channel)
-
-    def cancel(self) -> None:
-        self.channel.cancel()
-
-
-def _service(channel: Any) -> None:
-    """``channel.service()`` (waitress answers the channel's first request), which must never raise: an
-    exception is logged in one line and the connection closed once what was already queued is sent."""
+def raise_fd_limit() -> int:
+    """Raise the soft limit on open files to the hard limit (as Go's runtime does); returns the soft limit."""
     try:
-        channel.service()
-    except Exception as exc:
-        request = channel.requests[0] if channel.requests else None
-        _access_line(
-            logging.ERROR,
-            str(getattr(request, "command", None) or "-"),
-            str(getattr(request, "path", None) or "-"),
-            500,
-            0,
-            0.0,
-            _remote(channel),
-            error=f"{type(exc).__name__}: {exc}",
-        )
-        with contextlib.suppress(Exception):
-            with channel.requests_lock:
-                for pending in channel.requests:
-                    pending.close()
-                channel.requests = []
-                channel.close_when_flushed = True
-            channel.server.pull_trigger()
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        return int(soft) if soft != resource.RLIM_INFINITY else 1 << 20
+    except (ValueError, OSError):
+        return 1024
 
 
 class Worker:
@@ -716,198 +273,279 @@ class Worker:
         on_exit: Callable[[], None] | None = None,
         balance: tuple[memoryview, int] | None = None,
     ) -> None:
-        self.options = options
-        self.on_exit = on_exit
-        self._declined = False  # see _balance
-        self._recheck: Callable[[], None] | None = None
-        self.listener = listener
-        self.context = context
-        self._stop = threading.Event()
-        self._parent = os.getppid() if multiprocess else None
-        self._map: dict[int, Any] = {}
         if options.tls and options.tls.client_cn:
             app = require_client_cn(app, compile_cn_pattern(options.tls.client_cn))
-        adjustments: dict[str, Any] = {
-            "threads": options.threads,
-            "url_scheme": "https" if context is not None else "http",
-            "max_request_body_size": options.max_body,
-            "max_request_header_size": options.max_header,
-            "channel_timeout": max(1, int(options.idle_timeout)),
-            "cleanup_interval": max(1, int(min(options.idle_timeout, 30) / 2)),
-            "connection_limit": options.connection_limit,
-            "backlog": options.backlog,
-            "asyncore_use_poll": True,
-            "log_socket_errors": False,
-            "expose_tracebacks": False,
-            "ident": "",
-            "clear_untrusted_proxy_headers": True,
-            **options.extra,
-        }
-        self.server: BaseWSGIServer = create_server(app, map=self._map, sockets=[listener], **adjustments)
-        if context is not None:
-            self.server.channel_class = type("TLSChannel", (_TLSChannel,), {"context": context})
-        else:
-            self.server.channel_class = _Channel
-        self.server.cfsslpy_draining = False
-        self.server.cfsslpy_multiprocess = multiprocess
-        if balance is not None:
-            self._balance(*balance)
-        self.dispatcher = _Dispatcher(self.server.task_dispatcher, options.inline)
-        self.server.task_dispatcher = self.dispatcher
-        if options.inline is not None:
-            # waitress wakes the event loop through a pipe at the end of every request; a request answered on
-            # the loop thread itself needs no wake-up (the loop polls again right after it): one write, one
-            # read and one turn of the loop less per request.
-            wake = self.server.pull_trigger
-            self._loop_thread = threading.get_ident()
+        self.app = app
+        self.options = options
+        self.listener = listener
+        self.context = context
+        self.multiprocess = multiprocess
+        self.on_exit = on_exit
+        self.balance = balance
+        self.scheme = "https" if context is not None else "http"
+        self.limits = Limits(options.max_header, options.max_body, options.header_timeout, options.request_timeout, options.idle_timeout)
+        self.limit = max(8, min(options.connection_limit, raise_fd_limit() - _FD_RESERVE))
+        self.pools = Pools({"default": PoolSpec(options.threads), **options.pools})
+        self.connections: set[Connection] = set()
+        self.handshakes: dict[asyncio.Task[None], tuple[float, socket.socket]] = {}
+        self._stop = threading.Event()
+        self._parent = os.getppid() if multiprocess else None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._accepting = False
+        self._stopping = False
+        self._resource_warned = 0.0
 
-            def pull_trigger() -> None:
-                if threading.get_ident() != self._loop_thread:
-                    wake()
-
-            self.server.pull_trigger = pull_trigger
-
-    def _balance(self, loads: memoryview, index: int) -> None:
-        """Accept new connections only while no sibling worker has clearly fewer open ones (two fewer, or a
-        quarter fewer with many; ``loads``: every worker's count, in memory the processes share). A listening socket shared by several processes hands
-        each connection to whichever wakes first, so keep-alive clients can pile up on one worker while
-        another idles. A worker that declines re-checks every ``_BALANCE_TICK`` (its siblings' counts
-        change without waking it), so a new connection waits at most that long in the rare case where every
-        worker has just declined."""
-        server = self.server
-        channels = server.active_channels
-        accepting = server.readable  # waitress's: connection limit, and the idle-connection sweep
-        loads[index] = 0
-
-        def recheck() -> None:  # before each turn of the loop, which chooses its poll timeout by the result
-            mine = len(channels)
-            loads[index] = mine
-            least = min(loads)
-            self._declined = mine > least + 1 + least // 4  # within one, or a quarter for many connections
-
-        def readable() -> bool:
-            return bool(accepting()) and not self._declined
-
-        self._recheck = recheck
-        server.readable = readable
+    # --- control -----------------------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Ask the loop to shut down gracefully (thread-safe, async-signal-safe)."""
+        """Ask the worker to shut down gracefully (thread-safe; from a signal handler too)."""
         self._stop.set()
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has ended meanwhile
+                loop.call_soon_threadsafe(wake.set)
 
     def run(self, on_ready: Callable[[], None] | None = None) -> None:
         """Serve until stopped; ``on_ready`` runs once the signal handlers are in place."""
-        self._loop_thread = threading.get_ident()
-        with self._signals():
-            if on_ready is not None:
-                on_ready()
-            next_check = 0.0
-            while not self._stop.is_set():
-                if self._recheck is not None:
-                    self._recheck()
-                wasyncore.loop(timeout=_BALANCE_TICK if self._declined else _TICK, map=self._map, use_poll=True, count=1)
-                self.dispatcher.run_pending()
-                now = time.monotonic()
-                if now < next_check:  # under load the loop turns thousands of times a second
-                    continue
-                next_check = now + _TICK
-                self._enforce_deadlines()
-                if self._parent is not None and os.getppid() != self._parent:
-                    log.warning("worker %d: the server process is gone; shutting down", os.getpid())
-                    break
-            self._drain()
-        if self.on_exit is not None:
+        try:
+            asyncio.run(self._main(on_ready))
+        finally:
+            self.pools.shutdown()
+            if self.on_exit is not None:
+                try:
+                    self.on_exit()
+                except Exception:
+                    log.exception("worker %d: exit hook failed", os.getpid())
+
+    async def _main(self, on_ready: Callable[[], None] | None) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop, self._wake = loop, asyncio.Event()
+        loop.set_exception_handler(_loop_error)
+        self.listener.setblocking(False)
+        self._resume_accept()
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, self.stop)
+        if self._stop.is_set():
+            self._wake.set()
+        if on_ready is not None:
+            on_ready()
+        while not self._stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), _TICK)
+            self._sweep()
+            if self._parent is not None and os.getppid() != self._parent:
+                log.warning("worker %d: the server process is gone; shutting down", os.getpid())
+                break
+        await self._drain()
+
+    # --- connection.Dispatch -----------------------------------------------------------------------------
+
+    def opened(self, connection: Connection) -> None:
+        self.connections.add(connection)
+
+    def closed(self, connection: Connection) -> None:
+        self.connections.discard(connection)
+        if not self._accepting and not self._stopping:
+            self._resume_accept()
+
+    def handle(self, connection: Connection, request: Request) -> Response | None:
+        options = self.options
+        if options.direct is not None:
+            response = options.direct(request, connection.remote[0])
+            if response is not None:
+                return response
+        method, path = request.method, request.path
+        if options.inline is not None and options.inline(method, path):
+            return self._run(connection, request)
+        pool = self.pools.get(options.route(method, path) if options.route is not None else "default")
+        loop = self._loop
+        assert loop is not None
+
+        def answer(response: Response) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop has ended (shutdown timed out)
+                loop.call_soon_threadsafe(connection.finish, request, response)
+
+        def late(waited: float) -> None:
+            answer(_unavailable(f"waited {waited:.1f}s for a {pool.name} thread"))
+
+        try:
+            pool.submit(lambda: answer(self._run(connection, request)), late)
+        except Busy:
+            return _unavailable(f"every {pool.name} thread busy and its queue full")
+        return None
+
+    def _run(self, connection: Connection, request: Request) -> Response:
+        try:
+            return call_wsgi(self.app, environ_for(connection, request, self.multiprocess))
+        except Exception as exc:
+            return internal_error(request, connection.remote[0], exc)
+
+    # --- accepting ---------------------------------------------------------------------------------------
+
+    def _resume_accept(self) -> None:
+        if self._accepting or self._stopping or self._loop is None:
+            return
+        self._loop.add_reader(self.listener.fileno(), self._on_acceptable)
+        self._accepting = True
+
+    def _pause_accept(self, retry: float | None) -> None:
+        if self._accepting and self._loop is not None:
+            self._loop.remove_reader(self.listener.fileno())
+            self._accepting = False
+        if retry is not None and self._loop is not None:
+            self._loop.call_later(retry, self._resume_accept)
+
+    def _open(self) -> int:
+        return len(self.connections) + len(self.handshakes)
+
+    def _declined(self) -> bool:
+        """Leave new connections to a sibling worker that has clearly fewer (two fewer, or a quarter fewer with
+        many). A worker that declines looks again after ``_BALANCE_TICK``: its siblings' counts change
+        without waking it, and a new connection must never wait long when every worker has just declined."""
+        if self.balance is None:
+            return False
+        loads, index = self.balance
+        mine = self._open()
+        loads[index] = mine
+        least = min(loads)
+        return mine > least + 1 + least // 4
+
+    def _on_acceptable(self) -> None:
+        for _ in range(_ACCEPT_BATCH):
+            if self._declined():
+                self._pause_accept(_BALANCE_TICK)
+                return
+            if self._open() >= self.limit and not self._shed():
+                self._pause_accept(None)  # resumed when a connection closes
+                return
             try:
-                self.on_exit()
-            except Exception:
-                log.exception("worker %d: exit hook failed", os.getpid())
+                sock, address = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in _RESOURCE_ERRORS:
+                    now = time.monotonic()
+                    if now - self._resource_warned > 10:
+                        self._resource_warned = now
+                        log.warning("cannot accept a connection: %s; closing idle connections", _reason(exc))
+                    if not self._shed():
+                        self._pause_accept(0.1)
+                    return
+                if exc.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EPERM):
+                    continue
+                log.error("accept failed: %s", _reason(exc))
+                self._pause_accept(0.1)
+                return
+            self._start(sock, address)
 
-    def _channels(self) -> list[_Channel]:
-        return [c for c in list(self._map.values()) if isinstance(c, _Channel)]
+    def _start(self, sock: socket.socket, address: Any) -> None:
+        assert self._loop is not None
+        sock.setblocking(False)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        task = self._loop.create_task(self._connect(sock, address))
+        self.handshakes[task] = (time.monotonic(), sock)
+        task.add_done_callback(self._handshake_done)
 
-    def _enforce_deadlines(self) -> None:
+    async def _connect(self, sock: socket.socket, address: Any) -> None:
+        assert self._loop is not None
+        try:
+            await self._loop.connect_accepted_socket(
+                lambda: Connection(self, self.limits, self.scheme),
+                sock,
+                ssl=self.context,
+                ssl_handshake_timeout=self.options.header_timeout if self.context is not None else None,
+            )
+        except asyncio.CancelledError:
+            sock.close()
+        except Exception as exc:  # a failed or timed-out TLS handshake, a connection reset meanwhile
+            sock.close()
+            if self.context is not None:
+                host, port = (address[0], address[1]) if isinstance(address, tuple) else ("-", 0)
+                log.warning("TLS handshake error from %s:%s: %s", _logfmt(str(host)), port, _logfmt(_reason(exc) or type(exc).__name__))
+
+    def _handshake_done(self, task: asyncio.Task[None]) -> None:
+        self.handshakes.pop(task, None)
+        if not self._accepting and not self._stopping:
+            self._resume_accept()
+
+    def _shed(self) -> bool:
+        """Close the connection idle the longest (a lingering or idle keep-alive one, or one still in its TLS
+        handshake, oldest first) to make room for a new one; False when every connection is busy."""
+        victim: Connection | None = None
+        for connection in self.connections:
+            if (connection.idle or connection.lingering_until) and (victim is None or connection.last_active < victim.last_active):
+                victim = connection
+        if victim is not None:
+            self.connections.discard(victim)
+            victim.closing = True
+            if victim.transport is not None:
+                victim.transport.abort()
+            return True
+        if self.handshakes:
+            task = min(self.handshakes, key=lambda t: self.handshakes[t][0])
+            self.handshakes.pop(task, None)
+            task.cancel()
+            return True
+        return False
+
+    # --- deadlines and shutdown --------------------------------------------------------------------------
+
+    def _sweep(self) -> None:
         now = time.monotonic()
-        for channel in self._channels():
-            why = channel.overdue(now, self.options)
+        for connection in list(self.connections):
+            why = connection.overdue(now)
             if why is not None:
-                log.info("closing the connection from %s:%s: %s", channel.addr[0], channel.addr[1], why)
-                channel.close_now()
+                connection.close(why)
+        if self.balance is not None:
+            self._declined()  # keep this worker's published count current while it is quiet
 
-    def _drain(self) -> None:
-        server = self.server
-        server.cfsslpy_draining = True
-        server.accepting = False
-        server.del_channel()  # stop accepting; the trigger stays for the task threads
+    async def _drain(self) -> None:
+        self._stopping = True
+        self._pause_accept(None)
         self.listener.close()  # new connections are refused once every process has closed its copy
-        deadline = time.monotonic() + self.options.graceful_timeout
-        busy_at_start = sum(1 for channel in self._channels() if channel.busy())
+        for task in list(self.handshakes):
+            task.cancel()
+        for connection in list(self.connections):
+            connection.drain()
+        busy = [c for c in self.connections if not c.closing]
         log.log(
             logging.DEBUG if self._parent is not None else logging.INFO,
             "shutting down: no longer accepting connections; %d request(s) in progress (waiting up to %gs)",
-            busy_at_start,
+            len(busy),
             self.options.graceful_timeout,
         )
-        while True:
-            busy = []
-            for channel in self._channels():
-                if channel.busy():
-                    busy.append(channel)
-                else:
-                    channel.close_now()
-            if not busy:
-                break
-            if time.monotonic() >= deadline:
-                log.warning("%d connection(s) still busy after %gs; closing them", len(busy), self.options.graceful_timeout)
-                for channel in busy:
-                    channel.close_now()
-                break
-            wasyncore.loop(timeout=_TICK / 5, map=self._map, use_poll=True, count=1)
-            self.dispatcher.run_pending()
-            self._enforce_deadlines()
-        server.task_dispatcher.shutdown(cancel_pending=True, timeout=max(1.0, deadline - time.monotonic()))
-        wasyncore.close_all(self._map)
-
-    @contextlib.contextmanager
-    def _signals(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def handler(signum: int, frame: FrameType | None) -> None:
-            self._stop.set()
-
-        saved = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            yield
-        finally:
-            for s, previous in saved.items():
-                signal.signal(s, previous)
+        deadline = time.monotonic() + self.options.graceful_timeout
+        while any(not c.closing or c.busy for c in self.connections) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+            self._sweep()
+        left = [c for c in self.connections if not c.closing or c.busy]
+        if left:
+            log.warning("%d connection(s) still busy after %gs; closing them", len(left), self.options.graceful_timeout)
+        for connection in list(self.connections):
+            if connection.transport is not None:
+                connection.transport.abort()
+        await asyncio.sleep(0)  # let the transports report their closing
 
 
-# ---------------------------------------------------------------------------------------------------------
-# The server: one worker in this process, or a supervisor of pre-forked workers
+def _unavailable(why: str) -> Response:
+    return Response(
+        "503 Service Unavailable",
+        [("Content-Type", "text/plain; charset=utf-8"), ("X-Content-Type-Options", "nosniff"), ("Retry-After", "1")],
+        envelope(503, "server busy, retry later"),
+        log_line=(logging.WARNING, why),
+    )
 
 
-@contextlib.contextmanager
-def _waitress_logging() -> Iterator[None]:
-    """waitress's own log lines go where cfsslpy's go, at cfsslpy's level; its queue-depth warnings (normal
-    under load: requests wait for a thread) only at DEBUG."""
-    ours = logging.getLogger("cfsslpy")
-    loggers = [logging.getLogger("waitress"), logging.getLogger("waitress.queue")]
-    saved = [(lg, list(lg.handlers), lg.level, lg.propagate) for lg in loggers]
-    level = ours.getEffectiveLevel()
-    for lg in loggers:
-        lg.handlers = list(ours.handlers)
-        lg.propagate = not ours.handlers
-        lg.setLevel(level)
-    loggers[1].setLevel(max(level, logging.ERROR))
-    try:
-        yield
-    finally:
-        for lg, handlers, lvl, propagate in saved:
-            lg.handlers = handlers
-            lg.setLevel(lvl)
-            lg.propagate = propagate
+def _loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The event loop's own error reports, in one line each (never a traceback)."""
+    exc = context.get("exception")
+    message = str(context.get("message") or "event loop error")
+    detail = f": {type(exc).__name__}: {exc}" if exc is not None else ""
+    log.error("%s", _logfmt(message + detail))
+
 
 
 def serve(
@@ -934,13 +572,12 @@ def serve(
             compile_cn_pattern(options.tls.client_cn)
         workers = worker_count(options.workers)
         url = listen_url(listener, context is not None)
-        with _waitress_logging():
-            if workers == 1:
-                worker = Worker(app, options, listener, context, multiprocess=False, on_exit=on_worker_exit)
-                worker.run(None if on_ready is None else lambda: on_ready(url))
-                log.info("stopped")
-                return 0
-            return Supervisor(app, options, listener, context, workers, on_worker_exit).run(url, on_ready)
+        if workers == 1:
+            worker = Worker(app, options, listener, context, multiprocess=False, on_exit=on_worker_exit)
+            worker.run(None if on_ready is None else lambda: on_ready(url))
+            log.info("stopped")
+            return 0
+        return Supervisor(app, options, listener, context, workers, on_worker_exit).run(url, on_ready)
 
 
 class Supervisor:

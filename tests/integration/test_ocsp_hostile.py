@@ -16,6 +16,7 @@ leading ``/``); 1.6.5 answers as for POST, and a GET path that is not base64 400
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import http.client
@@ -35,9 +36,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from test_ocspresponder import cert_id_der, der_tlv, ocsp_request
 from test_ocspserve import Pki, ask, make_db, ocspserve, pki, stored_responses
-from waitress.adjustments import Adjustments
-from waitress.parser import HTTPRequestParser
-from waitress.utilities import InternalServerError
 
 from cfsslpy.api import server as srv
 from cfsslpy.ocspresponder import MALFORMED_REQUEST, responses_text
@@ -177,7 +175,7 @@ def test_hostile_requests_are_answered_and_stop_nothing(pki: Pki, mode: str) -> 
         assert_good(port, pki)
         # beyond the header limit (64 KiB), and not HTTP at all: the transport's errors, as the error envelope
         assert exchange(port, "GET", "/" + "A" * 70_000)[0] == 431
-        assert raw_exchange(port, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n").startswith(b"HTTP/1.0 400 Bad Request")
+        assert raw_exchange(port, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n").startswith(b"HTTP/1.1 400 Bad Request")
         # a client that sends half a request and leaves
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
             s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n\x30\x62")
@@ -216,9 +214,9 @@ def test_a_path_with_a_newline_and_a_control_character_is_one_quoted_log_line(pk
 
 
 @contextlib.contextmanager
-def worker(app: Any, inline: bool) -> Iterator[tuple[int, threading.Thread]]:
+def worker(app: Any, inline: bool, direct: Any = None) -> Iterator[tuple[int, threading.Thread]]:
     listener = srv.bind("127.0.0.1", 0)
-    options = srv.ServerOptions(inline=(lambda method, path: True) if inline else None)
+    options = srv.ServerOptions(inline=(lambda method, path: True) if inline else None, direct=direct)
     w = srv.Worker(app, options, listener, None, multiprocess=False)
     thread = threading.Thread(target=w.run, daemon=True)
     thread.start()
@@ -241,13 +239,13 @@ def failing_app(environ: dict[str, Any], start_response: Any) -> Any:
             yield b"partial"
             raise RuntimeError("failed half-way")
 
-        start_response("200 OK", [("Content-Type", "text/plain")])  # no length: chunked
+        start_response("200 OK", [("Content-Type", "text/plain")])
         return body()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "3")])
     return [b"ok\n"]
 
 
-@pytest.mark.parametrize("inline", [True, False], ids=["on the loop thread", "on a waitress thread"])
+@pytest.mark.parametrize("inline", [True, False], ids=["on the loop thread", "in a pool thread"])
 def test_an_application_that_raises_gets_500_in_one_line_and_the_worker_goes_on(inline: bool, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO), worker(failing_app, inline) as (port, thread):
         for _ in range(3):
@@ -255,73 +253,53 @@ def test_an_application_that_raises_gets_500_in_one_line_and_the_worker_goes_on(
             assert status == 500
             assert body == b'{"success":false,"result":null,"errors":[{"code":0,"message":"internal server error"}],"messages":[]}\n'
             assert exchange(port, "GET", "/fine") == (200, b"ok\n")
-        # a failure after the headers went out: the response is cut short, never passed off as complete
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("GET", "/raise-after-headers")
-        reply = conn.getresponse()
-        with pytest.raises(http.client.IncompleteRead):
-            reply.read()
-        conn.close()
+        # a failure half-way through the body: responses are collected whole before anything is sent, so
+        # the client gets a clean 500, never a truncated 200
+        assert exchange(port, "GET", "/raise-after-headers")[0] == 500
         assert exchange(port, "GET", "/fine") == (200, b"ok\n")
         assert thread.is_alive()
         assert settled(lambda: close_wait(port)) == []
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert len(errors) == 4, [r.getMessage() for r in errors]  # one line per failure, nothing from waitress
+    assert len(errors) == 4, [r.getMessage() for r in errors]  # one line per failure, nothing else
     assert all(r.name == "cfsslpy.api.access" and r.exc_info is None and "\n" not in r.getMessage() for r in errors)
     assert errors[0].getMessage().startswith("method=POST path=/raise status=500 bytes=")
     assert 'error="NotImplementedError: OCSP request contains more than one request"' in errors[0].getMessage()
 
 
-class _Channel:
-    """What waitress's tasks and :func:`srv._service` use of a channel."""
+def test_a_direct_handler_that_raises_is_answered_500_in_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    """The server's own hook (``ServerOptions.direct``, the OCSP hot path) failing: 500, one line, and the
+    same connection and worker go on."""
 
-    def __init__(self) -> None:
-        self.adj = Adjustments()
-        self.addr = ("127.0.0.1", 4242)
-        self.written = bytearray()
-        self.requests: list[Any] = []
-        self.requests_lock = threading.Lock()
-        self.close_when_flushed = False
-        self.triggered = 0
-        self.server = self
+    def direct(request: Any, remote: str) -> Any:
+        if request.path == "/boom":
+            raise AttributeError("'Request' object has no attribute 'command'")
+        return None
 
-    def write_soon(self, data: bytes) -> int:
-        self.written += data
-        return len(data)
-
-    def pull_trigger(self) -> None:
-        self.triggered += 1
-
-    def service(self) -> None:
-        raise AttributeError("'HTTPRequestParser' object has no attribute 'command'")
-
-
-def test_the_error_task_never_assumes_a_parsed_request(caplog: pytest.LogCaptureFixture) -> None:
-    """waitress answers an application failure it caught with a fresh parser (no method, no path): reading
-    ``request.command`` there raised, and that exception ended the worker (issue 10)."""
-    channel = _Channel()
-    request = HTTPRequestParser(channel.adj)
-    request.error = InternalServerError("Traceback (most recent call last): secrets")
-    task = srv._ErrorTask(channel, request)
-    with caplog.at_level(logging.INFO, logger="cfsslpy.api.access"):
-        task.service()
-    head, _, body = bytes(channel.written).partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.0 500 Internal Server Error") and b"Connection: close" in head
-    assert body == b'{"success":false,"result":null,"errors":[{"code":0,"message":"internal server error"}],"messages":[]}\n'
-    (line,) = [r.getMessage() for r in caplog.records]
-    assert line.startswith("method=- path=- status=500 ")
-
-
-def test_a_channel_that_raises_is_closed_in_one_log_line(caplog: pytest.LogCaptureFixture) -> None:
-    channel = _Channel()
-    channel.requests = [HTTPRequestParser(channel.adj)]
-    with caplog.at_level(logging.INFO):
-        srv._service(channel)  # must not raise
-    assert channel.requests == [] and channel.close_when_flushed and channel.triggered == 1
-    (record,) = caplog.records
-    assert record.levelno == logging.ERROR and record.exc_info is None
-    assert record.getMessage().startswith("method=- path=- status=500 bytes=0 ")
+    with caplog.at_level(logging.INFO), worker(failing_app, True, direct) as (port, thread):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/boom")
+        reply = conn.getresponse()
+        assert reply.status == 500 and reply.getheader("Connection") == "close"
+        assert reply.read() == b'{"success":false,"result":null,"errors":[{"code":0,"message":"internal server error"}],"messages":[]}\n'
+        conn.close()
+        assert exchange(port, "GET", "/fine") == (200, b"ok\n")
+        assert thread.is_alive()
+        assert settled(lambda: close_wait(port)) == []
+    (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert record.exc_info is None and record.getMessage().startswith("method=GET path=/boom status=500 bytes=")
     assert "AttributeError" in record.getMessage()
+
+
+def test_the_event_loop_reports_errors_in_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        with caplog.at_level(logging.INFO):
+            srv._loop_error(loop, {"message": "Exception in callback\nforged line", "exception": ValueError("bad\nthing")})
+    finally:
+        loop.close()
+    (record,) = caplog.records
+    assert record.levelno == logging.ERROR and record.exc_info is None and "\n" not in record.getMessage()
+    assert "ValueError" in record.getMessage()
 
 
 @pytest.mark.parametrize(

@@ -350,12 +350,13 @@ def test_a_client_that_dribbles_is_cut_off_at_the_deadline(ca: CA, run_cli: RunC
         context = srv.tls_context(srv.TLSOptions(str(cert), str(key)))
     with in_process(srv.ServerOptions(header_timeout=1.0), context) as (host, port):
         s = socket.create_connection((host, port), timeout=10)
+        dribble = iter(b"GET / HTTP/1.1\r\nX-Slow: " + b"a" * 100)  # a valid request, one byte at a time
         try:
             started = time.monotonic()
             closed = None
             while time.monotonic() - started < 6:
                 try:
-                    s.send(b"G" if stage == "headers" else b"\x16")
+                    s.send(bytes([next(dribble)]) if stage == "headers" else b"\x16")
                     s.settimeout(0.3)
                     if s.recv(100) == b"":
                         closed = time.monotonic() - started
