@@ -427,9 +427,15 @@ def etag(der: bytes) -> str:
 class Responder:
     """cfssl's OCSP HTTP rules over a :class:`Source` (see the module docstring)."""
 
-    def __init__(self, source: Source, *, now: Callable[[], dt.datetime] | None = None) -> None:
+    def __init__(self, source: Source, *, now: Callable[[], dt.datetime] | None = None, memo: int = 0) -> None:
+        """``memo``: remember up to that many answers by the exact request (method and POST body or GET path),
+        so a repeated request is answered without parsing it or the stored response again. Only for a
+        source whose responses never change (a responses file); the answer's max-age is still computed
+        per request."""
         self.source = source
         self.now = now or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.memo_size = memo
+        self._memo: dict[tuple[str, str | bytes], _Memo] = {}
 
     def respond(self, method: str, path: str, body: bytes, if_none_match: str | None = None) -> Reply:
         """Answer one request. ``path`` is the URL path below the mount point (GET), ``body`` the POST body.
@@ -443,6 +449,10 @@ class Responder:
             return Reply(500, [("Cache-Control", NO_CACHE), ("Content-Type", CONTENT_TYPE)], INTERNAL_ERROR)
 
     def _respond(self, method: str, path: str, body: bytes, if_none_match: str | None) -> Reply:
+        key = (method, body if method == "POST" else path)
+        remembered = self._memo.get(key) if self.memo_size else None
+        if remembered is not None:
+            return remembered.reply(self.now(), if_none_match)
         headers = [("Cache-Control", NO_CACHE)]
         if method == "GET":
             try:
@@ -476,21 +486,32 @@ class Responder:
         if single is None:  # the source returned a response for another certificate: never serve it
             log.warning("the response found does not answer for %s; not served", request.describe())
             return Reply(200, headers, UNAUTHORIZED)
-        return self._success(headers, found, single, if_none_match)
+        memo = _Memo(found, single)
+        if self.memo_size and len(self._memo) < self.memo_size:
+            self._memo[key] = memo
+        return memo.reply(self.now(), if_none_match)
 
-    def _success(self, headers: list[tuple[str, str]], der: bytes, single: ocsp.OCSPSingleResponse, if_none_match: str | None) -> Reply:
-        next_update = single.next_update_utc
-        headers.append(("Last-Modified", http_date(single.this_update_utc)))
-        max_age = 0
-        if next_update is not None:  # without nextUpdate cfssl writes Go's zero time; we leave Expires out
-            headers.append(("Expires", http_date(next_update)))
-            max_age = max(0, int((next_update - self.now()).total_seconds()))
-        headers[0] = ("Cache-Control", f"max-age={max_age}, public, no-transform, must-revalidate")
-        tag = etag(der)
-        headers.append(("ETag", tag))
-        if if_none_match and if_none_match == tag:
+
+class _Memo:
+    """A successful answer, apart from its max-age (which depends on the time of the request)."""
+
+    __slots__ = ("der", "headers", "next_update", "tag")
+
+    def __init__(self, der: bytes, single: ocsp.OCSPSingleResponse) -> None:
+        self.der = der
+        self.next_update = single.next_update_utc
+        self.tag = etag(der)
+        self.headers = [("Content-Type", CONTENT_TYPE), ("Last-Modified", http_date(single.this_update_utc))]
+        if self.next_update is not None:  # without nextUpdate cfssl writes Go's zero time; we leave Expires out
+            self.headers.append(("Expires", http_date(self.next_update)))
+        self.headers.append(("ETag", self.tag))
+
+    def reply(self, now: dt.datetime, if_none_match: str | None) -> Reply:
+        max_age = 0 if self.next_update is None else max(0, int((self.next_update - now).total_seconds()))
+        headers = [("Cache-Control", f"max-age={max_age}, public, no-transform, must-revalidate"), *self.headers]
+        if if_none_match and if_none_match == self.tag:
             return Reply(304, headers)
-        return Reply(200, headers, der)
+        return Reply(200, headers, self.der)
 
 
 def _describe(exc: BaseException) -> str:

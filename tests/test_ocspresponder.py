@@ -512,6 +512,25 @@ class TestResponder:
         messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
         assert len(messages) == 1 and "\n" not in messages[0] and "TypeError" in messages[0], messages
 
+    def test_memo_answers_a_repeated_request_without_the_source_and_keeps_max_age_current(self, found: tuple[bytes, bytes]) -> None:
+        source = StaticSource(found[1])
+        clock = [dt.datetime.now(dt.timezone.utc)]
+        responder = Responder(source, now=lambda: clock[0], memo=2)
+        first = responder.respond("POST", "/", found[0])
+        clock[0] += dt.timedelta(seconds=100)
+        second = responder.respond("POST", "/", found[0])
+        assert len(source.seen) == 1  # the second came from the memo
+        assert first.body == second.body == found[1] and first.status == second.status == 200
+        age = [int(str(header(r, "Cache-Control")).split("=")[1].split(",")[0]) for r in (first, second)]
+        assert age[0] - age[1] == 100
+        assert [k for k, _ in first.headers] == [k for k, _ in second.headers]
+        assert responder.respond("POST", "/", found[0], header(first, "ETag")).status == 304
+        # unknown and malformed requests are not remembered; the memo is bounded
+        responder.respond("POST", "/", b"\x30\x05garbage")
+        responder.respond("GET", "/" + b64(found[0]), b"")
+        responder.respond("GET", "/" + urllib.parse.quote(b64(found[0]), safe=""), b"")
+        assert len(responder._memo) == 2 and len(source.seen) == 3
+
     def test_undecodable_path_logged_quoted_and_truncated(self, caplog: pytest.LogCaptureFixture) -> None:
         with caplog.at_level(logging.INFO, logger="cfsslpy.ocspresponder"):
             reply = Responder(StaticSource(None)).respond("GET", "/*\n2026/01/01 00:00:00 [ERROR] forged\x1b[2J" + "x" * 5000, b"")

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import logging
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cfsslpy.api.envelope import ApiError, read_body
 from cfsslpy.errors import logfmt
 from cfsslpy.ocspresponder import MAX_REQUEST, NO_CACHE, Reply, Responder
+
+if TYPE_CHECKING:
+    from cfsslpy.api.connection import Request, Response
 
 access_log = logging.getLogger("cfsslpy.api.access")
 
@@ -61,8 +65,27 @@ class OCSPApp:
         reply = self._reply(environ)
         headers = [*reply.headers, ("Content-Length", str(len(reply.body)))]
         start_response(f"{reply.status} {_REASONS.get(reply.status, 'Unknown')}", headers)
-        _log(environ, reply, time.perf_counter() - start)
+        path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
+        _log(str(environ.get("REQUEST_METHOD", "")), path, str(environ.get("REMOTE_ADDR", "-")), reply, time.perf_counter() - start)
         return [reply.body]
+
+    def direct(self, request: Request, remote: str) -> Response:
+        """The same answer as through WSGI, straight from the server's parsed request (``ServerOptions.direct``):
+        no environ, no framework. For an in-memory source only (it runs on the event-loop thread)."""
+        from cfsslpy.api.connection import Response
+
+        start = time.perf_counter()
+        method = request.method.upper()
+        path = urllib.parse.unquote_to_bytes(request.path).decode("latin-1")  # as PATH_INFO
+        rest = self.below_mount(path or "/")
+        if rest is None:
+            reply = _NOT_FOUND
+        else:
+            tag = request.header(b"if-none-match")
+            body = request.body if method == "POST" else b""
+            reply = self.responder.respond(method, rest, body, None if tag is None else tag.decode("latin-1"))
+        _log(request.method, path, remote, reply, time.perf_counter() - start)
+        return Response(f"{reply.status} {_REASONS.get(reply.status, 'Unknown')}", reply.headers, reply.body)
 
     def below_mount(self, path: str) -> str | None:
         """The part of ``path`` below the mount point (None when the path is not under it)."""
@@ -89,18 +112,15 @@ class OCSPApp:
         return self.responder.respond(method, rest, body, environ.get("HTTP_IF_NONE_MATCH"))
 
 
-def _log(environ: dict[str, Any], reply: Reply, seconds: float) -> None:
+def _log(method: str, path: str, remote: str, reply: Reply, seconds: float) -> None:
     if not access_log.isEnabledFor(logging.INFO):
         return
-    method = logfmt(str(environ.get("REQUEST_METHOD", "")))
-    path = logfmt(str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", "")))
-    remote = logfmt(str(environ.get("REMOTE_ADDR", "-")))
     access_log.info(
         "method=%s path=%s status=%d bytes=%d duration_ms=%.2f remote=%s",
-        method,
-        path,
+        logfmt(method),
+        logfmt(path),
         reply.status,
         len(reply.body),
         seconds * 1000,
-        remote,
+        logfmt(remote),
     )

@@ -18,6 +18,7 @@ from cfsslpy.errors import CfsslError, PlainError, UsageError
 from cfsslpy.signer import LocalSigner, Recorder, Signer
 
 if TYPE_CHECKING:
+    from cfsslpy.api.pools import PoolSpec
     from cryptography import x509
 
     from cfsslpy.api.server import TLSOptions
@@ -119,7 +120,14 @@ def run(opts: Options, args: list[str], io: IO) -> int:
         names = sorted(getattr(app, "endpoint_names", ()))
         log.info("endpoints: %s; web UI at /", ", ".join(names) if names else "(none)")
         listener = bind(opts.address, opts.port)
-        options = ServerOptions(workers=workers, tls=tls, max_body=state.max_body, inline=_inline_requests(state))
+        options = ServerOptions(
+            workers=workers,
+            tls=tls,
+            max_body=state.max_body,
+            inline=_inline_requests(state),
+            route=_pool_of(state),
+            pools=_pools(),
+        )
         metrics = getattr(app, "metrics", None)
 
         def ready(url: str) -> None:
@@ -287,7 +295,7 @@ def _inline_requests(state: ApiState) -> Callable[[str, str], bool]:
     paths = {API_PREFIX + "health", METRICS_PATH}
     signer = state.signer
     # the bundle option may fetch intermediates over the network
-    if isinstance(signer, LocalSigner) and signer.recorder is None and not state.sign_bundle:
+    if isinstance(signer, LocalSigner) and signer.recorder is None and not state.sign_bundle and not _on_token(signer):
         profiles = [signer.policy.default, *signer.policy.profiles.values()]
         if not any(p.ct_log_servers for p in profiles):
             paths |= {API_PREFIX + "sign", API_PREFIX + "info"}
@@ -295,6 +303,62 @@ def _inline_requests(state: ApiState) -> Callable[[str, str], bool]:
                 paths.add(API_PREFIX + "authsign")
     cheap = frozenset(paths)
     return lambda method, path: path in cheap
+
+
+# One bounded pool per kind of blocking work (cfsslpy.api.pools), per worker: a silent host that certinfo or
+# the bundler dials, a key generation that takes seconds, a database or a token that stalls fills its own pool
+# (then 503 Retry-After), never the threads that sign.
+def _pools() -> dict[str, PoolSpec]:
+    from cfsslpy.api.pools import PoolSpec
+
+    return {
+        "outbound": PoolSpec(threads=4, queue=16, queue_timeout=10.0),  # certinfo -domain, bundle, AIA fetches
+        "keygen": PoolSpec(threads=2, queue=32, queue_timeout=30.0),  # newkey, newcert, init_ca
+        "db": PoolSpec(threads=4, queue=64, queue_timeout=10.0),  # the certdb and the replay guard
+        "token": PoolSpec(threads=2, queue=64, queue_timeout=10.0),  # a PKCS#11 key
+    }
+
+
+def _on_token(signer: object) -> bool:
+    """Whether ``signer`` signs with a PKCS#11 key (each call waits on the token)."""
+    import sys
+
+    module = sys.modules.get("cfsslpy.pkcs11")  # imported whenever a token key was loaded
+    key = getattr(getattr(signer, "issuer", None), "key", None)
+    return module is not None and isinstance(signer, LocalSigner) and isinstance(key, (module.TokenRSAKey, module.TokenECKey, module.TokenEd25519Key))
+
+
+def _pool_of(state: ApiState) -> Callable[[str, str], str]:
+    """The pool each non-inline request runs in (see _pools); ``default`` for the rest (a remote signer, the UI)."""
+    from cfsslpy.api.endpoints import API_PREFIX
+
+    signer = state.signer
+    local = getattr(signer, "local", signer)
+    signing = "default"
+    if _on_token(local):
+        signing = "token"
+    elif state.sign_bundle:
+        signing = "outbound"
+    elif (isinstance(local, LocalSigner) and local.recorder is not None) or state.replay_db:
+        signing = "db"
+    routes = {
+        "certinfo": "outbound",
+        "bundle": "outbound",
+        "scan": "outbound",
+        "newkey": "keygen",
+        "newcert": "keygen",
+        "init_ca": "keygen",
+        "revoke": "db",
+        "certadd": "db",
+        "crl": "db",
+        "gencrl": "token" if signing == "token" else "default",
+        "ocspsign": "token" if signing == "token" else "db",
+        "sign": signing,
+        "authsign": signing,
+        "info": signing,
+    }
+    table = {API_PREFIX + name: pool for name, pool in routes.items()}
+    return lambda method, path: table.get(path, "default")
 
 
 def _replay_db(datadir: str, runtime: str | None) -> str | None:
