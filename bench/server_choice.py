@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""Why ``serve`` runs on waitress: throughput and behaviour under slow clients, for each candidate server.
+"""Why ``serve`` runs on its own server (asyncio + httptools): throughput and behaviour under slow clients.
 
-    pip install --target /tmp/srvbench gunicorn cheroot           # candidates we do not ship
+    pip install --target /tmp/srvbench waitress gunicorn cheroot granian uvloop   # candidates we do not ship
     python3 bench/server_choice.py --extra-path /tmp/srvbench
 
-For each installed server (waitress; gunicorn with gthread workers; cheroot), one process with 8 threads
-serves a trivial WSGI app on 127.0.0.1. Two measurements, same client for all:
+For each installed server, one process serves a trivial WSGI app on 127.0.0.1: cfsslpy's own server
+(:mod:`cfsslpy.api.server`, the app on the event-loop thread as serve runs signing, and in a pool thread as
+it runs blocking work), the same with uvloop as the event loop, waitress (the previous choice), gunicorn
+with gthread workers, cheroot and granian (Rust, WSGI interface). Threaded servers get 8 threads. Two
+measurements, same client for all:
 
-1. throughput: POST requests per second at concurrency 16 over keep-alive connections;
+1. throughput: POST requests per second over 8 keep-alive connections, measured with ``wrk -t1 -c8`` (the
+   Python client of ``--python-client`` saturates long before the faster servers do);
 2. slow clients: 32 connections send request headers at 1 byte per second; meanwhile one normal request is
    timed (8 s limit). A server that gives each connection a thread stalls here; one that buffers requests in
    an event loop does not.
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -39,7 +44,22 @@ def app(environ, start_response):
     return [body]
 '''
 
+OURS = (
+    "import sys; from app import app; from cfsslpy.api import server as srv; {prelude}"
+    "listener = srv.bind('127.0.0.1', int(sys.argv[1])); "
+    "srv.Worker(app, srv.ServerOptions(threads=8, inline={inline}), listener, None, multiprocess=False).run()"
+)
+UVLOOP = "import asyncio, uvloop; asyncio.set_event_loop_policy(uvloop.EventLoopPolicy()); "
+
 LAUNCH = {
+    "cfsslpy, on the loop": ("httptools", ["-c", OURS.format(prelude="", inline="lambda m, p: True")]),
+    "cfsslpy, 8 pool threads": ("httptools", ["-c", OURS.format(prelude="", inline="None")]),
+    "cfsslpy + uvloop, on the loop": ("uvloop", ["-c", OURS.format(prelude=UVLOOP, inline="lambda m, p: True")]),
+    "granian wsgi, 1 worker": (
+        "granian",
+        ["-c", "import sys; from granian import Granian; Granian('app:app', address='127.0.0.1', port=int(sys.argv[1]), "
+         "interface='wsgi', workers=1, log_enabled=False).serve()"],
+    ),  # fmt: skip
     "waitress 8 threads": (
         "waitress",
         ["-c", "import sys; from app import app; from waitress import serve; serve(app, host='127.0.0.1', port=int(sys.argv[1]), threads=8)"],
@@ -72,6 +92,21 @@ def wait_for(port: int, timeout: float = 15.0) -> None:
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"server on port {port} did not start")
+
+
+def wrk_throughput(port: int, connections: int, seconds: float, script_dir: str) -> float:
+    script = Path(script_dir, "post.lua")
+    script.write_text('wrk.method = "POST"\nwrk.body = \'{"certificate_request":"x"}\'\nwrk.headers["Content-Type"] = "application/json"\n')
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "-s", str(script), f"http://127.0.0.1:{port}/"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rate = next(line for line in out.splitlines() if line.startswith("Requests/sec:"))
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError("wrk saw errors:\n" + out)
+    return float(rate.split()[1])
 
 
 def throughput(port: int, concurrency: int, seconds: float) -> float:
@@ -141,11 +176,15 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="throughput rounds per server (median)")
     parser.add_argument("--slow", type=int, default=32, help="slow-header clients")
     parser.add_argument("--limit", type=float, default=8.0, help="how long the normal request may take")
+    parser.add_argument("--python-client", action="store_true", help="measure throughput with 16 Python threads, not wrk")
     args = parser.parse_args()
+    use_wrk = not args.python_client and shutil.which("wrk") is not None
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "app.py").write_text(APP)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (tmp, args.extra_path) if p)}
-        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; concurrency 16 keep-alive; {args.slow} slow-header clients\n")
+        root = str(Path(__file__).resolve().parents[1])  # cfsslpy from this tree
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (tmp, root, args.extra_path) if p)}
+        client = "wrk -t1 -c8" if use_wrk else "16 Python threads"
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; client {client}, keep-alive; {args.slow} slow-header clients\n")
         print(f"{'server':<28} {'req/s':>8}   normal request under slow clients")
         for name, (module, argv) in LAUNCH.items():
             probe = subprocess.run([sys.executable, "-c", f"import {module}"], env=env, capture_output=True)
@@ -156,8 +195,12 @@ def main() -> int:
             proc = subprocess.Popen([sys.executable, *argv, str(port)], env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 wait_for(port)
-                throughput(port, 16, 0.5)  # warm-up
-                rate = statistics.median(throughput(port, 16, args.seconds) for _ in range(args.rounds))
+                if use_wrk:
+                    wrk_throughput(port, 8, 1, tmp)  # warm-up
+                    rate = statistics.median(wrk_throughput(port, 8, args.seconds, tmp) for _ in range(args.rounds))
+                else:
+                    throughput(port, 16, 0.5)  # warm-up
+                    rate = statistics.median(throughput(port, 16, args.seconds) for _ in range(args.rounds))
                 latency = latency_under_slow_clients(port, args.slow, args.limit)
                 verdict = f"no answer within {args.limit:.0f} s" if latency is None else f"{latency * 1000:.1f} ms"
                 print(f"{name:<28} {rate:8.0f}   {verdict}")

@@ -640,7 +640,7 @@ class TestApp:
         der = sign(ca_a, ca_a.issue(55))
         app = OCSPApp(Responder(FileSource.from_text(b64(der))))
         req = request_der(ca_a, 55)
-        with caplog.at_level(logging.INFO, logger="cfsslpy.api.access"):
+        with caplog.at_level(logging.DEBUG, logger="cfsslpy.api.access"):  # answers are logged at DEBUG
             assert call(app, "POST", "/", req)[2] == der
             assert call(app, "POST", "/anything", req)[2] == der  # cfssl's "/" pattern matches every path
             status, headers, body = call(app, "GET", "/" + b64(req))
@@ -649,6 +649,11 @@ class TestApp:
         lines = [r.getMessage() for r in caplog.records if r.name == "cfsslpy.api.access"]
         assert len(lines) == 3
         assert lines[0].startswith("method=POST path=/ status=200 bytes=") and lines[0].endswith("remote=127.0.0.1")
+        assert {r.levelno for r in caplog.records if r.name == "cfsslpy.api.access"} == {logging.DEBUG}
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="cfsslpy.api.access"):
+            assert call(app, "POST", "/", request_der(ca_a, 56))[2] == UNAUTHORIZED  # refusals at INFO
+        assert [r.getMessage()[:40] for r in caplog.records] == ["method=POST path=/ status=200 bytes=5 du"]
 
     def test_non_root_path(self, ca_a: Issuer) -> None:
         der = sign(ca_a, ca_a.issue(56))

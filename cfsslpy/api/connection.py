@@ -262,8 +262,7 @@ class Connection(asyncio.Protocol):
     # --- asyncio.Protocol --------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # a stream transport (uvloop's are not subclasses)
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
             self.remote = (str(peer[0]), int(peer[1]))
@@ -439,25 +438,18 @@ class Connection(asyncio.Protocol):
             return
         self.last_active = time.monotonic()
         close = response.close or not request.keep_alive or self.draining or (self.closing and not self.queue)
-        head = [f"HTTP/1.1 {response.status}\r\n"]
-        has_length = has_date = False
-        for name, value in response.headers:
-            lowered = name.lower()
-            if lowered == "content-length":
-                has_length = True
-            elif lowered == "date":
-                has_date = True
-            elif lowered == "connection":
-                if value.strip().lower() == "close":
-                    close = True
-                continue
-            head.append(f"{name}: {value}\r\n")
+        headers = response.headers
+        names = {name.lower() for name, _ in headers}
+        if "connection" in names:
+            close = close or any(n.lower() == "connection" and v.strip().lower() == "close" for n, v in headers)
+            headers = [(n, v) for n, v in headers if n.lower() != "connection"]
+        head = [f"HTTP/1.1 {response.status}\r\n", *[f"{name}: {value}\r\n" for name, value in headers]]
         body = response.body
         code = response.status[:3]
         bodyless = code in ("204", "304") or code.startswith("1")
-        if not has_length and not bodyless:
+        if "content-length" not in names and not bodyless:
             head.append(f"Content-Length: {len(body)}\r\n")
-        if not has_date:
+        if "date" not in names:
             head.append(f"Date: {http_date()}\r\n")
         if close:
             head.append("Connection: close\r\n")

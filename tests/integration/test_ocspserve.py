@@ -292,7 +292,7 @@ def check_all(url: str, pki: Pki, *, unknown: str = "unknown") -> None:
 def test_responses_file(pki: Pki) -> None:
     responses = pki.dir / "responses"
     responses.write_text(responses_text(stored_responses(pki)))
-    with ocspserve("-responses", str(responses)) as server:
+    with ocspserve("-responses", str(responses), "-loglevel", "0") as server:  # answers are logged at DEBUG
         assert "Read 4 OCSP responses" in server.log
         check_all(server.url, pki)
         # by GET, both issuers of serial 4242
