@@ -141,7 +141,9 @@ class Response:
 def error_response(status: int, message: str, *, code: int | None = None, linger: bool = True) -> Response:
     """A server-made error (cfssl's envelope), closing the connection afterwards."""
     body = envelope(status if code is None else code, message)
-    return Response(f"{status} {_STATUS_TEXT.get(status, 'Error')}", list(_ERROR_HEADERS), body, close=True, linger=linger)
+    response = Response(f"{status} {_STATUS_TEXT.get(status, 'Error')}", list(_ERROR_HEADERS), body, close=True, linger=linger)
+    response.log_line = (logging.INFO, message)  # one access-log line, with the reason
+    return response
 
 
 class Dispatch(Protocol):
