@@ -472,7 +472,16 @@ class Connection(asyncio.Protocol):
             transport.write(body)
         if response.log_line is not None:
             level, error = response.log_line
-            access_line(level, request.method, request.path, int(code), len(response.body), time.monotonic() - request.started, self.remote[0], error or None)
+            access_line(
+                level,
+                request.method,
+                request.path,
+                int(code),
+                len(response.body),
+                time.monotonic() - request.started,
+                self.remote[0],
+                error or None,
+            )
         if close:
             self._close_after(response.linger)
 

@@ -60,8 +60,8 @@ from cfsslpy.api.connection import (
     Response,
     WSGIApp,
     call_wsgi,
-    environ_for,
     envelope,
+    environ_for,
     internal_error,
 )
 from cfsslpy.api.pools import Busy, Pools, PoolSpec
@@ -545,7 +545,6 @@ def _loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> Non
     message = str(context.get("message") or "event loop error")
     detail = f": {type(exc).__name__}: {exc}" if exc is not None else ""
     log.error("%s", _logfmt(message + detail))
-
 
 
 def serve(

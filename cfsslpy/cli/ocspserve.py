@@ -36,14 +36,14 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     cache_ttl = _cache_ttl(opts) if live is not None else 0.0
 
     source = _source(opts, io, live, cache_ttl)
-    in_memory = isinstance(source, FileSource)
+    memo = 4 * len(source.responses) + 1024 if isinstance(source, FileSource) else 0
     # a responses file never changes: answers are remembered by the exact request (up to 4 per response
     # and 1,024 more: SHA-1 and SHA-256 CertIDs, GET and POST), and every request is answered straight on
     # the event-loop thread (no WSGI environ, no thread hand-off); a database source may wait, so its
     # requests run in the worker's pool through WSGI
-    app = OCSPApp(Responder(source, memo=4 * len(source.responses) + 1024 if in_memory else 0), opts.path)
+    app = OCSPApp(Responder(source, memo=memo), opts.path)
     listener = bind(opts.address, opts.port)
-    options = ServerOptions(workers=workers, max_body=MAX_REQUEST, direct=app.direct if in_memory else None)
+    options = ServerOptions(workers=workers, max_body=MAX_REQUEST, direct=app.direct if memo else None)
 
     def ready(url: str) -> None:
         mount = "" if app.path == "/" else app.path

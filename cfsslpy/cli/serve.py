@@ -18,9 +18,9 @@ from cfsslpy.errors import CfsslError, PlainError, UsageError
 from cfsslpy.signer import LocalSigner, Recorder, Signer
 
 if TYPE_CHECKING:
-    from cfsslpy.api.pools import PoolSpec
     from cryptography import x509
 
+    from cfsslpy.api.pools import PoolSpec
     from cfsslpy.api.server import TLSOptions
     from cfsslpy.api.state import ApiState
     from cfsslpy.bundler import Bundler
@@ -325,7 +325,11 @@ def _on_token(signer: object) -> bool:
 
     module = sys.modules.get("cfsslpy.pkcs11")  # imported whenever a token key was loaded
     key = getattr(getattr(signer, "issuer", None), "key", None)
-    return module is not None and isinstance(signer, LocalSigner) and isinstance(key, (module.TokenRSAKey, module.TokenECKey, module.TokenEd25519Key))
+    return (
+        module is not None
+        and isinstance(signer, LocalSigner)
+        and isinstance(key, (module.TokenRSAKey, module.TokenECKey, module.TokenEd25519Key))
+    )
 
 
 def _pool_of(state: ApiState) -> Callable[[str, str], str]:

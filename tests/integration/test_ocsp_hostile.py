@@ -62,8 +62,12 @@ def hostile_bodies(pki: Pki) -> dict[str, bytes]:
     """DER (or not) request bodies cfssl answers ``malformedRequest`` (400), except several CertIDs (see above)."""
     good = good_request(pki)
     one = cert_id_der(good)
-    unknown_hash = der_tlv(0x30, der_tlv(0x30, bytes.fromhex("06032a0304") + b"\x05\x00") + der_tlv(0x04, b"\x11" * 20) * 2 + b"\x02\x01\x05")
-    md5 = der_tlv(0x30, der_tlv(0x30, bytes.fromhex("06082a864886f70d0205") + b"\x05\x00") + der_tlv(0x04, b"\x11" * 16) * 2 + b"\x02\x01\x05")
+    unknown_hash = der_tlv(
+        0x30, der_tlv(0x30, bytes.fromhex("06032a0304") + b"\x05\x00") + der_tlv(0x04, b"\x11" * 20) * 2 + b"\x02\x01\x05"
+    )
+    md5 = der_tlv(
+        0x30, der_tlv(0x30, bytes.fromhex("06082a864886f70d0205") + b"\x05\x00") + der_tlv(0x04, b"\x11" * 16) * 2 + b"\x02\x01\x05"
+    )
     assert ocsp_request([one]) == good  # the raw builder makes exactly what cryptography makes
     return {
         "no CertID": ocsp_request([]),
@@ -141,7 +145,9 @@ def responder(pki: Pki, mode: str) -> Iterator[Any]:
     db, config = make_db(pki)
     if mode == "db stored":
         a, b = pki.signer("a"), pki.signer("b")
-        for der, (leaf, signer) in zip(stored_responses(pki), (("a-good", a), ("b-revoked", b), ("a-unknown", a), ("b-good", b)), strict=True):
+        for der, (leaf, signer) in zip(
+            stored_responses(pki), (("a-good", a), ("b-revoked", b), ("a-unknown", a), ("b-good", b)), strict=True
+        ):
             cert = pki.leaf[leaf].cert
             db.upsert_ocsp(str(cert.serial_number), signer.issuer_aki, der, ocsp.load_der_ocsp_response(der).next_update_utc)
         db.close()
@@ -204,9 +210,11 @@ def test_a_path_with_a_newline_and_a_control_character_is_one_quoted_log_line(pk
         lines = [line for line in server.lines if "FORGED" in line]
         access = [line for line in lines if " method=GET " in line]
         assert len(access) == 1, server.log
-        assert all(re.match(r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[\w+\] ", line) and "[ERROR] FORGED" not in line[:30] for line in lines), lines
+        assert all(re.match(r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[\w+\] ", line) and "[ERROR] FORGED" not in line[:30] for line in lines), (
+            lines
+        )
         assert all("\x1b" not in line and len(line) < 600 for line in lines), lines
-        assert '\\n2026/01/01 00:00:00 [ERROR] FORGED\\u001b[2J' in access[0]
+        assert "\\n2026/01/01 00:00:00 [ERROR] FORGED\\u001b[2J" in access[0]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -319,7 +327,11 @@ def test_log_fields_are_quoted_and_bounded(value: str, logged: str) -> None:
 
 def test_a_rejected_client_cn_is_logged_quoted_in_one_line(caplog: pytest.LogCaptureFixture) -> None:
     app = srv.require_client_cn(failing_app, re.compile("^client-good$"))
-    environ = {srv.CLIENT_CN: "client-bad\n2026/01/01 00:00:00 [ERROR] forged" + "x" * 5000, "PATH_INFO": "/fine", "wsgi.input": io.BytesIO()}
+    environ = {
+        srv.CLIENT_CN: "client-bad\n2026/01/01 00:00:00 [ERROR] forged" + "x" * 5000,
+        "PATH_INFO": "/fine",
+        "wsgi.input": io.BytesIO(),
+    }
     seen: list[str] = []
     with caplog.at_level(logging.INFO):
         assert app(environ, lambda status, headers: seen.append(status)) == [b"Invalid CN\n"]
