@@ -15,7 +15,8 @@ What a CRL made here contains (reference §4.7, with our additions marked):
   for CRLs, :func:`cfsslpy.keys.crl_hash`).
 
 Checks cfssl does not make: the certificate must be a CA whose key usage (when present) includes cRLSign
-(5300), the key must match it (2300), the lifetime must be positive (1300), every serial line must be a
+(5300), the key must match it (2300), the CA certificate must be valid at signing time (1211: cfssl signs
+with an expired CA), the lifetime must be positive (1300), every serial line must be a
 number (1300 naming the line; cfssl lists garbage), and a CRL from the certdb lists **only this CA's**
 certificates (cfssl lists every issuer's revoked rows in every CRL).
 """
@@ -92,8 +93,29 @@ def _ext(cert: x509.Certificate, cls: type[Any]) -> Any:
         return None
 
 
-def check_crl_issuer(cert: x509.Certificate, key: PrivateKey) -> None:
-    """The CA may sign CRLs: a CA certificate (5300), cRLSign in its key usage (5300), the matching key (2300)."""
+def require_valid(cert: x509.Certificate, role: str, now: dt.datetime | None = None) -> None:
+    """Refuse to sign with ``cert`` outside its validity period: 1211 (cfssl's code for Go's "certificate has
+    expired or is not yet valid") naming the certificate and the bound. cfssl signs CRLs and OCSP responses
+    with an expired CA or responder; relying parties then reject them (RFC 5280 §6.3.3, RFC 6960 §4.2.2.2),
+    and a response about a certificate signed by a key whose certificate has lapsed vouches for nothing."""
+    current = _utc(now or dt.datetime.now(dt.timezone.utc))
+    subject = cert.subject.rfc4514_string() or "(empty subject)"
+    if current > cert.not_valid_after_utc:
+        bound = f"expired at {cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}"
+    elif current < cert.not_valid_before_utc:
+        bound = f"is not valid before {cert.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ}"
+    else:
+        return
+    raise CfsslError(
+        Category.CERTIFICATE,
+        Reason.VERIFY_FAILED + 11,  # cfssl's Expired reason (1211)
+        f"the {role} certificate ({subject}) {bound} (now {current:%Y-%m-%dT%H:%M:%SZ}): it cannot sign",
+    )
+
+
+def check_crl_issuer(cert: x509.Certificate, key: PrivateKey, now: dt.datetime | None = None) -> None:
+    """The CA may sign CRLs: a CA certificate (5300), cRLSign in its key usage (5300), the matching key (2300),
+    valid at ``now`` (1211, :func:`require_valid`)."""
     check_supported_key(key)
     if not certificate_key_matches(key, cert):
         raise CfsslError(Category.PRIVATE_KEY, Reason.KEY_MISMATCH)
@@ -105,6 +127,7 @@ def check_crl_issuer(cert: x509.Certificate, key: PrivateKey) -> None:
     ku = _ext(cert, x509.KeyUsage)
     if ku is not None and not ku.crl_sign:
         raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST, "the CA certificate's key usage does not allow CRL signing (no cRLSign)")
+    require_valid(cert, "CA", now)
 
 
 def generate_crl(
@@ -122,12 +145,12 @@ def generate_crl(
     ``cert`` may not sign CRLs, 2300 when ``key`` is not its key, 1300 for a non-positive lifetime, a bad
     number or an entry whose reason is 7 / removeFromCRL / out of range.
     """
-    check_crl_issuer(cert, key)
+    this_update = _utc_seconds(now or dt.datetime.now(dt.timezone.utc))
+    check_crl_issuer(cert, key, this_update)
     if lifetime <= dt.timedelta(0):
         raise _bad_request(f"invalid CRL lifetime {_go_duration(lifetime)}: must be positive")
     if number < 0 or number.bit_length() > 159:  # RFC 5280 §5.2.3: at most 20 octets
         raise _bad_request(f"invalid CRL number {number}: must be 0 .. 2^159-1")
-    this_update = _utc_seconds(now or dt.datetime.now(dt.timezone.utc))
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(cert.subject)
@@ -335,10 +358,10 @@ def crl_from_db(
     :func:`crl_number` (so it also increases across databases and processes). A row whose serial is not a
     number fails the whole CRL (11000) rather than silently leaving a revoked certificate out.
     """
-    check_crl_issuer(cert, key)  # before the database is touched
+    current = now or dt.datetime.now(dt.timezone.utc)
+    check_crl_issuer(cert, key, current)  # before the database is touched
     if expiry <= dt.timedelta(0):
         raise _bad_request(f"invalid CRL lifetime {_go_duration(expiry)}: must be positive")
-    current = now or dt.datetime.now(dt.timezone.utc)
     aki = key_identifier(cert).hex()
     entries: list[RevokedEntry] = []
     for record in db.revoked_unexpired(aki=aki, now=current):
@@ -403,4 +426,5 @@ __all__ = [
     "parse_go_int32",
     "parse_lifetime",
     "parse_serial_list",
+    "require_valid",
 ]

@@ -12,8 +12,9 @@ truncate it to the minute as Go does (RFC 6960 requires neither).
 
 **Security checks** cfssl does not make: the responder must be the issuer itself or a certificate the
 issuer signed with the id-kp-OCSPSigning extended key usage (RFC 6960 §4.2.2.2) -- a response signed by
-anyone else is rejected by every client, so we refuse to produce it -- and the responder key must match
-the responder certificate (2300). A delegated responder without id-pkix-ocsp-nocheck is logged as a
+anyone else is rejected by every client, so we refuse to produce it -- the responder key must match
+the responder certificate (2300), and neither the responder nor the issuer certificate may be expired or
+not yet valid when a response is signed (1211; cfssl signs with both). A delegated responder without id-pkix-ocsp-nocheck is logged as a
 warning (clients would then try to check the responder's own revocation status).
 """
 
@@ -32,6 +33,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from cfsslpy.certdb import STATUSES, CertDB, CertificateRecord, OCSPRecord, with_aki
+from cfsslpy.crl import require_valid
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason
 from cfsslpy.gojson import parse_duration
 from cfsslpy.inputs import Stdin, read_input
@@ -199,8 +201,6 @@ class OCSPSigner:
             log.warning(
                 "the OCSP responder certificate (%s) lacks id-pkix-ocsp-nocheck: clients may try to check its revocation status", subject
             )
-        if responder.not_valid_after_utc < dt.datetime.now(dt.timezone.utc):
-            log.warning("the OCSP responder certificate (%s) expired on %s", subject, responder.not_valid_after_utc.isoformat())
 
     @property
     def key_hash(self) -> str:
@@ -211,9 +211,16 @@ class OCSPSigner:
     def issuer_aki(self) -> str:
         return self._key_hash
 
+    def check_valid(self, now: dt.datetime | None = None) -> None:
+        """1211 when the responder or the issuer certificate is expired or not yet valid at ``now``: clients
+        reject what such a responder signs (RFC 6960 §4.2.2.2), and cfssl signs it anyway."""
+        require_valid(self.responder, "OCSP responder", now)
+        if self.delegated:
+            require_valid(self.issuer, "CA", now)
+
     def sign(self, req: OCSPSignRequest, *, now: dt.datetime | None = None) -> bytes:
         """The DER OCSPResponse for ``req``; 8100 for a certificate of another issuer, 8200 for a bad
-        signature, status or reason."""
+        signature, status or reason, 1211 outside the responder's (or issuer's) validity."""
         cert = req.certificate
         if cert.issuer != self.issuer.subject:
             raise CfsslError(Category.OCSP, Reason.ISSUER_MISMATCH)
@@ -224,6 +231,7 @@ class OCSPSigner:
         if algorithm is None:
             raise CfsslError(Category.OCSP, Reason.UNKNOWN, "Unsupported hash algorithm in request")
         current = _utc(now or dt.datetime.now(dt.timezone.utc))
+        self.check_valid(current)
         this_update = current.replace(minute=0, second=0, microsecond=0)
         revoked_at: dt.datetime | None = None
         reason: x509.ReasonFlags | None = None
@@ -328,6 +336,8 @@ def refresh(db: CertDB, signers: Sequence[OCSPSigner], *, now: dt.datetime | Non
     Error 8100 when there were rows and none could be given to a signer.
     """
     current = _utc(now or dt.datetime.now(dt.timezone.utc))
+    for signer in signers:  # an expired responder fails the run instead of failing every row
+        signer.check_valid(current)
     by_aki = {s.issuer_aki: s for s in signers}
     report = RefreshReport()
     pending: list[OCSPRecord] = []

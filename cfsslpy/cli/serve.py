@@ -88,7 +88,9 @@ def run(opts: Options, args: list[str], io: IO) -> int:
         from cfsslpy.certdb import recorder as certdb_recorder
 
         recorder = certdb_recorder(db)
-    signer = _signer(opts, io, config, ca, ca_key, given=bool(datadir or opts.ca or opts.ca_key or opts.remote), recorder=recorder)
+    # -ca with -responder and no -ca-key is the issuer of an ocspsign-only server (both cfssl versions serve it)
+    asked = bool(datadir or opts.ca_key or opts.remote or (opts.ca and not opts.responder))
+    signer = _signer(opts, io, config, ca, ca_key, given=asked, recorder=recorder)
     ocsp_signer = _ocsp_signer(opts, io, ca)
     bundler, sign_bundle = _bundler(opts, disable)
     if bundler is not None:
