@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
+from cfsslpy.certinfo import csr_info
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason
 from cfsslpy.gojson import JSONDecodeError, fold_keys, format_duration, loads, parse_duration, type_error
 from cfsslpy.keys import KeyRequest, PrivateKey, is_dsa, key_description, signature_hash
@@ -122,6 +123,25 @@ class Subject:
                 if isinstance(value, bytes):
                     continue  # BIT STRING attributes (x500UniqueIdentifier) are not carried over
                 subject.add(attr.oid, value)
+        return subject
+
+    @classmethod
+    def from_csr(cls, csr: x509.CertificateSigningRequest) -> Subject:
+        """A CSR's subject, as :meth:`from_name` reads it, for every subject Go accepts.
+
+        cfssl genkey writes each type's values into one multi-valued RDN, so two ``names`` entries sharing a
+        value give ``OU=Eng+OU=Eng``; cryptography's ``csr.subject`` raises ValueError for that RDN. Such a
+        subject is read with Go's parser (:func:`cfsslpy.certinfo.csr_info`), and what Go refuses is 9003.
+        :meth:`to_name` then writes each distinct value once, in its own RDN.
+        """
+        try:
+            return cls.from_name(csr.subject)
+        except ValueError:
+            pass
+        subject = cls()
+        for attribute in csr_info(csr)["Subject"]["Names"] or []:
+            if isinstance(attribute["Value"], str):  # Go's pkix.Name keeps only string values too
+                subject.add(ObjectIdentifier(".".join(map(str, attribute["Type"]))), attribute["Value"])
         return subject
 
 

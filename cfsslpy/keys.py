@@ -40,6 +40,13 @@ _CURVES: dict[int, ec.EllipticCurve] = {256: ec.SECP256R1(), 384: ec.SECP384R1()
 _CURVE_SIZES = {"secp256r1": 256, "secp384r1": 384, "secp521r1": 521}
 
 
+# Why a P-224 key is refused (2200); see _curve_size.
+P224_REFUSED = (
+    "ECDSA P-224 keys are refused: cfssl would sign certificates with them using ECDSA-SHA1 (its choice for "
+    "curves other than P-256/384/521), and no SHA-1 signature is issued here; use P-256, P-384 or P-521"
+)
+
+
 def _key_error(message: str) -> CfsslError:
     return CfsslError(Category.PRIVATE_KEY, Reason.GENERATION_FAILED, message)
 
@@ -190,11 +197,28 @@ def load_key_spec(
 
 
 def check_supported_key(key: Any) -> None:
-    """cfssl supports RSA, ECDSA on P-256/384/521 and Ed25519 only (2200 otherwise)."""
+    """cfssl supports RSA, ECDSA on P-256/384/521 and Ed25519 only (2200 otherwise; P-224 says why)."""
     if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey, ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey)):
         return
-    if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)) and key.curve.name in _CURVE_SIZES:
+    if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
+        _curve_size(key)
         return
+    raise CfsslError(Category.PRIVATE_KEY, Reason.NOT_RSA_OR_ECC)
+
+
+def _curve_size(key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) -> int:
+    """256, 384 or 521; any other curve is 2200.
+
+    Go parses P-224 keys, and cfssl signs certificates with them using ECDSA-SHA1 (``DefaultSigAlgo`` falls
+    back to it for every curve but P-256/384/521; both 1.2.0 and 1.6.5 do). We issue no SHA-1 signatures, so
+    a P-224 key is refused, saying so. Other curves (secp256k1, brainpool...) Go cannot parse at all (cfssl:
+    2003); they keep cfssl's generic 2200 message.
+    """
+    size = _CURVE_SIZES.get(key.curve.name)
+    if size is not None:
+        return size
+    if key.curve.name == "secp224r1":
+        raise CfsslError(Category.PRIVATE_KEY, Reason.NOT_RSA_OR_ECC, P224_REFUSED)
     raise CfsslError(Category.PRIVATE_KEY, Reason.NOT_RSA_OR_ECC)
 
 
@@ -209,14 +233,8 @@ def signature_hash(key: CertificateIssuerPrivateKeyTypes | PublicKey) -> Signatu
             return hashes.SHA384()
         return hashes.SHA256()
     if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
-        size = _CURVE_SIZES.get(key.curve.name)
-        if size == 384:
-            return hashes.SHA384()
-        if size == 521:
-            return hashes.SHA512()
-        if size == 256:
-            return hashes.SHA256()
-        raise CfsslError(Category.PRIVATE_KEY, Reason.NOT_RSA_OR_ECC)
+        size = _curve_size(key)
+        return hashes.SHA256() if size == 256 else hashes.SHA384() if size == 384 else hashes.SHA512()
     if isinstance(key, (ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey)):
         return None
     raise CfsslError(Category.PRIVATE_KEY, Reason.NOT_RSA_OR_ECC)
@@ -274,6 +292,7 @@ __all__ = [
     "load_key_spec",
     "is_pkcs11_uri",
     "check_supported_key",
+    "P224_REFUSED",
     "signature_hash",
     "crl_hash",
     "public_key_matches",

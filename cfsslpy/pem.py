@@ -9,7 +9,10 @@ import re
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.x509.oid import PublicKeyAlgorithmOID
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509.oid import ObjectIdentifier, PublicKeyAlgorithmOID, SignatureAlgorithmOID
 
 from cfsslpy.errors import Category, CfsslError, Reason
 
@@ -138,11 +141,21 @@ def parse_certificates_pem(data: bytes, category: Category = Category.CERTIFICAT
 
 CSR_LABELS = ("CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST")
 
+# Go's sha1WithRSAEncryption (PKCS#1 and the old ISO OID) and ecdsa-with-SHA1: the SHA-1 signatures Go's
+# CertificateRequest.CheckSignature verifies (it allows SHA-1 for CSRs; MD2/MD5 are refused).
+_SHA1_RSA = {SignatureAlgorithmOID.RSA_WITH_SHA1, ObjectIdentifier("1.3.14.3.2.29")}
+# cryptography refuses an RDN holding two identical attributes; Go (and cfssl genkey) writes them, see
+# :func:`_check_subject`. This is the text of cryptography's ValueError.
+_DUPLICATE_ATTRIBUTES = "duplicate attributes are not allowed"
+
 
 def parse_csr_pem(data: bytes, *, check_signature: bool = True) -> x509.CertificateSigningRequest:
     """A PKCS#10 request as cfssl's signer reads it (reference §3.8 step 1).
 
     No PEM -> 9002; another PEM type -> 9300 ``not a csr``; bad DER -> 9003; bad signature -> 9300.
+    A SHA-1 signature is checked like any other (Go does for CSRs); what the CA signs with does not depend on it.
+    A subject with an RDN of two identical attributes (``OU=Eng+OU=Eng``, which cfssl genkey writes) parses here;
+    read it with ``csr.Subject.from_csr``, not ``csr.subject``, which raises ValueError for it.
     """
     block, _ = decode_pem(data)
     if block is None:
@@ -155,11 +168,49 @@ def parse_csr_pem(data: bytes, *, check_signature: bool = True) -> x509.Certific
         # >= 1.16 cannot either): the signer refuses the key type (9300) before it would need either.
         dsa = csr.public_key_algorithm_oid == PublicKeyAlgorithmOID.DSA
         # Force parsing of the parts cryptography parses lazily, so a malformed CSR fails here with 9003.
-        _ = csr.subject, dsa or csr.public_key(), csr.extensions
+        _check_subject(csr)
+        _ = dsa or csr.public_key(), csr.extensions
     except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
         raise CfsslError(Category.CSR, Reason.PARSE_FAILED, f"x509: malformed certificate request: {exc}") from exc
     except Exception as exc:  # cryptography raises UnsupportedAlgorithm for odd keys
         raise CfsslError(Category.CSR, Reason.PARSE_FAILED, str(exc) or "CSR Parsing failed") from exc
-    if check_signature and not dsa and not csr.is_signature_valid:
+    if check_signature and not dsa and not csr_signature_is_valid(csr):
         raise CfsslError(Category.CSR, Reason.BAD_REQUEST, "x509: signature verification failure")
     return csr
+
+
+def _check_subject(csr: x509.CertificateSigningRequest) -> None:
+    """Parse the subject, except for the one thing Go accepts and cryptography cannot represent.
+
+    Go's ``pkix.Name.ToRDNSequence`` puts all values of a type into one multi-valued RDN, so the CSR cfssl
+    genkey makes for ``"names":[{"OU":"Eng","C":"US"},{"OU":"Eng","C":"GB"}]`` has the RDN ``OU=Eng+OU=Eng``.
+    cryptography's ``RelativeDistinguishedName`` refuses identical attributes; such a subject is left to
+    ``csr.Subject.from_csr``, which reads it with Go's parser (and answers 9003 where Go would refuse it).
+    """
+    try:
+        _ = csr.subject
+    except ValueError as exc:
+        if str(exc) != _DUPLICATE_ATTRIBUTES:
+            raise
+
+
+def csr_signature_is_valid(csr: x509.CertificateSigningRequest) -> bool:
+    """Go's ``CertificateRequest.CheckSignature``: cryptography's check, plus the SHA-1 signatures it refuses.
+
+    ``is_signature_valid`` is False for every SHA-1 signature, valid or not; Go verifies SHA-1 CSR signatures
+    (``allowSHA1``), and ``openssl req -verify`` accepts them, so they are verified here with the subject key.
+    """
+    if csr.is_signature_valid:
+        return True
+    oid = csr.signature_algorithm_oid
+    key = csr.public_key()
+    try:
+        if oid in _SHA1_RSA and isinstance(key, rsa.RSAPublicKey):
+            key.verify(csr.signature, csr.tbs_certrequest_bytes, padding.PKCS1v15(), hashes.SHA1())
+        elif oid == SignatureAlgorithmOID.ECDSA_WITH_SHA1 and isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(csr.signature, csr.tbs_certrequest_bytes, ec.ECDSA(hashes.SHA1()))
+        else:
+            return False
+    except InvalidSignature:
+        return False
+    return True
