@@ -278,18 +278,16 @@ def load_signer(
     environ: Mapping[str, str] | None = None,
 ) -> OCSPSigner:
     """Read the issuer (``-ca``: path, ``file:``, ``env:``), responder certificate and key, in cfssl's order
-    and with its errors: an unreadable issuer is a plain error, an unreadable responder 1001, an unreadable
-    key ``Could not read key file: …``; then 1002/1003 for certificates, 2002/2003 for the key."""
+    and with its errors (``ocsp.NewSignerFromFile``, both versions): an unreadable issuer or responder is a
+    plain error, an unreadable key 1001 (cfssl wraps it as a certificate read failure); then 1002/1003 for
+    certificates, 2002/2003 for the key."""
     period = parse_interval(interval)
     issuer_pem = read_input(ca, stdin=stdin, environ=environ)
-    try:
-        responder_pem = read_input(responder, stdin=stdin, environ=environ)
-    except PlainError as exc:
-        raise CfsslError(Category.CERTIFICATE, Reason.READ_FAILED, exc.message) from None
+    responder_pem = read_input(responder, stdin=stdin, environ=environ)
     try:
         key_pem = None if is_pkcs11_uri(responder_key) else read_input(responder_key, stdin=stdin, environ=environ)
     except PlainError as exc:
-        raise PlainError(f"Could not read key file: {exc.message}") from None
+        raise CfsslError(Category.CERTIFICATE, Reason.READ_FAILED, exc.message) from None
     issuer = parse_certificate_pem(issuer_pem)
     responder_cert = parse_certificate_pem(responder_pem)
     key = load_private_key(key_pem, environ=environ) if key_pem is not None else load_key_spec(responder_key, environ=environ)
