@@ -46,12 +46,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.utils import CryptographyDeprecationWarning
-from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID, NameOID, PublicKeyAlgorithmOID
 
 from cfsslpy import certinfo
 from cfsslpy.errors import Category, CfsslError, Error, PlainError, Reason
-from cfsslpy.inputs import read_input, write_atomic
-from cfsslpy.keys import PrivateKey, certificate_key_matches, check_supported_key, encode_private_key, is_dsa
+from cfsslpy.inputs import read_input, read_path, write_atomic
+from cfsslpy.keys import PrivateKey, certificate_key_matches, check_supported_key, encode_private_key, is_dsa, load_private_key
 from cfsslpy.pem import all_blocks, encode_pem
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,8 @@ UNTRUSTED_WARNING = "The bundle may not be trusted by the following platform(s):
 NO_METADATA_LOG = "No metadata, Ubiquitous falls back to Optimal."
 FORCE_VERIFY_FAILED = "Unable to verify the certificate chain"
 UNKNOWN_AUTHORITY = "x509: certificate signed by unknown authority"
+TOO_MANY_INTERMEDIATES = "x509: too many intermediates for path length constraint"
+EXPIRED_PREFIX = "x509: certificate has expired or is not yet valid: "
 
 # Hash ubiquity (higher = understood by more platforms), key ubiquity, and the optimal flavor's priorities.
 SHA1_UBIQUITY, SHA2_UBIQUITY, UNKNOWN_HASH_UBIQUITY = 100, 70, 0
@@ -115,6 +117,11 @@ SYSTEM_ROOT_FILES = (
 )
 
 _UTC = dt.timezone.utc
+# the leaf key types cfssl's Bundle accepts (Go's x509.RSA, ECDSA and Ed25519)
+_BUNDLE_KEY_ALGORITHMS = frozenset(
+    {PublicKeyAlgorithmOID.RSAES_PKCS1_v1_5, PublicKeyAlgorithmOID.EC_PUBLIC_KEY, PublicKeyAlgorithmOID.ED25519}
+)
+_NOT_SUPPORTED = CfsslError(Category.PRIVATE_KEY, Reason.NOT_RSA_OR_ECC)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -161,10 +168,9 @@ def load_metadata(path: str) -> list[Platform]:
     ``hash_algo``/``key_algo`` fails the whole load (:class:`PlainError`, cfssl's wording).
     """
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise PlainError(f"platform metadata failed to load: open {path}: {(exc.strerror or str(exc)).lower()}") from None
+        data = read_path(path)
+    except PlainError as exc:
+        raise PlainError(f"platform metadata failed to load: {exc.message}") from None
     try:
         raw = json.loads(data) if data.strip() else []
     except ValueError as exc:
@@ -191,9 +197,8 @@ def load_metadata(path: str) -> list[Platform]:
         roots: frozenset[bytes] | None = None
         if keystore:
             try:
-                with open(os.path.join(base, keystore), "rb") as fh:
-                    store = fh.read()
-            except OSError:
+                store = read_path(os.path.join(base, keystore))
+            except PlainError:
                 raise PlainError(f"failed to parse platform metadata: {name}") from None
             roots = frozenset(spki_sha1(cert) for cert in _lenient_pem_certificates(store))
         platforms.append(Platform(name, weight, hash_algo, key_algo, roots))
@@ -578,9 +583,8 @@ def system_roots() -> list[x509.Certificate]:
     candidates = [os.environ["SSL_CERT_FILE"]] if os.environ.get("SSL_CERT_FILE") else []
     for path in [*candidates, *SYSTEM_ROOT_FILES]:
         try:
-            with open(path, "rb") as fh:
-                certs = _lenient_pem_certificates(fh.read())
-        except OSError:
+            certs = _lenient_pem_certificates(read_path(path))
+        except PlainError:
             continue
         if certs:
             return certs
@@ -625,6 +629,41 @@ def check_signature_from(child: x509.Certificate, parent: x509.Certificate) -> b
     (Go does not compare names here; cryptography's check does, which only matters for broken inputs.)
     """
     return _is_ca(parent) and _can_sign_certificates(parent) and _signature_ok(child, parent)
+
+
+def issuer_refusal(issuer: x509.Certificate, chain: Sequence[x509.Certificate], now: dt.datetime) -> CfsslError | None:
+    """Go's ``isValid`` for an issuer about to extend ``chain`` (leaf first): its validity period (1211), then
+    its path length constraint against the intermediates already below it (1213)."""
+    if now > issuer.not_valid_after_utc or now < issuer.not_valid_before_utc:
+        return validity_error(issuer, now)
+    try:
+        path_length = issuer.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+    if path_length is not None and len(chain) - 1 > path_length:
+        return _invalid(3, TOO_MANY_INTERMEDIATES)
+    return None
+
+
+def check_leaf_key_algorithm(cert: x509.Certificate) -> None:
+    """cfssl bundles RSA, ECDSA and Ed25519 leaves only; any other key type (DSA...) is 2200, checked before
+    the key match and the chain (so a DSA leaf is 2200, not "signed by unknown authority")."""
+    if cert.public_key_algorithm_oid not in _BUNDLE_KEY_ALGORITHMS:
+        raise CfsslError(Category.PRIVATE_KEY, Reason.NOT_RSA_OR_ECC)
+
+
+def load_bundle_key(data: bytes) -> PrivateKey:
+    """The private key given with a bundle (``-key``, ``private_key``), parsed as cfssl's ``ParsePrivateKeyPEM``.
+
+    A key of a type Go cannot parse at all (DSA, a curve it lacks) fails to parse there: 2003 "Failed to parse
+    private key", where our signing-key loader says 2200. No password is applied (cfssl applies none).
+    """
+    try:
+        return load_private_key(data, allow_password=False)
+    except CfsslError as exc:
+        if exc.code == _NOT_SUPPORTED.code and exc.message == _NOT_SUPPORTED.message:
+            raise CfsslError(Category.PRIVATE_KEY, Reason.PARSE_FAILED) from None
+        raise
 
 
 def is_self_signed(cert: x509.Certificate) -> bool:
@@ -984,6 +1023,9 @@ class _Verification:
     def __init__(self) -> None:
         self.valid: list[list[x509.Certificate]] = []
         self.errors: list[CfsslError] = []
+        # Go's hard errors while building (an issuer that is expired or whose path length is exceeded): they
+        # end the search for that branch, and are what Go reports when no chain reaches a root
+        self.refusals: list[CfsslError] = []
         self.candidates = 0
 
 
@@ -1019,10 +1061,9 @@ class Bundler:
                 if entry.endswith(".crt"):
                     path = os.path.join(self.int_dir, entry)
                     try:
-                        with open(path, "rb") as fh:
-                            data = fh.read()
-                    except OSError as exc:
-                        raise CfsslError(Category.INTERMEDIATES, Reason.READ_FAILED, f"open {path}: {exc.strerror or exc}") from None
+                        data = read_path(path)
+                    except PlainError as exc:
+                        raise CfsslError(Category.INTERMEDIATES, Reason.READ_FAILED, exc.message) from None
                     for cert in _lenient_pem_certificates(data):
                         self.intermediates.add(cert)
 
@@ -1084,6 +1125,7 @@ class Bundler:
             if partial_verify(reversed_certs):
                 certs = reversed_certs
         leaf = certs[0]
+        check_leaf_key_algorithm(leaf)  # cfssl's order: the leaf's key type, the key match, then the chain
         if key is not None and not certificate_key_matches(key, leaf):
             raise CfsslError(Category.PRIVATE_KEY, Reason.KEY_MISMATCH)
         if flavor == FLAVOR_FORCE:
@@ -1101,6 +1143,8 @@ class Bundler:
         if not verification.valid:
             if verification.errors:
                 raise verification.errors[0]
+            if verification.refusals:
+                raise verification.refusals[0]
             raise CfsslError(Category.CERTIFICATE, Reason.VERIFY_FAILED + 20, UNKNOWN_AUTHORITY)
         self._learn(verification.valid)
 
@@ -1169,8 +1213,20 @@ class Bundler:
     # ---------------------------------------------------------------------------------------------------------
     # Chain building
 
-    def candidate_chains(self, leaf: x509.Certificate, extra: Sequence[x509.Certificate] = ()) -> list[list[x509.Certificate]]:
-        """Every path leaf -> ... -> root through the pools and ``extra`` (not yet validated)."""
+    def candidate_chains(
+        self,
+        leaf: x509.Certificate,
+        extra: Sequence[x509.Certificate] = (),
+        *,
+        now: dt.datetime | None = None,
+        refusals: list[CfsslError] | None = None,
+    ) -> list[list[x509.Certificate]]:
+        """Every path leaf -> ... -> root through the pools and ``extra`` (not yet validated).
+
+        With ``now``, an issuer that Go's ``isValid`` refuses while building (expired, or a path length the
+        chain so far exceeds) is not followed, and its error goes to ``refusals``: Go reports that error
+        (1211, 1213) rather than "unknown authority" when no chain reaches a root.
+        """
         with self._lock:
             roots = self.roots
             shared = self.intermediates
@@ -1189,20 +1245,26 @@ class Bundler:
         if leaf in roots:
             chains.append([leaf])
 
+        def acceptable(parent: x509.Certificate, chain: list[x509.Certificate]) -> bool:
+            refusal = None if now is None else issuer_refusal(parent, chain, now)
+            if refusal is not None and refusals is not None:
+                refusals.append(refusal)
+            return refusal is None
+
         def walk(chain: list[x509.Certificate]) -> None:
             current = chain[-1]
             seen = {c.signature for c in chain}
             for parent in roots.issuers_of(current):
                 if len(chains) >= MAX_CHAINS:
                     return
-                if parent.signature not in seen and signed_by(current, parent):
+                if parent.signature not in seen and signed_by(current, parent) and acceptable(parent, chain):
                     chains.append([*chain, parent])
             if len(chain) + 1 >= MAX_CHAIN_LENGTH:
                 return
             for parent in intermediates.issuers_of(current):
                 if len(chains) >= MAX_CHAINS:
                     return
-                if parent.signature in seen or not signed_by(current, parent):
+                if parent.signature in seen or not signed_by(current, parent) or not acceptable(parent, chain):
                     continue
                 walk([*chain, parent])
 
@@ -1211,7 +1273,7 @@ class Bundler:
 
     def _verify(self, leaf: x509.Certificate, extra: Sequence[x509.Certificate], now: dt.datetime) -> _Verification:
         result = _Verification()
-        candidates = self.candidate_chains(leaf, extra)
+        candidates = self.candidate_chains(leaf, extra, now=now, refusals=result.refusals)
         result.candidates = len(candidates)
         for chain in candidates:
             error = validate_chain(chain, now)
@@ -1476,26 +1538,25 @@ def _verification_error(text: str, chain: Sequence[x509.Certificate], now: dt.da
     lowered = text.lower()
     if "not valid at validation time" in lowered or "expired" in lowered:
         for cert in chain:
-            if now > cert.not_valid_after_utc:
-                return _invalid(
-                    1,
-                    f"x509: certificate has expired or is not yet valid: current time {_go_time(now)} is after {_go_time(cert.not_valid_after_utc)}",
-                )
-            if now < cert.not_valid_before_utc:
-                return _invalid(
-                    1,
-                    f"x509: certificate has expired or is not yet valid: current time {_go_time(now)} is before {_go_time(cert.not_valid_before_utc)}",
-                )
+            if now > cert.not_valid_after_utc or now < cert.not_valid_before_utc:
+                return validity_error(cert, now)
         return _invalid(1, "x509: certificate has expired or is not yet valid")
     if "name constraint" in lowered:
         return _invalid(2, _name_constraint_message(chain))
     if "path length" in lowered:
-        return _invalid(3, "x509: too many intermediates for path length constraint")
+        return _invalid(3, TOO_MANY_INTERMEDIATES)
     if "key usage" in lowered or "eku" in lowered:
         return _invalid(4, "x509: certificate specifies an incompatible key usage")
     if "basicconstraints" in lowered or "ca certificate" in lowered:
         return _invalid(0, "x509: certificate is not authorized to sign other certificates")
     return CfsslError(Category.CERTIFICATE, Reason.VERIFY_FAILED, f"x509: {text}")
+
+
+def validity_error(cert: x509.Certificate, now: dt.datetime) -> CfsslError:
+    """Go's 1211 for a certificate outside its validity period at ``now``."""
+    if now < cert.not_valid_before_utc:
+        return _invalid(1, f"{EXPIRED_PREFIX}current time {_go_time(now)} is before {_go_time(cert.not_valid_before_utc)}")
+    return _invalid(1, f"{EXPIRED_PREFIX}current time {_go_time(now)} is after {_go_time(cert.not_valid_after_utc)}")
 
 
 def _invalid(go_reason: int, message: str) -> CfsslError:

@@ -19,7 +19,9 @@ Layout (all in DIR, which is created 0700):
 Later runs reuse the files as they are (the user may edit ``config.json``). A directory holding only some
 of the three files is an error and is never overwritten: it may hold the only copy of a CA key. The key is
 written first and the certificate last, so a crash during the first run leaves a directory that is
-reported, not silently replaced.
+reported, not silently replaced. A write that fails during the first run (a full disk, a read-only
+directory) is reported with the file and the reason (``write DIR/ca-key.pem: no space left on device``),
+and the files that run had already written are removed, so the next run starts afresh.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from collections.abc import Iterator
 from cfsslpy.csr import CertificateRequest
 from cfsslpy.errors import PlainError
 from cfsslpy.initca import new_ca
-from cfsslpy.inputs import write_atomic, write_secret
+from cfsslpy.inputs import WriteFailed, os_reason, write_atomic, write_secret
 from cfsslpy.keys import encode_private_key
 from cfsslpy.resources import read_asset
 from cfsslpy.signer import certificate_pem
@@ -74,7 +76,7 @@ def ensure_ca(datadir: str | os.PathLike[str]) -> tuple[str, str, str]:
     except FileExistsError:
         raise PlainError(f"data directory {root} exists and is not a directory") from None
     except OSError as exc:
-        raise PlainError(f"cannot create data directory {root}: {exc.strerror or exc}") from None
+        raise PlainError(f"cannot create data directory {root}: {os_reason(exc)}") from None
     if not os.path.isdir(root):
         raise PlainError(f"data directory {root} exists and is not a directory")
     mode = stat.S_IMODE(os.stat(root).st_mode)
@@ -114,7 +116,7 @@ def ensure_certdb(datadir: str | os.PathLike[str]) -> str:
         try:
             write_secret(path, (json.dumps(config, indent=4) + "\n").encode("utf-8"))
         except OSError as exc:
-            raise PlainError(f"cannot write {path}: {exc.strerror or exc}") from None
+            raise WriteFailed(path, exc) from None
         log.info("certificate database: %s (configuration %s)", config["data_source"], path)
     return path
 
@@ -126,9 +128,23 @@ def _initialise(paths: dict[str, str]) -> None:
     template.pop("hosts", None)  # a CA needs no SANs; the template's example.net would only mislead
     req = CertificateRequest.from_json(template)
     cert, _csr, key = new_ca(req)
-    write_secret(paths[CA_KEY], encode_private_key(key))
-    write_atomic(paths[CONFIG], (json.dumps(DEFAULT_CONFIG, indent=4) + "\n").encode("ascii"), 0o644)
-    write_atomic(paths[CA_CERT], certificate_pem(cert), 0o644)
+    files = [
+        (paths[CA_KEY], encode_private_key(key), 0o600),
+        (paths[CONFIG], (json.dumps(DEFAULT_CONFIG, indent=4) + "\n").encode("ascii"), 0o644),
+        (paths[CA_CERT], certificate_pem(cert), 0o644),
+    ]
+    written: list[str] = []
+    for path, data, mode in files:
+        try:
+            write_atomic(path, data, mode)
+        except OSError as exc:
+            # none of these files existed before this run (ensure_ca checked, under the lock): remove what
+            # it wrote, so that the next run, with room on the disk, initialises instead of refusing
+            for done in written:
+                with contextlib.suppress(OSError):
+                    os.unlink(done)
+            raise WriteFailed(path, exc) from None
+        written.append(path)
 
 
 @contextlib.contextmanager
@@ -137,7 +153,7 @@ def _locked(path: str) -> Iterator[None]:
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     except OSError as exc:
-        raise PlainError(f"cannot open lock file {path}: {exc.strerror or exc}") from None
+        raise PlainError(f"cannot open lock file {path}: {os_reason(exc)}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -3,22 +3,82 @@
 Inputs: ``-`` is standard input; ``env:VAR`` is the value of an environment variable; ``file:path`` and a
 bare path are files. ``pkcs11:`` URIs are not read here: key loading recognises them before calling us.
 
+Every read is bounded (:data:`MAX_INPUT_BYTES`, 64 MiB): cfssl reads whatever it is given, so
+``certinfo -cert /dev/zero`` grows until memory runs out. A regular file over the bound is refused from its
+size before any byte is read; a device, FIFO or stream is read in chunks and refused once it passes the bound.
+The refusal (:class:`InputTooLarge`) names the file and is a coded error (1001, cfssl's read failure) where
+it reaches a face unchanged; callers that give read failures their own code (``except PlainError``: bundle's
+4001/3001, key loading's 2001...) keep doing so, since it is also a :class:`PlainError`.
+
 Outputs: :func:`write_atomic` writes to a temporary file in the target directory, fsyncs, sets the mode
 and renames it over the target, so readers see either the old file or the whole new one. Private keys go
 through :func:`write_secret` (mode 0600 from the first byte: the temporary file is created 0600).
+Write failures are :class:`WriteFailed`, naming the file and the reason in Go's words.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from cfsslpy.errors import PlainError
+from cfsslpy.errors import Category, CfsslError, PlainError, Reason
 
 KNOWN_PREFIXES = ("env", "file")
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+_CHUNK = 1 << 20
+
+
+class InputTooLarge(CfsslError, PlainError):
+    """An input over :data:`MAX_INPUT_BYTES`: ``{"code":1001,"message":"read NAME: input is larger than 64 MiB"}``.
+
+    Both a coded error (printed as cfssl's JSON where nobody rewraps it) and a :class:`PlainError` (so the
+    callers that wrap read failures into their own category, as cfssl does, still do).
+    """
+
+    def __init__(self, name: str, limit: int) -> None:
+        super().__init__(Category.CERTIFICATE, Reason.READ_FAILED, f"read {name}: {too_large_reason(limit)}")
+
+
+class WriteFailed(PlainError):
+    """A file could not be written: ``write PATH: no space left on device`` (Go's wording)."""
+
+    def __init__(self, path: str, exc: OSError) -> None:
+        self.path = path
+        self.reason = os_reason(exc)
+        super().__init__(f"write {path}: {self.reason}")
+
+
+def too_large_reason(limit: int = MAX_INPUT_BYTES) -> str:
+    if limit % (1024 * 1024) == 0:
+        return f"input is larger than {limit // (1024 * 1024)} MiB"
+    return f"input is larger than {limit} bytes"
+
+
+def os_reason(exc: OSError) -> str:
+    """An OSError's reason as Go words it: ``permission denied``, ``no space left on device``."""
+    return exc.strerror.lower() if exc.strerror else str(exc)
+
+
+def read_stream(stream: BinaryIO, name: str, limit: int | None = None) -> bytes:
+    """Read ``stream`` to its end, at most ``limit`` bytes (:data:`MAX_INPUT_BYTES`); more is :class:`InputTooLarge`.
+
+    Read in chunks, so a device or pipe that never ends costs at most ``limit`` bytes of memory.
+    """
+    limit = MAX_INPUT_BYTES if limit is None else limit
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = stream.read(min(_CHUNK, limit + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise InputTooLarge(name, limit)
 
 
 @dataclass
@@ -31,7 +91,7 @@ class Stdin:
     def read(self) -> bytes:
         if self._data is None:
             stream = self.stream if self.stream is not None else sys.stdin.buffer
-            self._data = stream.read()
+            self._data = read_stream(stream, "standard input")
         return self._data
 
 
@@ -76,10 +136,22 @@ def read_input(
     return _read_file(spec)
 
 
-def _read_file(path: str) -> bytes:
+def read_path(path: str, limit: int | None = None) -> bytes:
+    """The bytes of the file at ``path``, bounded like every input (:func:`read_stream`).
+
+    A regular file larger than the bound is refused from its size, before anything is read. Errors are
+    :class:`PlainError` in Go's words (``open x: no such file or directory``) or :class:`InputTooLarge`.
+    """
+    return _read_file(path, MAX_INPUT_BYTES if limit is None else limit)
+
+
+def _read_file(path: str, limit: int = MAX_INPUT_BYTES) -> bytes:
     try:
         with open(path, "rb") as fh:
-            return fh.read()
+            st = os.fstat(fh.fileno())
+            if stat.S_ISREG(st.st_mode) and st.st_size > limit:
+                raise InputTooLarge(path, limit)
+            return read_stream(fh, path, limit)
     except FileNotFoundError:
         raise PlainError(f"open {path}: no such file or directory") from None
     except IsADirectoryError:
@@ -87,7 +159,7 @@ def _read_file(path: str) -> bytes:
     except PermissionError:
         raise PlainError(f"open {path}: permission denied") from None
     except OSError as exc:
-        raise PlainError(f"open {path}: {exc.strerror or exc}") from None
+        raise PlainError(f"open {path}: {os_reason(exc)}") from None
 
 
 def write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:

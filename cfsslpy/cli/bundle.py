@@ -13,7 +13,7 @@ from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.common import no_more_args, print_json, read_arg
 from cfsslpy.cli.context import IO
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason
-from cfsslpy.keys import PrivateKey, load_private_key
+from cfsslpy.keys import PrivateKey
 
 NO_TARGET = "Must specify bundle target through -cert or -domain"
 
@@ -27,7 +27,7 @@ def _read_key(opts: Options, io: IO) -> PrivateKey | None:
         raise CfsslError(Category.PRIVATE_KEY, Reason.READ_FAILED, exc.message) from None
     if not data:
         raise CfsslError(Category.PRIVATE_KEY, Reason.DECODE_FAILED)
-    return load_private_key(data, allow_password=False)
+    return bundler.load_bundle_key(data)
 
 
 def run(opts: Options, args: list[str], io: IO) -> int:

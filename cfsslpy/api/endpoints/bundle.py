@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 from cfsslpy.api.endpoints import OutboundSlots, Registry, string_map
 from cfsslpy.api.envelope import ApiError, ApiRequest, Reply
 from cfsslpy.errors import PlainError
-from cfsslpy.keys import load_private_key
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -80,10 +79,10 @@ class _BundleHandler:
 
     def _from_certificate(self, blob: dict[str, str], flavor: str) -> Bundle:
         """cfssl's ``BundleFromPEMorDER(certificate, private_key, flavor, "")`` and the host name checks."""
-        from cfsslpy.bundler import parse_bundle_input, verify_hostname
+        from cfsslpy.bundler import load_bundle_key, parse_bundle_input, verify_hostname
 
         key_pem = blob.get("private_key", "").encode("utf-8")
-        key = load_private_key(key_pem, allow_password=False) if key_pem else None  # the key's errors come first
+        key = load_bundle_key(key_pem) if key_pem else None  # the key's errors come first
         # a PKCS#12 (with cfssl's empty password) may carry the key; the request's own key wins
         certs, bundled_key = parse_bundle_input(blob["certificate"].encode("utf-8"), password="")
         bundle = self.bundler.bundle(certs, key if key is not None else bundled_key, flavor)
