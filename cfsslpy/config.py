@@ -220,16 +220,31 @@ class Signing:
     profiles: dict[str, SigningProfile] = field(default_factory=dict)
 
     def profile(self, name: str) -> SigningProfile:
-        """The named profile, or the default for an empty or unknown name (cfssl's local-signer rule).
+        """The named profile, or the default one for an empty name; an unknown name is 5400.
 
-        An unknown name logs a WARNING (cfssl falls back silently); :meth:`strict_profile` refuses instead.
+        Deliberate difference: cfssl's local and remote signers fall back to the default profile for any
+        name they do not know, so a typo issues a certificate with other usages and another lifetime. Here
+        that is ``{"code":5400,"message":"Unknown policy profile"}`` (the error cfssl's universal signer
+        gives), with the name in an ERROR log line.
         """
         if not name:
             return self.default
-        if name in self.profiles:
-            return self.profiles[name]
-        log.warning("unknown profile %s: using the default profile", log_value(name))
-        return self.default
+        found = self.profiles.get(name)
+        if found is None:
+            log.error("unknown profile %s", log_value(name))
+            raise CfsslError(Category.POLICY, Reason.UNKNOWN_PROFILE)
+        return found
+
+    def forwarding_profile(self, name: str) -> SigningProfile:
+        """The profile whose remote a request for ``name`` goes to: the named one, else the default one.
+
+        Only for forwarding: the remote resolves the name against its own configuration (a ``-remote``
+        client usually knows none of the server's profiles), and a cfsslpy server refuses one it does not know.
+        """
+        found = self.profiles.get(name) if name else None
+        if found is None and name:
+            log.debug("profile %s is not in the local configuration: the default profile's remote resolves it", log_value(name))
+        return found or self.default
 
     def has_remote(self) -> bool:
         return self.default.is_remote or any(p.is_remote for p in self.profiles.values())

@@ -461,8 +461,9 @@ def connect_error(detail: str) -> CfsslError:
 class RemoteSigner:
     """Forwards sign and info requests to the remote of the selected profile.
 
-    The profile is chosen as the local signer does (unknown name -> the default profile, with a
-    WARNING); its ``remote_server`` is the failover group, and its ``auth_remote`` key, when present,
+    The profile is the named one, or the default one for an empty name or one the local configuration does
+    not define (the remote resolves it: :meth:`~cfsslpy.config.Signing.forwarding_profile`); its
+    ``remote_server`` is the failover group, and its ``auth_remote`` key, when present,
     makes signing go through ``/authsign``. ``info`` is never authenticated (as in cfssl).
 
     Every profile's remote is parsed when the signer is built, so a bad address fails early (5300).
@@ -494,8 +495,12 @@ class RemoteSigner:
             raise connect_error(f"profile {name or 'default'!r} has no remote")
         return client
 
+    def profile(self, name: str) -> SigningProfile:
+        """The profile whose remote signs for ``name`` (never 5400 here: the remote resolves the name)."""
+        return self.policy.forwarding_profile(name)
+
     def sign(self, req: SignRequest) -> x509.Certificate:
-        profile = self.policy.profile(req.profile)
+        profile = self.profile(req.profile)
         client = self._client(profile, req.profile)
         request = sign_request_json(req)
         key = profile.auth_remote_key_bytes
@@ -517,7 +522,7 @@ class RemoteSigner:
 
     def info(self, profile_name: str = "", label: str = "") -> SignerInfo:
         """The remote's answer to ``/info`` for this label and profile (cfssl's ``info -remote``)."""
-        profile = self.policy.profile(profile_name)
+        profile = self.profile(profile_name)
         client = self._client(profile, profile_name)
         result = client.call("info", go_json_dumps({"label": label, "profile": profile_name}).encode("utf-8"))
         improper = CfsslError(Category.API_CLIENT, Reason.CLIENT_HTTP_ERROR, "response is formatted improperly")

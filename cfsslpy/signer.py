@@ -6,9 +6,11 @@ Security-relevant behaviour, in cfssl's order:
 * a CSR asking to be a CA needs a CA profile, and a strictly smaller pathlen than a pathlen-limited issuer
   (5300); the *issued* pathlen comes from the profile and must also fit under the issuer's;
 * ``-hostname`` / ``hosts`` replace the CSR's SANs; the subject override merges per attribute type;
-* ``name_whitelist`` (unanchored search) covers CN, DNS, email and URI SANs (5500); an issuer with X.509
-  name constraints (our addition) must permit every name it signs (5300);
+* ``name_whitelist`` (unanchored search) covers the CN and every SAN: DNS, email, URI and IP address, an
+  IP in its text form (``10.0.0.1``, ``2001:db8::1``) (5500; cfssl does not check IP SANs); an issuer with
+  X.509 name constraints (our addition) must permit every name it signs (5300);
 * validity: round(now, 1 min) - backdate (5 min default) + expiry, unless the profile or the request fix it;
+  a notAfter later than the CA certificate's is cut to the CA's, with a WARNING (cfssl issues it as asked);
 * serial: 20 CSPRNG bytes with the top bit cleared (positive, at most 159 bits);
 * extensions in Go's order: KU (critical), EKU, basicConstraints (critical, always), SKI, AKI (not on
   self-signed CAs; Go also drops it on self-signed leaves and on any certificate whose issuer name equals its
@@ -20,7 +22,9 @@ Security-relevant behaviour, in cfssl's order:
   CRL DP, policies, name constraints, OCSP no-check, SAN): those stay the profile's.
 
 The issuer is checked when the signer is built: the key must match the certificate (2300) and the
-certificate must be allowed to sign certificates (5300). cfssl checks neither.
+certificate must be allowed to sign certificates (5300). cfssl checks neither. When it signs, the CA
+certificate must be valid at that moment: an expired or not yet valid CA is refused with 1211 (the code cfssl
+gives an expired certificate in a chain); cfssl signs with it.
 """
 
 from __future__ import annotations
@@ -275,9 +279,10 @@ class Issuer:
             raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST, "the CA certificate's key usage does not allow certificate signing")
         if bc is None:
             log.warning("the CA certificate has no basicConstraints extension; treating it as a CA")
-        now = dt.datetime.now(dt.timezone.utc)
-        if self.cert.not_valid_after_utc < now:
-            log.warning("the CA certificate expired on %s", self.cert.not_valid_after_utc.isoformat())
+        try:
+            check_valid_now(self.cert)
+        except CfsslError as exc:  # said at load time (serve starts); signing refuses it
+            log.warning("%s", exc.message)
 
     @property
     def path_length(self) -> int | None:
@@ -342,6 +347,10 @@ class Signer(Protocol):
 
     def sign(self, req: SignRequest) -> x509.Certificate: ...
 
+    def profile(self, name: str) -> SigningProfile:
+        """The profile a request for ``name`` is signed under; 5400 for a name this signer refuses."""
+        ...
+
     def info(self, profile_name: str = "", label: str = "") -> SignerInfo: ...
 
 
@@ -374,6 +383,9 @@ class LocalSigner:
     @property
     def certificate(self) -> x509.Certificate | None:
         return self.issuer.cert
+
+    def profile(self, name: str) -> SigningProfile:
+        return self.policy.profile(name)
 
     def info(self, profile_name: str = "", label: str = "") -> SignerInfo:
         """cfssl's ``info``: the CA certificate and the profile's usages and expiry string."""
@@ -413,6 +425,8 @@ class LocalSigner:
         ``now`` fixes the clock (tests); ``exact_subject`` replaces the re-encoded subject with these exact
         bytes (renewing a CA must keep its subject byte for byte, or the certificates it issued stop chaining).
         """
+        if self.issuer.cert is not None:
+            check_valid_now(self.issuer.cert, now)
         if is_dsa(csr):
             raise _unsupported_subject_key()  # without loading the key: DSA key objects are deprecated
         public_key = csr.public_key()
@@ -482,7 +496,9 @@ class LocalSigner:
         if profile.name_whitelist is not None:
             pattern = profile.name_whitelist
             # Subject emailAddress values are checked too: they are mirrored into the SAN below.
-            for candidate in [subject.common_name, *sans.dns, *sans.email, *sans.uri, *_subject_emails(subject)]:
+            # IP SANs too, in their text form (cfssl leaves them out: a whitelist for *.example.com let any IP in).
+            ips = [str(ip) for ip in sans.ip]
+            for candidate in [subject.common_name, *sans.dns, *sans.email, *sans.uri, *ips, *_subject_emails(subject)]:
                 if candidate and pattern.search(candidate) is None:
                     log.error("name %s does not match the profile's name_whitelist", log_value(candidate))
                     raise CfsslError(Category.POLICY, Reason.UNMATCHED_WHITELIST)
@@ -523,6 +539,8 @@ class LocalSigner:
                 sans.email.append(email)
         key_usage, ekus = _usages(profile, public_key, is_ca)
         not_before, not_after = _validity(profile, self.policy.default, req, now)
+        if self.issuer.cert is not None:
+            not_after = _within_issuer(self.issuer.cert, not_before, not_after)
         self._check_name_constraints(subject, sans)
 
         name = subject.to_name() if exact_subject is None else exact_subject
@@ -823,6 +841,59 @@ def _validity(
     if not_after <= not_before:
         raise CfsslError(Category.POLICY, Reason.INVALID_POLICY, "the certificate's not_after is not after its not_before")
     return not_before, not_after
+
+
+# 1211: CertificateError + VerifyFailed + Go's x509.Expired, cfssl's code for an expired or not yet valid
+# certificate in a chain.
+CERTIFICATE_EXPIRED = int(Reason.VERIFY_FAILED) + 10 + 1
+
+
+def check_valid_now(cert: x509.Certificate, now: dt.datetime | None = None, what: str = "the CA certificate") -> None:
+    """Refuse a signing certificate that is expired or not yet valid at ``now`` (default: the clock), 1211.
+
+    cfssl signs with it and warns at most: the certificates it issues cannot chain to a valid issuer.
+    """
+    current = _utc(now or dt.datetime.now(dt.timezone.utc))
+    if current > cert.not_valid_after_utc:
+        raise CfsslError(
+            Category.CERTIFICATE,
+            CERTIFICATE_EXPIRED,
+            f"{what} has expired: current time {_rfc3339(current)} is after {_rfc3339(cert.not_valid_after_utc)}; it cannot sign",
+        )
+    if current < cert.not_valid_before_utc:
+        raise CfsslError(
+            Category.CERTIFICATE,
+            CERTIFICATE_EXPIRED,
+            f"{what} is not yet valid: current time {_rfc3339(current)} is before {_rfc3339(cert.not_valid_before_utc)}; it cannot sign",
+        )
+
+
+def _within_issuer(issuer: x509.Certificate, not_before: dt.datetime, not_after: dt.datetime) -> dt.datetime:
+    """``not_after``, cut to the issuer's notAfter (with a WARNING) when it would outlive its issuer.
+
+    A certificate valid after its issuer expires is unusable for that part of its life, and a relying party
+    that checks only the leaf's dates is misled. There is no cfssl configuration key to refuse instead, so
+    none is invented: a profile that must not be shortened should use an ``expiry`` within the CA's life.
+    """
+    limit = issuer.not_valid_after_utc
+    if not_after <= limit:
+        return not_after
+    if not_before >= limit:
+        raise CfsslError(
+            Category.POLICY,
+            Reason.INVALID_POLICY,
+            f"the certificate's not_before {_rfc3339(not_before)} is not before the CA certificate's notAfter {_rfc3339(limit)}",
+        )
+    log.warning(
+        "the certificate would be valid until %s, after the CA certificate expires: its notAfter is cut to %s",
+        _rfc3339(not_after),
+        _rfc3339(limit),
+    )
+    return limit
+
+
+def _rfc3339(value: dt.datetime) -> str:
+    return f"{value:%Y-%m-%dT%H:%M:%SZ}"
 
 
 def certificate_pem(cert: x509.Certificate) -> bytes:

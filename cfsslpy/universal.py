@@ -1,10 +1,13 @@
 """Choosing the signer for a policy: local, remote, or both dispatched per profile (reference §3.2, cfssl's
 ``signer/universal``).
 
-* every profile local -> :class:`~cfsslpy.signer.LocalSigner` (an unknown profile falls back to the
-  default profile, with a WARNING);
-* every profile remote -> :class:`~cfsslpy.remote.RemoteSigner`;
-* both -> :class:`UniversalSigner`, which refuses an unknown profile (5400 ``Unknown policy profile``);
+* every profile local -> :class:`~cfsslpy.signer.LocalSigner`;
+* every profile remote -> :class:`~cfsslpy.remote.RemoteSigner`, which sends an unknown profile name to the
+  default profile's remote (the remote resolves the name);
+* both -> :class:`UniversalSigner`.
+
+A profile name the local configuration does not define is 5400 ``Unknown policy profile`` wherever this
+process signs (cfssl's local signer falls back to the default profile; its universal signer refuses).
 * a ``-remote`` address replaces every profile's remote and makes every profile remote: no CA key is
   read. As in cfssl, a profile's ``auth_remote`` key is still used (``/authsign`` on the new address).
 
@@ -22,7 +25,7 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 
 from cfsslpy.config import Config, Signing, SigningProfile
-from cfsslpy.errors import Category, CfsslError, Reason, log_value
+from cfsslpy.errors import Category, CfsslError, Reason
 from cfsslpy.inputs import Stdin
 from cfsslpy.signer import LocalSigner, Recorder, Signer, SignerInfo, SignRequest, load_issuer
 
@@ -35,8 +38,7 @@ log = logging.getLogger(__name__)
 class UniversalSigner:
     """A policy with local and remote profiles: each request goes to the signer its profile names.
 
-    Unlike the local signer, an unknown profile name is an error (5400): guessing could send a request
-    to the wrong CA.
+    An unknown profile name is an error (5400): guessing could send a request to the wrong CA.
     """
 
     def __init__(self, local: LocalSigner, remote: RemoteSigner) -> None:
@@ -50,17 +52,13 @@ class UniversalSigner:
         return self.local.certificate
 
     def _signer_for(self, name: str) -> Signer:
-        if not name:
-            profile = self.policy.default
-        elif name in self.policy.profiles:
-            profile = self.policy.profiles[name]
-        else:
-            log.error("unknown profile %s (this policy mixes local and remote profiles)", log_value(name))
-            raise CfsslError(Category.POLICY, Reason.UNKNOWN_PROFILE)
-        return self.remote if _is_remote(profile) else self.local
+        return self.remote if _is_remote(self.policy.profile(name)) else self.local
 
     def sign(self, req: SignRequest) -> x509.Certificate:
         return self._signer_for(req.profile).sign(req)
+
+    def profile(self, name: str) -> SigningProfile:
+        return self.policy.profile(name)
 
     def info(self, profile_name: str = "", label: str = "") -> SignerInfo:
         return self._signer_for(profile_name).info(profile_name, label)
@@ -88,6 +86,16 @@ def needs_local_signer(policy: Signing, remote: str = "") -> bool:
     if remote:
         return False
     return not _is_remote(policy.default) or any(not _is_remote(p) for p in policy.profiles.values())
+
+
+def check_profile(config: Config | None, remote: str, name: str) -> None:
+    """Refuse, before any input is read or any key generated, a profile name the signer would refuse (5400).
+
+    With ``-remote``, or when every profile forwards, the remote resolves the name: nothing to check here.
+    """
+    policy = (config or Config.default()).signing
+    if needs_local_signer(policy, remote):
+        policy.profile(name)
 
 
 def signer_from_inputs(

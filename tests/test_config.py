@@ -188,23 +188,27 @@ def test_unknown_usages_are_logged(caplog: pytest.LogCaptureFixture) -> None:
     assert "unknown usage 'bogus'" in caplog.text
 
 
-def test_unknown_profile_falls_back_to_the_default_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+def test_unknown_profile_is_5400_and_logged(caplog: pytest.LogCaptureFixture) -> None:
     cfg = load({"signing": {"default": LOCAL, "profiles": {"p": {"expiry": "2h", "usages": ["any"]}}}})
     assert cfg.signing.profile("p").expiry == 2 * HOUR
     assert cfg.signing.profile("") is cfg.signing.default
-    with caplog.at_level(logging.WARNING, logger="cfsslpy"):
-        assert cfg.signing.profile("nope") is cfg.signing.default
+    with caplog.at_level(logging.WARNING, logger="cfsslpy"), pytest.raises(CfsslError) as exc:
+        cfg.signing.profile("nope")
+    assert (exc.value.code, exc.value.message) == (5400, "Unknown policy profile")
     assert "unknown profile 'nope'" in caplog.text
+    # forwarding to a remote: the remote resolves names the local configuration does not know
+    assert cfg.signing.forwarding_profile("nope") is cfg.signing.default
+    assert cfg.signing.forwarding_profile("p") is cfg.signing.profiles["p"]
 
 
 def test_an_unknown_profile_name_is_logged_bounded_and_quoted(caplog: pytest.LogCaptureFixture) -> None:
     cfg = load({"signing": {"default": LOCAL}})
     name = "p" * 200_000 + "\n2030/01/01 00:00:00 [ERROR] forged"
-    with caplog.at_level(logging.WARNING, logger="cfsslpy"):
-        assert cfg.signing.profile(name) is cfg.signing.default
+    with caplog.at_level(logging.WARNING, logger="cfsslpy"), pytest.raises(CfsslError):
+        cfg.signing.profile(name)
     (record,) = caplog.records
     message = record.getMessage()
-    assert message.startswith("unknown profile 'ppp") and message.endswith(" chars): using the default profile")
+    assert message.startswith("unknown profile 'ppp") and message.endswith(" chars)")
     assert len(message) < 300 and "\n" not in message and "forged" not in message
 
 

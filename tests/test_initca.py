@@ -184,7 +184,9 @@ def _root_and_leaf(obj: dict[str, Any] | None = None) -> tuple[x509.Certificate,
     root, _ = self_sign_ca(req(obj), key("p256"), now=NOW)
     signer = LocalSigner(Issuer(key("p256"), root), Config.default().signing)
     leaf_csr = csr_pem(generate_csr(CertificateRequest.from_json({"CN": "leaf", "hosts": ["leaf.example.com"]}), key("p384")))
-    leaf = signer.sign(SignRequest(request=leaf_csr), now=dt.datetime.now(dt.timezone.utc))
+    # signed while the root is valid: an expired CA cannot sign (a 1000h root made at NOW expired in 2024)
+    when = min(dt.datetime.now(dt.timezone.utc), root.not_valid_after_utc - dt.timedelta(hours=1))
+    leaf = signer.sign(SignRequest(request=leaf_csr), now=when)
     return root, key("p256"), leaf
 
 

@@ -70,7 +70,10 @@ class Seen:
 
 @dataclass
 class FakeCfssl:
-    """cfssl serve's sign/authsign/info on 127.0.0.1 (a free port), backed by ``signer``; stopped on exit."""
+    """cfssl serve's sign/authsign/info on 127.0.0.1 (a free port), backed by ``signer``; stopped on exit.
+
+    Like cfssl (and unlike cfsslpy's serve), it signs a profile name it does not know under the default profile.
+    """
 
     signer: LocalSigner | None = None
     auth_key: bytes | None = None
@@ -90,7 +93,7 @@ class FakeCfssl:
         try:
             obj = json.loads(body)
             if path == "/api/v1/cfssl/info":
-                info = self.signer.info(obj.get("profile", ""), obj.get("label", ""))
+                info = self.signer.info(self._cfssl_profile(obj.get("profile", "")), obj.get("label", ""))
                 return 200, envelope(info.to_json())
             if path == "/api/v1/cfssl/authsign":
                 request = base64.b64decode(obj["request"])
@@ -101,10 +104,17 @@ class FakeCfssl:
                 obj = json.loads(request)
             elif path != "/api/v1/cfssl/sign":
                 return 404, b"404 page not found\n"
-            cert = self.signer.sign(SignRequest.from_json(obj))
+            request = SignRequest.from_json(obj)
+            request.profile = self._cfssl_profile(request.profile)
+            cert = self.signer.sign(request)
             return 200, envelope({"certificate": cert.public_bytes(PEM).decode()})
         except CfsslError as exc:
             return 400, envelope(errors=[{"code": exc.code, "message": exc.message}])
+
+    def _cfssl_profile(self, name: str) -> str:
+        """cfssl's ``signer.Profile``: a name the policy does not define means the default profile."""
+        assert self.signer is not None
+        return name if name in self.signer.policy.profiles else ""
 
     @contextlib.contextmanager
     def running(self) -> Iterator[FakeCfssl]:

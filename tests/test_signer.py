@@ -187,9 +187,10 @@ def test_profile_absolute_not_before_not_after() -> None:
 
 
 def test_request_validity_wins_and_naive_times_are_utc() -> None:
-    cert = sign(csr_for(key("p256")), not_before=dt.datetime(2030, 1, 1, 12), not_after=dt.datetime(2030, 2, 1, 12))
-    assert cert.not_valid_before_utc == dt.datetime(2030, 1, 1, 12, tzinfo=dt.timezone.utc)
-    assert cert.not_valid_after_utc == dt.datetime(2030, 2, 1, 12, tzinfo=dt.timezone.utc)
+    # inside the CA's life (2024-05-17 .. 2029-05-16): a later notAfter would be cut to the CA's
+    cert = sign(csr_for(key("p256")), not_before=dt.datetime(2026, 1, 1, 12), not_after=dt.datetime(2026, 2, 1, 12))
+    assert cert.not_valid_before_utc == dt.datetime(2026, 1, 1, 12, tzinfo=dt.timezone.utc)
+    assert cert.not_valid_after_utc == dt.datetime(2026, 2, 1, 12, tzinfo=dt.timezone.utc)
 
 
 def test_naive_clock_is_utc() -> None:
@@ -217,7 +218,9 @@ def test_expiry_falls_back_to_the_default_profile() -> None:
 
 
 def test_utc_time_until_2049_generalized_time_from_2050() -> None:
-    cert = sign(csr_for(key("p256")), not_before=dt.datetime(2049, 6, 1, tzinfo=dt.timezone.utc), not_after=dt.datetime(2050, 6, 1, tzinfo=dt.timezone.utc))
+    long_root = root(ca={"expiry": "262800h"}, cn="Long Root")  # 30 years: the leaf may not outlive its CA
+    not_before, not_after = dt.datetime(2049, 6, 1, tzinfo=dt.timezone.utc), dt.datetime(2050, 6, 1, tzinfo=dt.timezone.utc)
+    cert = sign(csr_for(key("p256")), issuer=long_root, not_before=not_before, not_after=not_after)
     tbs, _ = der_decoder.decode(cert.tbs_certificate_bytes, asn1Spec=rfc5280.TBSCertificate())
     assert tbs["validity"]["notBefore"].getName() == "utcTime"
     assert tbs["validity"]["notAfter"].getName() == "generalTime"
@@ -856,7 +859,7 @@ def test_ca_with_empty_subject_is_refused() -> None:
 def test_name_whitelist_is_an_unanchored_search() -> None:
     signing = profiles(w={"expiry": "1h", "usages": ["server auth"], "name_whitelist": r"example\.com"})
     sign(
-        csr_for(key("p256"), {"CN": "www.example.com", "hosts": ["www.example.com", "a@example.com", "10.9.9.9", "https://example.com/x"]}),
+        csr_for(key("p256"), {"CN": "www.example.com", "hosts": ["www.example.com", "a@example.com", "https://example.com/x"]}),
         signing,
         profile="w",
     )
@@ -865,6 +868,7 @@ def test_name_whitelist_is_an_unanchored_search() -> None:
         {"CN": "www.example.com", "hosts": ["www.other.org"]},
         {"CN": "www.example.com", "hosts": ["a@other.org"]},
         {"CN": "www.example.com", "hosts": ["spiffe://other.org/x"]},
+        {"CN": "www.example.com", "hosts": ["10.9.9.9"]},  # IP SANs are checked too (cfssl lets them through)
         {"CN": "www.example.com", "names": [{"E": "a@other.org"}]},  # mirrored into the SAN, so checked too
     ):
         with pytest.raises(CfsslError) as exc:
@@ -1170,11 +1174,12 @@ def test_csr_input_errors() -> None:
     assert signer.sign(SignRequest(request=pem)).subject.rfc4514_string() == "CN=leaf.example.com"
 
 
-def test_unknown_profile_uses_the_default_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING):
-        cert = sign(csr_for(key("rsa2048")), profiles(other={"expiry": "1h", "usages": ["client auth"]}), profile="nope")
-    assert list(ext(cert, x509.ExtendedKeyUsage)) == [ExtendedKeyUsageOID.SERVER_AUTH]
-    assert any("unknown profile" in r.getMessage() for r in caplog.records)
+def test_unknown_profile_is_refused(caplog: pytest.LogCaptureFixture) -> None:
+    # cfssl signs under the default profile; a typo must not issue a certificate with other usages
+    with caplog.at_level(logging.WARNING), pytest.raises(CfsslError) as exc:
+        sign(csr_for(key("rsa2048")), profiles(other={"expiry": "1h", "usages": ["client auth"]}), profile="nope")
+    assert (exc.value.code, exc.value.message) == (5400, "Unknown policy profile")
+    assert any("unknown profile 'nope'" in r.getMessage() for r in caplog.records)
 
 
 def test_remote_profile_cannot_sign_locally() -> None:

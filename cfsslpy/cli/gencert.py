@@ -34,6 +34,7 @@ from cfsslpy.initca import new_ca, profile_from_config, renew_ca, self_sign_ca
 from cfsslpy.keys import load_key_spec
 from cfsslpy.pem import parse_certificate_pem
 from cfsslpy.signer import NO_HOSTS_WARNING, SignRequest, issue
+from cfsslpy.universal import check_profile
 
 log = logging.getLogger("cfsslpy.cli")
 
@@ -55,6 +56,7 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     hosts = split_hosts(opts.hostname)
     config = load_config(opts)
     require_signer_flags(opts, config, "a ")
+    check_profile(config, opts.remote, opts.profile)  # 5400 before any key is generated
     req = read_csr_json(csr_json_spec, io)
     if req.ca is not None:
         raise PlainError("ca section only permitted in initca")
@@ -78,7 +80,9 @@ def run(opts: Options, args: list[str], io: IO) -> int:
 def _initca(opts: Options, csr_json_spec: str, io: IO) -> int:
     """A new self-signed CA: a new key, or the existing -ca-key (then no key is printed)."""
     ignored(opts, ["hostname", "ca", "label", "crl", *REMOTE_FLAGS, *BUNDLE_FLAGS], "with -initca (a new CA is always made here)")
-    profile = profile_from_config(load_config(opts), opts.profile)
+    config = load_config(opts)
+    check_profile(config, "", opts.profile)  # 5400, as for a leaf (the CA profile is then looked up by name)
+    profile = profile_from_config(config, opts.profile)
     req = read_csr_json(csr_json_spec, io)
     if opts.cn:
         req.CN = opts.cn

@@ -6,6 +6,7 @@ from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.common import REMOTE_FLAGS, build_signer, check_remote_flags, load_config, no_more_args, print_json, require_signer_flags
 from cfsslpy.cli.context import IO
 from cfsslpy.errors import PlainError
+from cfsslpy.universal import check_profile
 
 
 def run(opts: Options, args: list[str], io: IO) -> int:
@@ -16,6 +17,7 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     check_remote_flags(opts)
     config = load_config(opts)
     require_signer_flags(opts, config)
+    check_profile(config, opts.remote, opts.profile)  # 5400 before the CA is read
     with build_signer(opts, io, config) as signer:
         info = signer.info(opts.profile, opts.label)
     # Go struct order (certificate, usages, expiry), compact, and no trailing newline: cfssl's info output.

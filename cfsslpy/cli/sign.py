@@ -32,6 +32,7 @@ from cfsslpy.cli.common import (
 from cfsslpy.cli.context import IO
 from cfsslpy.errors import UsageError
 from cfsslpy.signer import SignRequest, SubjectOverride
+from cfsslpy.universal import check_profile
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -84,6 +85,7 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     # read the inputs (stdin at most once), then one core call
     config = load_config(opts)
     require_signer_flags(opts, config)
+    check_profile(config, opts.remote, opts.profile)  # 5400 before the CSR or the CA is read
     csr = read_arg(csr_spec, io)
     subject: SubjectOverride | None = read_subject(subject_spec, io) if subject_spec else None
     bundler = load_bundler(opts) if want_bundle else None

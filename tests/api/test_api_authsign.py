@@ -95,10 +95,16 @@ def test_token_under_an_unknown_key(client: Client) -> None:
     client.post("authsign", body).assert_error(400, 400, "invalid token")
 
 
-@pytest.mark.parametrize("profile", ["www", "", "no-such-profile"])
+@pytest.mark.parametrize("profile", ["www", ""])
 def test_profile_without_auth_key(client: Client, profile: str) -> None:
     body = auth_body({"certificate_request": new_csr(), "profile": profile})
     client.post("authsign", body).assert_error(400, 400, "no authentication provider")
+
+
+def test_unknown_profile_is_refused(client: Client) -> None:
+    """cfssl checks the default profile's provider instead; here an unknown name is 5400."""
+    body = auth_body({"certificate_request": new_csr(), "profile": "no-such-profile"})
+    client.post("authsign", body).assert_error(400, 5400, "Unknown policy profile")
 
 
 def test_missing_csr_after_a_valid_token(client: Client) -> None:

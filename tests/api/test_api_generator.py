@@ -119,10 +119,11 @@ def test_newcert_bundle_without_bundler(client: Client) -> None:
     assert r.json["messages"] == [{"code": 5300, "message": NO_BUNDLER_MESSAGE}]
 
 
-def test_newcert_unknown_profile_is_the_default(client: Client) -> None:
-    result = client.post("newcert", {"request": {"CN": "d", "hosts": ["d.example.com"]}, "profile": "nope", "label": "any"}).assert_ok()
-    ekus = list(load_cert(result["certificate"]).extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
-    assert ekus == [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+def test_newcert_unknown_profile_is_refused(client: Client) -> None:
+    """cfssl issues it under the default profile; a typo must not give other usages and another lifetime."""
+    body = {"request": {"CN": "d", "hosts": ["d.example.com"]}, "profile": "nope", "label": "any"}
+    client.post("newcert", body).assert_error(400, 5400, "Unknown policy profile")
+    assert "cfsslpy_certificates_issued_total{" not in client.request("GET", "/metrics").body.decode()
 
 
 def test_newcert_refuses_a_profile_that_requires_authentication(client: Client) -> None:

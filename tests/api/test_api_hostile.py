@@ -127,7 +127,7 @@ def test_lone_surrogates_in_a_newcert_subject_become_replacement_characters(clie
 def test_lone_surrogates_in_a_sign_request(client: Client, api_ca: CA, caplog: pytest.LogCaptureFixture) -> None:
     body = escaped({"certificate_request": new_csr("ok.example.com", ["ok.example.com"]), "profile": "www\ud800", "label": "\udfff"})
     r = client.post("sign", body)
-    r.assert_ok()  # an unknown profile falls back to the default, as in cfssl
+    r.assert_error(400, 5400, "Unknown policy profile")  # cfssl falls back to the default profile; here it is refused
     assert_no_traceback(caplog)
     assert "unknown profile 'www\ufffd'" in caplog.text  # decoded as Go does, then quoted
 
@@ -167,7 +167,7 @@ def test_raw_invalid_utf8_inside_an_authsign_request(client: Client) -> None:
 def test_an_unknown_200kb_profile_name_gives_a_bounded_log_line(client: Client, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     name = "p" * 200_000 + "\n2030/01/01 00:00:00 [ERROR] forged line"
-    client.post("sign", {"certificate_request": new_csr(), "profile": name}).assert_ok()
+    client.post("sign", {"certificate_request": new_csr(), "profile": name}).assert_error(400, 5400, "Unknown policy profile")
     warnings = [r.getMessage() for r in caplog.records if "unknown profile" in r.getMessage()]
     assert warnings, caplog.text
     for record in caplog.records:

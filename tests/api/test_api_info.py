@@ -21,11 +21,15 @@ def test_info_for_a_named_profile(client: Client, api_ca: CA) -> None:
     assert result["expiry"] == "720h"
 
 
-@pytest.mark.parametrize("body", [b"{}", b"null", b'{"profile": "no-such-profile"}', b'{"PROFILE": ""}'])
+@pytest.mark.parametrize("body", [b"{}", b"null", b'{"PROFILE": ""}'])
 def test_info_default_profile(client: Client, body: bytes) -> None:
     result = client.post("info", body).assert_ok()
     assert result["usages"] == ["digital signature", "server auth", "client auth"]
     assert result["expiry"] == "8760h"
+
+
+def test_info_unknown_profile_is_refused(client: Client) -> None:
+    client.post("info", b'{"profile": "no-such-profile"}').assert_error(400, 5400, "Unknown policy profile")
 
 
 def test_info_with_cfssl_default_policy(make_state: StateFactory, client_for: Callable[[ApiState], Client]) -> None:

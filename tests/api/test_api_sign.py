@@ -46,8 +46,10 @@ def test_sign_with_a_named_profile(client: Client) -> None:
     assert lifetime(cert) == dt.timedelta(hours=24)
 
 
-def test_unknown_profile_falls_back_to_default(client: Client) -> None:
-    cert = load_cert(client.post("sign", {"certificate_request": new_csr(), "profile": "no-such-profile"}).assert_ok()["certificate"])
+def test_unknown_profile_is_refused(client: Client) -> None:
+    """cfssl signs under the default profile; here a typo is 5400 (HTTP 400), and the empty name is the default."""
+    client.post("sign", {"certificate_request": new_csr(), "profile": "no-such-profile"}).assert_error(400, 5400, "Unknown policy profile")
+    cert = load_cert(client.post("sign", {"certificate_request": new_csr(), "profile": ""}).assert_ok()["certificate"])
     assert ekus(cert) == [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
 
 
@@ -133,7 +135,8 @@ def test_bundle_without_a_bundler_still_returns_the_certificate(client: Client) 
 
 def test_issued_certificates_are_counted_per_profile(client: Client) -> None:
     client.post("sign", {"certificate_request": new_csr(), "profile": "www"}).assert_ok()
-    client.post("sign", {"certificate_request": new_csr(), "profile": "made-up"}).assert_ok()
+    client.post("sign", {"certificate_request": new_csr()}).assert_ok()
+    client.post("sign", {"certificate_request": new_csr(), "profile": "made-up"}).assert_error(400, 5400, "Unknown policy profile")
     text = client.request("GET", "/metrics").body.decode()
     assert 'cfsslpy_certificates_issued_total{profile="www"} 1\n' in text
     assert 'cfsslpy_certificates_issued_total{profile="default"} 1\n' in text

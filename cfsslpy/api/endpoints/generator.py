@@ -9,7 +9,9 @@ the 5300 "requires a bundler" message instead (and then without the no-hosts mes
 
 Deliberate difference: newcert honours the profile's authentication requirement. A profile with an
 ``auth_key`` is refused (400 ``authentication required``), as ``/sign`` refuses it; cfssl signs it anyway,
-which lets anyone bypass authsign.
+which lets anyone bypass authsign. A ``profile`` the configuration does not define is HTTP 400 with
+``{"code":5400,"message":"Unknown policy profile"}`` before any key is generated (cfssl uses the default
+profile).
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ def _newcert(reg: Registry, signer: Signer, req: ApiRequest) -> Reply:
         raise ApiError(400, "missing request section")
     if request.ca is not None:
         raise ApiError(400, CA_REFUSED)
-    if requires_auth(signer.policy.profile(profile)):
+    if requires_auth(signer.profile(profile)):
         log.error("profile requires authentication")
         raise ApiError(400, "authentication required")
     # issue() only uses the Signer protocol (policy, sign); its annotation still says LocalSigner

@@ -1,7 +1,9 @@
 """``POST /info``: the signing CA's certificate and a profile's usages and expiry (reference §2.3).
 
-Request ``{"label": "...", "profile": "..."}`` (both optional; an unknown profile falls back to the
-default, as cfssl's local signer does). Result ``{"certificate", "usages", "expiry"}``.
+Request ``{"label": "...", "profile": "..."}`` (both optional; an empty profile is the default one). Result
+``{"certificate", "usages", "expiry"}``. A profile the configuration does not define is HTTP 400 with
+``{"code":5400,"message":"Unknown policy profile"}``, where cfssl's local signer answers for the default
+profile (behind ``-remote`` the remote decides).
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 sign: ``{"certificate_request", "hostname", "hosts", "subject", "profile", "label", "serial", "bundle"}``
 (Go case-insensitive keys; other keys ignored). A non-empty ``hostname`` (comma-separated) wins over
 ``hosts``; ``hosts: []`` removes every SAN, ``null``/absent keeps the CSR's. Profiles with an ``auth_key``
-answer only through authsign.
+answer only through authsign. A ``profile`` the configuration does not define is HTTP 400 with
+``{"code":5400,"message":"Unknown policy profile"}`` (cfssl signs with the default profile instead; behind
+``-remote`` the remote decides).
 
 ``bundle: true``: when serve has the sign option (both ``-ca-bundle`` and ``-int-bundle``), the result is
 ``{"bundle": <bundle JSON>, "certificate": ...}`` with the chain built by flavor optimal, as in cfssl; a chain
@@ -91,7 +93,7 @@ def _sign(reg: Registry, signer: Signer, req: ApiRequest) -> Reply:
         raise ApiError(400, "Unable to parse sign request") from None
     if not sign_request.request:
         raise ApiError(400, "missing parameter 'certificate_request'")
-    if requires_auth(signer.policy.profile(sign_request.profile)):
+    if requires_auth(signer.profile(sign_request.profile)):
         log.error("profile requires authentication")
         raise ApiError(400, "authentication required")
     return _issue(reg, signer, sign_request, bundle)
@@ -106,7 +108,7 @@ def _authsign(reg: Registry, signer: Signer, req: ApiRequest) -> Reply:
         sign_request, bundle = parse_sign_request(decode_json(auth_request.request))
     except (JSONDecodeError, ApiError):
         raise ApiError(400, "Unable to parse authenticated sign request") from None
-    profile = signer.policy.profile(sign_request.profile)
+    profile = signer.profile(sign_request.profile)
     if not requires_auth(profile):
         log.error("profile has no authentication provider")
         raise ApiError(400, "no authentication provider")
