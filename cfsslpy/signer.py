@@ -44,6 +44,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID, NameOID, ObjectIdentifier
 
 from cfsslpy.config import Signing, SigningProfile, certificate_policies
+from cfsslpy.crl import require_valid
 from cfsslpy.csr import (
     OID_DELEGATION_USAGE,
     OID_EMAIL_ADDRESS,
@@ -280,7 +281,7 @@ class Issuer:
         if bc is None:
             log.warning("the CA certificate has no basicConstraints extension; treating it as a CA")
         try:
-            check_valid_now(self.cert)
+            require_valid(self.cert, "CA")
         except CfsslError as exc:  # said at load time (serve starts); signing refuses it
             log.warning("%s", exc.message)
 
@@ -426,7 +427,7 @@ class LocalSigner:
         bytes (renewing a CA must keep its subject byte for byte, or the certificates it issued stop chaining).
         """
         if self.issuer.cert is not None:
-            check_valid_now(self.issuer.cert, now)
+            require_valid(self.issuer.cert, "CA", now)
         if is_dsa(csr):
             raise _unsupported_subject_key()  # without loading the key: DSA key objects are deprecated
         public_key = csr.public_key()
@@ -841,31 +842,6 @@ def _validity(
     if not_after <= not_before:
         raise CfsslError(Category.POLICY, Reason.INVALID_POLICY, "the certificate's not_after is not after its not_before")
     return not_before, not_after
-
-
-# 1211: CertificateError + VerifyFailed + Go's x509.Expired, cfssl's code for an expired or not yet valid
-# certificate in a chain.
-CERTIFICATE_EXPIRED = int(Reason.VERIFY_FAILED) + 10 + 1
-
-
-def check_valid_now(cert: x509.Certificate, now: dt.datetime | None = None, what: str = "the CA certificate") -> None:
-    """Refuse a signing certificate that is expired or not yet valid at ``now`` (default: the clock), 1211.
-
-    cfssl signs with it and warns at most: the certificates it issues cannot chain to a valid issuer.
-    """
-    current = _utc(now or dt.datetime.now(dt.timezone.utc))
-    if current > cert.not_valid_after_utc:
-        raise CfsslError(
-            Category.CERTIFICATE,
-            CERTIFICATE_EXPIRED,
-            f"{what} has expired: current time {_rfc3339(current)} is after {_rfc3339(cert.not_valid_after_utc)}; it cannot sign",
-        )
-    if current < cert.not_valid_before_utc:
-        raise CfsslError(
-            Category.CERTIFICATE,
-            CERTIFICATE_EXPIRED,
-            f"{what} is not yet valid: current time {_rfc3339(current)} is before {_rfc3339(cert.not_valid_before_utc)}; it cannot sign",
-        )
 
 
 def _within_issuer(issuer: x509.Certificate, not_before: dt.datetime, not_after: dt.datetime) -> dt.datetime:
