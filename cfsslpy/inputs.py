@@ -197,6 +197,31 @@ def write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
         os.close(dir_fd)
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (``/proc/self/status``)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, hence the last resort)
+    os.umask(mask)
+    return mask
+
+
+def creation_mode(path: str, mode: int) -> int:
+    """The mode to give a file written at ``path``: ``mode`` less the umask, and never wider than the mode of
+    a file already there (``os.open``'s rule for new files, kept for replaced ones)."""
+    mode &= ~current_umask()
+    try:
+        mode &= stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        pass
+    return mode
+
+
 def write_secret(path: str, data: bytes) -> None:
     """Write a private key (or any secret) atomically with mode 0600."""
     write_atomic(path, data, 0o600)

@@ -7,7 +7,7 @@ Fields map onto files under ``BASENAME`` (reference §4.1), in this order:
 ==========================================  =========================  ======  ==========================
 input key (first present wins)              file                       mode    ``-stdout`` rendering
 ==========================================  =========================  ======  ==========================
-``cert``, else ``certificate``              ``<base>.pem``             0664    the string
+``cert``, else ``certificate``              ``<base>.pem``             0644    the string
 ``key``, else ``private_key``               ``<base>-key.pem``         0600    the string
 ``encrypted_key``                           ``<base>-key.enc``         0600    base64 of the string
 ``csr``, else ``certificate_request``       ``<base>.csr``             0644    the string
@@ -23,7 +23,8 @@ cfssljson does. Nothing is written unless the whole input is valid: :func:`split
 and :func:`write_outputs` stages them all before moving any into place, rolling back on failure.
 
 Security-relevant defaults: private keys (``-key.pem``, ``-key.enc``) are 0600 from their first byte;
-modes are applied exactly (umask is ignored) and also to files that already exist.
+every file gets at most the mode in the table less the umask, and never a mode wider than the file it
+replaces had (cfssljson writes certificates 0664 and cfsslpy once widened an existing 0600 file).
 
 Deliberate differences from cfssljson:
 
@@ -35,7 +36,8 @@ Deliberate differences from cfssljson:
 * Input that is not UTF-8 (cfssljson substitutes U+FFFD) or is larger than 64 MiB is an error.
 * Outputs are all-or-nothing: a write failure leaves no new file behind (cfssljson stops midway, after earlier files were written).
 * Files are replaced atomically (temporary file + rename), so a symlink at the target is replaced, not followed.
-* Existing files get the documented mode; cfssljson keeps an existing file's mode and applies the umask to new ones.
+* Certificates are written 0644 less the umask (cfssljson: 0664 less the umask); a file that is replaced keeps
+  at most its previous mode, narrowed to the table's mode less the umask (cfssljson keeps its mode as it was).
 * A missing output directory is reported as ``Failed to write out/ca.pem: directory out does not exist``.
 * JSON syntax errors are worded by :mod:`cfsslpy.gojson`, which approximates Go's messages (type errors in the envelope match exactly).
 * ``-h`` appends a synopsis and an example to Go's flag list.
@@ -49,15 +51,14 @@ import json
 import os
 import re
 import secrets
-import stat
 from dataclasses import dataclass
 from typing import Any
 
 from cfsslpy import gojson
 from cfsslpy.errors import PlainError
-from cfsslpy.inputs import Stdin, read_input, write_atomic
+from cfsslpy.inputs import MAX_INPUT_BYTES, InputTooLarge, Stdin, creation_mode, os_reason, read_path, write_atomic
 
-MAX_INPUT = 64 * 1024 * 1024
+MAX_INPUT = MAX_INPUT_BYTES
 DEFAULT_BASENAME = "cert"
 
 
@@ -89,28 +90,20 @@ class Output:
 
 
 def read_source(spec: str, stdin: Stdin | None = None) -> bytes:
-    """The bytes of ``-f``: ``-`` is stdin, anything else a plain path (no ``env:``/``file:`` prefixes)."""
+    """The bytes of ``-f``: ``-`` is stdin, anything else a plain path (no ``env:``/``file:`` prefixes).
+
+    At most :data:`MAX_INPUT` bytes are read, from a file, a FIFO or a device alike (see
+    :func:`cfsslpy.inputs.read_path`); more is ``Failed to read input: read NAME: input is larger than 64 MiB``.
+    """
     try:
-        if spec != "-":
-            try:
-                st = os.stat(spec)
-            except OSError:
-                pass  # read_input reports it in Go's words
-            else:
-                if stat.S_ISREG(st.st_mode) and st.st_size > MAX_INPUT:
-                    raise PlainError(_too_large())
-        data = read_input(spec, stdin=stdin, allow_prefixes=False)
+        if spec == "-":
+            data = (stdin if stdin is not None else Stdin()).read()
+            if len(data) > MAX_INPUT:
+                raise InputTooLarge("standard input", MAX_INPUT)
+            return data
+        return read_path(spec, MAX_INPUT)
     except PlainError as exc:
         raise PlainError(f"Failed to read input: {exc.message}") from None
-    except MemoryError:
-        raise PlainError(f"Failed to read input: {_too_large()}") from None
-    if len(data) > MAX_INPUT:
-        raise PlainError(f"Failed to read input: {_too_large()}")
-    return data
-
-
-def _too_large() -> str:
-    return f"input is larger than {MAX_INPUT // (1024 * 1024)} MiB"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -389,7 +382,7 @@ def split(data: bytes, basename: str = DEFAULT_BASENAME, bare: bool = False) -> 
     outputs: list[Output] = []
     cert = _first(obj, "cert", "certificate")
     if cert:
-        outputs.append(Output(f"{base}.pem", _text_bytes(cert), 0o664))
+        outputs.append(Output(f"{base}.pem", _text_bytes(cert), 0o644))
     key = _first(obj, "key", "private_key")
     if key:
         outputs.append(Output(f"{base}-key.pem", _text_bytes(key), 0o600))
@@ -444,7 +437,7 @@ def render_stdout(outputs: list[Output]) -> str:
 def write_outputs(outputs: list[Output]) -> None:
     """Write every output or none.
 
-    Each file is first written in full (via :func:`write_atomic`, mode applied exactly) under a hidden
+    Each file is first written in full (via :func:`write_atomic`, mode from :func:`creation_mode`) under a hidden
     staging name next to its target; only when all are staged are they renamed into place. If a rename
     fails, targets already replaced get their previous file back (kept as a hard link), new ones are removed.
     """
@@ -456,9 +449,9 @@ def write_outputs(outputs: list[Output]) -> None:
             tmp = _stage_name(out.path)
             staged.append((out, tmp))
             try:
-                write_atomic(tmp, out.data, out.mode)
+                write_atomic(tmp, out.data, creation_mode(out.path, out.mode))
             except OSError as exc:
-                raise PlainError(f"Failed to write {out.path}: {_os_reason(exc)}") from None
+                raise PlainError(f"Failed to write {out.path}: {os_reason(exc)}") from None
         _commit(staged)
     finally:
         for _, tmp in staged:
@@ -495,7 +488,7 @@ def _commit(staged: list[tuple[Output, str]]) -> None:
             except OSError as exc:
                 if backup:
                     _unlink_quietly(backup)
-                raise PlainError(f"Failed to write {out.path}: {_os_reason(exc)}") from None
+                raise PlainError(f"Failed to write {out.path}: {os_reason(exc)}") from None
             done.append((out.path, backup))
     except BaseException:
         for target, backup in reversed(done):
@@ -517,8 +510,3 @@ def _unlink_quietly(path: str) -> None:
         os.unlink(path)
     except OSError:
         pass
-
-
-def _os_reason(exc: OSError) -> str:
-    # Go's wording: "permission denied", "no space left on device".
-    return exc.strerror.lower() if exc.strerror else str(exc)
