@@ -28,6 +28,9 @@ What cfssl's ``mkbundle`` does (reference §4.3), with these deliberate differen
   files whatever the file names, thread timing or library version (a subject sort would depend on how names
   are rendered, and costs more than the whole parse). cfssl's order follows worker completion. The PEM is
   Go's ``pem.Encode`` layout. The file is written atomically: no partial bundle on failure.
+* **Nothing usable is an error.** When no certificate is left (none parsed, or all dropped), nothing is
+  written and :class:`NothingUsable` (1002 / 1000) is raised; cfssl writes an empty bundle and exits 0.
+* **Bounded reads.** A file over 64 MiB is reported as an unusable input and skipped.
 """
 
 from __future__ import annotations
@@ -55,8 +58,8 @@ from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
-from cfsslpy.errors import PlainError
-from cfsslpy.inputs import write_atomic
+from cfsslpy.errors import Category, CfsslError, PlainError, Reason
+from cfsslpy.inputs import MAX_INPUT_BYTES, InputTooLarge, os_reason, read_stream, too_large_reason, write_atomic
 from cfsslpy.keys import is_dsa
 from cfsslpy.pem import encode_pem
 
@@ -269,15 +272,17 @@ def parse_file(path: str, data: bytes, problems: list[Problem]) -> list[Found]:
 
 def _read(path: str, size: int) -> bytes:
     # os.read rather than open(): no buffered file object per file (a third of the time for 10,000 files)
+    if size > MAX_INPUT_BYTES:
+        raise InputTooLarge(path, MAX_INPUT_BYTES)
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         data = os.read(fd, size + 1)
         if len(data) <= size:
             return data
-        chunks = [data]  # the file grew since it was listed
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
+        with os.fdopen(os.dup(fd), "rb") as rest:  # the file grew since it was listed: the bounded reader
+            return data + read_stream(rest, path, MAX_INPUT_BYTES - len(data))
+    except InputTooLarge:
+        raise InputTooLarge(path, MAX_INPUT_BYTES) from None
     finally:
         os.close(fd)
 
@@ -291,6 +296,9 @@ def read_all(paths: Sequence[str], problems: list[Problem]) -> tuple[list[Found]
             data = _read(path, size)
         except OSError as exc:
             problems.append(Problem(path, _os_message(exc, "open")))
+            continue
+        except InputTooLarge:
+            problems.append(Problem(path, too_large_reason()))
             continue
         log.debug("Loading %s", path)
         found.extend(parse_file(path, data, problems))
@@ -686,10 +694,36 @@ def mkbundle(
     fetch: Fetch = http_fetch,
     progress: Progress | None = None,
 ) -> BundleResult:
-    """:func:`build`, then write the bundle to ``output`` atomically (mode 0644); returns the result."""
+    """:func:`build`, then write the bundle to ``output`` atomically (mode 0644); returns the result.
+
+    When no certificate is left to write, :class:`NothingUsable` is raised and ``output`` is left as it was
+    (cfssl writes an empty bundle and exits 0, which silently empties a trust store).
+    """
     result = build(paths, workers=workers, timeout=timeout, now=now, fetch=fetch, progress=progress)
+    if not result.kept:
+        raise NothingUsable(result, output)
     try:
         write_atomic(output, result.pem(), 0o644)
     except OSError as exc:
-        raise PlainError(f"open {output}: {(exc.strerror or str(exc)).lower()}") from None
+        raise PlainError(f"open {output}: {os_reason(exc)}") from None
     return result
+
+
+class NothingUsable(CfsslError):
+    """No certificate survived: none could be parsed (1002), or every one was dropped (1000). ``result`` says why."""
+
+    def __init__(self, result: BundleResult, output: str) -> None:
+        self.result = result
+        found = len(result.kept) + len(result.dropped)
+        if not found:
+            what = f"no certificate could be parsed from {result.files} file{'' if result.files == 1 else 's'}"
+            reason = Reason.DECODE_FAILED
+        else:
+            parts = ", ".join(f"{n} {r.value}" for r, n in result.counts().items())
+            what = (
+                f"the only certificate found was dropped ({parts})"
+                if found == 1
+                else f"all {found} certificates found were dropped ({parts})"
+            )
+            reason = Reason.NONE
+        super().__init__(Category.CERTIFICATE, reason, f"{what}; {output} was not written")

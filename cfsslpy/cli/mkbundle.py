@@ -17,7 +17,7 @@ from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.context import IO
 from cfsslpy.cli.flags import Flag, HelpRequested, tokenize
 from cfsslpy.errors import UsageError
-from cfsslpy.mkbundle import DEFAULT_BUNDLE, DEFAULT_WORKERS, BundleResult, mkbundle
+from cfsslpy.mkbundle import DEFAULT_BUNDLE, DEFAULT_WORKERS, BundleResult, NothingUsable, mkbundle
 
 FLAGSET: dict[str, Flag] = {
     "f": Flag("f", DEFAULT_BUNDLE, "path to store certificate bundle", "bundle"),
@@ -88,8 +88,9 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def report(result: BundleResult, log: logging.Logger) -> None:
-    """Every dropped or unverified certificate and unusable input, then the summary (cfssl's line last)."""
+def report(result: BundleResult, log: logging.Logger, *, wrote: bool = True) -> None:
+    """Every dropped or unverified certificate and unusable input, then the summary (cfssl's line last,
+    when the bundle was written)."""
     for problem in result.problems:
         log.warning("%s", problem)
     for dropped in result.dropped:
@@ -109,7 +110,8 @@ def report(result: BundleResult, log: logging.Logger) -> None:
         log.warning("Kept %s whose revocation status could not be checked.", _plural(len(result.unverified), "certificate"))
     if result.problems:
         log.warning("%s could not be used.", _plural(len(result.problems), "input"))
-    log.info("Wrote %d certificates.", len(result.kept))
+    if wrote:
+        log.info("Wrote %d certificates.", len(result.kept))
 
 
 def run_mkbundle(argv: list[str], io: IO, prog: str = "cfsslpy mkbundle") -> int:
@@ -142,11 +144,16 @@ def run_mkbundle(argv: list[str], io: IO, prog: str = "cfsslpy mkbundle") -> int
         return 2
     with cli_logging(io, loglevel):
         progress = ProgressLine(io.stderr)
+        logger = logging.getLogger("cfsslpy.cli.mkbundle")
         try:
             result = mkbundle(paths, output, workers=workers, progress=progress)
+        except NothingUsable as exc:
+            progress.finish()
+            report(exc.result, logger, wrote=False)  # why nothing was usable, before main prints the error
+            raise
         finally:
             progress.finish()
-        report(result, logging.getLogger("cfsslpy.cli.mkbundle"))
+        report(result, logger)
     return 0
 
 
