@@ -119,6 +119,23 @@ def static_file(name: str) -> bytes:
     return _respond(parts, "no-cache")
 
 
+# cfssl 1.6.5's UI is a single page whose router answers /bundle with the same index.html; ours keeps one URL
+# for the page and shows a view per fragment, so /bundle (a bookmark or a link into cfssl's UI) redirects to
+# the bundle view. Relative, so that the UI still works behind a reverse proxy that mounts it under a prefix.
+BUNDLE_VIEW = "./#bundle"
+
+
+def bundle_view() -> bytes:
+    """GET/HEAD ``/bundle``: 302 to the UI's bundle view (``/#bundle``)."""
+    response = bottle.response
+    for key, value in SECURITY_HEADERS.items():
+        response.set_header(key, value)
+    response.status = 302
+    response.set_header("Location", BUNDLE_VIEW)
+    response.set_header("Cache-Control", "no-cache")
+    return b""
+
+
 _API_RULE = re.compile(r"/api/v1/cfssl/([a-z_]+)")
 
 
@@ -131,7 +148,8 @@ def endpoints(app: bottle.Bottle) -> list[str]:
 def register_static(app: bottle.Bottle) -> None:
     """Serve the UI on ``app``.
 
-    GET/HEAD ``/`` is index.html, GET/HEAD ``/static/<name>`` any shipped file, and GET ``/ui/endpoints``
+    GET/HEAD ``/`` is index.html, GET/HEAD ``/static/<name>`` any shipped file, GET/HEAD ``/bundle`` redirects
+    to the bundle view (``/#bundle``, where cfssl 1.6.5 serves its UI page), and GET ``/ui/endpoints``
     lists the registered endpoint names as ``{"endpoints": [...]}`` so the page can show only the tabs the
     server supports without probing (a probe of a missing endpoint is a 404, which browsers log as an error).
     """
@@ -145,5 +163,6 @@ def register_static(app: bottle.Bottle) -> None:
         return json.dumps({"endpoints": endpoints(app)}, separators=(",", ":")).encode() + b"\n"
 
     app.route("/", ["GET", "HEAD"], index, name="ui_index")
+    app.route("/bundle", ["GET", "HEAD"], bundle_view, name="ui_bundle")
     app.route("/static/<name:path>", ["GET", "HEAD"], static_file, name="ui_static")
     app.route("/ui/endpoints", ["GET", "HEAD"], ui_endpoints, name="ui_endpoints")
