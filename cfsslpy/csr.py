@@ -18,6 +18,7 @@ import base64
 import binascii
 import ipaddress
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,10 +139,31 @@ class Subject:
             return cls.from_name(csr.subject)
         except ValueError:
             pass
+        return cls._from_go_names((name["Type"], name["Value"]) for name in csr_info(csr)["Subject"]["Names"] or [])
+
+    @classmethod
+    def from_certificate(cls, cert: x509.Certificate) -> Subject:
+        """:meth:`from_csr` for a certificate's subject (cfssl signs ``OU=Eng+OU=Eng`` subjects as they are)."""
+        try:
+            return cls.from_name(cert.subject)
+        except ValueError:
+            pass
+        # Go's parser, as for CSRs; certinfo has no public per-attribute view of a certificate's subject yet.
+        from cfsslpy.certinfo import _certificate_fields
+
+        try:
+            names = _certificate_fields(cert.public_bytes(serialization.Encoding.DER)).subject.attributes
+        except ValueError as exc:
+            raise CfsslError(Category.CERTIFICATE, Reason.PARSE_FAILED, str(exc)) from exc
+        return cls._from_go_names(names)
+
+    @classmethod
+    def _from_go_names(cls, names: Iterable[tuple[list[int], Any]]) -> Subject:
+        """From Go's ``pkix.Name.Names`` (type arcs, value), which keeps only string values as fields too."""
         subject = cls()
-        for attribute in csr_info(csr)["Subject"]["Names"] or []:
-            if isinstance(attribute["Value"], str):  # Go's pkix.Name keeps only string values too
-                subject.add(ObjectIdentifier(".".join(map(str, attribute["Type"]))), attribute["Value"])
+        for arcs, value in names:
+            if isinstance(value, str):
+                subject.add(ObjectIdentifier(".".join(map(str, arcs))), value)
         return subject
 
 
@@ -779,7 +801,7 @@ def extract_request(cert: x509.Certificate) -> CertificateRequest:
     ``names`` entry *i* gets the *i*-th C, O, OU, L and ST value; hosts are IPs, DNS, emails, URIs; a CA
     certificate yields a ``ca`` section with its validity length and path length.
     """
-    subject = Subject.from_name(cert.subject)
+    subject = Subject.from_certificate(cert)
     lists = [
         subject.get(oid)
         for oid in (

@@ -22,6 +22,7 @@ from cfsslpy.errors import CfsslError
 from cfsslpy.keys import P224_REFUSED, check_supported_key, load_private_key, signature_hash
 from cfsslpy.pem import csr_signature_is_valid, encode_pem, parse_csr_pem
 from tests.conftest import CA, RunCli
+from tests.integration.helpers import write
 
 # ---------------------------------------------------------------------------------------------------------
 # DER, written out as Go writes it
@@ -81,6 +82,16 @@ def go_csr(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, subject: bytes, 
     return encode_pem("CERTIFICATE REQUEST", tlv(0x30, info + identifier + tlv(0x03, b"\x00" + signature)))
 
 
+def go_certificate(key: ec.EllipticCurvePrivateKey, subject: bytes) -> bytes:
+    """A self-issued v3 certificate (PEM, no extensions) with ``subject`` as issuer and subject, as cfssl would
+    write it for the issue's request; valid 2025-2099."""
+    spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    identifier, digest = ALGORITHMS["ecdsa-with-SHA256"]
+    validity = tlv(0x30, tlv(0x17, b"250101000000Z") + tlv(0x18, b"20991231235959Z"))
+    tbs = tlv(0x30, tlv(0xA0, tlv(0x02, b"\x02")) + tlv(0x02, b"\x01") + identifier + subject + validity + subject + spki)
+    return encode_pem("CERTIFICATE", tlv(0x30, tbs + identifier + tlv(0x03, b"\x00" + key.sign(tbs, ec.ECDSA(digest)))))
+
+
 def tampered(csr_pem: bytes) -> bytes:
     """The same request with one bit of its signature flipped."""
     der = bytearray(x509.load_pem_x509_csr(csr_pem).public_bytes(serialization.Encoding.DER))
@@ -95,9 +106,7 @@ CN_ONLY = go_subject(go_rdn(atv(OID_CN, "sha1.example.com")))
 
 def sign_file(run_cli: RunCli, ca: CA, tmp_path: Path, csr_pem: bytes) -> x509.Certificate:
     """``cfsslpy sign`` with ``ca``; the certificate must chain to the CA (checked with cryptography)."""
-    path = tmp_path / "request.csr"
-    path.write_bytes(csr_pem)
-    result = run_cli("sign", "-ca", str(ca.cert), "-ca-key", str(ca.key), str(path))
+    result = run_cli("sign", "-ca", str(ca.cert), "-ca-key", str(ca.key), str(write(tmp_path / "request.csr", csr_pem)))
     assert result.status == 0, result.stderr
     cert = x509.load_pem_x509_certificate(result.json["cert"].encode())
     cert.verify_directly_issued_by(x509.load_pem_x509_certificate(ca.cert.read_bytes()))
@@ -105,9 +114,7 @@ def sign_file(run_cli: RunCli, ca: CA, tmp_path: Path, csr_pem: bytes) -> x509.C
 
 
 def refused(run_cli: RunCli, ca: CA, tmp_path: Path, csr_pem: bytes) -> dict[str, object]:
-    path = tmp_path / "request.csr"
-    path.write_bytes(csr_pem)
-    result = run_cli("sign", "-ca", str(ca.cert), "-ca-key", str(ca.key), str(path))
+    result = run_cli("sign", "-ca", str(ca.cert), "-ca-key", str(ca.key), str(write(tmp_path / "request.csr", csr_pem)))
     assert (result.status, result.stdout) == (1, "")
     assert "Traceback" not in result.stderr
     return result.error
@@ -240,6 +247,19 @@ def test_the_issue_request_is_signed(run_cli: RunCli, ec_ca: CA, tmp_path: Path)
 def test_the_issue_request_with_a_go_refused_subject_is_a_coded_error(run_cli: RunCli, ec_ca: CA, tmp_path: Path) -> None:
     bad = go_subject(go_rdn(atv(OID_OU, "Eng"), atv(OID_OU, "Eng")), tlv(0x31, tlv(0x30, tlv(0x06, OID_CN) + tlv(0x0C, b"\xff"))))
     assert refused(run_cli, ec_ca, tmp_path, go_csr(EC_KEY, bad))["code"] == 9003
+
+
+def test_gencsr_from_a_certificate_with_gos_multi_valued_rdns(run_cli: RunCli, tmp_path: Path) -> None:
+    """``gencsr -cert`` on a certificate cfssl issued for the issue's request (cfssl keeps OU=Eng+OU=Eng)."""
+    cert = write(tmp_path / "cert.pem", go_certificate(EC_KEY, ISSUE_SUBJECT))
+    with pytest.raises(ValueError):
+        _ = x509.load_pem_x509_certificate(cert.read_bytes()).subject
+    key = EC_KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
+    result = run_cli("gencsr", "-key", str(write(tmp_path / "key.pem", key)), "-cert", str(cert))
+    assert result.status == 0, result.stderr
+    csr = x509.load_pem_x509_csr(result.json["csr"].encode())
+    assert csr.is_signature_valid
+    assert csr.subject.rfc4514_string() == "CN=x.example.com,OU=Eng,C=US,C=GB"
 
 
 # ---------------------------------------------------------------------------------------------------------

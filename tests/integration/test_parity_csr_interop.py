@@ -23,7 +23,7 @@ from cryptography.x509.oid import SignatureAlgorithmOID
 
 from cfsslpy.keys import P224_REFUSED
 from tests.conftest import CA, RunCli, make_ca, need
-from tests.integration.helpers import openssl_verify, run
+from tests.integration.helpers import openssl_verify, run, write
 from tests.test_parity_csr import CN_ONLY, EC_KEY, ISSUE_SUBJECT, RSA_KEY, go_csr, p224_ca, spki, tampered
 
 pytestmark = [pytest.mark.integration, pytest.mark.cfssl, pytest.mark.openssl]
@@ -41,11 +41,6 @@ def cfssl(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def ca(run_cli: RunCli, tmp_path: Path) -> CA:
     return make_ca(run_cli, tmp_path / "ca")
-
-
-def write(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    return path
 
 
 def cfssl_sign(cfssl: str, ca: CA, csr: Path) -> tuple[int, str, str]:
@@ -122,3 +117,23 @@ def test_a_p224_ca_key(cfssl: str, run_cli: RunCli, tmp_path: Path) -> None:
     assert x509.load_pem_x509_certificate(theirs_pem.encode()).signature_algorithm_oid == SignatureAlgorithmOID.ECDSA_WITH_SHA1
     status, cert, last = ours(run_cli, p224, csr)
     assert (status, cert, json.loads(last)) == (1, "", {"code": 2200, "message": P224_REFUSED})
+
+
+def test_gencsr_on_a_cfssl_issued_certificate(cfssl: str, run_cli: RunCli, ca: CA, tmp_path: Path) -> None:
+    """cfssl's certificate for the genkey request keeps ``OU=Eng+OU=Eng``; ``gencsr -cert`` reads it as cfssl does."""
+    generated = json.loads(run(cfssl, "genkey", str(write(tmp_path / "x.json", json.dumps(ISSUE_REQUEST)))).stdout)
+    key = write(tmp_path / "x-key.pem", generated["key"])
+    status, cert_pem, _ = cfssl_sign(cfssl, ca, write(tmp_path / "x.csr", generated["csr"]))
+    assert status == 0
+    cert = write(tmp_path / "x.pem", cert_pem)
+    theirs = run(cfssl, "gencsr", "-key", str(key), "-cert", str(cert), check=False)  # 1.2.0 has no gencsr
+    result = run_cli("gencsr", "-key", str(key), "-cert", str(cert))
+    assert result.status == 0, result.stderr
+    ours_csr = write(tmp_path / "ours.csr", result.json["csr"])
+    assert "verify OK" in run(need("openssl"), "req", "-in", str(ours_csr), "-verify", "-noout").stderr.decode()
+    # the same attributes; cfssl repeats OU=Eng inside one RDN, we write each distinct value once, one per RDN
+    assert x509.load_pem_x509_csr(ours_csr.read_bytes()).subject.rfc4514_string() == "CN=x.example.com,OU=Eng,C=US,C=GB"
+    if theirs.returncode == 0:
+        assert x509.load_pem_x509_csr(json.loads(theirs.stdout)["csr"].encode()).tbs_certrequest_bytes.find(ISSUE_SUBJECT) > 0
+    else:
+        assert "Command gencsr is not defined" in theirs.stderr.decode()
