@@ -1,30 +1,33 @@
 #!/usr/bin/env python3
 """OCSP and CRLs from the certificate database: ``cfsslpy`` ocsprefresh, ocspserve and crl against ``cfssl``.
 
-    python3 bench/ocsp.py                          # 2000 certificates (10% revoked), concurrency 16, 3 rounds
-    python3 bench/ocsp.py --certs 20000 --duration 5
-    python3 bench/ocsp.py --pyz dist/cfsslpy.pyz   # the built executable instead of the source tree
+    .venv/bin/python bench/ocsp.py                          # 2000 certificates (10% revoked); wrk -t1 -c8 -d5s, 3 rounds
+    .venv/bin/python bench/ocsp.py --duration 2 --rounds 1  # a quick look
+    python3 bench/ocsp.py --pyz dist/cfsslpy.pyz            # the built executable instead of `python -m cfsslpy`
+    .venv/bin/python bench/ocsp.py --only ocsp-post -c 64   # one part (repeatable), 64 connections
 
 One SQLite certdb of ``--certs`` certificates (``--revoked`` of them revoked) of one EC P-256 CA, which is
 also its own OCSP responder, is built with the core (``CertDB``), the certificates made with
 ``cryptography`` directly. Then:
 
-1. ``ocsprefresh``: wall time of ``cfssl ocsprefresh`` and ours, each on a fresh copy of that database
-   (tools alternating, ``--rounds`` runs each, median shown), in seconds and certificates per second.
-   Both include process start-up; ours' start-up alone (``version``) is printed for scale.
-2. ``ocspserve``: OCSP POST requests per second and p50/p99 latency, for ``cfssl ocspserve -responses``
-   (the file from ``cfssl ocspdump``), ours with the same file, ours with ``-db-config`` (the responses
-   our ocsprefresh stored), ours in live mode (``-db-config -ca -responder -responder-key``: signed on
-   demand, then cached; with ``-cache-ttl 0`` every request is signed) and ours ``-responses`` with
-   ``-workers 0`` (one worker per core). The client (one process per core, keep-alive HTTP/1.1, one
-   connection per thread) posts ``--requests`` DER requests prepared up front for serials of the database,
-   revoked ones among them; only a 200 carrying a successful OCSPResponse counts. Before timing, every
-   server answers each request once and the answers are checked (serial, good/revoked). All servers listen
-   at once and the client takes turns among them, round after round (median round shown). The client's own
-   ceiling (cfssl serve's 404 path, as in bench/serve.py) is printed first.
-3. ``crl`` (ours only: cfssl 2016 has no ``crl`` command): time to make the CRL of the revoked rows.
+1. ``ocsprefresh``: wall time of cfssl 1.2.0's ``ocsprefresh`` and ours, each on a fresh copy of that
+   database (tools alternating, ``--rounds`` runs each, median shown), in seconds and certificates per
+   second. Both include process start-up; ours' start-up alone (``version``) is printed for scale. (cfssl
+   1.6.5's static build has no SQLite driver, so it is not in this part.)
+2. ``ocspserve -responses FILE``, the file written by cfssl 1.2.0's ``ocspdump`` from its ocsprefresh (by
+   ours when cfssl 1.2.0 is absent), served by cfssl 1.2.0, cfssl 1.6.5 and ``cfsslpy ocspserve -workers 2``
+   and loaded by wrk with bench/serve.py's machinery (checks, rounds, medians; see its docstring):
 
-Without cfssl (``--cfssl``, default from PATH, else /usr/bin/cfssl) its rows are skipped with a note.
+   - ``ocsp-post``: POST of ``--requests`` DER requests (SHA-1 CertIDs for serials of the database, revoked
+     ones among them), the same bytes for every server. Goal: at least 1.0x cfssl 1.6.5's requests/s.
+   - ``ocsp-get``: GET of the same requests, base64 and URL-encoded in the path (RFC 6960 appendix A),
+     leaving out those whose base64 holds ``//`` (Go's mux redirects such paths). Shown without a goal.
+   - ``ocsp-modes``: cfsslpy's other sources under the POST load, without a peer: ``-db-config`` (the
+     responses our ocsprefresh stored), live mode (``-db-config -ca -responder -responder-key``: signed on
+     demand, then cached) and live mode with ``-cache-ttl 0`` (every request signed).
+
+   Every answer is checked before timing: a successful OCSPResponse for that serial, good or revoked.
+3. ``crl`` (ours only: cfssl 1.2.0 has no ``crl`` command): time to make the CRL of the revoked rows.
 """
 
 from __future__ import annotations
@@ -33,18 +36,15 @@ import argparse
 import base64
 import contextlib
 import datetime as dt
-import http.client
 import json
-import os
 import random
-import shlex
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,19 +57,31 @@ from cryptography.x509.oid import NameOID
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
-from serve import (  # noqa: E402  (bench/serve.py: the same cells, ports and medians)
-    Cell,
-    free_port,
-    median_cell,
-    running,  # noqa: E402
+from serve import (  # noqa: E402  (bench/serve.py: the shared servers, wrk runner and report)
+    Check,
+    Findings,
+    HttpCell,
+    Load,
+    Peer,
+    Server,
+    WrkOptions,
+    add_arguments,
+    bench_name,
+    cfsslpy_command,
+    cfsslpy_server,
+    find_peers,
+    print_header,
+    print_plan,
+    report,
+    run_cells,
+    servers_for,
+    timed,
 )
-from serve import measure as measure_ceiling  # noqa: E402
-from serve import measure as measure_requests  # noqa: E402
 
 from cfsslpy.certdb import CertDB, CertificateRecord, DBConfig  # noqa: E402
 
-CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-OCSP_HEADERS = {"Content-Type": "application/ocsp-request"}
+OCSP_REQUEST = "application/ocsp-request"
+PARTS = ["ocsprefresh", "ocsp-post", "ocsp-get", "ocsp-modes", "crl"]
 
 
 @dataclass(frozen=True)
@@ -84,19 +96,15 @@ class PKI:
 # The database
 
 
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "cfsslpy bench"), x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
 def build_db(work: Path, count: int, revoked_share: float) -> PKI:
     """ca.pem / ca-key.pem and pristine.db: ``count`` leaves of the CA, ``revoked_share`` of them revoked."""
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.timezone.utc)
     key = ec.generate_private_key(ec.SECP256R1())
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     ca = (
         x509.CertificateBuilder()
-        .subject_name(_name("bench OCSP CA"))
-        .issuer_name(_name("bench OCSP CA"))
+        .subject_name(bench_name("bench OCSP CA"))
+        .issuer_name(bench_name("bench OCSP CA"))
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(hours=1))
@@ -157,68 +165,118 @@ def ocsp_rows(db: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM ocsp_responses").fetchone()[0])
 
 
-def timed(cmd: list[str], cwd: Path) -> tuple[float, bytes]:
-    started = time.perf_counter()
-    result = subprocess.run(cmd, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True)
-    elapsed = time.perf_counter() - started
-    if result.returncode != 0:
-        raise SystemExit(f"bench: {shlex.join(cmd)} failed (exit {result.returncode}):\n{result.stderr.decode(errors='replace')[-2000:]}")
-    return elapsed, result.stdout
+# ---------------------------------------------------------------------------------------------------------
+# 1. ocsprefresh
+
+
+SIGNER = ["-ca", "ca.pem", "-responder", "ca.pem", "-responder-key", "ca-key.pem"]
+
+
+def ocsprefresh_part(cfssl: str | None, ours: list[str], work: Path, certs: int, rounds: int, show: bool) -> list[str]:
+    """ours.db (and theirs.db with cfssl) refreshed; the timings printed when ``show``. Returns anomalies."""
+    tools = [("cfssl 1.2.0", [cfssl])] if cfssl else []
+    tools.append(("cfsslpy", ours))
+    times: dict[str, list[float]] = {label: [] for label, _ in tools}
+    anomalies = []
+    for _ in range(rounds if show else 1):
+        for label, cmd in tools:
+            name = "ours" if label == "cfsslpy" else "theirs"
+            conf = copy_db(work, "pristine", name)
+            times[label].append(timed([*cmd, "ocsprefresh", "-db-config", conf.name, *SIGNER], work)[0])
+            rows = ocsp_rows(work / f"{name}.db")
+            if rows != certs:
+                anomalies.append(f"{label} ocsprefresh stored {rows} responses for {certs} certificates")
+    if show:
+        print(f"ocsprefresh: {certs} certificates, fresh copy of the database per run, median of {rounds}, tools alternating")
+        header = f"{'tool':<12} {'seconds':>8} {'rows/s':>9} {'vs 1.2.0':>9}"
+        print(header)
+        print("-" * len(header))
+        base = statistics.median(times["cfssl 1.2.0"]) if cfssl else None
+        for label, _ in tools:
+            med = statistics.median(times[label])
+            ratio = f"{med / base:.2f}x" if base else "absent"
+            print(f"{label:<12} {med:>8.2f} {certs / med:>9,.0f} {ratio if label == 'cfsslpy' else '':>9}")
+        print("vs 1.2.0: time ratio, ours/cfssl (lower is better)")
+        print()
+    return anomalies
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Client: bench/serve.py's, with an OCSP-aware success test
+# 2. ocspserve
 
 
-def ocsp_successful(data: bytes) -> bool:
-    """``data`` starts an OCSPResponse whose responseStatus is successful (0), without parsing the rest."""
-    if len(data) < 5 or data[0] != 0x30:
-        return False
-    header = 2 if data[1] < 0x80 else 2 + (data[1] & 0x7F)
-    return data[header : header + 3] == b"\x0a\x01\x00"
+def ocsp_check(serials: list[int], revoked: set[int]) -> Check:
+    """Request i's answer: a successful OCSPResponse for ``serials[i]``, revoked when it is."""
+
+    def check(i: int, data: bytes) -> str | None:
+        parsed = ocsp.load_der_ocsp_response(data)
+        if parsed.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+            return f"responseStatus {parsed.response_status.name}"
+        want = ocsp.OCSPCertStatus.REVOKED if serials[i] in revoked else ocsp.OCSPCertStatus.GOOD
+        if parsed.serial_number != serials[i] or parsed.certificate_status != want:
+            return f"serial {serials[i]}: answered serial {parsed.serial_number} {parsed.certificate_status.name}"
+        return None
+
+    return check
 
 
-def ocsp_accepted(status: int, data: bytes) -> bool:
-    return status == 200 and ocsp_successful(data)
+def ocspserve_cells(pki: PKI, parts: set[str], peers: list[Peer], ours: list[str], workers: int, n_requests: int) -> list[HttpCell]:
+    """The cells of the parts asked for; every request for a serial of the database (a sample, fixed seed)."""
+    chosen = random.Random(2).sample(pki.certs, min(n_requests, len(pki.certs)))
+    ders = [
+        ocsp.OCSPRequestBuilder().add_certificate(c, pki.ca, hashes.SHA1()).build().public_bytes(serialization.Encoding.DER) for c in chosen
+    ]
+    serials = [c.serial_number for c in chosen]
+    post = Load("POST", ("/",), tuple(ders), OCSP_REQUEST)
+    get = [(urllib.parse.quote(base64.b64encode(der).decode(), safe=""), serial) for der, serial in zip(ders, serials, strict=True)]
+    get = [(path, serial) for path, serial in get if "//" not in "/" + urllib.parse.unquote(path)]
+    servers = servers_for(["ocspserve", "-responses", "responses"], peers, ours, workers)
+    live = ["ocspserve", "-db-config", "ours.json", *SIGNER]
+    modes: tuple[Server, ...] = (
+        cfsslpy_server("cfsslpy -db-config", ours, ["ocspserve", "-db-config", "ours.json"], workers),
+        cfsslpy_server("cfsslpy live", ours, live, workers),
+        cfsslpy_server("cfsslpy live ttl 0", ours, [*live, "-cache-ttl", "0"], workers),
+    )
+    cells = []
+    if "ocsp-post" in parts:
+        cells.append(HttpCell("ocsp-post", post, ocsp_check(serials, pki.revoked), servers, goal=1.0))
+    if "ocsp-get" in parts:
+        load = Load("GET", tuple("/" + path for path, _ in get))
+        cells.append(HttpCell("ocsp-get", load, ocsp_check([s for _, s in get], pki.revoked), servers))
+    if "ocsp-modes" in parts:
+        cells.append(HttpCell("ocsp-modes", post, ocsp_check(serials, pki.revoked), modes))
+    return cells
 
 
-def measure(port: int, bodies: list[bytes], concurrency: int, warmup: float, duration: float) -> Cell:
-    """bench/serve.py's client, POSTing DER requests; only a 200 with a successful OCSP response counts."""
-    return measure_requests(port, "/", bodies, concurrency, warmup, duration, headers=OCSP_HEADERS, accept=ocsp_accepted)
-
-
-def check_answers(port: int, requests: list[tuple[bytes, int]], revoked: set[int]) -> list[str]:
-    """Every request once: a successful response for that serial with the right status. Problems, if any."""
-    problems: list[str] = []
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        for body, serial in requests:
-            conn.request("POST", "/", body=body, headers=OCSP_HEADERS)
-            resp = conn.getresponse()
-            data = resp.read()
-            try:
-                parsed = ocsp.load_der_ocsp_response(data)
-                if parsed.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
-                    problems.append(f"serial {serial}: HTTP {resp.status}, {parsed.response_status.name}")
-                    continue
-                want = ocsp.OCSPCertStatus.REVOKED if serial in revoked else ocsp.OCSPCertStatus.GOOD
-                if parsed.serial_number != serial or parsed.certificate_status != want:
-                    problems.append(f"serial {serial}: answered serial {parsed.serial_number} {parsed.certificate_status.name}")
-            except ValueError as exc:
-                problems.append(f"serial {serial}: HTTP {resp.status}, unparseable ({exc})")
-    finally:
-        conn.close()
-    return problems
+def write_responses(cfssl: str | None, ours: list[str], work: Path) -> str:
+    """work/responses, the -responses file: cfssl 1.2.0's ocspdump of its refreshed database, else ours'."""
+    if cfssl:
+        dump, source = timed([cfssl, "ocspdump", "-db-config", "theirs.json"], work)[1], "cfssl 1.2.0 ocspdump"
+    else:
+        dump, source = timed([*ours, "ocspdump", "-db-config", "ours.json"], work)[1], "cfsslpy ocspdump"
+    (work / "responses").write_bytes(dump)
+    sizes = [len(base64.b64decode(line)) for line in dump.split()]
+    return f"-responses file from {source}: {len(sizes)} responses, {statistics.median(sizes):.0f} bytes each"
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Servers
+# 3. crl
 
 
-def log_problems(log: Path) -> list[str]:
-    """Lines of a server's stderr that look like trouble (tracebacks, errors, warnings)."""
-    words = ("Traceback", "ERROR", "Error", "[WARNING]", "[ERROR]", "[CRITICAL]", "panic", "exception")
-    return [line for line in log.read_text(errors="replace").splitlines() if any(w in line for w in words)]
+def crl_part(ours: list[str], work: Path, pki: PKI, certs: int, rounds: int, startup: float) -> list[str]:
+    conf = copy_db(work, "pristine", "crl")
+    crl_times = []
+    der = b""
+    for _ in range(rounds):
+        elapsed, out = timed([*ours, "crl", "-db-config", conf.name, "-ca", "ca.pem", "-ca-key", "ca-key.pem"], work)
+        crl_times.append(elapsed)
+        der = base64.b64decode(out)
+    listed = len(list(x509.load_der_x509_crl(der)))
+    med = statistics.median(crl_times)
+    n_revoked = len(pki.revoked)
+    print(f"crl (cfsslpy only; cfssl 1.2.0 has no crl command): {n_revoked} revoked rows of {certs}, median of {rounds}")
+    print(f"cfsslpy crl: {med:.2f} s ({n_revoked / med:,.0f} revoked rows/s, {med - startup:.2f} s above start-up), {len(der):,} bytes DER")
+    return [] if listed == n_revoked else [f"crl lists {listed} certificates, the database has {n_revoked} revoked"]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -226,197 +284,47 @@ def log_problems(log: Path) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cfssl", default=shutil.which("cfssl") or "/usr/bin/cfssl", help="the real cfssl (default: from PATH)")
-    parser.add_argument("--pyz", type=Path, help="run this cfsslpy executable instead of the source tree")
-    parser.add_argument("--certs", type=int, default=2000, help="certificates in the database (default 2000)")
-    parser.add_argument("--revoked", type=float, default=0.1, help="share of them revoked (default 0.1)")
-    parser.add_argument("--requests", type=int, default=256, help="distinct OCSP requests the client cycles through (default 256)")
-    parser.add_argument("--duration", type=float, default=3.0, help="timed seconds per ocspserve cell (default 3)")
-    parser.add_argument("--warmup", type=float, default=0.5, help="untimed seconds before each cell (default 0.5)")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[16], help="client concurrency levels (default 16)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of every measurement; the median is shown (default 3)")
-    parser.add_argument("--only", choices=["ocsprefresh", "ocspserve", "crl"], action="append", help="one part only (repeatable)")
+    add_arguments(parser)
+    parser.add_argument("--certs", type=int, default=2000, help="certificates in the database (default %(default)s)")
+    parser.add_argument("--revoked", type=float, default=0.1, help="share of them revoked (default %(default)s)")
+    parser.add_argument("--requests", type=int, default=256, help="distinct OCSP requests wrk cycles through (default %(default)s)")
+    parser.add_argument("--only", choices=PARTS, action="append", help="one part only (repeatable)")
     args = parser.parse_args()
-    parts = set(args.only or ["ocsprefresh", "ocspserve", "crl"])
-    cfssl = args.cfssl if args.cfssl and shutil.which(args.cfssl) else None
-    ours = [sys.executable, str(args.pyz.resolve())] if args.pyz else [sys.executable, "-m", "cfsslpy"]
+    parts = set(args.only or PARTS)
+    http = bool(parts & {"ocsp-post", "ocsp-get", "ocsp-modes"})
+    opts = WrkOptions.from_args(args)
+    peers = find_peers(args)
+    ours = cfsslpy_command(args.pyz)
+    cfssl = peers[0].path  # 1.2.0: ocsprefresh and ocspdump
     began = time.monotonic()
-
-    print(f"command: {shlex.join(sys.orig_argv)}")
-    cfssl_version = subprocess.run([cfssl, "version"], capture_output=True, text=True).stdout.split("\n")[0] if cfssl else ""
-    print(
-        f"machine: {CORES} cores; python {sys.version.split()[0]}; cfsslpy from the {args.pyz or 'source tree'}; "
-        + (f"cfssl {cfssl} ({cfssl_version})" if cfssl else f"cfssl not found ({args.cfssl}): its rows are skipped")
-    )
-    anomalies: list[str] = []
+    print_header(peers, ours, opts if http else None)
+    findings = Findings()
     with tempfile.TemporaryDirectory(prefix="cfsslpy-bench-ocsp-") as tmp:
         work = Path(tmp)
-        if not args.pyz:  # cwd is the work directory: `-m cfsslpy` must still find the source tree
-            os.environ["PYTHONPATH"] = os.pathsep.join(
-                filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")])
-            )
         t0 = time.perf_counter()
         pki = build_db(work, args.certs, args.revoked)
-        n_revoked = len(pki.revoked)
         print(
-            f"certdb: SQLite, {args.certs} certificates ({n_revoked} revoked) of one EC P-256 CA (its own OCSP responder); "
+            f"certdb: SQLite, {args.certs} certificates ({len(pki.revoked)} revoked) of one EC P-256 CA (its own OCSP responder); "
             f"built in {time.perf_counter() - t0:.1f} s"
         )
         timed([*ours, "version"], work)  # a pyz unpacks its libraries on its first run: not timed below
         startup = statistics.median(timed([*ours, "version"], work)[0] for _ in range(3))
         print(f"cfsslpy start-up (`version`): {startup * 1e3:.0f} ms, included in every cfsslpy command time below")
-        signer = ["-ca", "ca.pem", "-responder", "ca.pem", "-responder-key", "ca-key.pem"]
-
-        # 1. ocsprefresh --------------------------------------------------------------------------------
-        copy_db(work, "pristine", "ours")  # the database ocspserve -db-config reads, if ocsprefresh is skipped
-        if "ocsprefresh" in parts or "ocspserve" in parts:
-            tools = [("cfssl", [cfssl])] if cfssl else []
-            tools.append(("cfsslpy", ours))
-            times: dict[str, list[float]] = {label: [] for label, _ in tools}
-            for _ in range(args.rounds if "ocsprefresh" in parts else 1):
-                for label, cmd in tools:
-                    name = "theirs" if label == "cfssl" else "ours"
-                    conf = copy_db(work, "pristine", name)
-                    elapsed, _out = timed([*cmd, "ocsprefresh", "-db-config", conf.name, *signer], work)
-                    times[label].append(elapsed)
-                    rows = ocsp_rows(work / f"{name}.db")
-                    if rows != args.certs:
-                        anomalies.append(f"{label} ocsprefresh stored {rows} responses for {args.certs} certificates")
-            if "ocsprefresh" in parts:
-                print()
-                print(
-                    f"ocsprefresh: {args.certs} certificates, fresh copy of the database per run, median of {args.rounds}, tools alternating"
-                )
-                header = f"{'tool':<10} {'seconds':>8} {'rows/s':>9} {'vs cfssl':>9}"
-                print(header)
-                print("-" * len(header))
-                base = statistics.median(times["cfssl"]) if cfssl else None
-                for label, _ in tools:
-                    med = statistics.median(times[label])
-                    ratio = f"{med / base:.2f}x" if base else "-"
-                    print(f"{label:<10} {med:>8.2f} {args.certs / med:>9,.0f} {ratio:>9}")
-                if not cfssl:
-                    print("(cfssl not found: no cfssl row)")
-                print("vs cfssl: time ratio, ours/cfssl (lower is better)")
-
-        # 2. ocspserve ------------------------------------------------------------------------------------
-        if "ocspserve" in parts:
-            # The responses file: cfssl's own dump (cfssl's ocsprefresh); without cfssl, ours.
-            if cfssl:
-                _, dump = timed([cfssl, "ocspdump", "-db-config", "theirs.json"], work)
-                source = "cfssl ocspdump"
-            else:
-                _, dump = timed([*ours, "ocspdump", "-db-config", "ours.json"], work)
-                source = "cfsslpy ocspdump"
-            (work / "responses").write_bytes(dump)
-            sizes = [len(base64.b64decode(line)) for line in dump.split()]
-            rng = random.Random(2)
-            chosen = rng.sample(pki.certs, min(args.requests, len(pki.certs)))
-            requests = [
-                (
-                    ocsp.OCSPRequestBuilder().add_certificate(cert, pki.ca, hashes.SHA1()).build().public_bytes(serialization.Encoding.DER),
-                    cert.serial_number,
-                )
-                for cert in chosen
-            ]
-            bodies = [body for body, _ in requests]
-            in_mix = sum(1 for _, serial in requests if serial in pki.revoked)
+        print()
+        if "ocsprefresh" in parts or http:  # ocspserve needs the refreshed databases
+            findings.anomalies += ocsprefresh_part(cfssl, ours, work, args.certs, args.rounds, "ocsprefresh" in parts)
+        if http:
+            print(write_responses(cfssl, ours, work))
+            cells = ocspserve_cells(pki, parts, peers, ours, args.workers, args.requests)
+            print_plan(cells, opts, work)
+            results = run_cells(cells, opts, work, findings)
+            report(cells, results, peers)
             print()
-            print(
-                f"ocspserve: POST of {len(requests)} distinct DER requests (SHA-1 CertIDs, {in_mix} revoked), "
-                f"-responses file from {source} ({len(sizes)} responses, {statistics.median(sizes):.0f} bytes each)"
-            )
-            print(
-                f"client: {min(CORES, max(args.concurrency))} processes x threads, keep-alive, "
-                f"{args.warmup:g}s warm-up + {args.duration:g}s per cell, rounds: {args.rounds} (median round shown)"
-            )
-            ceilings: dict[int, float] = {}
-            if cfssl:
-                port = free_port()
-                with running([cfssl, "serve", "-address", "127.0.0.1", "-port", str(port)], port, work, work / "ceiling.log"):
-                    for c in args.concurrency:
-                        cell = measure_ceiling(port, "/nothing-here", [], c, args.warmup, args.duration)
-                        ceilings[c] = cell.rps
-                        print(
-                            f"client ceiling at concurrency {c}: {cell.rps:,.0f} req/s (GET 404 from cfssl serve; p50 {cell.p50 * 1e3:.2f} ms)"
-                        )
-            else:
-                print("client ceiling: not measured (it uses cfssl serve's 404 path)")
-            live = ["-db-config", "ours.json", *signer]
-            servers: list[tuple[str, list[str]]] = []
-            if cfssl:
-                servers.append(("cfssl -responses", [cfssl, "ocspserve", "-responses", "responses"]))
-            servers += [
-                ("cfsslpy -responses", [*ours, "ocspserve", "-responses", "responses"]),
-                ("cfsslpy -db-config (stored)", [*ours, "ocspserve", "-db-config", "ours.json"]),
-                ("cfsslpy live (cached)", [*ours, "ocspserve", *live]),
-                ("cfsslpy live -cache-ttl 0", [*ours, "ocspserve", *live, "-cache-ttl", "0"]),
-                (f"cfsslpy -responses -workers 0 ({CORES})", [*ours, "ocspserve", "-responses", "responses", "-workers", "0"]),
-            ]
-            ports = {label: free_port() for label, _ in servers}
-            logs = {label: work / f"server-{i}.log" for i, (label, _) in enumerate(servers)}
-            samples: dict[tuple[str, int], list[Cell]] = {}
-            with contextlib.ExitStack() as stack:
-                for label, cmd in servers:
-                    port = ports[label]
-                    stack.enter_context(running([*cmd, "-address", "127.0.0.1", "-port", str(port)], port, work, logs[label]))
-                for label, _ in servers:
-                    problems = check_answers(ports[label], requests, pki.revoked)
-                    if problems:
-                        anomalies.append(f"{label}: {len(problems)}/{len(requests)} wrong answers, e.g. {problems[0]}")
-                for _ in range(args.rounds):
-                    for c in args.concurrency:
-                        for label, _ in servers:
-                            samples.setdefault((label, c), []).append(measure(ports[label], bodies, c, args.warmup, args.duration))
-            results = {key: median_cell(cells) for key, cells in samples.items()}
-            header = f"{'server':<34} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs cfssl':>9}"
-            print(header)
-            print("-" * len(header))
-            for label, _ in servers:
-                for c in args.concurrency:
-                    cell = results[(label, c)]
-                    base_cell = results.get(("cfssl -responses", c))
-                    ratio = f"{cell.rps / base_cell.rps:.2f}x" if base_cell and base_cell.rps else "-"
-                    errors = f"  {cell.errors} errors, e.g. {cell.sample!r}" if cell.errors else ""
-                    if c in ceilings and cell.rps >= 0.9 * ceilings[c]:
-                        errors += "  (at the client's ceiling: client-bound)"
-                    print(f"{label:<34} {c:>4} {cell.rps:>9,.0f} {cell.p50 * 1e3:>8.2f} {cell.p99 * 1e3:>8.2f} {ratio:>9}{errors}")
-                    if cell.errors:
-                        anomalies.append(f"{label} at concurrency {c}: {cell.errors} failed requests, e.g. {cell.sample!r}")
-            if not cfssl:
-                print("(cfssl not found: no cfssl row, no ratios)")
-            print("vs cfssl: throughput ratio, ours/cfssl (higher is better)")
-            for label, _ in servers:
-                trouble = log_problems(logs[label])
-                if trouble:
-                    anomalies.append(f"{label}: {len(trouble)} error lines in its log, e.g. {trouble[0][:200]!r}")
-
-        # 3. crl ----------------------------------------------------------------------------------------------
         if "crl" in parts:
-            conf = copy_db(work, "pristine", "crl")
-            crl_times = []
-            der = b""
-            for _ in range(args.rounds):
-                elapsed, out = timed([*ours, "crl", "-db-config", conf.name, "-ca", "ca.pem", "-ca-key", "ca-key.pem"], work)
-                crl_times.append(elapsed)
-                der = base64.b64decode(out)
-            crl = x509.load_der_x509_crl(der)
-            listed = len(list(crl))
-            if listed != n_revoked:
-                anomalies.append(f"crl lists {listed} certificates, the database has {n_revoked} revoked")
-            med = statistics.median(crl_times)
-            print()
-            print(f"crl (cfsslpy only; cfssl 2016 has no crl command): {n_revoked} revoked rows of {args.certs}, median of {args.rounds}")
-            print(
-                f"cfsslpy crl: {med:.2f} s ({n_revoked / med:,.0f} revoked rows/s, {med - startup:.2f} s above start-up), {len(der):,} bytes DER"
-            )
-
-    print()
-    print(f"anomalies: {'none' if not anomalies else ''}")
-    for line in anomalies:
-        print(f"  - {line}")
+            findings.anomalies += crl_part(ours, work, pki, args.certs, args.rounds, startup)
+    findings.print()
     print(f"total bench time {time.monotonic() - began:.0f} s")
-    return 0
+    return 1 if findings.anomalies else 0
 
 
 if __name__ == "__main__":
