@@ -2,7 +2,9 @@
 
 Security-relevant defaults (cfssl's, reference §3.6 and §7.4):
 
-* generated keys default to ECDSA P-256; RSA must be 2048..8192 bits; ECDSA only P-256/384/521;
+* generated keys default to ECDSA P-256; RSA must be 2048..8192 bits; ECDSA only P-256/384/521 (a P-224
+  key loads, and signs CRLs and OCSP responses with SHA-256 as cfssl does, but never certificates or CSRs:
+  cfssl would use ECDSA-SHA1 for them);
 * a certificate's signature algorithm depends only on the signing key: RSA >= 4096 bits -> SHA-512,
   >= 3072 -> SHA-384, otherwise SHA-256 (PKCS#1 v1.5, never PSS); P-256/384/521 -> SHA-256/384/512;
   Ed25519 -> pure Ed25519. RSA keys under 2048 bits are refused as signing keys (cfssl would sign with
@@ -197,27 +199,34 @@ def load_key_spec(
 
 
 def check_supported_key(key: Any) -> None:
-    """cfssl supports RSA, ECDSA on P-256/384/521 and Ed25519 only (2200 otherwise; P-224 says why)."""
+    """The keys cfssl loads: RSA, ECDSA on P-224/256/384/521 and Ed25519 (2200 otherwise).
+
+    A P-224 key loads (Go parses it, and cfssl signs CRLs and OCSP responses with it using ECDSA-SHA256, see
+    :func:`crl_hash`) but :func:`signature_hash` refuses it for certificates and CSRs.
+    """
     if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey, ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey)):
         return
-    if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
-        _curve_size(key)
+    if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)) and (key.curve.name in _CURVE_SIZES or _is_p224(key)):
         return
     raise CfsslError(Category.PRIVATE_KEY, Reason.NOT_RSA_OR_ECC)
 
 
-def _curve_size(key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) -> int:
-    """256, 384 or 521; any other curve is 2200.
+def _is_p224(key: Any) -> bool:
+    return isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)) and key.curve.name == "secp224r1"
 
-    Go parses P-224 keys, and cfssl signs certificates with them using ECDSA-SHA1 (``DefaultSigAlgo`` falls
-    back to it for every curve but P-256/384/521; both 1.2.0 and 1.6.5 do). We issue no SHA-1 signatures, so
-    a P-224 key is refused, saying so. Other curves (secp256k1, brainpool...) Go cannot parse at all (cfssl:
+
+def _curve_size(key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) -> int:
+    """256, 384 or 521 for a certificate or CSR signing key; any other curve is 2200.
+
+    cfssl signs certificates with a P-224 key using ECDSA-SHA1 (``signer.DefaultSigAlgo`` falls back to it
+    for every curve but P-256/384/521; 1.2.0 and 1.6.5 alike). We issue no SHA-1 signatures, so a P-224
+    key is refused here, saying so. Other curves (secp256k1, brainpool...) Go cannot parse at all (cfssl:
     2003); they keep cfssl's generic 2200 message.
     """
     size = _CURVE_SIZES.get(key.curve.name)
     if size is not None:
         return size
-    if key.curve.name == "secp224r1":
+    if _is_p224(key):
         raise CfsslError(Category.PRIVATE_KEY, Reason.NOT_RSA_OR_ECC, P224_REFUSED)
     raise CfsslError(Category.PRIVATE_KEY, Reason.NOT_RSA_OR_ECC)
 
@@ -241,8 +250,9 @@ def signature_hash(key: CertificateIssuerPrivateKeyTypes | PublicKey) -> Signatu
 
 
 def crl_hash(key: CertificateIssuerPrivateKeyTypes | PublicKey) -> SignatureHash:
-    """Go's rule for CRLs and OCSP responses: RSA always SHA-256, EC by curve, Ed25519 pure."""
-    if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
+    """Go's rule for CRLs and OCSP responses: RSA always SHA-256, EC by curve (P-224 too: SHA-256, as cfssl
+    signs them), Ed25519 pure."""
+    if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)) or _is_p224(key):
         return hashes.SHA256()
     return signature_hash(key)
 

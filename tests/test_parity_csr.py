@@ -8,6 +8,7 @@ signed with cryptography's low-level ``sign``, so any hash can be used. cfssl 1.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from pathlib import Path
 
@@ -15,11 +16,12 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
 from cfsslpy.csr import Subject
 from cfsslpy.errors import CfsslError
-from cfsslpy.keys import P224_REFUSED, check_supported_key, load_private_key, signature_hash
+from cfsslpy.keys import P224_REFUSED, check_supported_key, crl_hash, load_private_key, signature_hash
 from cfsslpy.pem import csr_signature_is_valid, encode_pem, parse_csr_pem
 from tests.conftest import CA, RunCli
 from tests.integration.helpers import write
@@ -295,18 +297,18 @@ def p224_ca(directory: Path) -> CA:
     return CA(directory / "ca.pem", key_path, directory)
 
 
-def test_p224_keys_are_refused_with_the_reason(tmp_path: Path) -> None:
+def test_p224_keys_load_but_never_sign_certificates(tmp_path: Path) -> None:
+    """Go parses P-224 keys; cfssl signs certificates and CSRs with them using ECDSA-SHA1, CRLs and OCSP with SHA-256."""
     ca = p224_ca(tmp_path)
-    with pytest.raises(CfsslError) as exc:
-        load_private_key(ca.key.read_bytes())
-    assert (exc.value.code, exc.value.message) == (2200, P224_REFUSED)
+    key = load_private_key(ca.key.read_bytes())
+    assert isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp224r1"
     assert "ECDSA-SHA1" in P224_REFUSED and "P-224" in P224_REFUSED
-    key = ec.generate_private_key(ec.SECP224R1())
-    for call in (check_supported_key, signature_hash):
-        for candidate in (key, key.public_key()):
-            with pytest.raises(CfsslError) as exc:
-                call(candidate)
-            assert (exc.value.code, exc.value.message) == (2200, P224_REFUSED)
+    for candidate in (key, key.public_key()):
+        check_supported_key(candidate)
+        assert isinstance(crl_hash(candidate), hashes.SHA256)
+        with pytest.raises(CfsslError) as exc:
+            signature_hash(candidate)
+        assert (exc.value.code, exc.value.message) == (2200, P224_REFUSED)
 
 
 def test_other_unsupported_curves_keep_cfssls_message() -> None:
@@ -318,6 +320,35 @@ def test_other_unsupported_curves_keep_cfssls_message() -> None:
 def test_signing_with_a_p224_ca_is_a_coded_error(run_cli: RunCli, tmp_path: Path) -> None:
     error = refused(run_cli, p224_ca(tmp_path / "p224"), tmp_path, go_csr(EC_KEY, CN_ONLY))
     assert error == {"code": 2200, "message": P224_REFUSED}
+
+
+def test_gencsr_with_a_p224_key_is_a_coded_error(run_cli: RunCli, tmp_path: Path) -> None:
+    """cfssl 1.6.5 writes an ECDSA-SHA1 request here."""
+    ca = p224_ca(tmp_path / "p224")
+    spec = write(tmp_path / "csr.json", b'{"CN":"x"}')
+    result = run_cli("gencsr", "-key", str(ca.key), str(spec))
+    assert (result.status, result.stdout, result.error) == (1, "", {"code": 2200, "message": P224_REFUSED})
+
+
+def test_a_p224_ca_signs_crls_and_ocsp_with_sha256(run_cli: RunCli, tmp_path: Path) -> None:
+    """As cfssl does (Go's signingParamsForPublicKey: P-224 -> ECDSA-SHA256); the signatures verify."""
+    ca = p224_ca(tmp_path / "p224")
+    ca_cert = x509.load_pem_x509_certificate(ca.cert.read_bytes())
+    public_key = ca_cert.public_key()
+    assert isinstance(public_key, ec.EllipticCurvePublicKey)
+    result = run_cli("gencrl", str(write(tmp_path / "serials", b"4660\n")), str(ca.cert), str(ca.key))
+    assert result.status == 0, result.stderr
+    crl = x509.load_der_x509_crl(base64.b64decode(result.stdout))
+    assert crl.signature_algorithm_oid == SignatureAlgorithmOID.ECDSA_WITH_SHA256
+    assert crl.is_signature_valid(public_key)
+    assert crl.get_revoked_certificate_by_serial_number(4660) is not None
+    args = ("-ca", str(ca.cert), "-responder", str(ca.cert), "-responder-key", str(ca.key), "-cert", str(ca.cert))
+    result = run_cli("ocspsign", *args, "-status", "good")
+    assert result.status == 0, result.stderr
+    response = ocsp.load_der_ocsp_response(base64.b64decode(result.json["ocspResponse"]))
+    assert response.signature_algorithm_oid == SignatureAlgorithmOID.ECDSA_WITH_SHA256
+    public_key.verify(response.signature, response.tbs_response_bytes, ec.ECDSA(hashes.SHA256()))
+    assert response.certificate_status == ocsp.OCSPCertStatus.GOOD
 
 
 def test_a_p224_key_request_is_refused_before_generation(run_cli: RunCli, tmp_path: Path) -> None:
