@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from cfsslpy.certdb import STATUSES, CertDB, CertificateRecord, OCSPRecord, with_aki
+from cfsslpy.certdb import STATUSES, CertDB, CertificateRecord, OCSPRecord, key_id_hex, with_aki
 from cfsslpy.crl import require_valid
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason
 from cfsslpy.gojson import parse_duration
@@ -294,6 +294,24 @@ def load_signer(
     return OCSPSigner(issuer, responder_cert, key, period)
 
 
+def check_against_db(db: CertDB, req: OCSPSignRequest) -> None:
+    """8200 when the certdb records ``req``'s certificate (same serial and AKI; cfssl 2016 rows resolved
+    through their PEM) with another status than ``req`` asks for: a GOOD response for a revoked certificate,
+    or a REVOKED or UNKNOWN one for a good certificate. A certificate the database does not know has nothing
+    to contradict. cfssl signs whatever status it is sent; serve's unauthenticated ``ocspsign`` uses this."""
+    parse_status(req.status)
+    cert = req.certificate
+    aki = key_id_hex(cert)
+    for row in db.certificates_by_serial(str(cert.serial_number)):
+        rec = with_aki(row)
+        if rec.aki != aki or rec.status == req.status:
+            continue
+        since = f" since {rec.revoked_at:%Y-%m-%dT%H:%M:%SZ}" if rec.is_revoked and rec.revoked_at is not None else ""
+        raise invalid_status(
+            f"status {req.status} contradicts the certificate database, which records serial {rec.serial} as {rec.status}{since}"
+        )
+
+
 def sign_request(
     cert: x509.Certificate, status: str = "good", reason: str = "", revoked_at: str = "now", *, now: dt.datetime | None = None
 ) -> OCSPSignRequest:
@@ -334,8 +352,8 @@ def refresh(db: CertDB, signers: Sequence[OCSPSigner], *, now: dt.datetime | Non
     Error 8100 when there were rows and none could be given to a signer.
     """
     current = _utc(now or dt.datetime.now(dt.timezone.utc))
-    for signer in signers:  # an expired responder fails the run instead of failing every row
-        signer.check_valid(current)
+    for each in signers:  # an expired responder fails the run instead of failing every row
+        each.check_valid(current)
     by_aki = {s.issuer_aki: s for s in signers}
     report = RefreshReport()
     pending: list[OCSPRecord] = []

@@ -45,12 +45,14 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
-from cfsslpy.api.endpoints import Registry, go_object, go_string
-from cfsslpy.api.envelope import ApiError, ApiRequest, Reply
+from cfsslpy.api.endpoints import Registry, go_object, go_string, requires_auth
+from cfsslpy.api.envelope import ApiError, ApiRequest, Reply, decode_json
 from cfsslpy.api.state import ApiState
+from cfsslpy.auth import AuthenticatedRequest, verify_any
 from cfsslpy.certdb import STATUSES, CertDB, CertificateRecord, key_id_hex
+from cfsslpy.config import SigningProfile
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason, log_value
-from cfsslpy.gojson import JSONDecodeError, fold_keys, parse_date, parse_duration, parse_time, type_error
+from cfsslpy.gojson import SECOND, JSONDecodeError, fold_keys, parse_date, parse_duration, parse_time, type_error
 from cfsslpy.pem import parse_certificate_pem
 from cfsslpy.revocation import normalize_aki, parse_reason, parse_serial, reason_flag
 
@@ -75,7 +77,7 @@ def register(reg: Registry) -> None:
     else:
         reg.skip("revoke", "no certificate database (-db-config)")
     if state.ocsp_signer is not None:
-        reg.add("ocspsign", "POST", _OCSPSign(state))
+        reg.add("ocspsign", "POST", _OCSPSign(reg))
     else:
         reg.skip("ocspsign", "no OCSP signer (-ca, -responder, -responder-key)")
     reg.add("certadd", "POST", _CertAdd(state))
@@ -90,6 +92,14 @@ def _fields(req: ApiRequest, names: tuple[str, ...], go_type: str, parse_error: 
     """A JSON object decoded into a Go struct (case-insensitive keys); any decoding error -> 400 ``parse_error``."""
     try:
         return fold_keys(go_object(req.json(), go_type), names)
+    except JSONDecodeError:
+        raise ApiError(400, parse_error) from None
+
+
+def _decoded(obj: Any, parse_error: str) -> dict[str, Any]:
+    """ocspsign's ``jsonSignRequest`` fields of a decoded body; 400 ``parse_error`` when it is not one."""
+    try:
+        return fold_keys(go_object(obj, "ocsp.jsonSignRequest"), _OCSP_FIELDS)
     except JSONDecodeError:
         raise ApiError(400, parse_error) from None
 
@@ -211,16 +221,45 @@ _ISSUER_HASHES = ("SHA1", "SHA256", "SHA384", "SHA512")
 
 
 class _OCSPSign:
-    """``POST /ocspsign``: one OCSP response signed by serve's OCSP signer."""
+    """``POST /ocspsign``: one OCSP response signed by serve's OCSP signer.
 
-    def __init__(self, state: ApiState) -> None:
-        assert state.ocsp_signer is not None
-        self.signer = state.ocsp_signer
+    With a certificate database, a status that contradicts the certificate's row is refused (403) unless the
+    request is authenticated, as authsign authenticates: the body is then ``{"token", "request",
+    "timestamp"}`` (:class:`cfsslpy.auth.AuthenticatedRequest`) with the ocspsign request base64-encoded in
+    ``request``, and the token is checked with the **default** profile's ``auth_key`` / ``prev_auth_key``
+    (with its ``auth_replay_window`` rules when it has one). A body with a ``token`` field is an
+    authenticated request; anything wrong with it is a 400, as on authsign.
+    """
+
+    def __init__(self, reg: Registry) -> None:
+        assert reg.state.ocsp_signer is not None
+        self.reg = reg
+        self.signer = reg.state.ocsp_signer
+        self.db = reg.state.db
+
+    def _body(self, req: ApiRequest) -> tuple[dict[str, Any], bool]:
+        """The request's fields and whether it was authenticated."""
+        try:
+            obj = req.json()
+        except JSONDecodeError:
+            raise ApiError(400, "Unable to parse sign request") from None
+        if not (isinstance(obj, dict) and "token" in fold_keys(obj, ("token",))):
+            return _decoded(obj, "Unable to parse sign request"), False
+        try:
+            auth_request = AuthenticatedRequest.from_json(obj)
+        except JSONDecodeError as exc:
+            raise ApiError(400, str(exc)) from None
+        _check_token(self.reg, self.reg.state.policy.default, auth_request)
+        try:
+            inner = decode_json(auth_request.request)
+        except JSONDecodeError:
+            raise ApiError(400, "Unable to parse authenticated sign request") from None
+        return _decoded(inner, "Unable to parse authenticated sign request"), True
 
     def __call__(self, req: ApiRequest) -> Reply:
-        from cfsslpy.ocsp import OCSPSignRequest
+        from cfsslpy.ocsp import OCSPSignRequest, check_against_db, parse_status
 
-        fields = _fields(req, _OCSP_FIELDS, "ocsp.jsonSignRequest", "Unable to parse sign request")
+        fields, authenticated = self._body(req)
         try:
             pem = go_string(fields, "certificate", "jsonSignRequest")
             status = go_string(fields, "status", "jsonSignRequest") if fields.get("status") is not None else "good"
@@ -248,7 +287,31 @@ class _OCSPSign:
         sign_request = OCSPSignRequest(
             certificate=cert, status=status, reason=reason, revoked_at=revoked_at, issuer_hash=(issuer_hash or "SHA1").upper()
         )
+        if self.db is not None and not authenticated:
+            parse_status(status)  # 8200 for a status that is none of the three, before the database is asked
+            try:
+                check_against_db(self.db, sign_request)
+            except CfsslError as exc:
+                log.warning("ocspsign refused: %s", exc.message)
+                raise ApiError(403, exc.message + " (an authenticated request may sign it)") from None
         return Reply({"ocspResponse": _b64(self.signer.sign(sign_request))})
+
+
+def _check_token(reg: Registry, profile: SigningProfile, auth_request: AuthenticatedRequest) -> None:
+    """authsign's token rules for ``profile``: 400 ``no authentication provider`` without an ``auth_key``,
+    ``invalid token`` (and, with ``auth_replay_window``, ``missing timestamp`` / ``stale timestamp``)."""
+    from cfsslpy.api.endpoints.sign import _check_timestamped  # authsign's replay guard, shared
+
+    if not requires_auth(profile):
+        log.error("ocspsign: the default profile has no auth_key: authenticated requests cannot be checked")
+        raise ApiError(400, "no authentication provider")
+    keys = [profile.auth_key_bytes, profile.prev_auth_key_bytes]
+    window = profile.auth_replay_window / SECOND
+    if window > 0:
+        _check_timestamped(reg, auth_request, keys, window)
+    elif not verify_any(keys, auth_request.request, auth_request.token):
+        log.warning("received authenticated request with invalid token")
+        raise ApiError(400, "invalid token")
 
 
 def _go_date(text: str) -> dt.datetime:
