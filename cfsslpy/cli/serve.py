@@ -311,10 +311,13 @@ def _inline_requests(state: ApiState) -> Callable[[str, str], bool]:
 # the bundler dials, a key generation that takes seconds, a database or a token that stalls fills its own pool
 # (then 503 Retry-After), never the threads that sign.
 def _pools() -> dict[str, PoolSpec]:
+    from cfsslpy.api.endpoints import MAX_OUTBOUND
     from cfsslpy.api.pools import PoolSpec
 
     return {
-        "outbound": PoolSpec(threads=4, queue=16, queue_timeout=10.0),  # certinfo -domain, bundle, AIA fetches
+        # certinfo -domain, signing with "bundle" (AIA fetches): as many threads as outbound slots
+        # (MAX_OUTBOUND), none waiting: a request beyond them is 503 at once instead of queueing behind dials
+        "outbound": PoolSpec(threads=MAX_OUTBOUND, queue=0),
         "keygen": PoolSpec(threads=2, queue=32, queue_timeout=30.0),  # newkey, newcert, init_ca
         "db": PoolSpec(threads=4, queue=64, queue_timeout=10.0),  # the certdb and the replay guard
         "token": PoolSpec(threads=2, queue=64, queue_timeout=10.0),  # a PKCS#11 key
@@ -349,7 +352,8 @@ def _pool_of(state: ApiState) -> Callable[[str, str], str]:
         signing = "db"
     routes = {
         "certinfo": "outbound",
-        "bundle": "outbound",
+        # bundle: the default pool; it holds an outbound slot only while AIA fetching may dial
+        "bundle": "default",
         "scan": "outbound",
         "newkey": "keygen",
         "newcert": "keygen",

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from cfsslpy.api import server as srv
+from cfsslpy.api.endpoints import MAX_OUTBOUND
 
 pytestmark = [pytest.mark.integration]
 
@@ -925,21 +926,21 @@ def test_silent_hosts_cannot_hold_every_request_thread(ca: CA) -> None:
                 with lock:
                     statuses.append(status)
 
-            threads = [threading.Thread(target=dial) for _ in range(8)]
+            threads = [threading.Thread(target=dial) for _ in range(MAX_OUTBOUND + 6)]
             start = time.monotonic()
             for t in threads:
                 t.start()
             time.sleep(0.5)
             with lock:
                 early = list(statuses)
-            # all but the 2 slots were answered 503 at once
+            # all but the slots were answered 503 at once
             assert sorted(early) == [503] * 6, early
             status, doc = raw_post(server.port, SIGN, sign_body(), JSON, timeout=5)
             assert status == 200, doc
             assert time.monotonic() - start < 1.5
             for t in threads:
                 t.join(30)
-            assert sorted(statuses) == [400, 400] + [503] * 6
+            assert sorted(statuses) == [400] * MAX_OUTBOUND + [503] * 6
             assert time.monotonic() - start < 10  # the 5 s deadline
     finally:
         silent.close()

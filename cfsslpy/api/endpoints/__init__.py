@@ -28,8 +28,10 @@ log = logging.getLogger("cfsslpy.api")
 
 API_PREFIX = "/api/v1/cfssl/"
 # Outbound TLS dials and AIA fetches a client may make one worker process wait on at once, and their deadline:
-# a silent host must not hold every request thread (the others answer 503 at once).
-MAX_OUTBOUND = 2
+# a silent host must not hold every request thread (the others answer 503 at once). serve runs these
+# requests in its "outbound" pool of as many threads (cfsslpy.cli.serve), so its sign threads are never
+# among them.
+MAX_OUTBOUND = 4
 OUTBOUND_TIMEOUT = 5.0
 
 
