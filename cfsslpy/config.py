@@ -5,7 +5,8 @@ Every load or validation failure is ``{"code":5200,...}`` with cfssl's detail me
 then case-insensitive).
 
 Deliberate differences from cfssl (README, compatibility): unknown usage strings are logged as a WARNING
-instead of being dropped silently. Our addition: a profile's ``auth_replay_window`` (Go duration, e.g. ``"5m"``;
+instead of being dropped silently; a profile name the configuration does not define is 5400 (cfssl's local
+signer uses the default profile), see :meth:`Signing.profile`. Our addition: a profile's ``auth_replay_window`` (Go duration, e.g. ``"5m"``;
 absent or 0 = off) turns on authsign's replay guard (timestamped tokens, each usable once; see
 :mod:`cfsslpy.auth`); on an ``auth_remote`` profile it makes a client send timestamped tokens.
 """

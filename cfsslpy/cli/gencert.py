@@ -140,5 +140,6 @@ COMMAND = Command(
     'with the CA; or, with -initca, make a self-signed CA (5 years unless "ca"."expiry"); or, with -renewca,\n'
     "re-issue an existing root for the same key. With -remote (or remote profiles in -config) a cfssl server\n"
     "signs the new CSR; the private key never leaves this machine. -bundle also prints the new certificate's\n"
-    "chain (from -ca-bundle and -int-bundle) as result.bundle, for json-split -bare.",
+    "chain (from -ca-bundle and -int-bundle) as result.bundle, for json-split -bare.\n"
+    "A -profile the configuration does not define is an error (5400), as is an expired or not yet valid CA (1211).",
 )

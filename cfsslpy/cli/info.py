@@ -33,5 +33,6 @@ COMMAND = Command(
     example="cfsslpy info -ca ca.pem -ca-key ca-key.pem -profile www -config config.json",
     run=run,
     description="Print the CA certificate and the usages and expiry of a profile (the default one without -profile),\n"
-    "of the local CA or, with -remote, of a cfssl server.",
+    "of the local CA or, with -remote, of a cfssl server. A -profile the configuration does not define is an\n"
+    "error (5400) locally; a remote server decides for itself.",
 )

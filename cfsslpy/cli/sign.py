@@ -118,5 +118,7 @@ COMMAND = Command(
     "tried in order; host alone means http://host:8888; https:// remotes are verified with -tls-remote-ca\n"
     "(else the system roots).\n"
     "-bundle also prints the certificate's chain (built from -ca-bundle and -int-bundle) as result.bundle,\n"
-    "which json-split -bare writes to BASE-bundle.pem and BASE-root.pem.",
+    "which json-split -bare writes to BASE-bundle.pem and BASE-root.pem.\n"
+    "A -profile the configuration does not define is an error (5400); an expired or not yet valid CA does\n"
+    "not sign (1211); a certificate never outlives its CA (its notAfter is cut, with a WARNING).",
 )
