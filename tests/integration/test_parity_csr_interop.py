@@ -6,11 +6,13 @@ Observed with both versions, and asserted here:
   tampered one or an MD5 one is 9300;
 * ``cfssl genkey`` writes the issue's request with ``C=US+C=GB`` and ``OU=Eng+OU=Eng`` RDNs, byte for byte what
   tests/test_parity_csr.py assembles; cfssl signs it keeping both RDNs, we sign it with one RDN per distinct value;
-* a P-224 CA key signs, with ECDSA-SHA1; we refuse it (2200, saying so).
+* a P-224 CA key signs certificates (and 1.6.5's gencsr requests) with ECDSA-SHA1, which we refuse (2200, saying
+  so), and CRLs and OCSP responses with ECDSA-SHA256, which we sign the same way.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -137,3 +139,39 @@ def test_gencsr_on_a_cfssl_issued_certificate(cfssl: str, run_cli: RunCli, ca: C
         assert x509.load_pem_x509_csr(json.loads(theirs.stdout)["csr"].encode()).tbs_certrequest_bytes.find(ISSUE_SUBJECT) > 0
     else:
         assert "Command gencsr is not defined" in theirs.stderr.decode()
+
+
+def test_a_p224_key_signs_crls_and_ocsp_like_cfssl(cfssl: str, run_cli: RunCli, tmp_path: Path) -> None:
+    """cfssl (both versions) signs CRLs and OCSP responses with a P-224 key using ECDSA-SHA256, and so do we."""
+    p224 = p224_ca(tmp_path / "p224")
+    serials = write(tmp_path / "serials", "4660\n")
+    ocsp_args = ("-ca", str(p224.cert), "-responder", str(p224.cert), "-responder-key", str(p224.key), "-cert", str(p224.cert))
+    theirs_crl = run(cfssl, "gencrl", str(serials), str(p224.cert), str(p224.key)).stdout.decode()
+    theirs_ocsp = json.loads(run(cfssl, "ocspsign", *ocsp_args, "-status", "good").stdout)["ocspResponse"]
+    crl_result = run_cli("gencrl", str(serials), str(p224.cert), str(p224.key))
+    ocsp_result = run_cli("ocspsign", *ocsp_args, "-status", "good")
+    assert (crl_result.status, ocsp_result.status) == (0, 0), crl_result.stderr + ocsp_result.stderr
+    for crl_b64 in (theirs_crl, crl_result.stdout):
+        crl = write(tmp_path / "crl.der", base64.b64decode(crl_b64))
+        text = run(need("openssl"), "crl", "-inform", "DER", "-in", str(crl), "-CAfile", str(p224.cert), "-noout", "-text")
+        assert "verify OK" in text.stderr.decode() + text.stdout.decode()
+        assert "ecdsa-with-SHA256" in text.stdout.decode()
+    for response_b64 in (theirs_ocsp, ocsp_result.json["ocspResponse"]):
+        response = write(tmp_path / "response.der", base64.b64decode(response_b64))
+        text = run(need("openssl"), "ocsp", "-respin", str(response), "-VAfile", str(p224.cert), "-resp_text")
+        assert "Response verify OK" in text.stderr.decode() + text.stdout.decode()
+        assert "ecdsa-with-SHA256" in text.stdout.decode()
+
+
+def test_gencsr_with_a_p224_key(cfssl: str, run_cli: RunCli, tmp_path: Path) -> None:
+    """cfssl 1.6.5 writes an ECDSA-SHA1 request for a P-224 key (1.2.0 has no gencsr); we refuse (2200)."""
+    p224 = p224_ca(tmp_path / "p224")
+    spec = write(tmp_path / "x.json", json.dumps(ISSUE_REQUEST))
+    theirs = run(cfssl, "gencsr", "-key", str(p224.key), str(spec), check=False)
+    if theirs.returncode == 0:
+        csr = x509.load_pem_x509_csr(json.loads(theirs.stdout)["csr"].encode())
+        assert csr.signature_algorithm_oid == SignatureAlgorithmOID.ECDSA_WITH_SHA1
+    else:
+        assert "Command gencsr is not defined" in theirs.stderr.decode()
+    result = run_cli("gencsr", "-key", str(p224.key), str(spec))
+    assert (result.status, result.stdout, result.error) == (1, "", {"code": 2200, "message": P224_REFUSED})
