@@ -33,6 +33,8 @@ from cfsslpy.errors import CfsslError
 from cfsslpy.remote import RemoteSigner
 from cfsslpy.signer import LocalSigner, SignRequest, load_issuer
 from tests.api.wsgi import AUTH_KEY_HEX, Client, config_json
+from tests.bundle_pki import issue
+from tests.bundle_pki import name as pki_name
 from tests.conftest import CA, RunCli
 from tests.test_remote import FakeCfssl, build_pki, remote_config
 
@@ -49,19 +51,9 @@ def dated_ca(directory: Path, not_before: dt.datetime, not_after: dt.datetime, n
     """A P-256 root CA valid from ``not_before`` to ``not_after``, written as ``name.pem`` / ``name-key.pem``."""
     directory.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"Dated {name}")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
+    subject = pki_name(f"Dated {name}")
+    cert = issue(
+        subject, key, subject, key, x509.random_serial_number(), ca=True, not_before=not_before, not_after=not_after, self_signed=True
     )
     cert_path, key_path = directory / f"{name}.pem", directory / f"{name}-key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
