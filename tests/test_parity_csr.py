@@ -2,27 +2,34 @@
 
 The requests are assembled here, DER byte by byte, the way Go's ``x509.CreateCertificateRequest`` writes them
 (each type's values in one SET, the SET's members in DER order, an empty ``[0]`` attributes field), and
-signed with cryptography's low-level ``sign``, so any hash can be used. cfssl 1.2.0 and 1.6.5 sign all of them
-(except P-224 CA keys, which they use with ECDSA-SHA1); tests/integration/test_parity_csr_interop.py compares.
+signed with cryptography's low-level ``sign``, so any hash can be used. cfssl 1.2.0 and 1.6.5 sign the SHA-1 and
+multi-valued ones, and sign certificates with a P-224 CA key using ECDSA-SHA1, which we refuse (2200);
+tests/integration/test_parity_csr_interop.py runs the same inputs through them.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from api.wsgi import Client
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
+from cfsslpy.api.app import create_app
+from cfsslpy.api.state import ApiState
+from cfsslpy.config import Config
 from cfsslpy.csr import Subject
 from cfsslpy.errors import CfsslError
 from cfsslpy.keys import P224_REFUSED, check_supported_key, crl_hash, load_private_key, signature_hash
 from cfsslpy.pem import csr_signature_is_valid, encode_pem, parse_csr_pem
+from cfsslpy.signer import LocalSigner, load_issuer
 from tests.conftest import CA, RunCli
 from tests.integration.helpers import write
 
@@ -30,12 +37,11 @@ from tests.integration.helpers import write
 # DER, written out as Go writes it
 
 OID_C, OID_OU, OID_CN = bytes.fromhex("550406"), bytes.fromhex("55040b"), bytes.fromhex("550403")
-# AlgorithmIdentifier DER per signature algorithm: (encoding, hash, RSA?)
+# AlgorithmIdentifier DER and hash per signature algorithm
 ALGORITHMS: dict[str, tuple[bytes, hashes.HashAlgorithm]] = {
     "sha1WithRSA": (bytes.fromhex("300d06092a864886f70d0101050500"), hashes.SHA1()),
     "sha1WithRSA-ISO": (bytes.fromhex("300906052b0e03021d0500"), hashes.SHA1()),  # 1.3.14.3.2.29, Go knows it too
     "md5WithRSA": (bytes.fromhex("300d06092a864886f70d0101040500"), hashes.MD5()),
-    "sha256WithRSA": (bytes.fromhex("300d06092a864886f70d01010b0500"), hashes.SHA256()),
     "ecdsa-with-SHA1": (bytes.fromhex("300906072a8648ce3d0401"), hashes.SHA1()),
     "ecdsa-with-SHA256": (bytes.fromhex("300a06082a8648ce3d040302"), hashes.SHA256()),
 }
@@ -190,6 +196,24 @@ def test_a_tampered_sha1_request_is_refused_on_the_cli(run_cli: RunCli, ec_ca: C
     assert error == {"code": 9300, "message": "x509: signature verification failure"}
 
 
+@pytest.fixture
+def api(ec_ca: CA) -> Iterator[Client]:
+    """``/api/v1/cfssl/sign`` in-process, with ``ec_ca`` and cfssl's default policy."""
+    signing = Config.default().signing
+    app = create_app(ApiState(signer=LocalSigner(load_issuer(str(ec_ca.cert), str(ec_ca.key)), signing), policy=signing))
+    yield Client(app)
+    app.metrics.close()
+    app.close()
+
+
+def test_the_api_signs_sha1_requests_and_refuses_tampered_ones(api: Client) -> None:
+    result = api.post("sign", {"certificate_request": go_csr(RSA_KEY, CN_ONLY, "sha1WithRSA").decode()}).assert_ok()
+    cert = x509.load_pem_x509_certificate(result["certificate"].encode())
+    assert cert.signature_algorithm_oid == SignatureAlgorithmOID.ECDSA_WITH_SHA256
+    bad = tampered(go_csr(RSA_KEY, CN_ONLY, "sha1WithRSA")).decode()
+    api.post("sign", {"certificate_request": bad}).assert_error(400, 9300, "x509: signature verification failure")
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Item 3: multi-valued RDNs as Go writes them
 
@@ -244,6 +268,12 @@ def test_the_issue_request_is_signed(run_cli: RunCli, ec_ca: CA, tmp_path: Path)
         [(NameOID.COMMON_NAME, "x.example.com")],
     ]
     assert spki(cert) == spki(x509.load_pem_x509_csr(csr_pem))
+
+
+def test_the_api_signs_the_issue_request(api: Client) -> None:
+    result = api.post("sign", {"certificate_request": go_csr(EC_KEY, ISSUE_SUBJECT).decode()}).assert_ok()
+    cert = x509.load_pem_x509_certificate(result["certificate"].encode())
+    assert cert.subject.rfc4514_string() == "CN=x.example.com,OU=Eng,C=US,C=GB"
 
 
 def test_the_issue_request_with_a_go_refused_subject_is_a_coded_error(run_cli: RunCli, ec_ca: CA, tmp_path: Path) -> None:
