@@ -142,10 +142,11 @@ def read_path(path: str, limit: int | None = None) -> bytes:
     A regular file larger than the bound is refused from its size, before anything is read. Errors are
     :class:`PlainError` in Go's words (``open x: no such file or directory``) or :class:`InputTooLarge`.
     """
-    return _read_file(path, MAX_INPUT_BYTES if limit is None else limit)
+    return _read_file(path, limit)
 
 
-def _read_file(path: str, limit: int = MAX_INPUT_BYTES) -> bytes:
+def _read_file(path: str, limit: int | None = None) -> bytes:
+    limit = MAX_INPUT_BYTES if limit is None else limit
     try:
         with open(path, "rb") as fh:
             st = os.fstat(fh.fileno())
