@@ -10,7 +10,6 @@ tests/integration/test_parity_csr_interop.py runs the same inputs through them.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from cfsslpy.errors import CfsslError
 from cfsslpy.keys import P224_REFUSED, check_supported_key, crl_hash, load_private_key, signature_hash
 from cfsslpy.pem import csr_signature_is_valid, encode_pem, parse_csr_pem
 from cfsslpy.signer import LocalSigner, load_issuer
+from tests.bundle_pki import self_signed_root
 from tests.conftest import CA, RunCli
 from tests.integration.helpers import write
 
@@ -301,30 +301,10 @@ def test_gencsr_from_a_certificate_with_gos_multi_valued_rdns(run_cli: RunCli, t
 def p224_ca(directory: Path) -> CA:
     """A self-signed P-224 CA (ECDSA-SHA256, which cryptography can make) with its SEC1 key file."""
     key = ec.generate_private_key(ec.SECP224R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "P-224 CA")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
-    )
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "ca.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path = directory / "ca-key.pem"
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
-    )
-    return CA(directory / "ca.pem", key_path, directory)
+    cert = write(directory / "ca.pem", self_signed_root("P-224 CA", key, 224))
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
+    return CA(cert, write(directory / "ca-key.pem", pem), directory)
 
 
 def test_p224_keys_load_but_never_sign_certificates(tmp_path: Path) -> None:
