@@ -189,6 +189,15 @@ def test_info_still_answers_for_an_expired_ca(run_cli: RunCli, tmp_path: Path) -
     assert result.json["certificate"].startswith("-----BEGIN CERTIFICATE-----")
 
 
+def test_an_expired_root_can_still_be_renewed(run_cli: RunCli, tmp_path: Path) -> None:
+    """-renewca self-signs with the root's key: the old certificate's dates do not matter."""
+    ca = expired_ca(tmp_path / "ca")
+    old = x509.load_pem_x509_certificate(ca.cert.read_bytes())
+    renewed = cert_of(run_cli("gencert", "-renewca", *ca_flags(ca)))
+    assert renewed.subject == old.subject and renewed.not_valid_after_utc > now()
+    assert renewed.not_valid_after_utc - renewed.not_valid_before_utc == old.not_valid_after_utc - old.not_valid_before_utc
+
+
 def test_a_leaf_is_cut_to_its_issuers_not_after_with_a_warning(run_cli: RunCli, tmp_path: Path) -> None:
     ca = expiring_ca(tmp_path / "ca")
     ca_cert = x509.load_pem_x509_certificate(ca.cert.read_bytes())
