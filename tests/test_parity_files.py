@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives import serialization
 from cfsslpy import datadir, inputs, jsonsplit
 from cfsslpy.errors import CfsslError, PlainError
 from tests import bundle_pki
-from tests.conftest import RunCli
+from tests.conftest import RunCli, need
 
 CERT_JSON = {"cert": "CERT\n", "key": "KEY\n", "csr": "CSR\n"}
 
@@ -89,6 +89,35 @@ def test_json_split_modes_in_a_real_process(tmp_path: Path, mask: int, cert_mode
     proc = run_process("json-split", "-bare", "out", stdin=json.dumps(CERT_JSON).encode(), mask=mask, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert {p.name: mode_of(p) for p in tmp_path.glob("out*")} == {"out.pem": cert_mode, "out-key.pem": 0o600, "out.csr": cert_mode}
+
+
+CFSSLJSON = {"1.2.0": "cfssljson", "1.6.5": str(Path(__file__).resolve().parents[2] / "shared/peers/cfssl-1.6.5/cfssljson")}
+
+
+@pytest.mark.integration
+@pytest.mark.cfssl
+@pytest.mark.parametrize("release", sorted(CFSSLJSON))
+@pytest.mark.parametrize("mask", [0o022, 0o077])
+def test_json_split_new_file_modes_match_cfssljson_under_a_umask(release: str, mask: int, tmp_path: Path) -> None:
+    """New files: cfssljson writes certificates 0664 less the umask, we 0644 less it: the same under 022 and 077.
+    A replaced file: cfssljson keeps its mode, we never widen it and narrow it to the same bound."""
+    tool = need(CFSSLJSON[release], f"cfssljson {release} is not installed")
+    stdin = json.dumps(CERT_JSON).encode()
+    theirs, ours = tmp_path / "theirs", tmp_path / "ours"
+    theirs.mkdir()
+    ours.mkdir()
+    for directory in (theirs, ours):
+        (directory / "out.csr").write_bytes(b"old")
+        (directory / "out.csr").chmod(0o600)
+    sh = ["sh", "-c", f'umask {mask:03o}; exec "$0" "$@"']
+    proc = subprocess.run([*sh, tool, "-bare", "out"], input=stdin, capture_output=True, timeout=60, cwd=theirs, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert run_process("json-split", "-bare", "out", stdin=stdin, mask=mask, cwd=ours).returncode == 0
+
+    def modes(directory: Path) -> dict[str, int]:
+        return {p.name: mode_of(p) for p in directory.glob("out*")}
+
+    assert modes(ours) == modes(theirs) == {"out.pem": 0o644 & ~mask, "out-key.pem": 0o600, "out.csr": 0o600}
 
 
 def test_creation_mode_reads_the_umask_without_changing_it(tmp_path: Path) -> None:

@@ -112,3 +112,20 @@ def test_get_bundle_on_serve(version: tuple[str, str], parity: Parity) -> None:
         assert (status, headers["Location"], body) == (302, "./#bundle", b"")
         status, headers, page = get(f"{ours.url}/")
         assert status == 200 and b'id="page-bundle"' in page
+
+
+MKBUNDLE = {"1.2.0": "cfssl-mkbundle", "1.6.5": str(Path(PEER_165).with_name("mkbundle"))}
+
+
+@pytest.mark.parametrize("release", sorted(MKBUNDLE))
+def test_mkbundle_with_nothing_usable(release: str, run_cli: RunCli, tmp_path: Path) -> None:
+    """Both cfssl versions write an empty bundle and exit 0; we exit 1 with a coded error and write nothing."""
+    tool = need(MKBUNDLE[release], f"mkbundle {release} is not installed")
+    source = tmp_path / "in"
+    source.mkdir()
+    (source / "junk.pem").write_text("not a certificate\n")
+    proc = run(tool, "-f", str(tmp_path / "theirs.crt"), str(source), check=False)
+    assert proc.returncode == 0 and (tmp_path / "theirs.crt").read_bytes() == b""
+    ours = run_cli("mkbundle", "-f", str(tmp_path / "ours.crt"), str(source))
+    assert ours.status == 1 and ours.error["code"] == 1002
+    assert not (tmp_path / "ours.crt").exists()
