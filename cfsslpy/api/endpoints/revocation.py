@@ -23,6 +23,15 @@ Deliberate differences from cfssl, each safer:
   and the serial and AKI are normalised (decimal; hex without colons, lower case) before the lookup;
 * ocspsign validates the integer ``reason`` (0-10 except 7; cfssl signs whatever number it gets) and
   refuses ``MD5`` with the handler's own message (cfssl accepts it, then its OCSP library fails);
+* with a database, ocspsign refuses (403) a status that contradicts the certificate's row (GOOD for a revoked
+  certificate, REVOKED or UNKNOWN for a good one: cfssl signs any status, so anyone who can reach it gets a
+  GOOD response to staple for a revoked certificate) unless the request is authenticated as authsign
+  requests are: ``{"token", "request", "timestamp"}`` with the ocspsign request base64-encoded in
+  ``request`` and ``token`` = HMAC-SHA256 under the **default** profile's ``auth_key`` (or
+  ``prev_auth_key``), timestamped and single-use when that profile has ``auth_replay_window``. A
+  certificate the database does not know is signed as asked. Without a database nothing changes;
+* ocspsign and the CRLs are not signed by a responder or CA certificate that is expired or not yet valid
+  (1211; cfssl signs with them);
 * certadd refuses a certificate that the serving CA did not sign (when serve has one: cfssl records any
   certificate, so anyone who can reach the API could make ``certinfo`` and the CRL lookups vouch for a
   foreign certificate), stores the serial, AKI and PEM in their canonical forms (cfssl stores what it was
