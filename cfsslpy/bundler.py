@@ -1135,7 +1135,9 @@ class Bundler:
 
         extra = [c for c in certs[1:] if c not in self.roots]
         verification = self._verify(leaf, extra, now)
-        if not verification.valid and self.fetch_aia and verification.candidates == 0:
+        # AIA only for Go's UnknownAuthorityError: an issuer refused while building (expired, path length) is
+        # a hard error in Go, and cfssl fetches nothing then
+        if not verification.valid and self.fetch_aia and verification.candidates == 0 and not verification.refusals:
             log.debug("searching for intermediates via AIA issuer")
             fetched = self._fetch_aia(certs)
             if fetched:

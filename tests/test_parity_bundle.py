@@ -270,3 +270,25 @@ def test_bundle_api_endpoint_is_unchanged_by_the_redirect(api: Client, parity: P
     ok = api.post("bundle", {"certificate": pem_of(parity, "l2.pem")})
     assert ok.status == 200, ok.body
     assert api.request("POST", "/bundle").status == 405  # only the UI path: POST there was never an API
+
+
+def test_an_issuer_refused_while_building_fetches_no_aia(parity: Parity) -> None:
+    """Go's hard error is not an UnknownAuthorityError, so cfssl does not follow the AIA caIssuers URL then."""
+    c, k = parity.certs, parity.keys
+    url = "http://127.0.0.1:9/l2.der"
+    leaf = bundle_pki.issue(bundle_pki.name("aia.example.com"), k["leaflet"], c["l2"].subject, k["l2"], 10, ca=False, aia_issuer=url)
+    fetched: list[str] = []
+
+    def fetch(self: bundler.Bundler, where: str) -> x509.Certificate | None:
+        fetched.append(where)
+        return None
+
+    refusing = bundler.Bundler([c["root"]], [c["l2"], c["l1_expired"]], fetch_aia=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(bundler.Bundler, "fetch_certificate", fetch)
+        with pytest.raises(CfsslError) as err:
+            refusing.bundle([leaf])
+        assert err.value.code == 1211 and fetched == []
+        with pytest.raises(CfsslError) as err:  # an unknown authority still looks the issuer up
+            bundler.Bundler([c["root"]], [], fetch_aia=True).bundle([leaf])
+        assert err.value.code == 1220 and fetched == [url]
