@@ -4,12 +4,12 @@
 * every profile local -> :class:`~cfsslpy.signer.LocalSigner`;
 * every profile remote -> :class:`~cfsslpy.remote.RemoteSigner`, which sends an unknown profile name to the
   default profile's remote (the remote resolves the name);
-* both -> :class:`UniversalSigner`.
+* both -> :class:`UniversalSigner`;
+* a ``-remote`` address replaces every profile's remote and makes every profile remote: no CA key is
+  read. As in cfssl, a profile's ``auth_remote`` key is still used (``/authsign`` on the new address).
 
 A profile name the local configuration does not define is 5400 ``Unknown policy profile`` wherever this
 process signs (cfssl's local signer falls back to the default profile; its universal signer refuses).
-* a ``-remote`` address replaces every profile's remote and makes every profile remote: no CA key is
-  read. As in cfssl, a profile's ``auth_remote`` key is still used (``/authsign`` on the new address).
 
 :func:`signer_from_inputs` is the one place that builds a signer from what the user gave (``sign``,
 ``gencert``, ``info`` and ``serve`` all go through it).
