@@ -289,29 +289,19 @@ def parse_serial_list(data: bytes, now: dt.datetime) -> list[RevokedEntry]:
 
 
 def parse_crl_cert(cert_pem: bytes) -> x509.Certificate:
-    """gencrl's CA certificate: cfssl's API text ``malformed certificate`` with its CLI code (1002/1003)."""
-    try:
-        return parse_certificate_pem(cert_pem)
-    except CfsslError as exc:
-        raise CfsslError(Category.CERTIFICATE, exc.reason, "malformed certificate") from None
+    """gencrl's CA certificate: 1002/1003 with cfssl's fixed messages (the API says ``malformed certificate``)."""
+    return parse_certificate_pem(cert_pem)
 
 
 def parse_crl_key(key_pem: bytes | PrivateKey, *, environ: Mapping[str, str] | None = None) -> PrivateKey:
-    """gencrl's CA key: cfssl's API text ``malformed Private Key`` with its CLI code (2002/2003).
-
-    An encrypted key without ``CFSSL_CA_PK_PASSWORD`` stays 2100 ``Private key is encrypted.``, an
-    unsupported key type 2200, and a wrong password keeps its own message: they say more than cfssl's text.
-    A key object (a ``pkcs11:`` key the CLI loaded) is only checked.
+    """gencrl's CA key: 2002/2003 with cfssl's fixed messages (the API says ``malformed Private Key``), 2100
+    for an encrypted key without ``CFSSL_CA_PK_PASSWORD``, 2200 for an unsupported key type. A key object (a
+    ``pkcs11:`` key the CLI loaded) is only checked.
     """
     if not isinstance(key_pem, bytes):
         check_supported_key(key_pem)
         return key_pem
-    try:
-        return load_private_key(key_pem, environ=environ)
-    except CfsslError as exc:
-        if exc.code in (2002, 2003) and exc.message in ("Failed to decode private key", "Failed to parse private key"):
-            raise CfsslError(Category.PRIVATE_KEY, exc.reason, "malformed Private Key") from None
-        raise
+    return load_private_key(key_pem, environ=environ)
 
 
 def gencrl(

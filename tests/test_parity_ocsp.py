@@ -205,8 +205,8 @@ def test_ocsp_responder_outside_its_validity_does_not_sign() -> None:
     assert info.value.code == 1211
     assert "the OCSP responder certificate (CN=expired responder,O=cfsslpy tests) expired at" in info.value.message
     good = OCSPSigner(ca.cert, make_responder(ca).cert, make_responder(ca).key)
-    with pytest.raises(CfsslError) as info:  # not yet valid: a day before its notBefore
-        good.sign(OCSPSignRequest(leaf.cert), now=NOW - dt.timedelta(days=2))
+    with pytest.raises(CfsslError) as info:  # not yet valid: an hour before its notBefore
+        good.sign(OCSPSignRequest(leaf.cert), now=good.responder.not_valid_before_utc - HOUR)
     assert info.value.code == 1211 and "is not valid before" in info.value.message
     with pytest.raises(CfsslError) as info:  # a delegated responder of an expired CA
         good.sign(OCSPSignRequest(leaf.cert), now=ca.cert.not_valid_after_utc + HOUR)

@@ -157,9 +157,13 @@ def _gencrl(req: ApiRequest) -> Reply:
             text("expireTime"),
         )
     except CfsslError as exc:
-        # cfssl's handler answers these two with its HTTP helper (code 400), the CLI with 1xxx/2xxx codes
-        if exc.message in ("malformed certificate", "malformed Private Key"):
-            raise ApiError(400, exc.message) from None
+        # cfssl's handler answers an undecodable certificate or key with its HTTP helper (code 400) and these
+        # texts; its CLI prints the 1002/1003/2002/2003 errors themselves. An encrypted key (2100), an
+        # unsupported one (2200) or a wrong password keep their own, more precise, errors.
+        if exc.code in (1002, 1003):
+            raise ApiError(400, "malformed certificate") from None
+        if exc.code in (2002, 2003) and exc.message in ("Failed to decode private key", "Failed to parse private key"):
+            raise ApiError(400, "malformed Private Key") from None
         raise
     return Reply(_b64(der))
 
