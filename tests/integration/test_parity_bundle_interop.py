@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -27,6 +26,7 @@ from tests.conftest import RunCli, need
 from tests.integration.helpers import run
 from tests.integration.test_serve import serving
 from tests.servers import process, wait_port
+from tests.test_certinfo import free_port
 from tests.test_parity_bundle import SCENARIOS, Parity, build_parity, scenario_args
 
 pytestmark = [pytest.mark.integration, pytest.mark.cfssl]
@@ -69,13 +69,6 @@ def test_bundle_errors_match_cfssl(
         assert theirs["message"] == ours.error["message"]
         if message is not None:
             assert ours.error["message"] == message
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
