@@ -434,7 +434,7 @@ class LocalSigner:
         _check_subject_key(public_key)
 
         # 2. template from the CSR
-        subject = Subject.from_name(csr.subject)
+        subject = Subject.from_csr(csr)
         sans = _csr_sans(csr)
         bc = _ext(csr, x509.BasicConstraints)
         csr_is_ca = bool(bc is not None and bc.ca)
