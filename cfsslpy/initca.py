@@ -16,7 +16,7 @@ from cryptography import x509
 
 from cfsslpy.config import Config, Signing, SigningProfile
 from cfsslpy.csr import CertificateRequest, extract_request, generate_csr
-from cfsslpy.errors import Category, CfsslError, PlainError, Reason
+from cfsslpy.errors import Category, CfsslError, Reason
 from cfsslpy.gojson import parse_duration
 from cfsslpy.keys import PrivateKey, certificate_key_matches
 from cfsslpy.signer import Issuer, LocalSigner, SignRequest
@@ -33,9 +33,7 @@ def profile_from_config(config: Config | None, profile_name: str = "") -> Signin
     if config is None:
         return None
     if profile_name:
-        if profile_name not in config.signing.profiles:
-            raise PlainError(f"unknown profile {profile_name!r} in -config")
-        return config.signing.profiles[profile_name]
+        return config.signing.profile(profile_name)  # an unknown name is 5400
     if config.signing.default.ca_constraint.is_ca:
         return config.signing.default
     log.warning("-config has no CA profile for -initca (name one with -profile): using the built-in CA policy")

@@ -15,7 +15,6 @@ from cryptography import x509
 
 from cfsslpy.config import SELFSIGN_EXPIRY, Config, Signing, SigningProfile
 from cfsslpy.csr import CertificateRequest, generate_csr
-from cfsslpy.errors import PlainError
 from cfsslpy.keys import PrivateKey
 from cfsslpy.signer import Issuer, LocalSigner, SignRequest
 
@@ -36,8 +35,7 @@ def policy_from_config(config: Config | None, profile_name: str = "") -> Signing
     back silently), else the built-in default profile with cfssl's selfsign lifetime of 2190h."""
     if config is None:
         return Signing(default=SigningProfile.builtin_default(SELFSIGN_EXPIRY))
-    if profile_name and profile_name not in config.signing.profiles:
-        raise PlainError(f"unknown profile {profile_name!r} in -config")
+    config.signing.profile(profile_name)  # an unknown name is 5400
     return config.signing
 
 

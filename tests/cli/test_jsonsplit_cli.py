@@ -24,7 +24,7 @@ def files(directory: Path) -> dict[str, tuple[bytes, int]]:
     return {p.name: (p.read_bytes(), stat.S_IMODE(p.stat().st_mode)) for p in sorted(directory.iterdir()) if p.is_file()}
 
 
-EXPECTED = {"out-key.pem": (b"KEY\n", 0o600), "out.csr": (b"CSR\n", 0o644), "out.pem": (b"CERT\n", 0o664)}
+EXPECTED = {"out-key.pem": (b"KEY\n", 0o600), "out.csr": (b"CSR\n", 0o644), "out.pem": (b"CERT\n", 0o644)}
 
 
 @pytest.mark.parametrize("prog_args", [("cfsslpy", ["json-split"]), ("cfssljson", []), ("cfssljson-py", [])])

@@ -396,7 +396,7 @@ def test_900_bytes_of_nesting_is_a_400_with_a_cfssl_code(ca: CA, where: str) -> 
 def test_a_lone_surrogate_in_a_string_field_is_never_a_server_error(ca: CA) -> None:
     """``"\\ud800"`` is valid JSON text but no Unicode: Python decodes it to a string UTF-8 cannot encode, Go to
     U+FFFD. Where the field must be a CSR or a host name the request is a client error; where cfssl goes on
-    (an unknown profile falls back to the default one, a subject CN is a UTF8String) any answer but a 5xx."""
+    (an unknown profile is 5400, a subject CN is a UTF8String) any answer but a 5xx."""
     csr = new_csr()[0]
     invalid = {
         "certificate_request": {"certificate_request": "\ud800"},
