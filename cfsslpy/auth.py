@@ -46,6 +46,7 @@ from typing import Any
 from cfsslpy import sqlitedb
 from cfsslpy.errors import PlainError
 from cfsslpy.gojson import JSONDecodeError, fold_keys, type_error
+from cfsslpy.inputs import read_path
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +58,8 @@ def decode_key(spec: str, environ: Mapping[str, str] | None = None) -> bytes:
         text = env.get(spec[4:], "")
     elif spec.startswith("file:"):
         try:
-            with open(spec[5:], encoding="ascii") as fh:
-                text = fh.read().strip()
-        except (OSError, UnicodeDecodeError):
+            text = read_path(spec[5:], limit=64 * 1024).decode("ascii").strip()  # a key file is tiny
+        except (PlainError, UnicodeDecodeError):
             raise ValueError("auth key file unreadable") from None
     else:
         text = spec

@@ -56,7 +56,7 @@ from cryptography.hazmat.primitives import serialization
 
 from cfsslpy import __version__
 from cfsslpy.errors import Category, CfsslError, Error, PlainError, Reason
-from cfsslpy.inputs import write_atomic, write_secret
+from cfsslpy.inputs import read_path, write_atomic, write_secret
 from cfsslpy.keys import KeyRequest, PrivateKey, PublicKey, encode_private_key, is_pkcs11_uri, load_key_spec, load_private_key
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,10 @@ def sha256_file(path: str) -> str | None:
     """The file's SHA-256 (hex), or None when it does not exist."""
     try:
         with open(path, "rb") as fh:
-            return hashlib.sha256(fh.read()).hexdigest()
+            digest = hashlib.sha256()
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+            return digest.hexdigest()
     except FileNotFoundError:
         return None
 
@@ -202,12 +205,7 @@ class Plan:
     def load(cls, path: str) -> Plan:
         """Read and parse the plan: JSON shape, actions, fields and their types (not yet the files)."""
         path = os.path.abspath(path)
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-        except OSError as exc:
-            raise PlainError(f"open {path}: {exc.strerror or exc}") from None
-        return cls.from_bytes(data, path)
+        return cls.from_bytes(read_path(path), path)  # bounded; errors name the file
 
     @classmethod
     def from_bytes(cls, data: bytes, path: str) -> Plan:
@@ -420,8 +418,7 @@ def _check_contents(step: Step, produced: Mapping[str, int]) -> None:
         path = step.inputs.get(name)
         if path is None or path in produced:
             return None
-        with open(path, "rb") as fh:
-            return fh.read()
+        return read_path(path)
 
     try:
         config_data = existing("config")
@@ -488,10 +485,9 @@ class _StepIO:
     def read(self, name: str) -> bytes:
         path = self.step.inputs[name]
         try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-        except OSError as exc:
-            raise PlainError(f"{self.step.label}: open {path}: {exc.strerror or exc}") from None
+            data = read_path(path)
+        except PlainError as exc:
+            raise PlainError(f"{self.step.label}: {exc}") from None
         self.inputs.append((name, path, hashlib.sha256(data).hexdigest()))
         return data
 
@@ -752,11 +748,7 @@ class VerifyReport:
 
 
 def _load_transcript(path: str) -> list[Any]:
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise PlainError(f"open {path}: {exc.strerror or exc}") from None
+    data = read_path(path)
     try:
         obj = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
