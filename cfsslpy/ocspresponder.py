@@ -521,7 +521,8 @@ class LiveSource:
     @staticmethod
     def _sign(signer: OCSPSigner, record: CertificateRecord, request: CertID) -> bytes | None:
         """The response for ``record`` with the request's CertID hash; None (unauthorized) when the row cannot
-        be answered for: a certificate this issuer did not sign, a corrupt PEM, status or reason."""
+        be answered for: a certificate this issuer did not sign, a corrupt PEM, status or reason. A responder
+        outside its validity (1211) is raised: the request is answered ``internalError``."""
         from cfsslpy.errors import CfsslError
         from cfsslpy.ocsp import OCSPSignRequest
 
@@ -535,6 +536,8 @@ class LiveSource:
             )
             return signer.sign(req)
         except CfsslError as exc:
+            if exc.code == 1211:  # the responder (or its CA) expired while serving: internalError, not a row problem
+                raise
             log.warning("cannot answer for %s from the database row: %s", request.describe(), exc.message)
             return None
 

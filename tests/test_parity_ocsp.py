@@ -38,6 +38,7 @@ from cfsslpy.errors import CfsslError
 from cfsslpy.ocsp import OCSPSigner, OCSPSignRequest, check_against_db, refresh
 from cfsslpy.ocspresponder import CertID, FileSource, Responder, der_form, etag, responses_text
 from tests.api.wsgi import AUTH_KEY_HEX, PREV_KEY_HEX, Client
+from tests.conftest import RunCli
 from tests.test_ocsp import NOW, Cert, make_ca, make_cert, make_leaf, make_responder, parse, record, verify_signature
 
 HOUR = dt.timedelta(hours=1)
@@ -406,3 +407,26 @@ def test_api_ocspsign_with_an_expired_responder_is_1211(db: CertDB, pki: PKI) ->
         reply = client.post("ocspsign", {"certificate": _pem(pki.good.cert)})
         reply.assert_error(400, 1211)
         assert "expired at" in reply.error["message"]
+
+
+def test_live_ocspserve_with_a_responder_that_expired_while_serving_is_internal_error(db: CertDB, pki: PKI) -> None:
+    from cfsslpy.ocspresponder import INTERNAL_ERROR, LiveSource
+
+    signer = OCSPSigner(pki.ca.cert, pki.ca.cert, pki.ca.key)
+    request = _request(Signed(pki.ca, pki.ca, pki.good, b""))
+    responder = Responder(LiveSource(db, [signer], cache_ttl=0))
+    assert responder.respond("POST", "", request).status == 200
+    signer.responder = _expired(pki.ca).cert  # what time does to a running responder
+    reply = responder.respond("POST", "", request)
+    assert (reply.status, reply.body) == (500, INTERNAL_ERROR)
+
+
+@pytest.mark.parametrize("command", ["serve", "ocspserve"])
+def test_servers_refuse_an_expired_responder_at_startup(run_cli: RunCli, db: CertDB, pki: PKI, tmp_path: Path, command: str) -> None:
+    pki.ca.write(tmp_path, "ca")
+    _expired(pki.ca).write(tmp_path, "resp")
+    (tmp_path / "db.json").write_text(json.dumps({"driver": "sqlite3", "data_source": str(tmp_path / "certs.db")}))
+    args = ["-ca", "ca.pem", "-responder", "resp.pem", "-responder-key", "resp-key.pem", "-db-config", "db.json", "-port", "0"]
+    result = run_cli(command, *args, cwd=tmp_path)
+    assert result.status == 1 and result.error["code"] == 1211, result.stderr
+    assert "the OCSP responder certificate (CN=expired responder,O=cfsslpy tests) expired at" in result.error["message"]

@@ -98,6 +98,8 @@ def _source(opts: Options, io: IO, live: list[tuple[str, str, str]] | None, cach
     from cfsslpy.ocsp import load_signer
 
     signers = [load_signer(ca, responder, key, opts.interval, stdin=io.stdin, environ=io.environ) for ca, responder, key in live]
+    for signer in signers:  # a responder that cannot sign now stops the server (1211), as an unreadable one does
+        signer.check_valid()
     log.info("signing OCSP responses on demand for %d issuer%s", len(signers), "" if len(signers) == 1 else "s")
     return LiveSource(db, signers, cache_ttl=cache_ttl)
 

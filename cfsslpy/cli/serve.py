@@ -243,7 +243,9 @@ def _ocsp_signer(opts: Options, io: IO, ca: str) -> OCSPSigner | None:
     from cfsslpy.ocsp import load_signer
 
     try:
-        return load_signer(ca, opts.responder, key, opts.interval, stdin=io.stdin, environ=io.environ)
+        signer = load_signer(ca, opts.responder, key, opts.interval, stdin=io.stdin, environ=io.environ)
+        signer.check_valid()  # expired or not yet valid: 1211 now rather than on every request
+        return signer
     except (CfsslError, PlainError) as exc:
         log.error("cannot build the OCSP signer (-ca, -responder, -responder-key): %s", exc.message)
         raise
