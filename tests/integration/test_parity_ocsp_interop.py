@@ -8,13 +8,15 @@ Observed with both versions, and asserted here:
   endpoints that need no signer; sign, info, newcert, gencrl, crl, revoke are 404) in both versions and here;
 * item 4: a response that is valid BER but not DER (explicit default version) in an ``ocspserve -responses``
   file is served byte for byte by both versions and by cfsslpy, with the same Last-Modified, Expires and ETag;
-* where we differ on purpose: with an expired responder both versions sign (exit 0), cfsslpy refuses with 1211;
+* where we differ on purpose: with an expired responder (ocspsign) or CA (gencrl) both versions sign (exit 0),
+  cfsslpy refuses with 1211;
   cfssl 1.6.5's ``serve`` with a certdb signs GOOD for a revoked certificate, cfsslpy answers 403.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -32,7 +34,7 @@ from tests.cli.test_parity_cli_errors import CASES, Case, check, write_inputs
 from tests.conftest import RunCli, need
 from tests.integration.test_ocspserve import free_port
 from tests.servers import process, wait_port
-from tests.test_ocsp import NOW, Cert, make_ca, make_leaf, make_responder
+from tests.test_ocsp import NOW, Cert, make_ca, make_cert, make_leaf, make_responder
 from tests.test_parity_ocsp import _expired, _request, ber_response
 
 pytestmark = [pytest.mark.integration, pytest.mark.cfssl]
@@ -182,7 +184,14 @@ def test_expired_responder_cfssl_signs_cfsslpy_refuses(cfssl: tuple[str, str], r
     ours = run_cli(*args, cwd=tmp_path)
     assert ours.status == 1 and ours.stdout == "" and ours.error["code"] == 1211
     assert "expired at" in ours.error["message"]
-    assert NOW > _expired(ca).cert.not_valid_after_utc
+    # gencrl with an expired CA: cfssl signs the CRL, we refuse
+    old_key = ec.generate_private_key(ec.SECP256R1())
+    Cert(make_cert("Expired CA", old_key, ca=True, not_after=NOW - dt.timedelta(hours=1)), old_key).write(tmp_path, "old")
+    (tmp_path / "serials.txt").write_text("12345\n")
+    proc = run(binary, "gencrl", "serials.txt", "old.pem", "old-key.pem", cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout.strip(), proc.stderr
+    ours = run_cli("gencrl", "serials.txt", "old.pem", "old-key.pem", cwd=tmp_path)
+    assert ours.status == 1 and ours.error["code"] == 1211 and "the CA certificate (CN=Expired CA" in ours.error["message"]
 
 
 def test_serve_with_certdb_good_for_revoked(run_cli: RunCli, ocsp_pki: tuple[Cert, Cert, Cert], tmp_path: Path) -> None:
