@@ -126,7 +126,10 @@ def signed() -> Signed:
 
 
 @pytest.mark.parametrize(("indefinite", "critical_false"), [(False, False), (True, False), (False, True), (True, True)])
-def test_ber_response_is_indexed_and_served_unchanged(signed: Signed, indefinite: bool, critical_false: bool) -> None:
+def test_ber_response_is_indexed_and_served_unchanged(
+    signed: Signed, indefinite: bool, critical_false: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "cfsslpy.ocspresponder")
     assert isinstance(signed.responder.key, ec.EllipticCurvePrivateKey)
     ber, tbs = ber_response(signed.der, signed.responder.key, indefinite=indefinite, critical_false=critical_false)
     with pytest.raises(ValueError):  # the premise: cryptography's DER parser refuses it (Go's accepts it)
@@ -136,7 +139,8 @@ def test_ber_response_is_indexed_and_served_unchanged(signed: Signed, indefinite
     assert tbs in ber and readable.tbs_response_bytes != tbs
     signed.responder.key.public_key().verify(readable.signature, tbs, ec.ECDSA(hashes.SHA256()))
 
-    source = FileSource.from_text(responses_text([ber]))
+    source = FileSource.from_text(responses_text([ber, ber]))  # twice, as cfssl's resp64.pem holds its response
+    assert "Read 1 OCSP responses" in caplog.text  # as cfssl counts them
     cert_id = CertID.for_certificate(signed.ca.cert, signed.leaf.cert.serial_number)
     assert list(source.responses) == [cert_id] and source.responses[cert_id] == ber
     now = NOW + dt.timedelta(minutes=1)
