@@ -51,8 +51,8 @@ def make_ca(
         .issuer_name(subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - dt.timedelta(days=1))
-        .not_valid_after(NOW + dt.timedelta(days=3650))
+        .not_valid_before(NOW - dt.timedelta(days=365))  # the CA signs CRLs at NOW - 60 days too
+        .not_valid_after(dt.datetime(2051, 1, 1, tzinfo=dt.timezone.utc))  # and in 2049
     )
     if ca is not None:
         builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
@@ -342,10 +342,11 @@ def test_serial_list_repeats_are_listed_once(caplog: pytest.LogCaptureFixture) -
 @pytest.mark.parametrize(
     ("cert_pem", "key_pem", "code", "message"),
     [
-        (b"not a pem", None, 1002, "malformed certificate"),
-        (b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", None, 1003, "malformed certificate"),
-        (None, b"not a key", 2002, "malformed Private Key"),
-        (None, b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", 2003, "malformed Private Key"),
+        # cfssl's CLI (both versions) prints these; its API answers "malformed certificate" / "malformed Private Key"
+        (b"not a pem", None, 1002, "Failed to decode certificate"),
+        (b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", None, 1003, "Failed to parse certificate"),
+        (None, b"not a key", 2002, "Failed to decode private key"),
+        (None, b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", 2003, "Failed to parse private key"),
     ],
 )
 def test_gencrl_malformed_inputs(cert_pem: bytes | None, key_pem: bytes | None, code: int, message: str) -> None:

@@ -127,9 +127,9 @@ def test_missing_flags(run_cli: RunCli, pki: dict[str, Path]) -> None:
     result = run_cli("ocspsign", "-cert", str(pki["leaf"]))
     assert result.status == 1 and result.stderr.splitlines()[-1] == "open : no such file or directory"
     result = run_cli("ocspsign", "-cert", str(pki["leaf"]), "-ca", str(pki["ca"]))
-    assert result.status == 1 and result.error == {"code": 1001, "message": "open : no such file or directory"}
+    assert result.status == 1 and result.stderr.splitlines()[-1] == "open : no such file or directory"
     result = run_cli("ocspsign", "-cert", str(pki["leaf"]), "-ca", str(pki["ca"]), "-responder", str(pki["ocsp"]))
-    assert result.status == 1 and result.stderr.splitlines()[-1] == "Could not read key file: open : no such file or directory"
+    assert result.status == 1 and result.error == {"code": 1001, "message": "open : no such file or directory"}
     result = run_cli("ocspsign", "-cert", str(pki["leaf"]), "-interval", "soon")
     assert result.status == 2 and result.stderr.startswith('invalid value "soon" for flag -interval: parse error')
     result = run_cli("ocspsign", "-cert", str(pki["leaf"]), "extra")

@@ -57,11 +57,11 @@ from cryptography.hazmat.primitives import serialization
 from cfsslpy.api.endpoints import Registry, go_object, go_string, requires_auth
 from cfsslpy.api.envelope import ApiError, ApiRequest, Reply, decode_json
 from cfsslpy.api.state import ApiState
-from cfsslpy.auth import AuthenticatedRequest, verify_any
+from cfsslpy.auth import AuthenticatedRequest
 from cfsslpy.certdb import STATUSES, CertDB, CertificateRecord, key_id_hex
 from cfsslpy.config import SigningProfile
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason, log_value
-from cfsslpy.gojson import SECOND, JSONDecodeError, fold_keys, parse_date, parse_duration, parse_time, type_error
+from cfsslpy.gojson import JSONDecodeError, fold_keys, parse_date, parse_duration, parse_time, type_error
 from cfsslpy.pem import parse_certificate_pem
 from cfsslpy.revocation import normalize_aki, parse_reason, parse_serial, reason_flag
 
@@ -313,18 +313,12 @@ class _OCSPSign:
 def _check_token(reg: Registry, profile: SigningProfile, auth_request: AuthenticatedRequest) -> None:
     """authsign's token rules for ``profile``: 400 ``no authentication provider`` without an ``auth_key``,
     ``invalid token`` (and, with ``auth_replay_window``, ``missing timestamp`` / ``stale timestamp``)."""
-    from cfsslpy.api.endpoints.sign import _check_timestamped  # authsign's replay guard, shared
+    from cfsslpy.api.endpoints.sign import check_token
 
     if not requires_auth(profile):
         log.error("ocspsign: the default profile has no auth_key: authenticated requests cannot be checked")
         raise ApiError(400, "no authentication provider")
-    keys = [profile.auth_key_bytes, profile.prev_auth_key_bytes]
-    window = profile.auth_replay_window / SECOND
-    if window > 0:
-        _check_timestamped(reg, auth_request, keys, window)
-    elif not verify_any(keys, auth_request.request, auth_request.token):
-        log.warning("received authenticated request with invalid token")
-        raise ApiError(400, "invalid token")
+    check_token(reg, profile, auth_request)
 
 
 def _go_date(text: str) -> dt.datetime:

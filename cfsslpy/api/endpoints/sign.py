@@ -39,6 +39,7 @@ from cfsslpy.api.endpoints import (
 from cfsslpy.api.endpoints.bundle import signed_bundle
 from cfsslpy.api.envelope import ApiError, ApiRequest, Reply, decode_json
 from cfsslpy.auth import AuthenticatedRequest, timestamp_ad, verify_any
+from cfsslpy.config import SigningProfile
 from cfsslpy.gojson import SECOND, JSONDecodeError, fold_keys
 from cfsslpy.signer import Signer, SignRequest, certificate_pem
 
@@ -112,6 +113,15 @@ def _authsign(reg: Registry, signer: Signer, req: ApiRequest) -> Reply:
     if not requires_auth(profile):
         log.error("profile has no authentication provider")
         raise ApiError(400, "no authentication provider")
+    check_token(reg, profile, auth_request)
+    if not sign_request.request:
+        raise ApiError(400, "missing parameter 'certificate_request'")
+    return _issue(reg, signer, sign_request, bundle)
+
+
+def check_token(reg: Registry, profile: SigningProfile, auth_request: AuthenticatedRequest) -> None:
+    """The token rules of an authenticated request for ``profile`` (authsign, and ocspsign against the certdb):
+    ``auth_key`` then ``prev_auth_key``; with ``auth_replay_window`` a timestamped token, used once."""
     keys = [profile.auth_key_bytes, profile.prev_auth_key_bytes]
     window = profile.auth_replay_window / SECOND
     if window > 0:
@@ -119,9 +129,6 @@ def _authsign(reg: Registry, signer: Signer, req: ApiRequest) -> Reply:
     elif not verify_any(keys, auth_request.request, auth_request.token):
         log.warning("received authenticated request with invalid token")
         raise ApiError(400, "invalid token")
-    if not sign_request.request:
-        raise ApiError(400, "missing parameter 'certificate_request'")
-    return _issue(reg, signer, sign_request, bundle)
 
 
 def _check_timestamped(reg: Registry, auth_request: AuthenticatedRequest, keys: list[bytes | None], window: float) -> None:
