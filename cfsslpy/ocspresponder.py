@@ -233,131 +233,21 @@ def cert_ids(response: ocsp.OCSPResponse) -> list[CertID]:
 # BER responses: read through their DER form
 
 
-_MAX_DEPTH = 32  # an OCSP response nests about 12 levels (with embedded certificates)
-_BOOLEAN, _INTEGER, _OCTET_STRING, _OID, _SEQUENCE = 1, 2, 4, 6, 16
-# universal string types whose BER constructed form is the concatenation of its segments (BIT STRING is not)
-_STRING_TAGS = frozenset({4, 12, 18, 19, 20, 22, 23, 24, 26, 28, 30})
-
-
-@dataclass
-class _Node:
-    """One BER element: its identifier octets and either primitive content or children."""
-
-    ident: bytes
-    content: bytes = b""
-    children: list[_Node] | None = None
-
-    @property
-    def universal_tag(self) -> int | None:
-        first = self.ident[0]
-        return first & 0x1F if first >> 6 == 0 and len(self.ident) == 1 else None
-
-    def encode(self) -> bytes:
-        """DER framing: definite, minimal lengths."""
-        body = self.content if self.children is None else b"".join(child.encode() for child in self.children)
-        size = len(body)
-        if size < 0x80:
-            length = bytes([size])
-        else:
-            octets = size.to_bytes((size.bit_length() + 7) // 8, "big")
-            length = bytes([0x80 | len(octets)]) + octets
-        return self.ident + length + body
-
-
-def _read_ber(data: bytes, pos: int, end: int, depth: int) -> tuple[_Node, int]:
-    """One element at ``data[pos:end]`` (definite or indefinite length) and the position after it."""
-    if depth > _MAX_DEPTH:
-        raise ValueError("BER: nested too deeply")
-    start = pos
-    first = data[pos]
-    pos += 1
-    if first & 0x1F == 0x1F:  # high tag number
-        while data[pos] & 0x80:
-            pos += 1
-        pos += 1
-    ident, constructed = data[start:pos], bool(first & 0x20)
-    count = data[pos]
-    pos += 1
-    if count == 0x80:  # indefinite length: children up to the end-of-contents octets
-        if not constructed:
-            raise ValueError("BER: indefinite length on a primitive element")
-        children = []
-        while data[pos : pos + 2] != b"\0\0":
-            child, pos = _read_ber(data, pos, end, depth + 1)
-            children.append(child)
-        if pos + 2 > end:
-            raise ValueError("BER: truncated")
-        return _node(ident, None, children), pos + 2
-    length = count
-    if count & 0x80:
-        length = int.from_bytes(data[pos : pos + (count & 0x7F)], "big")
-        pos += count & 0x7F
-    stop = pos + length
-    if stop > end:
-        raise ValueError("BER: truncated")
-    if not constructed:
-        return _Node(ident, data[pos:stop]), stop
-    children = []
-    while pos < stop:
-        child, pos = _read_ber(data, pos, stop, depth + 1)
-        children.append(child)
-    return _node(ident, None, children), stop
-
-
-def _node(ident: bytes, content: bytes | None, children: list[_Node]) -> _Node:
-    """A constructed element; a string type in BER's constructed form becomes the primitive DER one."""
-    node = _Node(ident, b"", children)
-    if node.universal_tag in _STRING_TAGS and all(child.children is None for child in children):
-        return _Node(bytes([ident[0] & ~0x20]), b"".join(child.content for child in children))
-    return node
-
-
-def _drop_defaults(node: _Node) -> None:
-    """Remove the explicitly encoded DEFAULT values DER forbids: an Extension's ``critical FALSE`` (a
-    SEQUENCE of OID, BOOLEAN false, OCTET STRING) anywhere, and ResponseData's ``version [0] v1``."""
-    children = node.children
-    if children is None:
-        return
-    for child in children:
-        _drop_defaults(child)
-    if (
-        node.universal_tag == _SEQUENCE
-        and len(children) == 3
-        and [c.universal_tag for c in children] == [_OID, _BOOLEAN, _OCTET_STRING]
-        and children[1].content == b"\0"
-    ):
-        del children[1]
-
-
 def der_form(data: bytes) -> bytes:
-    """The DER form of a BER-encoded OCSPResponse, for reading it: lengths made definite and minimal,
-    constructed strings joined, and the explicit defaults DER omits dropped (ResponseData's version v1,
-    extensions' critical FALSE). The signature is left as it is (it covers the original encoding).
-    ValueError when ``data`` is not one BER OCSPResponse.
+    """The DER form of a BER-encoded OCSPResponse, for reading it: asn1crypto (pure Python, BER in, DER out)
+    makes lengths definite and minimal, joins constructed strings and drops the explicit defaults DER omits
+    (ResponseData's version v1, extensions' critical FALSE). The signature is left as it is (it covers the
+    original encoding). ValueError when ``data`` is not one BER OCSPResponse.
     """
+    from asn1crypto import ocsp as asn1_ocsp  # only for responses cryptography's strict DER parser refuses
+
     try:
-        top, end = _read_ber(data, 0, len(data), 0)
-        if end != len(data):
-            raise ValueError("BER: trailing data")
-        # OCSPResponse ::= SEQUENCE { responseStatus, responseBytes [0] EXPLICIT SEQUENCE { OID, OCTET STRING } }
-        assert top.children is not None
-        if len(top.children) > 1:
-            response_bytes = top.children[1].children[0].children  # type: ignore[index]
-            assert response_bytes is not None
-            octets = response_bytes[1]
-            basic, stop = _read_ber(octets.content, 0, len(octets.content), 1)
-            if stop != len(octets.content):
-                raise ValueError("BER: trailing data in responseBytes")
-            _drop_defaults(basic)
-            # BasicOCSPResponse ::= SEQUENCE { tbsResponseData ResponseData, ... }
-            tbs = basic.children[0].children  # type: ignore[index]
-            assert tbs is not None
-            version = tbs[0]
-            if version.ident == b"\xa0" and version.children and version.children[0].encode() == b"\x02\x01\x00":
-                del tbs[0]
-            octets.content = basic.encode()
-        return top.encode()
-    except (IndexError, TypeError, AssertionError) as exc:
+        parsed = asn1_ocsp.OCSPResponse.load(data, strict=True)
+        response_bytes = parsed["response_bytes"]
+        if response_bytes.native is not None:
+            _ = response_bytes["response"].parsed.native  # parse the inner BasicOCSPResponse too
+        return bytes(parsed.dump(force=True))
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError) as exc:
         raise ValueError(f"BER: not an OCSP response ({type(exc).__name__})") from None
 
 
