@@ -128,6 +128,9 @@ def format_time(value: dt.datetime | None) -> str:
 
 # mattn/go-sqlite3's SQLiteTimestampFormats (date, then optionally "T" or " ", minutes, seconds, a fraction of
 # up to nanoseconds, a zone); matched explicitly because datetime.fromisoformat's syntax differs per Python version
+# SQLite errors about the database file itself (full disk, unwritable, missing directory)
+_FILE_ERRORS = ("disk is full", "readonly database", "disk I/O error")
+
 _STORED_TIME = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?", re.ASCII
 )
@@ -425,6 +428,8 @@ class CertDB:
                 _close_quietly(self._conn)
                 self._conn = None
             message = _driver_message(exc)
+            if self.config.driver == "sqlite3" and any(part in message for part in _FILE_ERRORS):
+                message = f"{self.config.data_source}: {message}"  # a write failure names the file
             log.debug("certdb error on %s: %s", self.config.redacted(), message)
             raise CfsslError(Category.CERT_STORE, Reason.UNKNOWN, message) from None
 

@@ -444,3 +444,15 @@ def test_a_legacy_row_whose_pem_does_not_parse_is_an_error_not_a_silent_omission
     with CertDB(DBConfig("sqlite3", str(path))) as d, pytest.raises(CfsslError) as info:
         d.revoked_unexpired(aki=CA_AKI, now=NOW)
     assert info.value.code == 11000 and "9" in info.value.message
+
+
+def test_a_full_database_file_is_named_in_the_error(db: CertDB) -> None:
+    """Issue 11: every write failure names the file and the reason (a full disk, simulated by SQLite's page cap)."""
+    db.insert_certificate(record(leaf(1)))
+    pages = db._connect().execute("PRAGMA page_count").fetchone()[0]
+    db._connect().execute(f"PRAGMA max_page_count = {pages}")  # this connection may not grow the file
+    with pytest.raises(CfsslError) as failed:
+        for serial in range(2, 200):
+            db.insert_certificate(record(leaf(serial)))
+    assert failed.value.code == 11000
+    assert failed.value.message == f"{db.config.data_source}: database or disk is full"
