@@ -6,10 +6,10 @@ Errors are cfssl's: 5200 ``could not read configuration file`` / ``failed to unm
 
 **Schema**: cfssl's ``certificates`` and ``ocsp_responses`` tables (migrations 001 and 002, reference §4.4),
 column for column, so a database written by cfssl opens here and the other way round. cfssl never creates
-its tables (it expects goose to have run); we create them when they are missing, add 002's columns to a
-database that has only 001's, and record both migrations in goose's ``goose_db_version`` table so a later
-``goose up`` does not try to apply them again. One table of ours is added: ``cfsslpy_crl_numbers`` (the last
-CRL number issued per authority key identifier), which cfssl ignores.
+its tables (it expects goose to have run); we apply cfssl's goose migration files, and our own numbered
+additions (``cfsslpy_crl_numbers``: the last CRL number issued per authority key identifier, which cfssl
+ignores), on the first connection, recording each in goose's ``goose_db_version`` table so a later ``goose
+up`` finds nothing to do (:mod:`cfsslpy.migrations`).
 
 **Values** are stored the way cfssl's Go drivers store them, because both programs must read each other's
 rows: in SQLite the ``blob`` columns hold TEXT (Go binds strings as TEXT; a query with a TEXT parameter never
@@ -45,7 +45,7 @@ from typing import Any, TypeVar
 
 from cryptography import x509
 
-from cfsslpy import sqlitedb
+from cfsslpy import migrations, sqlitedb
 from cfsslpy.errors import Category, CfsslError, Reason, policy_error
 from cfsslpy.gojson import JSONDecodeError, loads
 from cfsslpy.inputs import Stdin, read_input
@@ -131,9 +131,7 @@ def format_time(value: dt.datetime | None) -> str:
 # SQLite errors about the database file itself (full disk, unwritable, missing directory)
 _FILE_ERRORS = ("disk is full", "readonly database", "disk I/O error")
 
-_STORED_TIME = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?", re.ASCII
-)
+_STORED_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?", re.ASCII)
 
 
 def parse_time(value: Any) -> dt.datetime | None:
@@ -320,7 +318,6 @@ _CERT_COLUMNS = (
     "issued_at, not_before, metadata, sans, common_name"
 )
 _OCSP_COLUMNS = "serial_number, authority_key_identifier, body, expiry"
-_002_COLUMNS = (("issued_at", "timestamp"), ("not_before", "timestamp"), ("metadata", "text"), ("sans", "text"), ("common_name", "text"))
 
 
 def _cert_row(row: Sequence[Any]) -> CertificateRecord:
@@ -493,9 +490,10 @@ class CertDB:
     # -- schema ---------------------------------------------------------------------------------------------
 
     def _ensure_schema(self) -> None:
+        """Apply the schema migrations this database lacks (:mod:`cfsslpy.migrations`)."""
         conn = self._conn
         if self.config.driver == "sqlite3":
-            sqlitedb.write_transaction(conn, lambda c: _sqlite_schema(c), self.busy_timeout)
+            migrations.migrate_sqlite(conn, timeout=self.busy_timeout)
         else:
             from cfsslpy import pgdriver
 
@@ -805,56 +803,6 @@ def _open_sqlite(path: str, busy_timeout: float) -> sqlite3.Connection:
     conn.text_factory = bytes  # a Go driver may have stored raw DER as TEXT: decode column by column
     conn.execute("PRAGMA foreign_keys = OFF")  # cfssl's FK is declared but never enforced by its driver
     return conn
-
-
-_SQLITE_TABLES = f"""
-CREATE TABLE IF NOT EXISTS certificates (
-  serial_number            blob NOT NULL,
-  authority_key_identifier blob NOT NULL,
-  ca_label                 blob,
-  status                   blob NOT NULL,
-  reason                   int,
-  expiry                   timestamp,
-  revoked_at               timestamp,
-  pem                      blob NOT NULL,
-  {", ".join(f'"{name}" {kind}' for name, kind in _002_COLUMNS)},
-  PRIMARY KEY(serial_number, authority_key_identifier)
-);
-CREATE TABLE IF NOT EXISTS ocsp_responses (
-  serial_number            blob NOT NULL,
-  authority_key_identifier blob NOT NULL,
-  body                     blob NOT NULL,
-  expiry                   timestamp,
-  PRIMARY KEY(serial_number, authority_key_identifier),
-  FOREIGN KEY(serial_number, authority_key_identifier) REFERENCES certificates(serial_number, authority_key_identifier)
-);
-CREATE TABLE IF NOT EXISTS cfsslpy_crl_numbers (
-  authority_key_identifier TEXT PRIMARY KEY,
-  crl_number               TEXT NOT NULL
-);
-"""
-
-
-def _sqlite_schema(conn: sqlite3.Connection) -> None:
-    tables = {
-        bytes(r[0]).decode() if isinstance(r[0], bytes) else r[0]
-        for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-    }
-    if "certificates" in tables:
-        columns = {(bytes(r[1]).decode() if isinstance(r[1], bytes) else r[1]) for r in conn.execute("PRAGMA table_info(certificates)")}
-        for name, kind in _002_COLUMNS:
-            if name not in columns:
-                conn.execute(f'ALTER TABLE certificates ADD COLUMN "{name}" {kind}')
-    for statement in _SQLITE_TABLES.split(";"):
-        if statement.strip():
-            conn.execute(statement)
-    if "goose_db_version" not in tables:
-        conn.execute(
-            "CREATE TABLE goose_db_version (id INTEGER PRIMARY KEY AUTOINCREMENT, version_id INTEGER NOT NULL, "
-            "is_applied INTEGER NOT NULL, tstamp TIMESTAMP DEFAULT (datetime('now')))"
-        )
-        for version in (0, 1, 2):
-            conn.execute("INSERT INTO goose_db_version (version_id, is_applied) VALUES (?, 1)", (version,))
 
 
 # -----------------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""PostgreSQL for the certdb: cfssl's data sources (lib/pq syntax) opened with pg8000, and cfssl's schema.
+"""PostgreSQL for the certdb: cfssl's data sources (lib/pq syntax) opened with pg8000, and its schema migrations.
 
 pg8000 is pure Python, so the single-file executable carries it; it is imported only when a PostgreSQL
 database is configured. Its DB-API connection is what :class:`cfsslpy.certdb.CertDB` drives: ``format``
@@ -47,6 +47,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cfsslpy import migrations
 from cfsslpy.errors import Category, CfsslError, Reason
 
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
@@ -394,117 +395,10 @@ def _scrub(text: str, password: str | None) -> str:
 # -----------------------------------------------------------------------------------------------------------
 # schema
 
-_CERTIFICATES = """
-CREATE TABLE IF NOT EXISTS certificates (
-  serial_number            bytea NOT NULL,
-  authority_key_identifier bytea NOT NULL,
-  ca_label                 bytea,
-  status                   bytea NOT NULL,
-  reason                   int,
-  expiry                   timestamptz,
-  revoked_at               timestamptz,
-  pem                      bytea NOT NULL,
-  PRIMARY KEY(serial_number, authority_key_identifier)
-)"""
-
-_OCSP_RESPONSES = """
-CREATE TABLE IF NOT EXISTS ocsp_responses (
-  serial_number            bytea NOT NULL,
-  authority_key_identifier bytea NOT NULL,
-  body                     bytea NOT NULL,
-  expiry                   timestamptz,
-  PRIMARY KEY(serial_number, authority_key_identifier),
-  FOREIGN KEY(serial_number, authority_key_identifier) REFERENCES certificates(serial_number, authority_key_identifier)
-)"""
-
-# cfssl's migration 002 (certificates)
-_002_COLUMNS = (
-    ("issued_at", "timestamptz"),
-    ("not_before", "timestamptz"),
-    ("metadata", "jsonb"),
-    ("sans", "jsonb"),
-    ("common_name", "text"),
-)
-
-_CRL_NUMBERS = """
-CREATE TABLE IF NOT EXISTS cfsslpy_crl_numbers (
-  authority_key_identifier TEXT PRIMARY KEY,
-  crl_number               TEXT NOT NULL
-)"""
-
-# goose's own table, PostgreSQL dialect
-_GOOSE = """
-CREATE TABLE goose_db_version (
-  id         serial NOT NULL,
-  version_id bigint NOT NULL,
-  is_applied boolean NOT NULL,
-  tstamp     timestamp NULL default now(),
-  PRIMARY KEY(id)
-)"""
-
 
 def ensure_schema(conn: Any) -> None:
-    """Create what is missing of cfssl's schema (migrations 001 and 002), our CRL number table and goose's
-    version table, then commit.
-
-    A database that already has everything is only inspected, so a role without CREATE rights (a read-only
-    ``ocspserve``) can use a database that goose or an administrator set up. Otherwise the work is done under
-    a transaction-scoped advisory lock, so processes starting at the same time on a fresh database do not
-    race each other's ``CREATE TABLE``.
-    """
-    cur = conn.cursor()
-    try:
-        if not _missing(cur):
-            conn.rollback()
-            return
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-        missing = _missing(cur)  # again: another process may have done it while we waited
-        tables = {name for kind, name in missing if kind == "table"}
-        if "certificates" in tables:
-            cur.execute(_CERTIFICATES)
-        columns = [f'ADD COLUMN IF NOT EXISTS "{name}" {kind}' for name, kind in _002_COLUMNS]
-        if "certificates" in tables or any(kind == "column" for kind, _ in missing):
-            cur.execute("ALTER TABLE certificates " + ", ".join(columns))
-        if "ocsp_responses" in tables:
-            cur.execute(_OCSP_RESPONSES)
-        if "cfsslpy_crl_numbers" in tables:
-            cur.execute(_CRL_NUMBERS)
-        if "goose_db_version" in tables:
-            cur.execute(_GOOSE)
-            for version in (0, 1, 2):
-                cur.execute("INSERT INTO goose_db_version (version_id, is_applied) VALUES (%s, true)", (version,))
-        conn.commit()
-    except BaseException:
-        try:
-            conn.rollback()
-        except Exception:  # the connection is broken: the original error is the one to report
-            pass
-        raise
-    finally:
-        cur.close()
-
-
-def _missing(cur: Any) -> list[tuple[str, str]]:
-    """``("table", name)`` / ``("column", name)`` pairs of the schema not present in the current schema.
-
-    Plain catalog queries, not ``to_regclass``: those go through the backend's catalog cache, which does
-    not yet see tables another process committed while this transaction waited for the advisory lock; a
-    query sees everything committed before it started (READ COMMITTED).
-    """
-    wanted = ("certificates", "ocsp_responses", "cfsslpy_crl_numbers", "goose_db_version")
-    cur.execute(
-        "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-        f"WHERE n.nspname = current_schema() AND c.relname IN ({', '.join('%s' for _ in wanted)})",
-        wanted,
-    )
-    present = {str(row[0]) for row in cur.fetchall()}
-    missing = [("table", name) for name in wanted if name not in present]
-    if "certificates" in present:
-        cur.execute(
-            "SELECT a.attname FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
-            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = current_schema() AND c.relname = 'certificates' AND a.attnum > 0 AND NOT a.attisdropped"
-        )
-        have = {str(row[0]) for row in cur.fetchall()}
-        missing += [("column", name) for name, _ in _002_COLUMNS if name not in have]
-    return missing
+    """Apply the schema migrations the database lacks (:func:`cfsslpy.migrations.migrate_postgres`), then
+    commit. Processes starting together serialise on the advisory lock :data:`SCHEMA_LOCK`; a database whose
+    migrations are all recorded is only read, so a role without CREATE rights (a read-only ``ocspserve``) can
+    use a database that goose or an administrator set up."""
+    migrations.migrate_postgres(conn, lock_key=SCHEMA_LOCK)

@@ -190,6 +190,7 @@ def test_values_are_stored_as_cfssl_stores_them(postgres_cluster: Cluster, pg_da
         "0|t",
         "1|t",
         "2|t",
+        "1001|t",
     ]
 
 
@@ -279,11 +280,12 @@ def test_schema_created_once_when_processes_start_together(postgres_cluster: Clu
     run_workers(script, postgres_cluster.url(pg_database), *(r.pem for r in records), count=len(records))
     with postgres_db(postgres_cluster.url(pg_database)) as db:
         assert sorted(r.serial for r in db.unexpired_certificates()) == sorted(r.serial for r in records)
-    assert postgres_cluster.psql("SELECT count(*) FROM goose_db_version", pg_database).strip() == "3"
+    assert postgres_cluster.psql("SELECT count(*) FROM goose_db_version", pg_database).strip() == "4"  # 0, 1, 2, 1001
 
 
 def test_a_001_database_gets_002_columns(postgres_cluster: Cluster, pg_database: str, issuer: Issuer) -> None:
-    """A database goose migrated to 001 only (cfssl 2016's schema): 002's columns are added, goose's rows kept."""
+    """A database goose migrated to 001 only (cfssl 2016's schema): 002's columns are added and recorded (issue 12:
+    version 2 was left unrecorded, so cfssl's ``goose up`` then failed on duplicate columns)."""
     postgres_cluster.psql(
         "CREATE TABLE certificates (serial_number bytea NOT NULL, authority_key_identifier bytea NOT NULL, ca_label bytea, "
         "status bytea NOT NULL, reason int, expiry timestamptz, revoked_at timestamptz, pem bytea NOT NULL, "
@@ -298,7 +300,7 @@ def test_a_001_database_gets_002_columns(postgres_cluster: Cluster, pg_database:
         db.insert_certificate(rec)
         (got,) = db.get_certificate(rec.serial, issuer.aki)
         assert got.sans == ["migrated.example"]
-    assert postgres_cluster.psql("SELECT version_id FROM goose_db_version ORDER BY id", pg_database).split() == ["0", "1"]
+    assert postgres_cluster.psql("SELECT version_id FROM goose_db_version ORDER BY id", pg_database).split() == ["0", "1", "2", "1001"]
     assert postgres_cluster.psql("SELECT to_regclass('ocsp_responses') IS NOT NULL", pg_database).strip() == "t"
 
 
