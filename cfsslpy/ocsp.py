@@ -20,9 +20,10 @@ warning (clients would then try to check the responder's own revocation status).
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -395,6 +396,10 @@ def refresh(db: CertDB, signers: Sequence[OCSPSigner], *, now: dt.datetime | Non
 
 def dump(db: CertDB, *, now: dt.datetime | None = None) -> str:
     """Every unexpired response as one standard-base64 line (cfssl's ocspdump; an ``ocspserve -responses`` file)."""
-    from cfsslpy.ocspresponder import responses_text
-
     return responses_text(rec.body for rec in db.unexpired_ocsp(now=now))
+
+
+def responses_text(responses: Iterable[bytes]) -> str:
+    """A responses file for :class:`~cfsslpy.ocspresponder.FileSource`: one standard-base64 DER response per
+    line (as ``ocspdump``). It lives here, not beside its reader, because the responder depends on this module."""
+    return "".join(base64.b64encode(der).decode("ascii") + "\n" for der in responses)

@@ -57,20 +57,20 @@ import logging
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509 import ocsp
 
+from cfsslpy.certdb import CertDB, CertificateRecord, with_aki
+from cfsslpy.errors import CfsslError
 from cfsslpy.inputs import Stdin, read_input
-
-if TYPE_CHECKING:
-    from cfsslpy.certdb import CertDB, CertificateRecord
-    from cfsslpy.ocsp import OCSPSigner
+from cfsslpy.ocsp import OCSPSigner, OCSPSignRequest
+from cfsslpy.ocsp import responses_text as responses_text  # re-exported: the responses file's writer (ocspdump's)
 
 log = logging.getLogger(__name__)
 
@@ -413,9 +413,6 @@ class LiveSource:
         """The response for ``record`` with the request's CertID hash; None (unauthorized) when the row cannot
         be answered for: a certificate this issuer did not sign, a corrupt PEM, status or reason. A responder
         outside its validity (1211) is raised: the request is answered ``internalError``."""
-        from cfsslpy.errors import CfsslError
-        from cfsslpy.ocsp import OCSPSignRequest
-
         try:
             req = OCSPSignRequest(
                 certificate=record.certificate(),
@@ -432,8 +429,6 @@ class LiveSource:
             return None
 
     def _record(self, signer: OCSPSigner, serial: str) -> CertificateRecord | None:
-        from cfsslpy.certdb import with_aki
-
         aki = signer.issuer_aki
         rows = self.db.get_certificate(serial, aki)
         if not rows:  # cfssl 2016 wrote an empty AKI column: resolve it from the certificate
@@ -560,8 +555,3 @@ def _describe(exc: BaseException) -> str:
 def _quoted(text: str, limit: int = 256) -> str:
     """``text`` for a log line: at most ``limit`` characters, JSON-quoted (a newline cannot forge a line)."""
     return json.dumps(text[:limit])
-
-
-def responses_text(responses: Iterable[bytes]) -> str:
-    """A responses file for :class:`FileSource`: one standard-base64 DER response per line (as ``ocspdump``)."""
-    return "".join(base64.b64encode(der).decode("ascii") + "\n" for der in responses)

@@ -10,12 +10,11 @@ from __future__ import annotations
 import os
 import sys
 
+from cfsslpy.cli.progs import JSONSPLIT_NAMES, MKBUNDLE_NAMES, program_name
+
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~8 ms at startup
 if TYPE_CHECKING:
     from typing import NoReturn
-
-JSONSPLIT_NAMES = ("cfssljson", "cfssljson-py", "json-split")
-MKBUNDLE_NAMES = ("mkbundle", "cfssl-mkbundle", "mkbundle-py")  # links that run mkbundle with its own flag set
 
 
 def _finish(status: int) -> NoReturn:
@@ -27,13 +26,8 @@ def _finish(status: int) -> NoReturn:
     os._exit(status)
 
 
-def _prog() -> str:
-    name = os.path.basename(sys.argv[0])
-    return name[:-4] if name.endswith(".exe") else name
-
-
 def entry() -> NoReturn:
-    if sys.argv[1:] == ["version"] and _prog() not in JSONSPLIT_NAMES + MKBUNDLE_NAMES:
+    if sys.argv[1:] == ["version"] and program_name(sys.argv[0]) not in JSONSPLIT_NAMES + MKBUNDLE_NAMES:
         from cfsslpy.versioninfo import version_text
 
         sys.stdout.write(version_text())

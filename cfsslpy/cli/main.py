@@ -6,19 +6,18 @@ Exit statuses (:class:`ExitStatus`): 0 success, 1 error (cfssl JSON or plain tex
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import importlib
 import logging
-import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.context import IO
-from cfsslpy.cli.entry import JSONSPLIT_NAMES, MKBUNDLE_NAMES
 from cfsslpy.cli.flags import FLAGS, HelpRequested, help_parser, tokenize
+from cfsslpy.cli.logs import cli_logging as cli_logging  # re-exported: cfssl's -loglevel, in cfsslpy.cli.logs
+from cfsslpy.cli.progs import JSONSPLIT_NAMES, MKBUNDLE_NAMES, program_name
 from cfsslpy.errors import CfsslError, PlainError, UsageError
 
 
@@ -56,42 +55,6 @@ COMMANDS: dict[str, str] = {
     "mkbundle": "mkbundle",
 }
 
-_LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR, 4: logging.CRITICAL, 5: logging.CRITICAL + 5}
-logging.addLevelName(logging.CRITICAL + 5, "FATAL")
-
-
-class _GoLogFormatter(logging.Formatter):
-    """Go ``log`` format with cfssl's level tags: ``2026/11/26 17:59:00 [WARNING] message``."""
-
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s [%(levelname)s] %(message)s", datefmt="%Y/%m/%d %H:%M:%S")
-
-
-@contextlib.contextmanager
-def cli_logging(io: IO, level: int) -> Iterator[None]:
-    """cfssl's ``-loglevel`` (0 debug .. 5 fatal) on the ``cfsslpy`` loggers, written to ``io.stderr``.
-
-    The logger's previous handlers, level and propagation are restored afterwards, so running the CLI
-    in-process (tests, embedding) leaves logging as it found it.
-    """
-    root = logging.getLogger("cfsslpy")
-    saved = (list(root.handlers), root.level, root.propagate)
-    handler = logging.StreamHandler(io.stderr)
-    handler.setFormatter(_GoLogFormatter())
-    for old in saved[0]:
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(_LEVELS.get(level, logging.DEBUG if level < 0 else logging.CRITICAL + 5))
-    root.propagate = False
-    try:
-        yield
-    finally:
-        root.removeHandler(handler)
-        for old in saved[0]:
-            root.addHandler(old)
-        root.setLevel(saved[1])
-        root.propagate = saved[2]
-
 
 def load_command(name: str) -> Command | None:
     """The command's module, imported on demand; None when this build does not ship it."""
@@ -128,9 +91,7 @@ def main(argv: list[str] | None = None, io: IO | None = None, prog: str | None =
     """Run one invocation; returns the exit status. ``prog`` (argv[0]) selects cfssljson mode."""
     io = io or IO()
     words: list[str] = list(sys.argv[1:] if argv is None else argv)
-    prog = os.path.basename(prog if prog is not None else sys.argv[0])
-    if prog.endswith(".exe"):
-        prog = prog[:-4]
+    prog = program_name(prog if prog is not None else sys.argv[0])
     if prog in JSONSPLIT_NAMES:
         from cfsslpy.cli.jsonsplit import run_cfssljson
 
@@ -204,10 +165,3 @@ def _guard(run: Callable[[], int], io: IO, command: Command | None = None) -> in
             io.err(traceback.format_exc())
         io.err(f"internal error: {type(exc).__name__}: {exc} (set CFSSLPY_DEBUG=1 for a traceback)\n")
     return ExitStatus.ERROR
-
-
-def entry() -> None:
-    """Kept for callers of the old entry point; see :mod:`cfsslpy.cli.entry`."""
-    from cfsslpy.cli.entry import entry as _entry
-
-    _entry()

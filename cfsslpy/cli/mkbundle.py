@@ -16,6 +16,7 @@ from typing import TextIO
 from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.context import IO
 from cfsslpy.cli.flags import Flag, HelpRequested, tokenize
+from cfsslpy.cli.logs import cli_logging
 from cfsslpy.errors import UsageError
 from cfsslpy.mkbundle import DEFAULT_BUNDLE, DEFAULT_WORKERS, BundleResult, NothingUsable, mkbundle
 
@@ -116,8 +117,6 @@ def report(result: BundleResult, log: logging.Logger, *, wrote: bool = True) -> 
 
 def run_mkbundle(argv: list[str], io: IO, prog: str = "cfsslpy mkbundle") -> int:
     """Bind the flags, validate, build and write the bundle, report. Exit 2 on usage errors."""
-    from cfsslpy.cli.main import cli_logging  # main imports this module lazily
-
     try:
         values, paths = tokenize(argv, FLAGSET)
     except HelpRequested:

@@ -1,0 +1,49 @@
+"""cfssl's ``-loglevel`` (0 debug .. 5 fatal) mapped onto the ``cfsslpy`` loggers, in one place.
+
+Used by :mod:`cfsslpy.cli.main` for every cfssl command and by :mod:`cfsslpy.cli.mkbundle`, which parses its
+own flags.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+
+from cfsslpy.cli.context import IO
+
+LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR, 4: logging.CRITICAL, 5: logging.CRITICAL + 5}
+logging.addLevelName(logging.CRITICAL + 5, "FATAL")
+
+
+class GoLogFormatter(logging.Formatter):
+    """Go ``log`` format with cfssl's level tags: ``2026/11/26 17:59:00 [WARNING] message``."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s [%(levelname)s] %(message)s", datefmt="%Y/%m/%d %H:%M:%S")
+
+
+@contextlib.contextmanager
+def cli_logging(io: IO, level: int) -> Iterator[None]:
+    """cfssl's ``-loglevel`` (0 debug .. 5 fatal) on the ``cfsslpy`` loggers, written to ``io.stderr``.
+
+    The logger's previous handlers, level and propagation are restored afterwards, so running the CLI
+    in-process (tests, embedding) leaves logging as it found it.
+    """
+    root = logging.getLogger("cfsslpy")
+    saved = (list(root.handlers), root.level, root.propagate)
+    handler = logging.StreamHandler(io.stderr)
+    handler.setFormatter(GoLogFormatter())
+    for old in saved[0]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(LEVELS.get(level, logging.DEBUG if level < 0 else logging.CRITICAL + 5))
+    root.propagate = False
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        for old in saved[0]:
+            root.addHandler(old)
+        root.setLevel(saved[1])
+        root.propagate = saved[2]

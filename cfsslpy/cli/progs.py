@@ -1,0 +1,18 @@
+"""The program names that select a face other than cfssl's (cfssljson, mkbundle), and how argv[0] is read.
+
+Imports nothing but ``os``: :mod:`cfsslpy.cli.entry` reads it before deciding whether to load the CLI at all,
+and :mod:`cfsslpy.cli.main` dispatches on it.
+"""
+
+from __future__ import annotations
+
+import os
+
+JSONSPLIT_NAMES = ("cfssljson", "cfssljson-py", "json-split")
+MKBUNDLE_NAMES = ("mkbundle", "cfssl-mkbundle", "mkbundle-py")  # links that run mkbundle with its own flag set
+
+
+def program_name(argv0: str) -> str:
+    """The base name of ``argv0`` without a Windows ``.exe``."""
+    name = os.path.basename(argv0)
+    return name[:-4] if name.endswith(".exe") else name
