@@ -149,10 +149,10 @@ class Subject:
         except ValueError:
             pass
         # Go's parser, as for CSRs; certinfo has no public per-attribute view of a certificate's subject yet.
-        from cfsslpy.certinfo import _certificate_fields
+        from cfsslpy.certinfo import certificate_fields
 
         try:
-            names = _certificate_fields(cert.public_bytes(serialization.Encoding.DER)).subject.attributes
+            names = certificate_fields(cert.public_bytes(serialization.Encoding.DER)).subject.attributes
         except ValueError as exc:
             raise CfsslError(Category.CERTIFICATE, Reason.PARSE_FAILED, str(exc)) from exc
         return cls._from_go_names(names)
