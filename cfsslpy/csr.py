@@ -148,7 +148,7 @@ class Subject:
             return cls.from_name(cert.subject)
         except ValueError:
             pass
-        # Go's parser, as for CSRs; certinfo has no public per-attribute view of a certificate's subject yet.
+        # Go's parser, as for CSRs (cryptography cannot hold a repeated value within one RDN).
         from cfsslpy.certinfo import certificate_fields
 
         try:
