@@ -35,8 +35,8 @@ from cfsslpy import sqlitedb
 
 GOOSE_TABLE = "goose_db_version"
 
-# goose's dialect.go (SQLite's verbatim, as sqlite_master keeps the text; one tab of PostgreSQL's made spaces):
-# the version table, which goose creates with a first row (version 0, applied)
+# goose's dialect.go, verbatim (SQLite keeps the DDL text in sqlite_master): the version table, which goose
+# creates with a first row (version 0, applied)
 _GOOSE_DDL = {
     "sqlite": """CREATE TABLE goose_db_version (
                 id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -45,7 +45,7 @@ _GOOSE_DDL = {
                 tstamp TIMESTAMP DEFAULT (datetime('now'))
             );""",
     "pg": """CREATE TABLE goose_db_version (
-                id serial NOT NULL,
+            \tid serial NOT NULL,
                 version_id bigint NOT NULL,
                 is_applied boolean NOT NULL,
                 tstamp timestamp NULL default now(),
