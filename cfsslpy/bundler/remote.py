@@ -41,8 +41,8 @@ def remote_chain(domain: str, ip: str, roots: Pool, *, timeout: float, connect: 
     The server's whole chain is read where Python exposes it (``get_unverified_chain``: public from 3.13,
     private on 3.10..3.12); otherwise only the leaf.
     """
-    host, port = certinfo._split_host_port(domain)
-    dial_name = certinfo._join_host_port(ip or host, port)
+    host, port = certinfo.split_host_port(domain)
+    dial_name = certinfo.join_host_port(ip or host, port)
     try:
         return RemoteChain(host, dial_chain(host, ip or host, port, verify=True, roots=roots, timeout=timeout, connect=connect))
     except _RigidFailure as exc:
@@ -58,7 +58,7 @@ def dial_chain(
 
     With ``verify``, a failed verification raises :class:`_RigidFailure` (Go's message) for the caller to retry.
     """
-    address = certinfo._join_host_port(dial_host, port)
+    address = certinfo.join_host_port(dial_host, port)
     port_number = _port_number(port)
     context = _tls_context(host, roots, verify=verify)
     deadline = time.monotonic() + timeout
@@ -66,7 +66,7 @@ def dial_chain(
     try:
         with sock:
             sock.settimeout(max(deadline - time.monotonic(), 0.001))
-            with context.wrap_socket(sock, server_hostname=None if certinfo._is_ip(host) else host) as conn:
+            with context.wrap_socket(sock, server_hostname=None if certinfo.is_ip(host) else host) as conn:
                 ders = _peer_chain(conn)
     except ssl.SSLCertVerificationError as exc:
         if verify:
@@ -75,7 +75,7 @@ def dial_chain(
     except TimeoutError:
         raise CfsslError(Category.DIAL, Reason.NONE, f"dial tcp {address}: i/o timeout") from None
     except ssl.SSLError as exc:
-        message = certinfo._TLS_ERRORS.get(exc.reason or "", f"tls: {str(exc.reason or exc).lower()}")
+        message = certinfo.TLS_ERRORS.get(exc.reason or "", f"tls: {str(exc.reason or exc).lower()}")
         if verify:
             raise _RigidFailure(message) from None
         raise CfsslError(Category.DIAL, Reason.NONE, message) from None
@@ -99,7 +99,7 @@ def _port_number(port: str) -> int:
 def _tls_context(host: str, roots: Pool, *, verify: bool) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if verify:
-        context.check_hostname = not certinfo._is_ip(host)
+        context.check_hostname = not certinfo.is_ip(host)
         context.verify_mode = ssl.CERT_REQUIRED
         certs = roots.all()
         if certs:
