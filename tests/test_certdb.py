@@ -169,7 +169,12 @@ def test_new_database_is_created_0600_wal_with_cfssl_tables(tmp_path: Path) -> N
         "body",
         "expiry",
     ]
-    assert [r[0] for r in conn.execute("SELECT version_id FROM goose_db_version ORDER BY id")] == [0, 1, 2, 1001]  # cfssl 001, 002; ours from 1001
+    assert [r[0] for r in conn.execute("SELECT version_id FROM goose_db_version ORDER BY id")] == [
+        0,
+        1,
+        2,
+        1001,
+    ]  # cfssl 001, 002; ours from 1001
     conn.close()
 
 

@@ -2,8 +2,8 @@
 
 cfssl defines its schema as goose migration files (``certdb/<dialect>/migrations/NNN_Name.sql``) and expects
 an administrator to run ``goose up`` before the first start. The files are shipped here unchanged
-(``sqlite/`` and ``pg/``, taken from cfssl's repository), beside our own additions, numbered from 1001 so
-they never take a number cfssl may use later:
+(``sqlite/`` and ``pg/``, byte for byte cfssl's at v1.6.5, 96259aa2, and still at its master), beside our
+own additions, numbered from 1001 so they never take a number cfssl may use later:
 
 * ``001`` (cfssl): the ``certificates`` and ``ocsp_responses`` tables;
 * ``002`` (cfssl): the ``issued_at``, ``not_before``, ``metadata``, ``sans`` and ``common_name`` columns;
@@ -17,9 +17,16 @@ version 0 row). cfssl's own ``goose up`` afterwards finds nothing to do. Writers
 ``BEGIN IMMEDIATE`` (SQLite) or a transaction-scoped advisory lock (PostgreSQL), and the version table is
 read again once the lock is held, so processes starting together apply each migration once.
 
+goose takes the newest applied row as the current version and runs only files above it. Once 1001 is
+recorded, a ``goose up`` with a future cfssl ``003`` would therefore skip it; this runner does not (it
+applies every unrecorded version), so such a file belongs here too.
+
 A migration whose tables and columns are all already there (an earlier cfsslpy added them without a version
 row) is only recorded; one that is partly there runs only its statements whose objects are missing. A
-database whose versions are all recorded is only read, so a role without write rights can use it.
+recorded migration whose table was dropped gets it back (as cfsslpy always did), without a second row. A
+database whose versions are all recorded and whose objects all exist is only read, so a role without write
+rights can use it; on PostgreSQL such a role may also use a complete schema whose version rows are missing
+(they are left for the next writer).
 """
 
 from __future__ import annotations
