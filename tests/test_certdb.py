@@ -169,12 +169,8 @@ def test_new_database_is_created_0600_wal_with_cfssl_tables(tmp_path: Path) -> N
         "body",
         "expiry",
     ]
-    assert [r[0] for r in conn.execute("SELECT version_id FROM goose_db_version ORDER BY id")] == [
-        0,
-        1,
-        2,
-        1001,
-    ]  # cfssl 001, 002; ours from 1001
+    versions = [r[0] for r in conn.execute("SELECT version_id FROM goose_db_version ORDER BY id")]
+    assert versions == [0, 1, 2, 1001]  # goose's 0, cfssl's 001 and 002, ours from 1001
     conn.close()
 
 
