@@ -33,6 +33,7 @@ import datetime as dt
 import ipaddress
 import logging
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -41,9 +42,10 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID, NameOID, ObjectIdentifier
 
-from cfsslpy.config import Signing, SigningProfile, certificate_policies
+from cfsslpy.config import CSRWhitelist, Signing, SigningProfile, certificate_policies
 from cfsslpy.crl import require_valid
 from cfsslpy.csr import (
     OID_DELEGATION_USAGE,
@@ -421,133 +423,40 @@ class LocalSigner:
         now: dt.datetime | None = None,
         exact_subject: x509.Name | None = None,
     ) -> x509.Certificate:
-        """Build and sign the certificate for a parsed CSR (reference §3.8 steps 2-14).
+        """Build and sign the certificate for a parsed CSR (reference §3.8 steps 2-14), one named step each.
 
         ``now`` fixes the clock (tests); ``exact_subject`` replaces the re-encoded subject with these exact
         bytes (renewing a CA must keep its subject byte for byte, or the certificates it issued stop chaining).
         """
-        if self.issuer.cert is not None:
-            require_valid(self.issuer.cert, "CA", now)
-        if is_dsa(csr):
-            raise _unsupported_subject_key()  # without loading the key: DSA key objects are deprecated
-        public_key = csr.public_key()
-        _check_subject_key(public_key)
-
+        # 1. (after the decoding done by sign) a valid CA, and a subject key we accept
+        public_key = check_request_key(self.issuer, csr, now)
         # 2. template from the CSR
-        subject = Subject.from_csr(csr)
-        sans = _csr_sans(csr)
-        bc = _ext(csr, x509.BasicConstraints)
-        csr_is_ca = bool(bc is not None and bc.ca)
-        csr_pathlen = -1 if bc is None or bc.path_length is None else bc.path_length
-        carried: list[x509.Extension[x509.ExtensionType]] = []
-        for ext in csr.extensions:
-            if ext.oid == OID_DELEGATION_USAGE:
-                carried.append(ext)
-            elif profile.copy_extensions and ext.oid != ExtensionOID.BASIC_CONSTRAINTS:
-                if ext.oid in CA_MANAGED:
-                    log.warning("copy_extensions: the CSR's %s extension is ignored (set by the CA profile)", ext.oid.dotted_string)
-                else:
-                    carried.append(ext)
-        csr_name_constraints = _ext(csr, x509.NameConstraints)
-
+        template = template_from_csr(csr, profile)
         # 3. CSR whitelist
-        wl = profile.csr_whitelist
-        if wl is not None:
-            if not wl.PublicKey:
-                raise CfsslError(Category.CERTIFICATE, Reason.NONE, "x509: unsupported public key type: <nil>")
-            if not wl.Subject:
-                subject = Subject()
-            sans = SANs(
-                dns=sans.dns if wl.DNSNames else [],
-                email=sans.email if wl.EmailAddresses else [],
-                ip=sans.ip if wl.IPAddresses else [],
-                uri=sans.uri if wl.URIs else [],
-            )
-            csr_is_ca = False
-
+        if profile.csr_whitelist is not None:
+            apply_csr_whitelist(template, profile.csr_whitelist)
+        # 4. crl_override: see crl_distribution_points (step 11), where it wins over the profile
         # 5. CA requests
-        issuer_pathlen = self.issuer.path_length
-        if csr_is_ca:
-            if not profile.ca_constraint.is_ca:
-                log.error("local signer policy disallows issuing CA certificate")
-                raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST)
-            if issuer_pathlen is not None and issuer_pathlen > 0 and csr_pathlen >= issuer_pathlen:
-                log.error("local signer certificate disallows CA MaxPathLen extending")
-                raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST)
-        if profile.ca_constraint.is_ca and self.issuer.cert is not None and issuer_pathlen == 0:
-            log.error("local signer certificate disallows issuing CA certificate (pathlen 0)")
-            raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST)
-        issued_pathlen = profile.ca_constraint.path_length()
-        if profile.ca_constraint.is_ca and issuer_pathlen is not None and issued_pathlen is not None and issued_pathlen >= issuer_pathlen:
-            raise CfsslError(
-                Category.POLICY,
-                Reason.INVALID_REQUEST,
-                f"the profile's max_path_len {issued_pathlen} does not fit under the CA's path length {issuer_pathlen}",
-            )
-
-        # 6. host override
-        if req.hosts is not None:
-            sans = classify_hosts(req.hosts, Category.CERTIFICATE)
-
-        # 7. subject override
-        if req.subject is not None:
-            subject = req.subject.merge(subject)
-
+        issued_pathlen = check_ca_request(template, profile, self.issuer)
+        # 6. host override, 7. subject override
+        apply_request_overrides(template, req)
         # 8. name whitelist
         if profile.name_whitelist is not None:
-            pattern = profile.name_whitelist
-            # Subject emailAddress values are checked too: they are mirrored into the SAN below.
-            # IP SANs too, in their text form (cfssl leaves them out: a whitelist for *.example.com let any IP in).
-            ips = [str(ip) for ip in sans.ip]
-            for candidate in [subject.common_name, *sans.dns, *sans.email, *sans.uri, *ips, *_subject_emails(subject)]:
-                if candidate and pattern.search(candidate) is None:
-                    log.error("name %s does not match the profile's name_whitelist", log_value(candidate))
-                    raise CfsslError(Category.POLICY, Reason.UNMATCHED_WHITELIST)
-
+            check_name_whitelist(profile.name_whitelist, template.subject, template.sans)
         # 9. serial
-        if profile.client_provides_serial_numbers:
-            if req.serial is None:
-                raise CfsslError(Category.CERTIFICATE, Reason.MISSING_SERIAL)
-            if req.serial <= 0 or req.serial.bit_length() > 159:
-                raise CfsslError(Category.CERTIFICATE, Reason.BAD_REQUEST, "serial number must be positive and at most 20 bytes")
-            serial = req.serial
-        else:
-            serial = new_serial()
-
+        serial = choose_serial(profile, req)
         # 10. request extensions
-        request_exts: list[x509.Extension[x509.ExtensionType]] = []
-        allowed = set(profile.allowed_extensions)
-        for ext in req.extensions:
-            if ext.oid not in allowed:
-                log.error("extension %s is not whitelisted by the profile", ext.oid.dotted_string)
-                raise CfsslError(Category.CERTIFICATE, Reason.BAD_REQUEST)
-            if ext.oid in CA_MANAGED:
-                raise CfsslError(Category.CERTIFICATE, Reason.BAD_REQUEST, f"extension {ext.oid.dotted_string} is set by the CA profile")
-            if ext.oid in {e.oid for e in carried + request_exts}:
-                raise CfsslError(Category.CERTIFICATE, Reason.BAD_REQUEST, f"extension {ext.oid.dotted_string} appears twice")
-            request_exts.append(x509.Extension(ext.oid, ext.critical, x509.UnrecognizedExtension(ext.oid, ext.value)))
+        request_exts = request_extensions(req, profile, template.carried)
 
         # 11. fill
         is_ca = profile.ca_constraint.is_ca
-        if is_ca:
-            if sans.dns or sans.email or sans.uri:
-                log.info("CA certificate: DNS, email and URI SANs are removed (IP SANs are kept)")
-            sans = SANs(ip=sans.ip)
-        for email in _subject_emails(subject):
-            # RFC 5280 §4.1.2.6: an email address in the subject MUST also be an rfc822Name SAN.
-            if email.lower() not in {e.lower() for e in sans.email}:
-                log.info("subject emailAddress %s is added to the subject alternative names (RFC 5280)", log_value(email))
-                sans.email.append(email)
+        sans = final_sans(template.subject, template.sans, is_ca=is_ca)
         key_usage, ekus = _usages(profile, public_key, is_ca)
         not_before, not_after = _validity(profile, self.policy.default, req, now)
         if self.issuer.cert is not None:
             not_after = _within_issuer(self.issuer.cert, not_before, not_after)
-        self._check_name_constraints(subject, sans)
-
-        name = subject.to_name() if exact_subject is None else exact_subject
-        if is_ca and not name.rdns:
-            # RFC 5280 §4.1.2.6: a CA's subject is what its certificates name as issuer; it cannot be empty.
-            raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST, "a CA certificate needs a subject (CN or names)")
+        self._check_name_constraints(template.subject, sans)
+        name = certificate_subject(template.subject, exact_subject, is_ca=is_ca)
         issuer_name = self.issuer.cert.subject if self.issuer.cert is not None else name
         if self.issuer.cert is None and not public_key_matches(self.issuer.key, public_key):
             raise CfsslError(Category.PRIVATE_KEY, Reason.KEY_MISMATCH)
@@ -560,65 +469,21 @@ class LocalSigner:
             .not_valid_before(not_before)
             .not_valid_after(not_after)
         )
-        extra_oids = {e.oid for e in carried} | {e.oid for e in request_exts}
-
-        def add(ext: x509.ExtensionType, critical: bool) -> None:
-            nonlocal builder
-            if ext.oid in extra_oids:
-                return
-            builder = builder.add_extension(ext, critical=critical)
-
-        if key_usage is not None:
-            add(key_usage, True)
-        if ekus:
-            add(x509.ExtendedKeyUsage(ekus), False)
-        add(x509.BasicConstraints(ca=is_ca, path_length=issued_pathlen if is_ca else None), True)
-        ski = x509.SubjectKeyIdentifier.from_public_key(public_key)
-        add(ski, False)
-        # Go leaves the AKI out whenever issuer and subject names are equal. RFC 5280 §4.2.1.1 only lets a
-        # self-signed *CA* certificate go without one, so we leave it out there and nowhere else: a self-issued
-        # certificate with another key and a self-signed leaf (selfsign) carry an AKI.
-        self_signed = self.issuer.cert is None or (self.issuer.cert.subject == name and public_key_matches(self.issuer.key, public_key))
-        if not (self_signed and is_ca):
-            key_id = ski.digest if self.issuer.cert is None else self.issuer.key_identifier()
-            add(x509.AuthorityKeyIdentifier(key_id, None, None), False)
-        ocsp_url = profile.ocsp_url or self.policy.default.ocsp_url
-        issuer_urls = profile.issuer_urls if profile.issuer_urls is not None else self.policy.default.issuer_urls
-        aia: list[x509.AccessDescription] = []
-        if ocsp_url:
-            aia.append(x509.AccessDescription(AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)))
-        for url in issuer_urls or []:
-            aia.append(x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(url)))
-        if aia:
-            add(x509.AuthorityInformationAccess(aia), False)
-        if not sans.is_empty():
-            add(x509.SubjectAlternativeName(sans.general_names()), not name.rdns)
-        elif not name.rdns:
-            raise CfsslError(
-                Category.CERTIFICATE, Reason.BAD_REQUEST, "the certificate would have neither a subject nor a subject alternative name"
-            )
-        if is_ca:
-            nc_cfg = profile.name_constraints
-            nc = nc_cfg.to_extension() if nc_cfg is not None else None
-            if nc is not None and nc_cfg is not None:
-                add(nc, nc_cfg.critical)
-            elif csr_name_constraints is not None:
-                add(csr_name_constraints, True)
-        crl_url = req.crl_override or profile.crl_url or self.policy.default.crl_url
-        if crl_url:
-            add(
-                x509.CRLDistributionPoints([x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)]),
-                False,
-            )
-        for ext in carried + request_exts:
-            builder = builder.add_extension(ext.value, critical=ext.critical)
-        if profile.policies:
-            add(certificate_policies(profile.policies), False)
-        if profile.ocsp_no_check:
-            add(x509.OCSPNoCheck(), False)
+        default = self.policy.default
+        built_in = [
+            *usage_extensions(key_usage, ekus, is_ca=is_ca, path_length=issued_pathlen),
+            *key_identifier_extensions(self.issuer, name, public_key, is_ca=is_ca),
+            *authority_info_access(profile, default),
+            *subject_alt_name(sans, name),
+            *name_constraints_extension(profile, template.name_constraints, is_ca=is_ca),
+            *crl_distribution_points(req, profile, default),
+        ]
+        builder = add_extensions(builder, built_in, [*template.carried, *request_exts], trailing_extensions(profile))
+        # 12. CT
         if profile.ct_log_servers:
             builder = self._add_scts(builder, profile.ct_log_servers)
 
+        # 14. sign (13, zlint, is not done)
         try:
             return builder.sign(self.issuer.key, signature_hash(self.issuer.key))
         except ValueError as exc:
@@ -669,6 +534,287 @@ class LocalSigner:
             _check_constraint(nc, "ip", ip)
         for uri in sans.uri:
             _check_constraint(nc, "uri", uri)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The steps of LocalSigner.sign_csr, numbered as the reference (§3.8) numbers them
+
+# An extension to generate and whether it is critical
+GeneratedExtension = tuple[x509.ExtensionType, bool]
+
+
+@dataclass
+class Template:
+    """Step 2's result: what the CSR asks for, before the whitelist, the request and the profile have a say."""
+
+    subject: Subject
+    sans: SANs
+    is_ca: bool = False  # the CSR's basicConstraints: only used for the policy checks of step 5
+    path_length: int = -1  # the CSR's pathLenConstraint, -1 when absent
+    carried: list[x509.Extension[x509.ExtensionType]] = field(default_factory=list)  # copied CSR extensions
+    name_constraints: x509.NameConstraints | None = None  # the CSR's, used for a CA when the profile has none
+
+
+def check_request_key(issuer: Issuer, csr: x509.CertificateSigningRequest, now: dt.datetime | None) -> CertificatePublicKeyTypes:
+    """Step 1's checks left after decoding: the CA is valid at ``now`` (1211), the subject key is one we
+    accept (9300; DSA refused without loading the key: DSA key objects are deprecated). The CSR's key."""
+    if issuer.cert is not None:
+        require_valid(issuer.cert, "CA", now)
+    if is_dsa(csr):
+        raise _unsupported_subject_key()
+    public_key = csr.public_key()
+    _check_subject_key(public_key)
+    return public_key
+
+
+def template_from_csr(csr: x509.CertificateSigningRequest, profile: SigningProfile) -> Template:
+    """Step 2: subject, SANs and basicConstraints from the CSR; the delegation-usage extension always carried
+    over, the others only with ``copy_extensions`` and never a CA-managed one (ignored with a WARNING)."""
+    subject = Subject.from_csr(csr)
+    sans = _csr_sans(csr)
+    bc = _ext(csr, x509.BasicConstraints)
+    carried: list[x509.Extension[x509.ExtensionType]] = []
+    for ext in csr.extensions:
+        if ext.oid == OID_DELEGATION_USAGE:
+            carried.append(ext)
+        elif profile.copy_extensions and ext.oid != ExtensionOID.BASIC_CONSTRAINTS:
+            if ext.oid in CA_MANAGED:
+                log.warning("copy_extensions: the CSR's %s extension is ignored (set by the CA profile)", ext.oid.dotted_string)
+            else:
+                carried.append(ext)
+    return Template(
+        subject=subject,
+        sans=sans,
+        is_ca=bool(bc is not None and bc.ca),
+        path_length=-1 if bc is None or bc.path_length is None else bc.path_length,
+        carried=carried,
+        name_constraints=_ext(csr, x509.NameConstraints),
+    )
+
+
+def apply_csr_whitelist(template: Template, wl: CSRWhitelist) -> None:
+    """Step 3: keep only the whitelisted CSR fields; the CSR's CA request is dropped (as cfssl drops IsCA)."""
+    if not wl.PublicKey:
+        raise CfsslError(Category.CERTIFICATE, Reason.NONE, "x509: unsupported public key type: <nil>")
+    if not wl.Subject:
+        template.subject = Subject()
+    sans = template.sans
+    template.sans = SANs(
+        dns=sans.dns if wl.DNSNames else [],
+        email=sans.email if wl.EmailAddresses else [],
+        ip=sans.ip if wl.IPAddresses else [],
+        uri=sans.uri if wl.URIs else [],
+    )
+    template.is_ca = False
+
+
+def check_ca_request(template: Template, profile: SigningProfile, issuer: Issuer) -> int | None:
+    """Step 5: a CSR asking to be a CA needs a CA profile and, under a pathlen-limited issuer, a smaller
+    pathlen; a CA profile needs an issuer whose pathlen is not 0 and a max_path_len under the issuer's (5300).
+    Returns the pathlen the certificate gets: the profile's, never the CSR's."""
+    issuer_pathlen = issuer.path_length
+    if template.is_ca:
+        if not profile.ca_constraint.is_ca:
+            log.error("local signer policy disallows issuing CA certificate")
+            raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST)
+        if issuer_pathlen is not None and issuer_pathlen > 0 and template.path_length >= issuer_pathlen:
+            log.error("local signer certificate disallows CA MaxPathLen extending")
+            raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST)
+    if profile.ca_constraint.is_ca and issuer.cert is not None and issuer_pathlen == 0:
+        log.error("local signer certificate disallows issuing CA certificate (pathlen 0)")
+        raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST)
+    issued_pathlen = profile.ca_constraint.path_length()
+    if profile.ca_constraint.is_ca and issuer_pathlen is not None and issued_pathlen is not None and issued_pathlen >= issuer_pathlen:
+        raise CfsslError(
+            Category.POLICY,
+            Reason.INVALID_REQUEST,
+            f"the profile's max_path_len {issued_pathlen} does not fit under the CA's path length {issuer_pathlen}",
+        )
+    return issued_pathlen
+
+
+def apply_request_overrides(template: Template, req: SignRequest) -> None:
+    """Steps 6 and 7: request ``hosts`` (when given, even empty) replace all four SAN lists; the request's
+    subject merges over the CSR's per attribute type (§3.7)."""
+    if req.hosts is not None:
+        template.sans = classify_hosts(req.hosts, Category.CERTIFICATE)
+    if req.subject is not None:
+        template.subject = req.subject.merge(template.subject)
+
+
+def check_name_whitelist(pattern: re.Pattern[str], subject: Subject, sans: SANs) -> None:
+    """Step 8: the CN and every SAN must match ``name_whitelist`` (unanchored search), else 5500.
+
+    Subject emailAddress values are checked too: they are mirrored into the SAN in step 11. IP SANs too, in
+    their text form (cfssl leaves them out: a whitelist for *.example.com let any IP in).
+    """
+    ips = [str(ip) for ip in sans.ip]
+    for candidate in [subject.common_name, *sans.dns, *sans.email, *sans.uri, *ips, *_subject_emails(subject)]:
+        if candidate and pattern.search(candidate) is None:
+            log.error("name %s does not match the profile's name_whitelist", log_value(candidate))
+            raise CfsslError(Category.POLICY, Reason.UNMATCHED_WHITELIST)
+
+
+def choose_serial(profile: SigningProfile, req: SignRequest) -> int:
+    """Step 9: a fresh random serial, or the request's with ``ClientProvidesSerialNumbers`` (positive, at
+    most 159 bits)."""
+    if not profile.client_provides_serial_numbers:
+        return new_serial()
+    if req.serial is None:
+        raise CfsslError(Category.CERTIFICATE, Reason.MISSING_SERIAL)
+    if req.serial <= 0 or req.serial.bit_length() > 159:
+        raise CfsslError(Category.CERTIFICATE, Reason.BAD_REQUEST, "serial number must be positive and at most 20 bytes")
+    return req.serial
+
+
+def request_extensions(
+    req: SignRequest, profile: SigningProfile, carried: list[x509.Extension[x509.ExtensionType]]
+) -> list[x509.Extension[x509.ExtensionType]]:
+    """Step 10: the request's extensions, each whitelisted by the profile (1300), none CA-managed, none twice
+    (counting the carried CSR extensions); their values are kept as given."""
+    request_exts: list[x509.Extension[x509.ExtensionType]] = []
+    allowed = set(profile.allowed_extensions)
+    for ext in req.extensions:
+        if ext.oid not in allowed:
+            log.error("extension %s is not whitelisted by the profile", ext.oid.dotted_string)
+            raise CfsslError(Category.CERTIFICATE, Reason.BAD_REQUEST)
+        if ext.oid in CA_MANAGED:
+            raise CfsslError(Category.CERTIFICATE, Reason.BAD_REQUEST, f"extension {ext.oid.dotted_string} is set by the CA profile")
+        if ext.oid in {e.oid for e in carried + request_exts}:
+            raise CfsslError(Category.CERTIFICATE, Reason.BAD_REQUEST, f"extension {ext.oid.dotted_string} appears twice")
+        request_exts.append(x509.Extension(ext.oid, ext.critical, x509.UnrecognizedExtension(ext.oid, ext.value)))
+    return request_exts
+
+
+def final_sans(subject: Subject, sans: SANs, *, is_ca: bool) -> SANs:
+    """Step 11, SANs: a CA keeps only its IP SANs; subject emailAddress values are added as email SANs
+    (RFC 5280 §4.1.2.6: an email address in the subject MUST also be an rfc822Name SAN). May extend ``sans``."""
+    if is_ca:
+        if sans.dns or sans.email or sans.uri:
+            log.info("CA certificate: DNS, email and URI SANs are removed (IP SANs are kept)")
+        sans = SANs(ip=sans.ip)
+    for email in _subject_emails(subject):
+        if email.lower() not in {e.lower() for e in sans.email}:
+            log.info("subject emailAddress %s is added to the subject alternative names (RFC 5280)", log_value(email))
+            sans.email.append(email)
+    return sans
+
+
+def certificate_subject(subject: Subject, exact_subject: x509.Name | None, *, is_ca: bool) -> x509.Name:
+    """Step 11, subject: the encoded subject (or ``exact_subject``); a CA's cannot be empty (RFC 5280
+    §4.1.2.6: it is what its certificates name as issuer)."""
+    name = subject.to_name() if exact_subject is None else exact_subject
+    if is_ca and not name.rdns:
+        raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST, "a CA certificate needs a subject (CN or names)")
+    return name
+
+
+def usage_extensions(
+    key_usage: x509.KeyUsage | None, ekus: list[ObjectIdentifier], *, is_ca: bool, path_length: int | None
+) -> list[GeneratedExtension]:
+    """Step 11: keyUsage (critical, when any), extKeyUsage, basicConstraints (critical, always)."""
+    out: list[GeneratedExtension] = []
+    if key_usage is not None:
+        out.append((key_usage, True))
+    if ekus:
+        out.append((x509.ExtendedKeyUsage(ekus), False))
+    out.append((x509.BasicConstraints(ca=is_ca, path_length=path_length if is_ca else None), True))
+    return out
+
+
+def key_identifier_extensions(
+    issuer: Issuer, name: x509.Name, public_key: CertificatePublicKeyTypes, *, is_ca: bool
+) -> list[GeneratedExtension]:
+    """Step 11: SKI (SHA-1 of the key), then the AKI (the issuer's key identifier) unless self-signed CA.
+
+    Go leaves the AKI out whenever issuer and subject names are equal. RFC 5280 §4.2.1.1 only lets a
+    self-signed *CA* certificate go without one, so we leave it out there and nowhere else: a self-issued
+    certificate with another key and a self-signed leaf (selfsign) carry an AKI.
+    """
+    ski = x509.SubjectKeyIdentifier.from_public_key(public_key)
+    out: list[GeneratedExtension] = [(ski, False)]
+    self_signed = issuer.cert is None or (issuer.cert.subject == name and public_key_matches(issuer.key, public_key))
+    if not (self_signed and is_ca):
+        key_id = ski.digest if issuer.cert is None else issuer.key_identifier()
+        out.append((x509.AuthorityKeyIdentifier(key_id, None, None), False))
+    return out
+
+
+def authority_info_access(profile: SigningProfile, default: SigningProfile) -> list[GeneratedExtension]:
+    """Step 11: AIA with the OCSP URL first, then the issuer URLs (each falling back to the default profile)."""
+    ocsp_url = profile.ocsp_url or default.ocsp_url
+    issuer_urls = profile.issuer_urls if profile.issuer_urls is not None else default.issuer_urls
+    aia: list[x509.AccessDescription] = []
+    if ocsp_url:
+        aia.append(x509.AccessDescription(AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)))
+    for url in issuer_urls or []:
+        aia.append(x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(url)))
+    return [(x509.AuthorityInformationAccess(aia), False)] if aia else []
+
+
+def subject_alt_name(sans: SANs, name: x509.Name) -> list[GeneratedExtension]:
+    """Step 11: the SAN, critical only when the subject is empty; neither subject nor SAN is refused."""
+    if not sans.is_empty():
+        return [(x509.SubjectAlternativeName(sans.general_names()), not name.rdns)]
+    if not name.rdns:
+        raise CfsslError(
+            Category.CERTIFICATE, Reason.BAD_REQUEST, "the certificate would have neither a subject nor a subject alternative name"
+        )
+    return []
+
+
+def name_constraints_extension(
+    profile: SigningProfile, csr_constraints: x509.NameConstraints | None, *, is_ca: bool
+) -> list[GeneratedExtension]:
+    """Step 11 (our addition): a CA gets the profile's name constraints, else the CSR's (critical)."""
+    if not is_ca:
+        return []
+    configured = profile.name_constraints
+    nc = configured.to_extension() if configured is not None else None
+    if nc is not None and configured is not None:
+        return [(nc, configured.critical)]
+    if csr_constraints is not None:
+        return [(csr_constraints, True)]
+    return []
+
+
+def crl_distribution_points(req: SignRequest, profile: SigningProfile, default: SigningProfile) -> list[GeneratedExtension]:
+    """Steps 4 and 11: the CRL DP from the request's ``crl_override``, else the profile's, else the default's."""
+    crl_url = req.crl_override or profile.crl_url or default.crl_url
+    if not crl_url:
+        return []
+    point = x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)
+    return [(x509.CRLDistributionPoints([point]), False)]
+
+
+def trailing_extensions(profile: SigningProfile) -> list[GeneratedExtension]:
+    """Step 11: certificate policies and OCSP no-check, which Go adds after the copied and request extensions."""
+    out: list[GeneratedExtension] = []
+    if profile.policies:
+        out.append((certificate_policies(profile.policies), False))
+    if profile.ocsp_no_check:
+        out.append((x509.OCSPNoCheck(), False))
+    return out
+
+
+def add_extensions(
+    builder: x509.CertificateBuilder,
+    built_in: list[GeneratedExtension],
+    extra: list[x509.Extension[x509.ExtensionType]],
+    trailing: list[GeneratedExtension],
+) -> x509.CertificateBuilder:
+    """Step 11, in Go's order: the built-in extensions, the extra ones (copied CSR and request extensions), the
+    trailing built-ins. A built-in whose OID is among the extra extensions is not generated (the extra wins)."""
+    extra_oids = {e.oid for e in extra}
+    for value, critical in built_in:
+        if value.oid not in extra_oids:
+            builder = builder.add_extension(value, critical=critical)
+    for ext in extra:
+        builder = builder.add_extension(ext.value, critical=ext.critical)
+    for value, critical in trailing:
+        if value.oid not in extra_oids:
+            builder = builder.add_extension(value, critical=critical)
+    return builder
 
 
 def _subject_emails(subject: Subject) -> list[str]:
