@@ -162,6 +162,16 @@ class Error(Exception):
     message: str
 
 
+class ApiError(Error):
+    """cfssl's ``errors.HTTPError``: an HTTP-level failure of the API whose envelope code is the HTTP status."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.message = message
+        self.headers = dict(headers or {})
+        super().__init__(message)
+
+
 class CfsslError(Error):
     """A cfssl-typed error: ``code = category + reason``.
 

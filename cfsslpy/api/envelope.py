@@ -26,7 +26,8 @@ from typing import Any
 
 import bottle
 
-from cfsslpy.errors import CfsslError, Error, PlainError, go_json_dumps, log_value
+from cfsslpy.api.guard import check_content_type
+from cfsslpy.errors import ApiError, CfsslError, Error, PlainError, go_json_dumps, log_value
 from cfsslpy.gojson import JSONDecodeError, loads
 
 log = logging.getLogger("cfsslpy.api")
@@ -35,16 +36,6 @@ JSON_TYPE = "application/json"
 ERROR_TYPE = "text/plain; charset=utf-8"
 # environ key where the error code of a failure is left for the access log and the metrics
 ERROR_CODE_KEY = "cfsslpy.error_code"
-
-
-class ApiError(Error):
-    """cfssl's ``errors.HTTPError``: an HTTP-level failure whose envelope code is the HTTP status."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        self.status = status
-        self.message = message
-        self.headers = dict(headers or {})
-        super().__init__(message)
 
 
 @dataclass
@@ -230,8 +221,6 @@ class _Endpoint:
             if requested != self.method:
                 raise method_not_allowed(requested, self.method)
             if self.method == "POST":
-                from cfsslpy.api.guard import check_content_type  # guard imports this module
-
                 check_content_type(self.name, environ)
             body = read_body(environ, self.max_body) if self.method == "POST" else b""
             return success_response(self.handler(ApiRequest(requested, body, environ)))

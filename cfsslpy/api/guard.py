@@ -27,7 +27,7 @@ from email.message import Message
 from typing import Any
 from urllib.parse import urlsplit
 
-from cfsslpy.api.envelope import ApiError
+from cfsslpy.errors import ApiError
 
 JSON_TYPE = "application/json"
 # The endpoints that make keys or certificates, sign, or write the certificate database.
