@@ -38,6 +38,7 @@ from test_ocspresponder import cert_id_der, der_tlv, ocsp_request
 from test_ocspserve import Pki, ask, make_db, ocspserve, pki, stored_responses
 
 from cfsslpy.api import server as srv
+from cfsslpy.errors import logfmt
 from cfsslpy.ocspresponder import MALFORMED_REQUEST, responses_text
 
 __all__ = ["pki"]  # the fixture, imported for pytest
@@ -302,7 +303,7 @@ def test_the_event_loop_reports_errors_in_one_line(caplog: pytest.LogCaptureFixt
     loop = asyncio.new_event_loop()
     try:
         with caplog.at_level(logging.INFO):
-            srv._loop_error(loop, {"message": "Exception in callback\nforged line", "exception": ValueError("bad\nthing")})
+            srv.loop_error(loop, {"message": "Exception in callback\nforged line", "exception": ValueError("bad\nthing")})
     finally:
         loop.close()
     (record,) = caplog.records
@@ -322,7 +323,7 @@ def test_the_event_loop_reports_errors_in_one_line(caplog: pytest.LogCaptureFixt
     ],
 )
 def test_log_fields_are_quoted_and_bounded(value: str, logged: str) -> None:
-    assert srv._logfmt(value) == logged
+    assert logfmt(value) == logged
 
 
 def test_a_rejected_client_cn_is_logged_quoted_in_one_line(caplog: pytest.LogCaptureFixture) -> None:
