@@ -1,0 +1,92 @@
+"""The issuer: a signing key and, except when self-signing, its CA certificate, checked when it is loaded."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+
+from cfsslpy.crl import require_valid
+from cfsslpy.errors import Category, CfsslError, Reason
+from cfsslpy.keys import PrivateKey, certificate_key_matches, check_supported_key, signature_hash
+
+log = logging.getLogger("cfsslpy.signer")  # one logger for the package, as when it was one module
+
+
+@dataclass
+class Issuer:
+    """A signing key and, except when self-signing, its CA certificate."""
+
+    key: PrivateKey
+    cert: x509.Certificate | None = None
+
+    def __post_init__(self) -> None:
+        check_supported_key(self.key)
+        signature_hash(self.key)  # refuses weak RSA signing keys early
+        if self.cert is None:
+            return
+        if not certificate_key_matches(self.key, self.cert):
+            raise CfsslError(Category.PRIVATE_KEY, Reason.KEY_MISMATCH)
+        bc = extension_value(self.cert, x509.BasicConstraints)
+        if bc is not None and not bc.ca:
+            log.error("the -ca certificate is not a CA (basicConstraints CA:FALSE)")
+            raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST, "the CA certificate is not a CA (basicConstraints CA:FALSE)")
+        ku = extension_value(self.cert, x509.KeyUsage)
+        if ku is not None and not ku.key_cert_sign:
+            raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST, "the CA certificate's key usage does not allow certificate signing")
+        if bc is None:
+            log.warning("the CA certificate has no basicConstraints extension; treating it as a CA")
+        try:
+            require_valid(self.cert, "CA")
+        except CfsslError as exc:  # said at load time (serve starts); signing refuses it
+            log.warning("%s", exc.message)
+
+    @property
+    def path_length(self) -> int | None:
+        """The issuer's pathLenConstraint (None when unlimited or self-signing)."""
+        if self.cert is None:
+            return None
+        bc = extension_value(self.cert, x509.BasicConstraints)
+        return None if bc is None else bc.path_length
+
+    @property
+    def name_constraints(self) -> x509.NameConstraints | None:
+        return None if self.cert is None else extension_value(self.cert, x509.NameConstraints)
+
+    def key_identifier(self) -> bytes:
+        """The issuer's SKI, or (when its certificate lacks one) the RFC 5280 method-1 hash of its key."""
+        assert self.cert is not None
+        ski = extension_value(self.cert, x509.SubjectKeyIdentifier)
+        if ski is not None:
+            return bytes(ski.digest)
+        return x509.SubjectKeyIdentifier.from_public_key(self.cert.public_key()).digest
+
+
+def extension_value(cert: x509.Certificate | x509.CertificateSigningRequest, cls: type[Any]) -> Any:
+    try:
+        return cert.extensions.get_extension_for_class(cls).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def load_issuer(ca_spec: str, key_spec: str, *, stdin: Any = None, environ: Any = None) -> Issuer:
+    """Read and check ``-ca`` and ``-ca-key`` (paths, ``file:``, ``env:``; cfssl's error codes).
+
+    An unreadable certificate is a plain error, an unreadable key 1001 (cfssl wraps it so); a bad
+    certificate 1002/1003; a bad key 2002/2003/2100; a mismatched pair 2300.
+    """
+    from cfsslpy.errors import PlainError
+    from cfsslpy.inputs import read_input
+    from cfsslpy.keys import is_pkcs11_uri, load_key_spec, load_private_key
+    from cfsslpy.pem import parse_certificate_pem
+
+    ca_pem = read_input(ca_spec, stdin=stdin, environ=environ)
+    try:
+        key_pem = None if is_pkcs11_uri(key_spec) else read_input(key_spec, stdin=stdin, environ=environ)
+    except PlainError as exc:
+        raise CfsslError(Category.CERTIFICATE, Reason.READ_FAILED, exc.message) from None
+    cert = parse_certificate_pem(ca_pem)
+    key = load_private_key(key_pem, environ=environ) if key_pem is not None else load_key_spec(key_spec, environ=environ)
+    return Issuer(key=key, cert=cert)
