@@ -1,0 +1,145 @@
+"""The configuration document: cfssl's ``LoadConfig`` (decode, populate, validate) and profile lookup."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from cfsslpy.config.decode import GoObject, profile_from_json, unmarshal_error
+from cfsslpy.config.populate import AuthKey, populate_profile
+from cfsslpy.config.profile import SigningProfile
+from cfsslpy.errors import Category, CfsslError, PlainError, Reason, log_value, policy_error
+from cfsslpy.gojson import JSONDecodeError, loads, type_error
+
+log = logging.getLogger("cfsslpy.config")  # one logger for the package, as when it was one module
+
+
+@dataclass
+class Signing:
+    default: SigningProfile
+    profiles: dict[str, SigningProfile] = field(default_factory=dict)
+
+    def profile(self, name: str) -> SigningProfile:
+        """The named profile, or the default one for an empty name; an unknown name is 5400.
+
+        Deliberate difference: cfssl's local and remote signers fall back to the default profile for any
+        name they do not know, so a typo issues a certificate with other usages and another lifetime. Here
+        that is ``{"code":5400,"message":"Unknown policy profile"}`` (the error cfssl's universal signer
+        gives), with the name in an ERROR log line.
+        """
+        if not name:
+            return self.default
+        found = self.profiles.get(name)
+        if found is None:
+            log.error("unknown profile %s", log_value(name))
+            raise CfsslError(Category.POLICY, Reason.UNKNOWN_PROFILE)
+        return found
+
+    def forwarding_profile(self, name: str) -> SigningProfile:
+        """The profile whose remote a request for ``name`` goes to: the named one, else the default one.
+
+        Only for forwarding: the remote resolves the name against its own configuration (a ``-remote``
+        client usually knows none of the server's profiles), and a cfsslpy server refuses one it does not know.
+        """
+        found = self.profiles.get(name) if name else None
+        if found is None and name:
+            log.debug("profile %s is not in the local configuration: the default profile's remote resolves it", log_value(name))
+        return found or self.default
+
+    def has_remote(self) -> bool:
+        return self.default.is_remote or any(p.is_remote for p in self.profiles.values())
+
+    def has_local(self) -> bool:
+        return not self.default.is_remote or any(not p.is_remote for p in self.profiles.values())
+
+
+@dataclass
+class Config:
+    signing: Signing
+    auth_keys: dict[str, AuthKey] = field(default_factory=dict)
+    remotes: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def default(cls) -> Config:
+        return cls(Signing(SigningProfile.builtin_default()))
+
+    @classmethod
+    def from_json_bytes(cls, data: bytes) -> Config:
+        try:
+            obj = loads(data)
+        except JSONDecodeError as exc:
+            raise policy_error(f"failed to unmarshal configuration: {exc}") from None
+        return cls.from_json(obj)
+
+    @classmethod
+    def from_file(cls, path: str) -> Config:
+        from cfsslpy.inputs import read_input
+
+        try:
+            data = read_input(path, allow_prefixes=False)
+        except PlainError as exc:
+            raise policy_error(f"failed to read configuration file: {exc}") from None
+        return cls.from_json_bytes(data)
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Config:
+        """cfssl's ``LoadConfig`` on a decoded document: unmarshal everything, then populate, then validate.
+
+        As in Go, a type error anywhere wins over a missing ``signing`` section, which wins over the
+        checks of each profile (default first, then the named ones).
+        """
+        if not isinstance(obj, dict):
+            raise unmarshal_error(type_error(obj, "", "", "config.Config"))
+        top = GoObject(obj, ("signing", "auth_keys", "remotes", "ocsp"), "Config", "")
+        auth_keys: dict[str, AuthKey] = {}
+        for name, value in top.mapping("auth_keys", "map[string]config.AuthKey").items():
+            entry = top.child(value, "auth_keys", "config.AuthKey", ("type", "key"), "AuthKey")
+            auth_keys[name] = AuthKey(entry.string("type"), entry.string("key")) if entry is not None else AuthKey("", "")
+        remotes: dict[str, str] = {}
+        for name, value in top.mapping("remotes", "map[string]string").items():
+            if value is not None and not isinstance(value, str):
+                raise top.error(value, "remotes", "string")
+            remotes[name] = value or ""
+        signing = top.child(top.get("signing"), "signing", "config.Signing", ("profiles", "default"), "Signing")
+        default: SigningProfile | None = None
+        profiles: dict[str, SigningProfile | None] = {}
+        if signing is not None:
+            raw_default = signing.child(signing.get("default"), "default", "config.SigningProfile", SigningProfile.FIELDS, "SigningProfile")
+            default = None if raw_default is None else profile_from_json(raw_default)
+            for name, raw in signing.mapping("profiles", "map[string]*config.SigningProfile").items():
+                child = signing.child(raw, "profiles", "config.SigningProfile", SigningProfile.FIELDS, "SigningProfile")
+                profiles[name] = None if child is None else profile_from_json(child)
+
+        if signing is None:
+            raise PlainError('No "signing" field present')
+        cfg = cls(Signing(SigningProfile.builtin_default()), auth_keys, remotes)
+        if default is not None:
+            populate_profile(default, cfg.auth_keys, cfg.remotes)
+            cfg.signing.default = default
+        for name, profile in profiles.items():
+            if profile is None:
+                raise policy_error("can't parse nil profile")
+            populate_profile(profile, cfg.auth_keys, cfg.remotes)
+            cfg.signing.profiles[name] = profile
+        cfg._validate()
+        return cfg
+
+    def _validate(self) -> None:
+        """cfssl's ``Signing.Valid`` (failure -> 5200 ``invalid configuration``)."""
+        if not self.signing.default.is_remote and self.signing.default.expiry == 0:
+            raise policy_error("invalid configuration")
+        for p in [self.signing.default, *self.signing.profiles.values()]:
+            if p.auth_remote.auth_key and not p.auth_remote.remote:
+                raise policy_error("invalid configuration")
+            if p.auth_remote.remote and not p.remote and not p.auth_remote.auth_key:
+                raise policy_error("invalid configuration")
+            if p.remote and p.auth_remote.remote:
+                raise policy_error("invalid configuration")
+            if not (0 <= p.lint_error_level < 8):
+                raise policy_error("invalid configuration")
+        for p in self.signing.profiles.values():
+            if not p.is_remote:
+                _, _, unknown = p.key_usages()
+                if not p.usages or len(unknown) == len(p.usages):
+                    raise policy_error("invalid configuration")
