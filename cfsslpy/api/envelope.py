@@ -27,7 +27,8 @@ from typing import Any
 import bottle
 
 from cfsslpy.api.guard import check_content_type
-from cfsslpy.errors import ApiError, CfsslError, Error, PlainError, go_json_dumps, log_value
+from cfsslpy.errors import ApiError as ApiError  # re-exported: the API modules import it from here
+from cfsslpy.errors import CfsslError, Error, PlainError, go_json_dumps, log_value
 from cfsslpy.gojson import JSONDecodeError, loads
 
 log = logging.getLogger("cfsslpy.api")

@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cfsslpy.cli.command import Command, Options
@@ -18,13 +19,17 @@ from cfsslpy.errors import CfsslError, PlainError, UsageError
 from cfsslpy.signer import LocalSigner, Recorder, Signer
 
 if TYPE_CHECKING:
+    import ssl
+
     from cryptography import x509
 
+    from cfsslpy.api.guard import HostPolicy
     from cfsslpy.api.pools import PoolSpec
     from cfsslpy.api.server import TLSOptions
     from cfsslpy.api.state import ApiState
     from cfsslpy.bundler import Bundler
     from cfsslpy.certdb import CertDB
+    from cfsslpy.certinfo import FetchPolicy
     from cfsslpy.keys import PrivateKey
     from cfsslpy.ocsp import OCSPSigner
 
@@ -33,10 +38,33 @@ log = logging.getLogger("cfsslpy.cli")
 TLS_FLAGS = ["tls-cert", "tls-key", "mutual-tls-ca", "mutual-tls-cn", "min-tls-version"]
 
 
-def run(opts: Options, args: list[str], io: IO) -> int:
-    from cfsslpy.api.server import ServerOptions, bind, serve, tls_context, worker_count
+@dataclass
+class _Plan:
+    """What the flags decide before anything is read (step 1 of :func:`run`)."""
 
-    # bind and validate: arguments and flag conflicts, nothing read yet
+    workers: int
+    tls: TLSOptions | None
+    disable: frozenset[str]
+    hosts: HostPolicy
+    fetch: FetchPolicy
+
+
+def run(opts: Options, args: list[str], io: IO) -> int:
+    plan = _plan(opts, args)  # 1. flags and their conflicts; nothing read yet
+    from cfsslpy.api.server import tls_context
+
+    # 2. the inputs: the TLS files first (a typo there should not wait for a CA to be created), then the CA
+    context = tls_context(plan.tls) if plan.tls is not None else None
+    inputs = _inputs(opts, io, plan)
+    with _runtime_dir(plan.workers) as runtime:  # 3. the app, then serve it
+        return _serve(opts, plan, context, inputs, runtime)
+
+
+def _plan(opts: Options, args: list[str]) -> _Plan:
+    from cfsslpy.api.guard import HostPolicy, is_loopback_bind
+    from cfsslpy.api.server import worker_count
+    from cfsslpy.certinfo import FetchPolicy
+
     if args:
         raise PlainError("argument is provided but not defined; please refer to the usage by flag -h")
     workers = worker_count(opts.workers)
@@ -51,11 +79,7 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     check_remote_flags(opts)
     _check_ocsp_flags(opts)
     disable = frozenset(name.strip() for name in opts.disable.split(",") if name.strip())
-    from cfsslpy.api.guard import HostPolicy, is_loopback_bind
-
     hosts = HostPolicy.for_bind(opts.address, opts.allowed_hosts)
-    from cfsslpy.certinfo import FetchPolicy
-
     try:
         fetch = FetchPolicy.parse(opts.fetch_allow)
     except CfsslError as exc:
@@ -71,9 +95,23 @@ def run(opts: Options, args: list[str], io: IO) -> int:
             os.path.join(datadir, "certdb.json"),
         )
         disable = disable | {"revoke"}
+    return _Plan(workers, tls, disable, hosts, fetch)
 
-    # read the inputs: the TLS files first (a typo there should not wait for a CA to be created), the CA
-    context = tls_context(tls) if tls is not None else None
+
+@dataclass
+class _Inputs:
+    """What serve read (step 2 of :func:`run`)."""
+
+    config: Config | None
+    db: CertDB | None
+    signer: Signer | None
+    ocsp_signer: OCSPSigner | None
+    bundler: Bundler | None
+    sign_bundle: bool
+
+
+def _inputs(opts: Options, io: IO, plan: _Plan) -> _Inputs:
+    datadir = opts.datadir
     ca, ca_key, config = opts.ca, opts.ca_key, load_config(opts)
     db_config = opts.db_config
     if datadir:
@@ -92,58 +130,62 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     asked = bool(datadir or opts.ca_key or opts.remote or (opts.ca and not opts.responder))
     signer = _signer(opts, io, config, ca, ca_key, given=asked, recorder=recorder)
     ocsp_signer = _ocsp_signer(opts, io, ca)
-    bundler, sign_bundle = _bundler(opts, disable)
+    bundler, sign_bundle = _bundler(opts, plan.disable)
     if bundler is not None:
-        bundler.connect = fetch.connect  # AIA and the remote dial follow -fetch-allow too
-        bundler.fetch_aia = bundler.fetch_aia and not fetch.disabled
+        bundler.connect = plan.fetch.connect  # AIA and the remote dial follow -fetch-allow too
+        bundler.fetch_aia = bundler.fetch_aia and not plan.fetch.disabled
+    return _Inputs(config, db, signer, ocsp_signer, bundler, sign_bundle)
 
-    with _runtime_dir(workers) as runtime:
-        from cfsslpy.api.app import create_app
-        from cfsslpy.api.state import ApiState
 
-        state = ApiState(
-            signer=signer,
-            policy=(config or Config.default()).signing,
-            config=config,
-            disable=disable,
-            metrics_dir=os.path.join(runtime, "metrics") if runtime else None,
-            replay_db=_replay_db(datadir, runtime),
-            db=db,
-            ocsp_signer=ocsp_signer,
-            crl_issuer=_crl_issuer(signer),
-            bundler=bundler,
-            sign_bundle=sign_bundle,
-        )
-        if state.metrics_dir:
-            os.mkdir(state.metrics_dir, 0o700)
-        app = create_app(state, hosts=hosts, fetch=fetch)
-        if "revoke" in getattr(app, "endpoint_names", ()):
-            log.warning("revoke is enabled without authentication: any client that can reach %s can revoke certificates", opts.address)
-        names = sorted(getattr(app, "endpoint_names", ()))
-        log.info("endpoints: %s; web UI at /", ", ".join(names) if names else "(none)")
-        listener = bind(opts.address, opts.port)
-        options = ServerOptions(
-            workers=workers,
-            tls=tls,
-            max_body=state.max_body,
-            inline=_inline_requests(state),
-            route=_pool_of(state),
-            pools=_pools(),
-        )
-        metrics = getattr(app, "metrics", None)
+def _serve(opts: Options, plan: _Plan, context: ssl.SSLContext | None, inputs: _Inputs, runtime: str | None) -> int:
+    from cfsslpy.api.app import create_app
+    from cfsslpy.api.server import ServerOptions, bind, serve
+    from cfsslpy.api.state import ApiState
 
-        def ready(url: str) -> None:
-            mode = "with mutual TLS " if tls is not None and tls.client_ca else ""
-            log.info("Now listening %son %s (%d worker process%s)", mode, url, workers, "" if workers == 1 else "es")
+    state = ApiState(
+        signer=inputs.signer,
+        policy=(inputs.config or Config.default()).signing,
+        config=inputs.config,
+        disable=plan.disable,
+        metrics_dir=os.path.join(runtime, "metrics") if runtime else None,
+        replay_db=_replay_db(opts.datadir, runtime),
+        db=inputs.db,
+        ocsp_signer=inputs.ocsp_signer,
+        crl_issuer=_crl_issuer(inputs.signer),
+        bundler=inputs.bundler,
+        sign_bundle=inputs.sign_bundle,
+    )
+    if state.metrics_dir:
+        os.mkdir(state.metrics_dir, 0o700)
+    app = create_app(state, hosts=plan.hosts, fetch=plan.fetch)
+    if "revoke" in getattr(app, "endpoint_names", ()):
+        log.warning("revoke is enabled without authentication: any client that can reach %s can revoke certificates", opts.address)
+    names = sorted(getattr(app, "endpoint_names", ()))
+    log.info("endpoints: %s; web UI at /", ", ".join(names) if names else "(none)")
+    listener = bind(opts.address, opts.port)
+    options = ServerOptions(
+        workers=plan.workers,
+        tls=plan.tls,
+        max_body=state.max_body,
+        inline=_inline_requests(state),
+        route=_pool_of(state),
+        pools=_pools(),
+    )
+    metrics = getattr(app, "metrics", None)
+    tls, workers = plan.tls, plan.workers
 
-        return serve(
-            app,
-            options,
-            listener,
-            context=context,
-            on_ready=ready,
-            on_worker_exit=metrics.flush if metrics is not None and hasattr(metrics, "flush") else None,
-        )
+    def ready(url: str) -> None:
+        mode = "with mutual TLS " if tls is not None and tls.client_ca else ""
+        log.info("Now listening %son %s (%d worker process%s)", mode, url, workers, "" if workers == 1 else "es")
+
+    return serve(
+        app,
+        options,
+        listener,
+        context=context,
+        on_ready=ready,
+        on_worker_exit=metrics.flush if metrics is not None and hasattr(metrics, "flush") else None,
+    )
 
 
 def _tls_options(opts: Options) -> TLSOptions | None:
