@@ -166,7 +166,7 @@ def parse_csr_pem(data: bytes, *, check_signature: bool = True) -> x509.Certific
         csr = x509.load_der_x509_csr(block.data)
         # A DSA key is not loaded (cryptography 51 deprecates DSA key objects) nor its signature checked (Go
         # >= 1.16 cannot either): the signer refuses the key type (9300) before it would need either.
-        dsa = csr.public_key_algorithm_oid == PublicKeyAlgorithmOID.DSA
+        dsa = csr.public_key_algorithm_oid == PublicKeyAlgorithmOID.DSA  # type: ignore[attr-defined]  # in 51, not in its stub
         # Force parsing of the parts cryptography parses lazily, so a malformed CSR fails here with 9003.
         _check_subject(csr)
         _ = dsa or csr.public_key(), csr.extensions

@@ -321,7 +321,7 @@ class Connection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self._refuse(error_response(400, f"malformed HTTP request: {_parser_reason(exc)}"))
         else:
-            if not self.headers_done and self.started is not None and self.head_size > self.limits.max_header:
+            if not self.headers_done and self.head_size > self.limits.max_header:
                 self._refuse(_too_large_headers(self.limits))
 
     def _refuse(self, response: Response) -> None:

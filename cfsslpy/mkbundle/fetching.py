@@ -46,7 +46,7 @@ def http_fetch(url: str, body: bytes | None = None, content_type: str = "", time
     except urllib.error.URLError as exc:
         raise Unreachable(f"{url}: {exc.reason}") from None
     except (OSError, TimeoutError, ValueError) as exc:
-        raise Unreachable(f"{url}: {exc or type(exc).__name__}") from None
+        raise Unreachable(f"{url}: {str(exc) or type(exc).__name__}") from None
     if len(payload) > MAX_RESPONSE:
         raise FetchError(f"{url}: response larger than {MAX_RESPONSE} bytes")
     return payload
