@@ -2,7 +2,7 @@
 
 * the core (everything in ``cfsslpy/`` outside ``cli/`` and ``api/``) never imports ``cfsslpy.cli``,
   ``cfsslpy.api``, ``argparse`` or ``bottle``;
-* only ``cfsslpy/pkcs11.py`` (or the ``cfsslpy/pkcs11/`` package) imports the ``pkcs11`` package, lazily;
+* only the ``cfsslpy/pkcs11/`` package (its ``library`` module) imports the ``pkcs11`` package, lazily;
 * ``errors``, ``pem`` and ``inputs`` sit at the bottom: from cfsslpy they import nothing but ``errors``;
 * no import cycles among cfsslpy modules;
 * no module imports another module's private (leading underscore) name.

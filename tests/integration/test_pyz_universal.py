@@ -258,13 +258,13 @@ def test_partly_deleted_cache_is_unpacked_again(built_pyz: Path, tmp_path: Path)
     site = tree / "site-packages"
     (rust,) = site.glob("cryptography/hazmat/bindings/_rust*.so")
     rust.unlink()  # what a tmp cleaner does to files it thinks unused
-    (site / "cfsslpy" / "signer.py").unlink()
+    (site / "cfsslpy" / "signer" / "local.py").unlink()
     shutil.rmtree(site / "bottle.py", ignore_errors=True)
     (site / "bottle.py").unlink(missing_ok=True)
     (tmp_path / "csr.json").write_text(json.dumps({"CN": "after cleanup", "key": {"algo": "ecdsa", "size": 256}}))
     result = run_pyz(sys.executable, built_pyz, "gencert", "-initca", "csr.json", env=env, cwd=tmp_path)
     assert result.status == 0, result.stderr
-    assert rust.exists() and (site / "cfsslpy" / "signer.py").exists()
+    assert rust.exists() and (site / "cfsslpy" / "signer" / "local.py").exists()
     check = run_pyz(sys.executable, built_pyz, "selfcheck", env=env)
     assert check.status == 0 and check.json["problems"] == [], check.stdout + check.stderr
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [tree.name]  # no temporary or stale trees left
