@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from cfsslpy.capair import load_ca_pair
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason
 from cfsslpy.gojson import format_duration
 from cfsslpy.keys import (
@@ -41,9 +42,7 @@ from cfsslpy.keys import (
     certificate_key_matches,
     check_supported_key,
     crl_hash,
-    is_pkcs11_uri,
     key_identifier,
-    load_key_spec,
     load_private_key,
 )
 from cfsslpy.pem import encode_pem, parse_certificate_pem
@@ -382,15 +381,8 @@ def load_crl_issuer(
     certificate is a plain error, an unreadable key 1001; a bad certificate 1002/1003; a bad key
     2002/2003/2100 (``CFSSL_CA_PK_PASSWORD`` decrypts it). The CRL checks come later, in the core call.
     """
-    from cfsslpy.inputs import read_input
-
-    ca_pem = read_input(ca_spec, stdin=stdin, environ=environ)
-    try:
-        key_pem = None if is_pkcs11_uri(key_spec) else read_input(key_spec, stdin=stdin, environ=environ)
-    except PlainError as exc:
-        raise CfsslError(Category.CERTIFICATE, Reason.READ_FAILED, exc.message) from None
-    cert = parse_certificate_pem(ca_pem)
-    return cert, load_private_key(key_pem, environ=environ) if key_pem is not None else load_key_spec(key_spec, environ=environ)
+    pair = load_ca_pair(ca_spec, key_spec, category=Category.CERTIFICATE, stdin=stdin, environ=environ)
+    return pair.cert, pair.key
 
 
 def encode(der: bytes, pem: bool) -> str:

@@ -33,23 +33,20 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from cfsslpy.capair import load_ca_pair
 from cfsslpy.certdb import STATUSES, CertDB, CertificateRecord, OCSPRecord, key_id_hex, with_aki
 from cfsslpy.crl import require_valid
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason
 from cfsslpy.gojson import parse_duration
-from cfsslpy.inputs import Stdin, read_input
+from cfsslpy.inputs import Stdin
 from cfsslpy.keys import (
     PrivateKey,
     certificate_key_matches,
     check_supported_key,
     crl_hash,
     is_dsa,
-    is_pkcs11_uri,
     key_identifier,
-    load_key_spec,
-    load_private_key,
 )
-from cfsslpy.pem import parse_certificate_pem
 from cfsslpy.revocation import parse_reason, parse_revoked_at, reason_flag
 
 log = logging.getLogger(__name__)
@@ -283,16 +280,8 @@ def load_signer(
     plain error, an unreadable key 1001 (cfssl wraps it as a certificate read failure); then 1002/1003 for
     certificates, 2002/2003 for the key."""
     period = parse_interval(interval)
-    issuer_pem = read_input(ca, stdin=stdin, environ=environ)
-    responder_pem = read_input(responder, stdin=stdin, environ=environ)
-    try:
-        key_pem = None if is_pkcs11_uri(responder_key) else read_input(responder_key, stdin=stdin, environ=environ)
-    except PlainError as exc:
-        raise CfsslError(Category.CERTIFICATE, Reason.READ_FAILED, exc.message) from None
-    issuer = parse_certificate_pem(issuer_pem)
-    responder_cert = parse_certificate_pem(responder_pem)
-    key = load_private_key(key_pem, environ=environ) if key_pem is not None else load_key_spec(responder_key, environ=environ)
-    return OCSPSigner(issuer, responder_cert, key, period)
+    pair = load_ca_pair(ca, responder_key, category=Category.CERTIFICATE, key_cert_spec=responder, stdin=stdin, environ=environ)
+    return OCSPSigner(pair.cert, pair.key_cert, pair.key, period)
 
 
 def check_against_db(db: CertDB, req: OCSPSignRequest) -> None:
