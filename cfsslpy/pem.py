@@ -6,6 +6,7 @@ import base64
 import binascii
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -82,6 +83,99 @@ def all_blocks(data: bytes) -> list[PemBlock]:
         if block is None:
             return blocks
         blocks.append(block)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The find-based framer: big bundles and pools. Labels and the END line are found with bytes.find rather than
+# the regular expression above (a bundle of 10,000 certificates is framed in a few milliseconds).
+
+_BEGIN = b"-----BEGIN "
+_DASHES = b"-----"
+_BEGIN_CERT = b"-----BEGIN CERTIFICATE-----"
+_END_CERT = b"-----END CERTIFICATE-----"
+
+
+def pem_spans(data: bytes) -> Iterator[tuple[bytes, int, int]]:
+    """(label, end of the BEGIN line's dashes, start of the END line) for every ``-----BEGIN X-----`` ..
+    ``-----END X-----`` pair, in order.
+
+    A BEGIN whose label runs past the end of its line is skipped; the first BEGIN without its END stops the
+    scan. Each caller decides where the body starts (the next line, or right after the dashes).
+    """
+    find = data.find  # the hot loop of a pool of 10,000 certificates
+    label: bytes | None = None
+    end_line = b""
+    pos = find(_BEGIN)
+    while pos >= 0:
+        label_start = pos + len(_BEGIN)
+        label_end = find(_DASHES, label_start)
+        if label_end < 0 or find(b"\n", label_start, label_end) >= 0:
+            pos = find(_BEGIN, label_start)
+            continue
+        if label is None or data[label_start:label_end] != label:  # most files repeat one label
+            label = data[label_start:label_end]
+            end_line = b"-----END " + label + _DASHES
+        end = find(end_line, label_end)
+        if end < 0:
+            return
+        yield label, label_end + len(_DASHES), end
+        pos = find(_BEGIN, end)
+
+
+def pem_blocks(data: bytes) -> Iterator[tuple[int, bytes, bytes]]:
+    """(block number from 1, label, body) for every block of :func:`pem_spans`, the body from the line after
+    the BEGIN line; the scan stops at a BEGIN with no newline after it (mkbundle's walk of PEM files)."""
+    for number, (label, head_end, end) in enumerate(pem_spans(data), 1):
+        line_end = data.find(b"\n", head_end)
+        if line_end < 0:
+            return
+        yield number, label, data[line_end + 1 : end]
+
+
+def lenient_body_der(body: bytes) -> bytes:
+    """The DER of a block body from :func:`pem_blocks`: RFC 1421 headers before a blank line (rare in certificate
+    blocks) dropped, the rest decoded leniently (characters outside base64 ignored; strict_mode= is 3.11+).
+    Raises binascii.Error for base64 that does not decode."""
+    if b":" in body:
+        head, sep, rest = body.partition(b"\n\n")
+        if not sep:
+            head, sep, rest = body.partition(b"\r\n\r\n")
+        if sep and all(b":" in line for line in head.splitlines() if line.strip()):
+            body = rest
+    return binascii.a2b_base64(body)
+
+
+def plain_certificate_ders(text: bytes) -> list[bytes] | None:
+    """The fast path's framing: the DER of each block of a plain certificate bundle, in order.
+
+    Plain means only CERTIFICATE blocks, none with headers (no ``:`` in it), each with its own END line, and
+    ``text`` ending with the last END line. The body runs from the BEGIN line's dashes to the END line and is
+    decoded leniently. None when anything is unusual, so that the block-by-block parser gives the exact answer.
+    """
+    count = text.count(_BEGIN_CERT)
+    if not count or text.count(_BEGIN) != count or not text.endswith(_END_CERT):
+        return None
+    # Headers, or an END sharing dashes with the next BEGIN: checked block by block only if the text has any.
+    suspect = b":" in text or b"-----END CERTIFICATE------" in text or b"-----END CERTIFICATE-----BEGIN " in text
+    ders: list[bytes] = []
+    for _, body_start, end in pem_spans(text):  # every label is CERTIFICATE: each BEGIN is a _BEGIN_CERT
+        if end < body_start:  # an END overlapping the BEGIN line's dashes
+            return None
+        body = text[body_start:end]
+        if suspect and (b":" in body or _shares_dashes_with_a_begin(text, end)):
+            return None
+        try:
+            ders.append(binascii.a2b_base64(body))
+        except binascii.Error:
+            return None
+    # a block whose END comes after the next BEGIN swallows that BEGIN: fewer blocks than BEGIN lines
+    return ders if len(ders) == count else None
+
+
+def _shares_dashes_with_a_begin(text: bytes, end: int) -> bool:
+    """Whether a BEGIN starts within the last dashes of the END line at ``end`` (``CERTIFICATE-----BEGIN``)."""
+    after = end + len(_END_CERT)
+    return text.find(_BEGIN, after - len(_DASHES), after + len(_BEGIN) - 1) >= 0
 
 
 def encode_pem(label: str, der: bytes) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 
 import pytest
@@ -13,7 +14,18 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
 from cfsslpy.errors import Category, CfsslError
-from cfsslpy.pem import all_blocks, decode_pem, encode_pem, parse_certificate_pem, parse_certificates_pem, parse_csr_pem
+from cfsslpy.pem import (
+    all_blocks,
+    decode_pem,
+    encode_pem,
+    lenient_body_der,
+    parse_certificate_pem,
+    parse_certificates_pem,
+    parse_csr_pem,
+    pem_blocks,
+    pem_spans,
+    plain_certificate_ders,
+)
 
 KEY = ec.generate_private_key(ec.SECP256R1())
 
@@ -101,6 +113,58 @@ def test_bad_base64_is_skipped_for_the_next_block() -> None:
 def test_all_blocks() -> None:
     assert [b.label for b in all_blocks(CERT_PEM + CSR_PEM + CERT_PEM)] == ["CERTIFICATE", "CERTIFICATE REQUEST", "CERTIFICATE"]
     assert all_blocks(b"no pem here") == []
+
+
+# -- the find-based framer (pools, mkbundle's walk) ---------------------------------------------------------
+
+CERT_DER = CERT.public_bytes(serialization.Encoding.DER)
+OTHER_PEM = make_cert("other").public_bytes(serialization.Encoding.PEM)
+
+
+def test_pem_spans_give_the_label_and_where_the_body_lies() -> None:
+    data = b"junk-----BEGIN A-----x\nYWJj\n-----END A-----"
+    ((label, head_end, end),) = pem_spans(data)
+    assert (label, data[head_end:end]) == (b"A", b"x\nYWJj\n")
+
+
+def test_pem_spans_skip_a_label_that_runs_past_its_line_and_stop_at_a_missing_end() -> None:
+    assert [s[0] for s in pem_spans(b"-----BEGIN A\n-----BEGIN B-----\nYQ==\n-----END B-----\n")] == [b"B"]
+    assert [s[0] for s in pem_spans(b"-----BEGIN A-----\nYQ==\n" + encode_pem("B", b"b"))] == []
+
+
+def test_pem_blocks_number_every_block_and_take_the_body_from_the_next_line() -> None:
+    data = encode_pem("KEY", b"k") + b"-----BEGIN CERTIFICATE----- trailing\nYWJj\n-----END CERTIFICATE-----\n"
+    assert list(pem_blocks(data)) == [(1, b"KEY", b"aw==\n"), (2, b"CERTIFICATE", b"YWJj\n")]
+    assert list(pem_blocks(b"-----BEGIN A-----YWJj-----END A-----")) == []  # no line after the BEGIN line
+
+
+def test_lenient_body_der_drops_headers_and_ignores_stray_characters() -> None:
+    assert lenient_body_der(b"Proc-Type: 4\nDEK-Info: x\n\nYW Jj!\n") == b"abc"
+    assert lenient_body_der(b"Proc-Type: 4\r\n\r\nYWJj\r\n") == b"abc"
+    with pytest.raises(binascii.Error):
+        lenient_body_der(b"YWJ")
+
+
+def test_plain_certificate_ders_of_a_plain_bundle() -> None:
+    text = b"# a comment: kept out of the blocks\n" + CERT_PEM + b"\n" + OTHER_PEM.strip()
+    assert plain_certificate_ders(text) == [CERT_DER, x509.load_pem_x509_certificate(OTHER_PEM).public_bytes(serialization.Encoding.DER)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"",
+        CERT_PEM,  # does not end with the END line (the caller strips)
+        (CERT_PEM + CSR_PEM).strip(),  # another label
+        CERT_PEM.replace(b"-----\n", b"-----\nA: b\n\n", 1).strip(),  # headers
+        CERT_PEM.replace(b"-----END CERTIFICATE-----\n", b"") + CERT_PEM.strip(),  # an END after the next BEGIN
+        CERT_PEM.replace(b"-----END CERTIFICATE-----\n", b"-----END CERTIFICATE") + CERT_PEM.strip(),  # shared dashes
+        b"-----BEGIN CERTIFICATE-----END CERTIFICATE-----",  # an END inside the BEGIN line's dashes
+        b"-----BEGIN CERTIFICATE-----\nYWJ\n-----END CERTIFICATE-----",  # base64 that does not decode
+    ],
+)
+def test_plain_certificate_ders_refuse_anything_unusual(text: bytes) -> None:
+    assert plain_certificate_ders(text) is None
 
 
 # -- certificates ---------------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ fast path that keeps each certificate's DER for the pool's name search.
 
 from __future__ import annotations
 
-import binascii
 import logging
 import os
 import warnings
@@ -21,7 +20,7 @@ from cryptography.utils import CryptographyDeprecationWarning
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason
 from cfsslpy.inputs import read_path
 from cfsslpy.keys import PrivateKey, check_supported_key, load_private_key
-from cfsslpy.pem import all_blocks
+from cfsslpy.pem import all_blocks, decode_pem_at, plain_certificate_ders
 
 log = logging.getLogger("cfsslpy.bundler")  # one logger for the package, as when it was one module
 
@@ -60,9 +59,6 @@ def lenient_pem_certificates(data: bytes) -> list[x509.Certificate]:
     return certs
 
 
-_BEGIN_CERT = b"-----BEGIN CERTIFICATE-----"
-
-
 class _CertList(list[x509.Certificate]):
     """Certificates parsed from one PEM bundle, with each one's DER as it stood in the file (``raw``), so that
     a pool can search names in the DER without asking cryptography to re-encode every certificate."""
@@ -70,37 +66,18 @@ class _CertList(list[x509.Certificate]):
     raw: list[bytes]
 
 
-def _raw_ders(text: bytes, count: int) -> list[bytes] | None:
-    """The DER of each CERTIFICATE block of a plain bundle, in order; None when a block has headers or other
-    surprises (the pool then asks cryptography for the bytes)."""
-    ders: list[bytes] = []
-    for part in text.split(_BEGIN_CERT)[1:]:
-        end = part.find(b"-----END CERTIFICATE-----")
-        if end < 0 or b":" in part[:end]:
-            return None
-        try:
-            ders.append(binascii.a2b_base64(part[:end]))
-        except binascii.Error:
-            return None
-    return ders if len(ders) == count else None
-
-
 def _plain_certificate_bundle(text: bytes, *, strict: bool = True) -> list[x509.Certificate] | None:
-    """The common case, parsed fast: only CERTIFICATE blocks without headers, ending with the last one; each
-    block's base64 decoded here and its DER parsed by cryptography (about half the time of cryptography's PEM
-    loader, and the DER is kept for the pools). None when anything is unusual (another block type, trailing
-    data, a block that does not decode or parse), so that the block-by-block parser below gives cfssl's
-    exact answer."""
-    count = text.count(_BEGIN_CERT)
-    if not count or text.count(b"-----BEGIN ") != count or not text.endswith(b"-----END CERTIFICATE-----"):
-        return None
-    ders = _raw_ders(text, count)
+    """The common case, parsed fast: :func:`cfsslpy.pem.plain_certificate_ders` frames the bundle and decodes
+    each block's base64, cryptography parses each DER (about half the time of its PEM loader, and the DER is
+    kept for the pools). None when anything is unusual (another block type, trailing data, a block that does
+    not decode or parse), so that the block-by-block parser below gives cfssl's exact answer."""
+    ders = plain_certificate_ders(text)
     if ders is None:
         return None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", CryptographyDeprecationWarning)
-            parsed = _CertList(x509.load_der_x509_certificate(der) for der in ders)
+            parsed = _CertList(map(x509.load_der_x509_certificate, ders))
             for cert in parsed if strict else ():
                 _ = cert.extensions  # Go rejects malformed extensions up front
     except (ValueError, CryptographyDeprecationWarning, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
@@ -114,8 +91,6 @@ def parse_pem_certificates(data: bytes, *, strict: bool = True) -> list[x509.Cer
 
     Raises CfsslError 1003 for a block that does not parse, 1002 for data left over that is not PEM.
     """
-    from cfsslpy.pem import decode_pem_at
-
     text = data.strip()
     fast = _plain_certificate_bundle(text, strict=strict)
     if fast is not None:

@@ -6,13 +6,15 @@ import binascii
 import logging
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from cryptography import x509
 
 from cfsslpy.errors import PlainError
 from cfsslpy.inputs import MAX_INPUT_BYTES, InputTooLarge, read_stream, too_large_reason
 from cfsslpy.mkbundle.results import Found, Problem, Source
+from cfsslpy.pem import lenient_body_der
+from cfsslpy.pem import pem_blocks as pem_blocks  # re-exported by cfsslpy.mkbundle
 
 log = logging.getLogger(__name__)
 
@@ -61,48 +63,14 @@ def _os_message(exc: OSError, op: str) -> str:
     return f"{op}: {(exc.strerror or str(exc)).lower()}"
 
 
-_BEGIN = b"-----BEGIN "
-_DASHES = b"-----"
-
-
-def pem_blocks(data: bytes) -> Iterator[tuple[int, bytes, bytes]]:
-    """(block number from 1, label, body) for every ``-----BEGIN X-----`` .. ``-----END X-----`` pair.
-
-    Go's ``pem.Decode`` framing, found with ``bytes.find`` rather than a regular expression: a bundle of
-    10,000 certificates is scanned in a few milliseconds.
-    """
-    number = 0
-    pos = data.find(_BEGIN)
-    while pos >= 0:
-        label_start = pos + len(_BEGIN)
-        label_end = data.find(_DASHES, label_start)
-        line_end = data.find(b"\n", label_start)
-        if label_end < 0 or (0 <= line_end < label_end):
-            pos = data.find(_BEGIN, label_start)
-            continue
-        label = data[label_start:label_end]
-        end = data.find(b"-----END " + label + _DASHES, label_end)
-        if end < 0 or line_end < 0:
-            return
-        number += 1
-        yield number, label, data[line_end + 1 : end]
-        pos = data.find(_BEGIN, end)
-
-
 def parse_file(path: str, data: bytes, problems: list[Problem]) -> list[Found]:
     """Every certificate in the PEM blocks of ``data``; bad certificate blocks go to ``problems``."""
     found: list[Found] = []
     for number, label, body in pem_blocks(data):
         if label != b"CERTIFICATE":
             continue
-        if b":" in body:  # RFC 1421 headers before a blank line (rare in certificate blocks)
-            head, sep, rest = body.partition(b"\n\n")
-            if not sep:
-                head, sep, rest = body.partition(b"\r\n\r\n")
-            if sep and all(b":" in line for line in head.splitlines() if line.strip()):
-                body = rest
         try:
-            der = binascii.a2b_base64(body)  # lenient (non-strict) on every Python; strict_mode= is 3.11+
+            der = lenient_body_der(body)
         except binascii.Error as exc:
             problems.append(Problem(path, f"invalid base64: {exc}", number))
             continue
