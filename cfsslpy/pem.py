@@ -104,17 +104,22 @@ def pem_spans(data: bytes) -> Iterator[tuple[bytes, int, int]]:
     """
     find = data.find  # the hot loop of a pool of 10,000 certificates
     label: bytes | None = None
-    end_line = b""
+    label_dashes = end_line = b""
     pos = find(_BEGIN)
     while pos >= 0:
         label_start = pos + len(_BEGIN)
-        label_end = find(_DASHES, label_start)
-        if label_end < 0 or find(b"\n", label_start, label_end) >= 0:
-            pos = find(_BEGIN, label_start)
-            continue
-        if label is None or data[label_start:label_end] != label:  # most files repeat one label
+        if label is not None and data.startswith(label_dashes, label_start):
+            # the previous block's label again (a label never holds "-----" nor ends with "-", so its dashes
+            # are the first after label_start)
+            label_end = label_start + len(label)
+        else:
+            label_end = find(_DASHES, label_start)
+            if label_end < 0 or find(b"\n", label_start, label_end) >= 0:
+                pos = find(_BEGIN, label_start)
+                continue
             label = data[label_start:label_end]
-            end_line = b"-----END " + label + _DASHES
+            label_dashes = label + _DASHES
+            end_line = b"-----END " + label_dashes
         end = find(end_line, label_end)
         if end < 0:
             return
