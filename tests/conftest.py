@@ -12,6 +12,7 @@ import ssl
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -24,28 +25,14 @@ from cfsslpy.inputs import Stdin
 REQUIRE_INTEGRATION = os.environ.get("CFSSLPY_REQUIRE_INTEGRATION") == "1"
 
 
-# cfssl's goose migration 001 for SQLite, without 002's columns: the certdb schema a cfssl 2016 user has
-CFSSL_2016_SQLITE_SCHEMA = """
-CREATE TABLE certificates (
-  serial_number            blob NOT NULL,
-  authority_key_identifier blob NOT NULL,
-  ca_label                 blob,
-  status                   blob NOT NULL,
-  reason                   int,
-  expiry                   timestamp,
-  revoked_at               timestamp,
-  pem                      blob NOT NULL,
-  PRIMARY KEY(serial_number, authority_key_identifier)
-);
-CREATE TABLE ocsp_responses (
-  serial_number            blob NOT NULL,
-  authority_key_identifier blob NOT NULL,
-  body                     blob NOT NULL,
-  expiry                   timestamp,
-  PRIMARY KEY(serial_number, authority_key_identifier),
-  FOREIGN KEY(serial_number, authority_key_identifier) REFERENCES certificates(serial_number, authority_key_identifier)
-);
-"""
+# cfssl's goose migration 001 for SQLite, without 002's columns: the certdb schema a cfssl 2016 user has. Read
+# from the shipped file, whose bytes tests/test_migrations.py pins to cfssl's; its Up section only (SQLite's
+# executescript skips the goose comment lines)
+CFSSL_2016_SQLITE_SCHEMA = (
+    (resources.files("cfsslpy.migrations") / "sqlite" / "001_CreateCertificates.sql")
+    .read_text(encoding="utf-8")
+    .partition("-- +goose Down")[0]
+)
 
 
 def need(tool: str, reason: str | None = None) -> str:
