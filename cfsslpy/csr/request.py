@@ -65,6 +65,14 @@ class NameEntry:
             out["OID"] = dict(self.OID)
         return out
 
+    def add_location(self, subject: Subject) -> None:
+        """Add this entry's C, ST, L, O and OU to ``subject`` (blank values skipped), in Go's ``pkix.Name`` order."""
+        subject.add(NameOID.COUNTRY_NAME, self.C)
+        subject.add(NameOID.STATE_OR_PROVINCE_NAME, self.ST)
+        subject.add(NameOID.LOCALITY_NAME, self.L)
+        subject.add(NameOID.ORGANIZATION_NAME, self.O)
+        subject.add(NameOID.ORGANIZATIONAL_UNIT_NAME, self.OU)
+
     def has_location(self) -> bool:
         """initca's subject check: at least one non-blank C/ST/L/O/OU."""
         return any(v.strip() for v in (self.C, self.ST, self.L, self.O, self.OU))
@@ -240,11 +248,7 @@ class CertificateRequest:
         """The subject as cfssl's ``CertificateRequest.Name()`` builds it (per-type merge over ``names``)."""
         subject = Subject()
         for entry in self.names:
-            subject.add(NameOID.COUNTRY_NAME, entry.C)
-            subject.add(NameOID.STATE_OR_PROVINCE_NAME, entry.ST)
-            subject.add(NameOID.LOCALITY_NAME, entry.L)
-            subject.add(NameOID.ORGANIZATION_NAME, entry.O)
-            subject.add(NameOID.ORGANIZATIONAL_UNIT_NAME, entry.OU)
+            entry.add_location(subject)
             if entry.E:
                 subject.extra.append((OID_EMAIL_ADDRESS, entry.E))
             for oid, value in entry.OID.items():

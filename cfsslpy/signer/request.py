@@ -41,11 +41,7 @@ class SubjectOverride:
         """Per attribute type: the override's values if it has any, else the CSR's; CSR extras are dropped."""
         mine = Subject()
         for entry in self.names:
-            mine.add(NameOID.COUNTRY_NAME, entry.C)
-            mine.add(NameOID.STATE_OR_PROVINCE_NAME, entry.ST)
-            mine.add(NameOID.LOCALITY_NAME, entry.L)
-            mine.add(NameOID.ORGANIZATION_NAME, entry.O)
-            mine.add(NameOID.ORGANIZATIONAL_UNIT_NAME, entry.OU)
+            entry.add_location(mine)
         mine.add(NameOID.COMMON_NAME, self.CN)
         mine.add(NameOID.SERIAL_NUMBER, self.SerialNumber)
         merged = Subject()
