@@ -25,6 +25,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp as x509_ocsp
 
@@ -172,6 +173,13 @@ def test_ber_response_served_byte_for_byte_by_all(tmp_path: Path) -> None:
 # deliberate differences: expired responders, and ocspsign against the certdb
 
 
+def _signed_status(response_b64: str) -> x509_ocsp.OCSPCertStatus:
+    """The certificate status of a successful OCSP response given in base64 (cfssl's ``ocspResponse``)."""
+    response = x509_ocsp.load_der_ocsp_response(base64.b64decode(response_b64))
+    assert response.response_status == x509_ocsp.OCSPResponseStatus.SUCCESSFUL
+    return response.certificate_status
+
+
 def test_expired_responder_cfssl_signs_cfsslpy_refuses(cfssl: tuple[str, str], run_cli: RunCli, tmp_path: Path) -> None:
     _, binary = cfssl
     ca = make_ca("p256", "Expired Responder CA")
@@ -180,16 +188,20 @@ def test_expired_responder_cfssl_signs_cfsslpy_refuses(cfssl: tuple[str, str], r
     make_leaf(ca, "expired-responder.example").write(tmp_path, "leaf")
     args = ("ocspsign", "-ca", "ca.pem", "-responder", "resp.pem", "-responder-key", "resp-key.pem", "-cert", "leaf.pem")
     proc = run(binary, *args, cwd=tmp_path)
-    assert proc.returncode == 0 and "ocspResponse" in proc.stdout, proc.stderr  # cfssl signs with it
+    assert proc.returncode == 0, proc.stderr  # cfssl signs with it: a GOOD response
+    assert _signed_status(json.loads(proc.stdout)["ocspResponse"]) == x509_ocsp.OCSPCertStatus.GOOD
     ours = run_cli(*args, cwd=tmp_path)
     assert ours.status == 1 and ours.stdout == "" and ours.error["code"] == 1211
     assert "expired at" in ours.error["message"]
     # gencrl with an expired CA: cfssl signs the CRL, we refuse
     old_key = ec.generate_private_key(ec.SECP256R1())
-    Cert(make_cert("Expired CA", old_key, ca=True, not_after=NOW - dt.timedelta(hours=1)), old_key).write(tmp_path, "old")
+    old_ca = Cert(make_cert("Expired CA", old_key, ca=True, not_after=NOW - dt.timedelta(hours=1)), old_key)
+    old_ca.write(tmp_path, "old")
     (tmp_path / "serials.txt").write_text("12345\n")
     proc = run(binary, "gencrl", "serials.txt", "old.pem", "old-key.pem", cwd=tmp_path)
-    assert proc.returncode == 0 and proc.stdout.strip(), proc.stderr
+    assert proc.returncode == 0, proc.stderr  # cfssl signs a CRL listing the serial
+    crl = x509.load_der_x509_crl(base64.b64decode(proc.stdout))
+    assert crl.issuer == old_ca.cert.subject and crl.is_signature_valid(old_key.public_key()) and [r.serial_number for r in crl] == [12345]
     ours = run_cli("gencrl", "serials.txt", "old.pem", "old-key.pem", cwd=tmp_path)
     assert ours.status == 1 and ours.error["code"] == 1211 and "the CA certificate (CN=Expired CA" in ours.error["message"]
 
@@ -213,6 +225,7 @@ def test_serve_with_certdb_good_for_revoked(run_cli: RunCli, ocsp_pki: tuple[Cer
             wait_port(port, server)
             outcomes[who] = post(port, "ocspsign", {"certificate": leaf.pem, "status": "good"})
     status, doc = outcomes["1.6.5"]
-    assert status == 200 and doc is not None and doc["success"] is True  # cfssl: GOOD for a revoked certificate
+    assert status == 200 and doc is not None and doc["success"] is True, doc  # cfssl: GOOD for a revoked certificate
+    assert _signed_status(doc["result"]["ocspResponse"]) == x509_ocsp.OCSPCertStatus.GOOD
     status, doc = outcomes["cfsslpy"]
     assert status == 403 and doc is not None and "contradicts the certificate database" in json.dumps(doc)
