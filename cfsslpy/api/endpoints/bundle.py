@@ -16,7 +16,7 @@ is cfssl's untyped decoding error: 500, code 0, Go's message. The result is the 
 Security: a ``domain`` request makes the server open a TLS connection to a host a client names, and the
 bundler may fetch AIA ``caIssuers`` URLs named by client certificates; cfssl does both to any address. serve
 restricts both with ``-fetch-allow`` (by default never loopback or link-local; ``none`` = no fetches), and a
-request that may reach out holds one of 2 slots per worker (503 when none is free). ``-disable bundle`` turns
+request that may reach out holds one of 4 slots per worker (``MAX_OUTBOUND``; 503 when none is free). ``-disable bundle`` turns
 the endpoint off. The client's private key is only matched against the leaf
 and echoed back in ``key``; server-side key passwords (``CFSSL_CA_PK_PASSWORD``) are never applied to it.
 """

@@ -2,7 +2,7 @@
 
 Request (a JSON object of strings): ``certificate`` (PEM), or ``domain`` (``host[:port]``, fetched without
 verification, as cfssl does; unlike cfssl, only to the addresses serve's ``-fetch-allow`` permits, by default
-none on loopback or link-local, within 5 s, and at most 2 at a time per worker: 503 beyond), or
+none on loopback or link-local, within 5 s, and at most 4 at a time per worker (``MAX_OUTBOUND``): 503 beyond), or
 ``serial`` + ``authority_key_id`` (looked up in serve's ``-db-config`` certificate database: not recorded ->
 400 code 11200 ``no certificate found``, where cfssl answers 500 code 0; without a database, cfssl's 500
 ``cannot lookup certificate from serial without db access``). The first present wins, in that order.
