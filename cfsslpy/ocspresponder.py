@@ -52,7 +52,6 @@ import binascii
 import collections
 import datetime as dt
 import hashlib
-import json
 import logging
 import threading
 import time
@@ -67,7 +66,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509 import ocsp
 
 from cfsslpy.certdb import CertDB, CertificateRecord, with_aki
-from cfsslpy.errors import CfsslError
+from cfsslpy.errors import LOG_FIELD_LIMIT, CfsslError, log_value
 from cfsslpy.inputs import Stdin, read_input
 from cfsslpy.ocsp import OCSPSigner, OCSPSignRequest
 from cfsslpy.ocsp import responses_text as responses_text  # re-exported: the responses file's writer (ocspdump's)
@@ -478,7 +477,7 @@ class Responder:
         try:
             return self._respond(method, path, body, if_none_match)
         except Exception as exc:
-            log.error("Error answering %s %s: %s", _quoted(method, 16), _quoted(path), _describe(exc))
+            log.error("Error answering %s %s: %s", log_value(method, 16), _logged(path), _describe(exc))
             return Reply(500, [("Cache-Control", NO_CACHE), ("Content-Type", CONTENT_TYPE)], INTERNAL_ERROR)
 
     def _respond(self, method: str, path: str, body: bytes, if_none_match: str | None) -> Reply:
@@ -491,7 +490,7 @@ class Responder:
             try:
                 der = decode_get_path(path)
             except MalformedRequest:
-                log.info("Error decoding base64 from URL: %s", _quoted(path))
+                log.info("Error decoding base64 from URL: %s", _logged(path))
                 return Reply(400, headers)
         elif method == "POST":
             der = body
@@ -501,7 +500,7 @@ class Responder:
         try:
             request = parse_request(der)
         except MalformedRequest as exc:
-            log.info("Error decoding request body: %s", _quoted(str(exc)))
+            log.info("Error decoding request body: %s", _logged(str(exc)))
             return Reply(400, headers, MALFORMED_REQUEST)
         try:
             found = self.source.lookup(request)
@@ -549,9 +548,9 @@ class _Memo:
 
 def _describe(exc: BaseException) -> str:
     message = getattr(exc, "message", None)
-    return _quoted(message if isinstance(message, str) else f"{type(exc).__name__}: {exc}")
+    return _logged(message if isinstance(message, str) else f"{type(exc).__name__}: {exc}")
 
 
-def _quoted(text: str, limit: int = 256) -> str:
-    """``text`` for a log line: at most ``limit`` characters, JSON-quoted (a newline cannot forge a line)."""
-    return json.dumps(text[:limit])
+def _logged(text: str) -> str:
+    """A client's (or the parser's) text in a log line: :func:`cfsslpy.errors.log_value`, up to a log field's length."""
+    return log_value(text, LOG_FIELD_LIMIT)
