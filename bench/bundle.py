@@ -12,19 +12,20 @@ subjects, each with its own random subject key identifier), written once to a te
 of size P is a ``-ca-bundle`` of P certificates (the chain's root among P-1 filler roots) and an
 ``-int-bundle`` of P certificates (the two real intermediates among P-2 filler intermediates). Then:
 
-1. ``bundle -cert leaf.pem -ca-bundle roots-P.pem -int-bundle ints-P.pem -flavor optimal``, cfssl 1.2.0 and
-   ours, tools alternating, one discarded warm-up each, median of ``-n`` runs. Before timing, both answers
-   are checked: the same chain (``bundle``) and the same ``root``.
+1. ``bundle -cert leaf.pem -ca-bundle roots-P.pem -int-bundle ints-P.pem -flavor optimal``, cfssl 1.2.0,
+   cfssl 1.6.5 and ours, tools alternating, one discarded warm-up each, median of ``-n`` runs. Before
+   timing, every answer is checked: the same chain (``bundle``) and the same ``root``.
 2. ``mkbundle -f out.pem <dir>`` over ``--mkbundle-certs`` certificates (filler roots in files of 100;
-   none has a CRL or OCSP URL, so neither tool touches the network): ``cfssl-mkbundle`` (1.2.0) and ours,
-   same way. Both outputs must hold the same set of certificates (the order follows worker completion).
+   none has a CRL or OCSP URL, so no tool touches the network): ``cfssl-mkbundle`` (1.2.0), 1.6.5's
+   ``mkbundle`` and ours, same way. Every output must hold the same set of certificates (the order follows
+   worker completion).
 3. ``serve-bundle``: POST /api/v1/cfssl/bundle of the leaf (flavor optimal) to ``serve -ca-bundle
    roots-P.pem -int-bundle ints-P.pem`` of cfssl 1.2.0, cfssl 1.6.5 and ``cfsslpy -workers 2``, one cell per
    pool size, loaded by wrk with bench/serve.py's machinery (each answer checked first: the expected chain
    and root). Goal: at least 0.5x cfssl 1.6.5's requests/s, and a p99 no worse than either cfssl's.
 
 In 1 and 2 every time includes process start-up; ours' start-up alone (``version``) is printed for scale.
-Their ratios are ours/cfssl (lower is better; the goal is <= 1.00x).
+Their ratios are ours/cfssl, per cfssl (lower is better; the goal is <= 1.00x against each).
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 CA_USAGE = x509.KeyUsage(False, False, False, False, False, True, True, False, False)  # keyCertSign, cRLSign
 PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 PARTS = ["bundle", "mkbundle", "serve-bundle"]
-Row = tuple[str, float | None, float]  # case, cfssl 1.2.0 seconds (None: absent), cfsslpy seconds
+CLI_PEERS = ("1.2.0", "1.6.5")
+Row = tuple[str, list[float | None], float]  # case, cfssl 1.2.0 and 1.6.5 seconds (None: absent), cfsslpy seconds
 
 
 def _pem(cert: x509.Certificate) -> bytes:
@@ -147,18 +149,17 @@ def build_inputs(work: Path, pools: list[int], mkbundle_certs: int) -> dict[str,
     return {"root": _pem(root), "int1": _pem(int1), "int2": _pem(int2), "leaf": _pem(leaf)}
 
 
-def side_by_side(theirs: list[str] | None, ours: list[str], n: int, cwd: Path) -> tuple[float | None, float]:
-    """Medians of both commands, run alternately (one discarded warm-up each) so load drift hits both alike."""
-    if theirs:
-        timed(theirs, cwd)
-    timed(ours, cwd)
-    t_theirs: list[float] = []
-    t_ours: list[float] = []
+def side_by_side(theirs: list[list[str] | None], ours: list[str], n: int, cwd: Path) -> tuple[list[float | None], float]:
+    """Medians of every command, run alternately (one discarded warm-up each) so load drift hits all alike;
+    an absent peer (None) gets None."""
+    cmds = [cmd for cmd in [*theirs, ours] if cmd]
+    for cmd in cmds:
+        timed(cmd, cwd)
+    times: dict[int, list[float]] = {id(cmd): [] for cmd in cmds}
     for _ in range(n):
-        if theirs:
-            t_theirs.append(timed(theirs, cwd)[0])
-        t_ours.append(timed(ours, cwd)[0])
-    return (statistics.median(t_theirs) if theirs else None), statistics.median(t_ours)
+        for cmd in cmds:
+            times[id(cmd)].append(timed(cmd, cwd)[0])
+    return [statistics.median(times[id(cmd)]) if cmd else None for cmd in theirs], statistics.median(times[id(ours)])
 
 
 def x509_floor(ours: list[str], venv_dir: str | None, n: int, cwd: Path) -> float | None:
@@ -185,38 +186,40 @@ def pem_set(data: bytes) -> set[bytes]:
 
 
 def cli_rows(
-    cfssl: str | None, ours: list[str], pools: list[int], chain: dict[str, bytes], n: int, work: Path, findings: Findings
+    cfssls: list[str | None], ours: list[str], pools: list[int], chain: dict[str, bytes], n: int, work: Path, findings: Findings
 ) -> list[Row]:
-    """Part 1: ``bundle`` of the leaf over each pool, both answers checked first."""
+    """Part 1: ``bundle`` of the leaf over each pool, every answer checked first."""
     rows = []
     expected_bundle = b"\n".join(chain[k].strip() for k in ("leaf", "int2", "int1"))
     for size in pools:
         tail = ["bundle", "-cert", "leaf.pem", "-ca-bundle", f"roots-{size}.pem", "-int-bundle", f"ints-{size}.pem", "-flavor", "optimal"]
-        theirs_cmd = [cfssl, *tail] if cfssl else None
-        for label, cmd in (("cfssl 1.2.0", theirs_cmd), ("cfsslpy", [*ours, *tail])):
+        theirs_cmds = [[cfssl, *tail] if cfssl else None for cfssl in cfssls]
+        labelled = [*((f"cfssl {label}", cmd) for label, cmd in zip(CLI_PEERS, theirs_cmds, strict=True)), ("cfsslpy", [*ours, *tail])]
+        for label, cmd in labelled:
             if cmd is None:
                 continue
             out = json.loads(timed(cmd, work)[1])
             if out.get("bundle", "").encode().strip() != expected_bundle or out.get("root", "").encode().strip() != chain["root"].strip():
                 findings.anomalies.append(f"{label} bundle, pool {size}: not the expected chain (leaf, int2, int1; root separate)")
-        theirs_s, ours_s = side_by_side(theirs_cmd, [*ours, *tail], n, work)
+        theirs_s, ours_s = side_by_side(theirs_cmds, [*ours, *tail], n, work)
         rows.append((f"bundle, pool {size:,}", theirs_s, ours_s))
         print_row(*rows[-1])
     return rows
 
 
-def mkbundle_row(mkbundle: str | None, ours: list[str], certs: int, n: int, work: Path, findings: Findings) -> Row:
-    """Part 2: ``mkbundle`` over the files of mk/; both outputs must hold the same certificates."""
+def mkbundle_row(mkbundles: list[str | None], ours: list[str], certs: int, n: int, work: Path, findings: Findings) -> Row:
+    """Part 2: ``mkbundle`` over the files of mk/; every output must hold the same certificates."""
     files = len(list((work / "mk").iterdir()))
-    theirs_cmd = [mkbundle, "-f", "theirs.pem", "mk"] if mkbundle else None
-    theirs_s, ours_s = side_by_side(theirs_cmd, [*ours, "mkbundle", "-f", "ours.pem", "mk"], n, work)
+    theirs_cmds = [[mk, "-f", f"theirs-{label}.pem", "mk"] if mk else None for label, mk in zip(CLI_PEERS, mkbundles, strict=True)]
+    theirs_s, ours_s = side_by_side(theirs_cmds, [*ours, "mkbundle", "-f", "ours.pem", "mk"], n, work)
     row = (f"mkbundle, {certs:,} certs ({files} files)", theirs_s, ours_s)
     print_row(*row)
     ours_set = pem_set((work / "ours.pem").read_bytes())
     if len(ours_set) != certs:
         findings.anomalies.append(f"cfsslpy mkbundle wrote {len(ours_set)} distinct certificates of {certs}")
-    if mkbundle and pem_set((work / "theirs.pem").read_bytes()) != ours_set:
-        findings.anomalies.append("cfssl-mkbundle and cfsslpy mkbundle wrote different certificate sets")
+    for label, mk in zip(CLI_PEERS, mkbundles, strict=True):
+        if mk and pem_set((work / f"theirs-{label}.pem").read_bytes()) != ours_set:
+            findings.anomalies.append(f"cfssl {label}'s mkbundle and cfsslpy mkbundle wrote different certificate sets")
     return row
 
 
@@ -261,6 +264,7 @@ def main() -> int:
     parser.add_argument(
         "--cfssl-mkbundle", default=shutil.which("cfssl-mkbundle") or "/usr/bin/cfssl-mkbundle", help="cfssl 1.2.0's mkbundle"
     )
+    parser.add_argument("--mkbundle165", help="cfssl 1.6.5's mkbundle (default: mkbundle beside --cfssl165)")
     parser.add_argument("--no-venv", action="store_true", help="run the pyz with this interpreter itself (its .pth files included)")
     parser.add_argument("--pools", type=int, nargs="+", default=[100, 10000], help="pool sizes (default 100 10000)")
     parser.add_argument("--mkbundle-certs", type=int, default=10000, help="certificates mkbundle reads (default 10000; 0 skips it)")
@@ -275,8 +279,9 @@ def main() -> int:
     mkbundle_certs = args.mkbundle_certs if "mkbundle" in parts else 0
     opts = WrkOptions.from_args(args)
     peers = find_peers(args)
-    cfssl = peers[0].path  # parts 1-2: cfssl 1.2.0
-    mkbundle = args.cfssl_mkbundle if shutil.which(args.cfssl_mkbundle) else None
+    cfssls = [peer.path for peer in peers]  # parts 1-2: cfssl 1.2.0 and 1.6.5 (CLI_PEERS order)
+    mkbundle165 = args.mkbundle165 or (str(Path(peers[1].path).parent / "mkbundle") if peers[1].path else "")
+    mkbundles = [shutil.which(mk) if mk else None for mk in (args.cfssl_mkbundle, mkbundle165)]
     ours = cfsslpy_command(args.pyz)
     began = time.monotonic()
     venv_dir = None
@@ -307,16 +312,16 @@ def main() -> int:
             print(f"cfsslpy start-up (`version`): {startup * 1e3:.0f} ms, included in every cfsslpy time of parts 1-2")
             print(f"N={args.n} timed runs per tool and case (one warm-up discarded), tools alternating; medians")
             print()
-            header = f"{'case':<34} {'cfssl ms':>9} {'cfsslpy ms':>11} {'ratio':>7}"
+            header = f"{'case':<34} {'1.2.0 ms':>9} {'1.6.5 ms':>9} {'cfsslpy ms':>11} {'vs 1.2.0':>8} {'vs 1.6.5':>8}"
             print(header)
             print("-" * len(header))
         if "bundle" in parts:
-            rows += cli_rows(cfssl, ours, args.pools, chain, args.n, work, findings)
+            rows += cli_rows(cfssls, ours, args.pools, chain, args.n, work, findings)
             print_floor(ours, venv_dir, args.n, work, rows)
         if mkbundle_certs:
-            rows.append(mkbundle_row(mkbundle, ours, mkbundle_certs, args.n, work, findings))
+            rows.append(mkbundle_row(mkbundles, ours, mkbundle_certs, args.n, work, findings))
         if rows:
-            print_cli_footer(ours, rows, cfssl is not None, mkbundle_certs > 0)
+            print_cli_footer(ours, rows, cfssls, mkbundles if mkbundle_certs > 0 else None)
         if "serve-bundle" in parts:
             cells = serve_cells(args, ours, chain)
             print()
@@ -341,24 +346,32 @@ def print_floor(ours: list[str], venv_dir: str | None, n: int, work: Path, rows:
             print(f"  {name}: cfsslpy is {ours_s * 1e3 - floor_ms:.1f} ms above that floor")
 
 
-def print_cli_footer(ours: list[str], rows: list[Row], have_cfssl: bool, mkbundle: bool) -> None:
-    if not have_cfssl:
-        print("(cfssl 1.2.0 absent: no cfssl figures, no ratios)")
-    print("ratio: ours/cfssl 1.2.0 wall time (lower is better; goal <= 1.00x)")
+def print_cli_footer(ours: list[str], rows: list[Row], cfssls: list[str | None], mkbundles: list[str | None] | None) -> None:
+    for label, cfssl in zip(CLI_PEERS, cfssls, strict=True):
+        if not cfssl:
+            print(f"(cfssl {label} absent: no figures, no ratios against it)")
+    print("ratio: ours/cfssl wall time, per cfssl (lower is better; goal <= 1.00x against each)")
     print("timed commands (in the work directory; P = pool size):")
     ours_text = shlex.join([Path(ours[0]).name, *ours[1:]])
-    print("  cfssl bundle -cert leaf.pem -ca-bundle roots-P.pem -int-bundle ints-P.pem -flavor optimal")
-    print(f"  {ours_text} bundle -cert leaf.pem -ca-bundle roots-P.pem -int-bundle ints-P.pem -flavor optimal")
-    if mkbundle:
-        print(f"  cfssl-mkbundle -f theirs.pem mk            {ours_text} mkbundle -f ours.pem mk")
-    slower = [name for name, theirs_s, ours_s in rows if theirs_s and ours_s > theirs_s]
-    print(f"goal (no slower than cfssl 1.2.0): {'ok' if not slower else 'MISSED: ' + ', '.join(slower)}")
+    for cmd in [*(c for c in cfssls if c), ours_text]:
+        print(f"  {cmd} bundle -cert leaf.pem -ca-bundle roots-P.pem -int-bundle ints-P.pem -flavor optimal")
+    if mkbundles is not None:
+        for label, mk in zip(CLI_PEERS, mkbundles, strict=True):
+            if mk:
+                print(f"  {mk} -f theirs-{label}.pem mk")
+        print(f"  {ours_text} mkbundle -f ours.pem mk")
+    for column, label in enumerate(CLI_PEERS):
+        slower = [name for name, theirs_s, ours_s in rows if (t := theirs_s[column]) is not None and ours_s > t]
+        verdict = "ok" if not slower else "MISSED: " + ", ".join(slower)
+        if not any(theirs_s[column] for _, theirs_s, _ in rows):
+            verdict = "n/a (absent)"
+        print(f"goal (no slower than cfssl {label}): {verdict}")
 
 
-def print_row(name: str, theirs_s: float | None, ours_s: float) -> None:
-    theirs = f"{theirs_s * 1e3:9.1f}" if theirs_s else f"{'absent':>9}"
-    ratio = f"{ours_s / theirs_s:6.2f}x" if theirs_s else f"{'-':>7}"
-    print(f"{name:<34} {theirs} {ours_s * 1e3:11.1f} {ratio}", flush=True)
+def print_row(name: str, theirs_s: list[float | None], ours_s: float) -> None:
+    theirs = " ".join(f"{t * 1e3:9.1f}" if t else f"{'absent':>9}" for t in theirs_s)
+    ratios = " ".join(f"{ours_s / t:7.2f}x" if t else f"{'-':>8}" for t in theirs_s)
+    print(f"{name:<34} {theirs} {ours_s * 1e3:11.1f} {ratios}", flush=True)
 
 
 if __name__ == "__main__":
