@@ -18,8 +18,9 @@ The connection owns everything that happens between the bytes of a socket and on
   destroys the response before the client reads it. So the connection first shuts down its sending side
   (after the response), then reads and discards for at most ``LINGER_TIME`` seconds (``LINGER_IDLE`` without
   data), as nginx's ``lingering_close`` does.
-* **Pipelining** is served in order, one request at a time; while one is being handled, reading pauses
-  once a complete request is waiting, so a client cannot queue unbounded work or memory.
+* **Pipelining** is served in order, one request at a time. Received bytes are parsed a slice at a time and
+  only while no complete request waits; reading pauses meanwhile, so a client that pipelines thousands of
+  requests in one write holds one socket read and one slice's requests, not thousands of parsed requests.
 * **Failures**: an exception from the application is answered 500 (cfssl's ``internal server error``
   envelope, code 0) and logged in one line; an exception in this module's own code closes this connection
   only and is logged in one line. Nothing here ends the worker.
@@ -50,8 +51,10 @@ access_log = logging.getLogger("cfsslpy.api.access")
 LINGER_TIME = 10.0
 # ...and give up earlier when it sends nothing for this long.
 LINGER_IDLE = 2.0
-# Complete requests waiting behind the one being handled before reading pauses (pipelining).
-_PIPELINE_DEPTH = 1
+# Received bytes are parsed this much at a time, and only while no complete request is waiting: a client
+# that pipelines thousands of tiny requests in one read cannot queue them all (memory per connection stays
+# about one read of the socket, and at most the requests of one slice).
+_FEED_SLICE = 8 * 1024
 
 _STATUS_TEXT = {
     400: "Bad Request",
@@ -197,6 +200,7 @@ class Connection(asyncio.Protocol):
         self.last_active = time.monotonic()
         self.opened_at = self.last_active
         self._refusal: Response | None = None
+        self._pending = b""  # received, not yet parsed (see _FEED_SLICE)
         self._reset_message()
 
     # --- state -------------------------------------------------------------------------------------------
@@ -277,7 +281,7 @@ class Connection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.writing_paused_at = None
-        self._next()
+        self._pump()
 
     def eof_received(self) -> bool | None:
         # a half-closed client gets the answers to the requests it completed, then the connection closes
@@ -290,15 +294,41 @@ class Connection(asyncio.Protocol):
         self.last_active = time.monotonic()
         if self.closing:
             return  # lingering (or closing): discard
-        try:
-            self._feed(data)
-        except Exception as exc:  # a bug here closes this connection, and only this one
-            access_line(logging.ERROR, "-", "-", 500, 0, 0.0, self.remote[0], error=f"{type(exc).__name__}: {exc}")
-            self.closing = True
-            if self.transport is not None:
-                self.transport.abort()
+        self._pending = self._pending + data if self._pending else data
+        self._pump()
+
+    def _pump(self) -> None:
+        """Parse and answer in turn: a slice is parsed only when no complete request is waiting; reading
+        pauses while unparsed bytes or waiting requests remain, and resumes once both are gone."""
+        while True:
+            try:
+                while self._pending and not self.queue and not self.closing:
+                    chunk, self._pending = self._pending[:_FEED_SLICE], self._pending[_FEED_SLICE:]
+                    if self.started is None and not chunk.strip(b"\r\n"):
+                        continue  # CRLFs between requests (RFC 9112 allows them) do not start a request
+                    self._feed(chunk)
+            except Exception as exc:  # a bug here closes this connection, and only this one
+                access_line(logging.ERROR, "-", "-", 500, 0, 0.0, self.remote[0], error=f"{type(exc).__name__}: {exc}")
+                self.closing = True
+                self._pending = b""
+                if self.transport is not None:
+                    self.transport.abort()
+                return
+            self._next()
+            if not (self._pending and not self.queue and not self.busy and not self.closing and self.writing_paused_at is None):
+                break
+        if self.closing:
+            self._pending = b""
+        transport = self.transport
+        if transport is None or transport.is_closing():
             return
-        self._next()
+        behind = bool(self._pending or self.queue) and not self.closing
+        if behind and not self.reading_paused:
+            self.reading_paused = True
+            transport.pause_reading()
+        elif not behind and self.reading_paused and not self.lingering_until:
+            self.reading_paused = False
+            transport.resume_reading()
 
     def _feed(self, data: bytes) -> None:
         if self.started is None:
@@ -391,9 +421,6 @@ class Connection(asyncio.Protocol):
         )
         self.queue.append(request)
         self._reset_message()
-        if len(self.queue) > _PIPELINE_DEPTH and not self.reading_paused and self.transport is not None:
-            self.reading_paused = True
-            self.transport.pause_reading()
 
     # --- answering ---------------------------------------------------------------------------------------
 
@@ -414,9 +441,6 @@ class Connection(asyncio.Protocol):
                 return  # runs elsewhere; finish() continues
             self.busy = False
             self._send(request, response)
-        if self.reading_paused and not self.queue and not self.closing and self.transport is not None:
-            self.reading_paused = False
-            self.transport.resume_reading()
 
     def finish(self, request: Request, response: Response) -> None:
         """The answer of a request that ran in a pool (called on the loop thread)."""
@@ -424,7 +448,7 @@ class Connection(asyncio.Protocol):
         if self.transport is None or self.transport.is_closing():
             return
         self._send(request, response)
-        self._next()
+        self._pump()
 
     def _send(self, request: Request, response: Response) -> None:
         transport = self.transport
