@@ -129,6 +129,21 @@ def test_postgres_password_is_redacted() -> None:
     assert "s3cret" not in cfg.redacted() and "db.internal" in cfg.redacted()
 
 
+@pytest.mark.parametrize(
+    ("dsn", "shown"),
+    [
+        ("host=db.internal user=ca password=s3cret dbname=certs", "host=db.internal user=ca password=*** dbname=certs"),
+        ("host=db.internal password = 'a s3cret \\' quote' sslmode=require", "host=db.internal password = *** sslmode=require"),
+        ("host=db.internal sslpassword=s3cret", "host=db.internal sslpassword=***"),
+        ("postgres://db.internal/certs?sslmode=require&password=s3cret", "postgres://db.internal/certs?sslmode=require&password=***"),
+        ("postgres://ca:s3cret@db.internal/certs?password=s3cret", "postgres://ca:***@db.internal/certs?password=***"),
+    ],
+)
+def test_postgres_password_options_are_redacted(dsn: str, shown: str) -> None:
+    """A key/value data source (or a URL query) carries its password as an option: serve logs the rest."""
+    assert DBConfig("postgres", dsn).redacted() == shown
+
+
 def test_missing_directory_is_11000(tmp_path: Path) -> None:
     cfg = tmp_path / "db.json"
     cfg.write_text(json.dumps({"driver": "sqlite3", "data_source": str(tmp_path / "no" / "certs.db")}))

@@ -6,6 +6,7 @@ Errors are cfssl's: 5200 ``could not read configuration file`` / ``failed to unm
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -14,6 +15,9 @@ from cfsslpy.gojson import JSONDecodeError, loads
 from cfsslpy.inputs import Stdin, read_input
 
 DRIVERS = ("sqlite3", "postgres")
+# a password option of a PostgreSQL data source and its value (quoted as lib/pq quotes it, or up to the next
+# space or "&"), for :meth:`DBConfig.redacted`
+_PASSWORD_OPTION = re.compile(r"(password\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|[^\s&]*)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -55,10 +59,15 @@ class DBConfig:
         return cls.from_json(data)
 
     def redacted(self) -> str:
-        """The data source for messages: a PostgreSQL URL without its password."""
-        if self.driver != "postgres" or "@" not in self.data_source:
+        """The data source for messages: a PostgreSQL data source without its password, whether in a URL's
+        user information or as a ``password=`` (or ``sslpassword=``) option, in a URL query or a key/value
+        string (``host=db password='a b'``: serve logs the data source at startup)."""
+        if self.driver != "postgres":
             return self.data_source
-        head, _, tail = self.data_source.rpartition("@")
-        scheme, sep, userinfo = head.partition("://")
-        user = userinfo.split(":", 1)[0]
-        return f"{scheme}{sep}{user}:***@{tail}" if sep else "***@" + tail
+        text = self.data_source
+        if "@" in text:
+            head, _, tail = text.rpartition("@")
+            scheme, sep, userinfo = head.partition("://")
+            user = userinfo.split(":", 1)[0]
+            text = f"{scheme}{sep}{user}:***@{tail}" if sep else "***@" + tail
+        return _PASSWORD_OPTION.sub(r"\1***", text)
