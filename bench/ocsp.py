@@ -10,10 +10,11 @@ One SQLite certdb of ``--certs`` certificates (``--revoked`` of them revoked) of
 also its own OCSP responder, is built with the core (``CertDB``), the certificates made with
 ``cryptography`` directly. Then:
 
-1. ``ocsprefresh``: wall time of cfssl 1.2.0's ``ocsprefresh`` and ours, each on a fresh copy of that
-   database (tools alternating, ``--rounds`` runs each, median shown), in seconds and certificates per
-   second. Both include process start-up; ours' start-up alone (``version``) is printed for scale. (cfssl
-   1.6.5's static build has no SQLite driver, so it is not in this part.)
+1. ``ocsprefresh``: wall time of cfssl 1.2.0's ``ocsprefresh``, cfssl 1.6.5's and ours, each on a fresh copy
+   of that database (tools alternating, ``--rounds`` runs each, median shown), in seconds and certificates
+   per second. All include process start-up; ours' start-up alone (``version``) is printed for scale. (1.6.5's
+   static build has no SQLite driver, so this part runs ``cfssl-libsqlite3`` beside ``--cfssl165``: the same
+   cfssl built with cgo against libsqlite3.)
 2. ``ocspserve -responses FILE``, the file written by cfssl 1.2.0's ``ocspdump`` from its ocsprefresh (by
    ours when cfssl 1.2.0 is absent), served by cfssl 1.2.0, cfssl 1.6.5 and ``cfsslpy ocspserve -workers 2``
    and loaded by wrk with bench/serve.py's machinery (checks, rounds, medians; see its docstring):
@@ -172,15 +173,21 @@ def ocsp_rows(db: Path) -> int:
 SIGNER = ["-ca", "ca.pem", "-responder", "ca.pem", "-responder-key", "ca-key.pem"]
 
 
-def ocsprefresh_part(cfssl: str | None, ours: list[str], work: Path, certs: int, rounds: int, show: bool) -> list[str]:
-    """ours.db (and theirs.db with cfssl) refreshed; the timings printed when ``show``. Returns anomalies."""
+def ocsprefresh_part(
+    cfssl: str | None, cfssl165: str | None, ours: list[str], work: Path, certs: int, rounds: int, show: bool
+) -> list[str]:
+    """ours.db (theirs.db with cfssl 1.2.0, theirs165.db with 1.6.5) refreshed; the timings printed when
+    ``show``. Returns anomalies."""
     tools = [("cfssl 1.2.0", [cfssl])] if cfssl else []
+    if cfssl165 and show:
+        tools.append(("cfssl 1.6.5", [cfssl165]))
     tools.append(("cfsslpy", ours))
+    names = {"cfssl 1.2.0": "theirs", "cfssl 1.6.5": "theirs165", "cfsslpy": "ours"}
     times: dict[str, list[float]] = {label: [] for label, _ in tools}
     anomalies = []
     for _ in range(rounds if show else 1):
         for label, cmd in tools:
-            name = "ours" if label == "cfsslpy" else "theirs"
+            name = names[label]
             conf = copy_db(work, "pristine", name)
             times[label].append(timed([*cmd, "ocsprefresh", "-db-config", conf.name, *SIGNER], work)[0])
             rows = ocsp_rows(work / f"{name}.db")
@@ -188,15 +195,18 @@ def ocsprefresh_part(cfssl: str | None, ours: list[str], work: Path, certs: int,
                 anomalies.append(f"{label} ocsprefresh stored {rows} responses for {certs} certificates")
     if show:
         print(f"ocsprefresh: {certs} certificates, fresh copy of the database per run, median of {rounds}, tools alternating")
-        header = f"{'tool':<12} {'seconds':>8} {'rows/s':>9} {'vs 1.2.0':>9}"
+        header = f"{'tool':<12} {'seconds':>8} {'rows/s':>9} {'vs 1.2.0':>9} {'vs 1.6.5':>9}"
         print(header)
         print("-" * len(header))
-        base = statistics.median(times["cfssl 1.2.0"]) if cfssl else None
+        ours_med = statistics.median(times["cfsslpy"])
         for label, _ in tools:
             med = statistics.median(times[label])
-            ratio = f"{med / base:.2f}x" if base else "absent"
-            print(f"{label:<12} {med:>8.2f} {certs / med:>9,.0f} {ratio if label == 'cfsslpy' else '':>9}")
-        print("vs 1.2.0: time ratio, ours/cfssl (lower is better)")
+            ratios = ["", ""]
+            if label == "cfsslpy":
+                for k, peer in enumerate(("cfssl 1.2.0", "cfssl 1.6.5")):
+                    ratios[k] = f"{ours_med / statistics.median(times[peer]):.2f}x" if peer in times else "absent"
+            print(f"{label:<12} {med:>8.2f} {certs / med:>9,.0f} {ratios[0]:>9} {ratios[1]:>9}")
+        print("vs 1.2.0, vs 1.6.5: time ratio, ours/cfssl (lower is better)")
         print()
     return anomalies
 
@@ -289,6 +299,7 @@ def main() -> int:
     parser.add_argument("--revoked", type=float, default=0.1, help="share of them revoked (default %(default)s)")
     parser.add_argument("--requests", type=int, default=256, help="distinct OCSP requests wrk cycles through (default %(default)s)")
     parser.add_argument("--only", choices=PARTS, action="append", help="one part only (repeatable)")
+    parser.add_argument("--cfssl165-sqlite", help="cfssl 1.6.5 with SQLite, for ocsprefresh (default: cfssl-libsqlite3 beside --cfssl165)")
     args = parser.parse_args()
     parts = set(args.only or PARTS)
     http = bool(parts & {"ocsp-post", "ocsp-get", "ocsp-modes"})
@@ -296,6 +307,9 @@ def main() -> int:
     peers = find_peers(args)
     ours = cfsslpy_command(args.pyz)
     cfssl = peers[0].path  # 1.2.0: ocsprefresh and ocspdump
+    # 1.6.5's ocsprefresh: its static cfssl cannot open SQLite, its cgo build beside it can
+    sqlite165 = args.cfssl165_sqlite or (str(Path(peers[1].path).parent / "cfssl-libsqlite3") if peers[1].path else "")
+    cfssl165 = shutil.which(sqlite165) if sqlite165 else None
     began = time.monotonic()
     print_header(peers, ours, opts if http else None)
     findings = Findings()
@@ -312,7 +326,7 @@ def main() -> int:
         print(f"cfsslpy start-up (`version`): {startup * 1e3:.0f} ms, included in every cfsslpy command time below")
         print()
         if "ocsprefresh" in parts or http:  # ocspserve needs the refreshed databases
-            findings.anomalies += ocsprefresh_part(cfssl, ours, work, args.certs, args.rounds, "ocsprefresh" in parts)
+            findings.anomalies += ocsprefresh_part(cfssl, cfssl165, ours, work, args.certs, args.rounds, "ocsprefresh" in parts)
         if http:
             print(write_responses(cfssl, ours, work))
             cells = ocspserve_cells(pki, parts, peers, ours, args.workers, args.requests)
