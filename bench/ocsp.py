@@ -273,20 +273,33 @@ def write_responses(cfssl: str | None, ours: list[str], work: Path) -> str:
 # 3. crl
 
 
-def crl_part(ours: list[str], work: Path, pki: PKI, certs: int, rounds: int, startup: float) -> list[str]:
+def crl_part(ours: list[str], cfssl165: str | None, work: Path, pki: PKI, certs: int, rounds: int, startup: float) -> list[str]:
+    """``crl`` of the revoked rows by ours and cfssl 1.6.5 (with SQLite), alternating; 1.2.0 has no crl command."""
     conf = copy_db(work, "pristine", "crl")
-    crl_times = []
-    der = b""
-    for _ in range(rounds):
-        elapsed, out = timed([*ours, "crl", "-db-config", conf.name, "-ca", "ca.pem", "-ca-key", "ca-key.pem"], work)
-        crl_times.append(elapsed)
-        der = base64.b64decode(out)
-    listed = len(list(x509.load_der_x509_crl(der)))
-    med = statistics.median(crl_times)
+    args = ["crl", "-db-config", conf.name, "-ca", "ca.pem", "-ca-key", "ca-key.pem"]
+    tools = [("cfssl 1.6.5", [cfssl165])] if cfssl165 else []
+    tools.append(("cfsslpy", ours))
+    times: dict[str, list[float]] = {label: [] for label, _ in tools}
+    anomalies = []
     n_revoked = len(pki.revoked)
-    print(f"crl (cfsslpy only; cfssl 1.2.0 has no crl command): {n_revoked} revoked rows of {certs}, median of {rounds}")
-    print(f"cfsslpy crl: {med:.2f} s ({n_revoked / med:,.0f} revoked rows/s, {med - startup:.2f} s above start-up), {len(der):,} bytes DER")
-    return [] if listed == n_revoked else [f"crl lists {listed} certificates, the database has {n_revoked} revoked"]
+    for _ in range(rounds):
+        for label, cmd in tools:
+            elapsed, out = timed([*cmd, *args], work)
+            times[label].append(elapsed)
+            der = base64.b64decode(out)
+            listed = len(list(x509.load_der_x509_crl(der)))
+            if listed != n_revoked:
+                anomalies.append(f"{label} crl lists {listed} certificates, the database has {n_revoked} revoked")
+    print(f"crl (cfssl 1.2.0 has no crl command): {n_revoked} revoked rows of {certs}, median of {rounds}, tools alternating")
+    med = statistics.median(times["cfsslpy"])
+    for label, _ in tools:
+        m = statistics.median(times[label])
+        print(f"{label} crl: {m:.2f} s ({n_revoked / m:,.0f} revoked rows/s)")
+    base = statistics.median(times["cfssl 1.6.5"]) if cfssl165 else None
+    print(
+        f"cfsslpy: {med - startup:.2f} s above start-up; vs 1.6.5: {f'{med / base:.2f}x' if base else 'absent'} (time ratio, lower is better)"
+    )
+    return sorted(set(anomalies))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -335,7 +348,7 @@ def main() -> int:
             report(cells, results, peers)
             print()
         if "crl" in parts:
-            findings.anomalies += crl_part(ours, work, pki, args.certs, args.rounds, startup)
+            findings.anomalies += crl_part(ours, cfssl165, work, pki, args.certs, args.rounds, startup)
     findings.print()
     print(f"total bench time {time.monotonic() - began:.0f} s")
     return 1 if findings.anomalies else 0
