@@ -28,7 +28,8 @@ also its own OCSP responder, is built with the core (``CertDB``), the certificat
      demand, then cached) and live mode with ``-cache-ttl 0`` (every request signed).
 
    Every answer is checked before timing: a successful OCSPResponse for that serial, good or revoked.
-3. ``crl`` (ours only: cfssl 1.2.0 has no ``crl`` command): time to make the CRL of the revoked rows.
+3. ``crl``: time to make the CRL of the revoked rows, ours and cfssl 1.6.5's (its SQLite build), alternating
+   (cfssl 1.2.0 has no ``crl`` command); every CRL must list exactly the revoked rows.
 """
 
 from __future__ import annotations
