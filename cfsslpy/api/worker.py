@@ -165,7 +165,10 @@ class Worker:
         while not self._stop.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), TICK)
-            self._sweep()
+            try:
+                self._sweep()
+            except Exception as exc:  # a bug in the sweep must not end the worker: one line, next tick again
+                loop_error(asyncio.get_running_loop(), {"message": "deadline sweep failed", "exception": exc})
             if self._parent is not None and os.getppid() != self._parent:
                 log.warning("worker %d: the server process is gone; shutting down", os.getpid())
                 break

@@ -341,3 +341,22 @@ def test_a_rejected_client_cn_is_logged_quoted_in_one_line(caplog: pytest.LogCap
     assert message.startswith('Rejected client cert CN "client-bad\\n2026/01/01 00:00:00 [ERROR] forged')
     assert "\n" not in message and len(message) < 400
     assert message.endswith(" does not match regex ^client-good$")
+
+
+def test_a_failing_deadline_sweep_is_one_log_line_and_the_worker_goes_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from cfsslpy.api.connection import Connection
+
+    def broken(self: Connection, now: float) -> str | None:
+        raise RuntimeError("sweep bug")
+
+    monkeypatch.setattr(Connection, "overdue", broken)
+    with caplog.at_level(logging.INFO), worker(failing_app, True) as (port, thread):
+        idle = socket.create_connection(("127.0.0.1", port))  # something for the sweep to look at
+        time.sleep(0.8)  # a few sweeps
+        assert thread.is_alive()
+        assert exchange(port, "GET", "/fine") == (200, b"ok\n")
+        idle.close()
+    failures = [r for r in caplog.records if "deadline sweep failed" in r.getMessage()]
+    assert failures and all(r.exc_info is None and "RuntimeError: sweep bug" in r.getMessage() for r in failures)
