@@ -18,6 +18,7 @@ certificates, CRLs or OCSP responses, is each caller's rule (and code).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -69,3 +70,24 @@ def load_ca_pair(
 
 
 __all__ = ["CAPair", "load_ca_pair"]
+
+
+def require_valid(cert: x509.Certificate, role: str, now: dt.datetime | None = None) -> None:
+    """Refuse to sign with ``cert`` outside its validity period: 1211 (cfssl's code for Go's "certificate has
+    expired or is not yet valid") naming the certificate and the bound. cfssl signs CRLs and OCSP responses
+    with an expired CA or responder; relying parties then reject them (RFC 5280 §6.3.3, RFC 6960 §4.2.2.2),
+    and a response about a certificate signed by a key whose certificate has lapsed vouches for nothing."""
+    current = now or dt.datetime.now(dt.timezone.utc)
+    current = current.replace(tzinfo=dt.timezone.utc) if current.tzinfo is None else current.astimezone(dt.timezone.utc)
+    subject = cert.subject.rfc4514_string() or "(empty subject)"
+    if current > cert.not_valid_after_utc:
+        bound = f"expired at {cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}"
+    elif current < cert.not_valid_before_utc:
+        bound = f"is not valid before {cert.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ}"
+    else:
+        return
+    raise CfsslError(
+        Category.CERTIFICATE,
+        Reason.VERIFY_FAILED + 11,  # cfssl's Expired reason (1211)
+        f"the {role} certificate ({subject}) {bound} (now {current:%Y-%m-%dT%H:%M:%SZ}): it cannot sign",
+    )

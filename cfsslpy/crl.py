@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from cfsslpy.capair import load_ca_pair
+from cfsslpy.capair import load_ca_pair, require_valid
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason
 from cfsslpy.gojson import format_duration
 from cfsslpy.keys import (
@@ -90,26 +90,6 @@ def _ext(cert: x509.Certificate, cls: type[Any]) -> Any:
         return cert.extensions.get_extension_for_class(cls).value
     except x509.ExtensionNotFound:
         return None
-
-
-def require_valid(cert: x509.Certificate, role: str, now: dt.datetime | None = None) -> None:
-    """Refuse to sign with ``cert`` outside its validity period: 1211 (cfssl's code for Go's "certificate has
-    expired or is not yet valid") naming the certificate and the bound. cfssl signs CRLs and OCSP responses
-    with an expired CA or responder; relying parties then reject them (RFC 5280 §6.3.3, RFC 6960 §4.2.2.2),
-    and a response about a certificate signed by a key whose certificate has lapsed vouches for nothing."""
-    current = _utc(now or dt.datetime.now(dt.timezone.utc))
-    subject = cert.subject.rfc4514_string() or "(empty subject)"
-    if current > cert.not_valid_after_utc:
-        bound = f"expired at {cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}"
-    elif current < cert.not_valid_before_utc:
-        bound = f"is not valid before {cert.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ}"
-    else:
-        return
-    raise CfsslError(
-        Category.CERTIFICATE,
-        Reason.VERIFY_FAILED + 11,  # cfssl's Expired reason (1211)
-        f"the {role} certificate ({subject}) {bound} (now {current:%Y-%m-%dT%H:%M:%SZ}): it cannot sign",
-    )
 
 
 def check_crl_issuer(cert: x509.Certificate, key: PrivateKey, now: dt.datetime | None = None) -> None:

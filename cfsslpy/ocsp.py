@@ -33,9 +33,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from cfsslpy.capair import load_ca_pair
+from cfsslpy.capair import load_ca_pair, require_valid
 from cfsslpy.certdb import STATUSES, CertDB, CertificateRecord, OCSPRecord, key_id_hex, with_aki
-from cfsslpy.crl import require_valid
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason
 from cfsslpy.gojson import parse_duration
 from cfsslpy.inputs import Stdin

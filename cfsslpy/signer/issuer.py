@@ -8,8 +8,7 @@ from typing import Any
 
 from cryptography import x509
 
-from cfsslpy.capair import load_ca_pair
-from cfsslpy.crl import require_valid
+from cfsslpy.capair import load_ca_pair, require_valid
 from cfsslpy.errors import Category, CfsslError, Reason
 from cfsslpy.keys import PrivateKey, certificate_key_matches, check_supported_key, signature_hash
 

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtensionOID
 
+from cfsslpy.capair import require_valid
 from cfsslpy.config import CSRWhitelist, SigningProfile
-from cfsslpy.crl import require_valid
 from cfsslpy.csr import OID_DELEGATION_USAGE, SANs, Subject, classify_hosts
 from cfsslpy.errors import Category, CfsslError, Reason, log_value
 from cfsslpy.keys import is_dsa
