@@ -5,6 +5,14 @@ where cfssl prints plain text, such as ``ca section only permitted in initca``).
 API's single wrapper are the only places that turn these into output.
 
 The numeric codes and fixed messages are cfssl's (reference §5); they are a compatibility contract.
+:class:`Code` lists every code cfssl can produce, and a :class:`CfsslError` can only carry one of them:
+``CfsslError(Category.OCSP, Reason.UNMATCHED_WHITELIST)`` (8500, which cfssl never produces) raises
+``ValueError`` at construction, a programming error rather than an answer to a user.
+
+Any error may carry a **hint** (``Error.hint``): the file, the field, or what to do next, in one line. It is
+never part of the message (cfssl's wire format is unchanged). The CLI prints :meth:`Error.render_hint` on
+stderr after the error; the API does not send it (a hint may name server-side files or operator actions):
+the API's wrapper only logs it.
 """
 
 from __future__ import annotations
@@ -12,6 +20,8 @@ from __future__ import annotations
 import enum
 import json
 import re
+from collections.abc import Mapping
+from typing import overload
 
 
 class Category(enum.IntEnum):
@@ -73,7 +83,100 @@ class Reason(enum.IntEnum):
     RECORD_NOT_FOUND = 200
 
 
-# Fixed messages of cfssl's errors.New, keyed by code (reference §5.4).
+class Code(enum.IntEnum):
+    """Every code cfssl 1.6.5 produces: ``category + reason``, with each name spelled ``CATEGORY_REASON``.
+
+    These are the pairs cfssl's ``errors.New`` accepts (it panics on the others; the one exception,
+    ``New(OCSPError, <any reason>)``, is only ever called by cfssl with the reasons below), plus the codes
+    cfssl only builds with ``errors.Wrap``, whose message is the wrapped error's text (:data:`WRAP_ONLY`):
+    Go's x509 verification reasons (1210 + Go's ``InvalidReason``, 1220 for an unknown authority), a CSR
+    that cannot be generated (9400) and the certificate store's insert/update failures (11100, 11200).
+    """
+
+    CERTIFICATE_UNKNOWN = 1000
+    CERTIFICATE_READ_FAILED = 1001
+    CERTIFICATE_DECODE_FAILED = 1002
+    CERTIFICATE_PARSE_FAILED = 1003
+    CERTIFICATE_SELF_SIGNED = 1100
+    CERTIFICATE_VERIFY_FAILED = 1200
+    # Wrap(CertificateError, VerifyFailed, x509.CertificateInvalidError): 1210 + Go's InvalidReason
+    CERTIFICATE_NOT_AUTHORIZED_TO_SIGN = 1210
+    CERTIFICATE_EXPIRED = 1211
+    CERTIFICATE_CA_NOT_AUTHORIZED_FOR_THIS_NAME = 1212
+    CERTIFICATE_TOO_MANY_INTERMEDIATES = 1213
+    CERTIFICATE_INCOMPATIBLE_USAGE = 1214
+    CERTIFICATE_NAME_MISMATCH = 1215
+    CERTIFICATE_NAME_CONSTRAINTS_WITHOUT_SANS = 1216
+    CERTIFICATE_UNCONSTRAINED_NAME = 1217
+    CERTIFICATE_TOO_MANY_CONSTRAINTS = 1218
+    CERTIFICATE_CA_NOT_AUTHORIZED_FOR_EXT_KEY_USAGE = 1219
+    # Wrap(CertificateError, VerifyFailed, x509.UnknownAuthorityError); also 1210 + Go's NoValidChains (10)
+    CERTIFICATE_UNKNOWN_AUTHORITY = 1220
+    CERTIFICATE_BAD_REQUEST = 1300
+    CERTIFICATE_MISSING_SERIAL = 1400
+    PRIVATE_KEY_UNKNOWN = 2000
+    PRIVATE_KEY_READ_FAILED = 2001
+    PRIVATE_KEY_DECODE_FAILED = 2002
+    PRIVATE_KEY_PARSE_FAILED = 2003
+    PRIVATE_KEY_ENCRYPTED = 2100
+    PRIVATE_KEY_NOT_RSA_OR_ECC = 2200
+    PRIVATE_KEY_KEY_MISMATCH = 2300
+    PRIVATE_KEY_GENERATION_FAILED = 2400
+    PRIVATE_KEY_UNAVAILABLE = 2500
+    INTERMEDIATES_UNKNOWN = 3000
+    INTERMEDIATES_READ_FAILED = 3001
+    INTERMEDIATES_DECODE_FAILED = 3002
+    INTERMEDIATES_PARSE_FAILED = 3003
+    ROOT_UNKNOWN = 4000
+    ROOT_READ_FAILED = 4001
+    ROOT_DECODE_FAILED = 4002
+    ROOT_PARSE_FAILED = 4003
+    POLICY_UNKNOWN = 5000
+    POLICY_NO_KEY_USAGES = 5100
+    POLICY_INVALID_POLICY = 5200
+    POLICY_INVALID_REQUEST = 5300
+    POLICY_UNKNOWN_PROFILE = 5400
+    POLICY_UNMATCHED_WHITELIST = 5500
+    DIAL_UNKNOWN = 6000
+    API_CLIENT_AUTHENTICATION_FAILURE = 7100
+    API_CLIENT_JSON_ERROR = 7200
+    API_CLIENT_IO_ERROR = 7300
+    API_CLIENT_CLIENT_HTTP_ERROR = 7400
+    API_CLIENT_SERVER_REQUEST_FAILED = 7500
+    OCSP_UNKNOWN = 8000
+    OCSP_READ_FAILED = 8001
+    OCSP_ISSUER_MISMATCH = 8100
+    OCSP_INVALID_STATUS = 8200
+    CSR_UNKNOWN = 9000
+    CSR_READ_FAILED = 9001
+    CSR_DECODE_FAILED = 9002
+    CSR_PARSE_FAILED = 9003
+    CSR_BAD_REQUEST = 9300
+    CSR_GENERATION_FAILED = 9400  # Wrap(CSRError, GenerationFailed, ...) only
+    CT_UNKNOWN = 10000
+    CT_PRECERT_SUBMISSION_FAILED = 10100
+    CT_PRECERT_MISSING_POISON = 10300
+    CT_PRECERT_INVALID_POISON = 10400
+    CERT_STORE_UNKNOWN = 11000
+    CERT_STORE_INSERTION_FAILED = 11100  # Wrap only
+    CERT_STORE_RECORD_NOT_FOUND = 11200  # Wrap only
+
+    @property
+    def category(self) -> Category:
+        return Category(self.value // 1000 * 1000)
+
+    @property
+    def reason(self) -> int:
+        return self.value - self.category.value
+
+    @property
+    def fixed_message(self) -> str | None:
+        """cfssl's ``errors.New`` message, or None for a code cfssl only builds with ``errors.Wrap``."""
+        return _MESSAGES.get(self)
+
+
+# Fixed messages of cfssl's errors.New, keyed by code (reference §5.4). 8000's is empty in cfssl too:
+# New(OCSPError, Unknown) falls through cfssl's switch without a text.
 _MESSAGES: dict[int, str] = {
     1000: "Unknown certificate error",
     1001: "Failed to read certificate",
@@ -127,6 +230,17 @@ _MESSAGES: dict[int, str] = {
     10400: "Precertificate contains an invalid CT poison extension",
     11000: "Certificate store action failed due to unknown error",
 }
+FIXED_MESSAGES: Mapping[int, str] = _MESSAGES
+
+# The codes cfssl only builds with errors.Wrap: no fixed message, so a CfsslError needs one.
+WRAP_ONLY: frozenset[Code] = frozenset(
+    [
+        *(Code(code) for code in range(1210, 1221)),
+        Code.CSR_GENERATION_FAILED,
+        Code.CERT_STORE_INSERTION_FAILED,
+        Code.CERT_STORE_RECORD_NOT_FOUND,
+    ]
+)
 
 
 def go_json_dumps(value: object, indent: int | None = None) -> str:
@@ -157,35 +271,72 @@ _GO_ESCAPES = {"\\b": "\\u0008", "\\f": "\\u000c"}
 
 
 class Error(Exception):
-    """The root of every error cfsslpy reports to a user; ``message`` is what gets printed."""
+    """The root of every error cfsslpy reports to a user; ``message`` is what gets printed.
+
+    ``hint`` (optional, one line) says where to look or what to do next: the file, the field, the flag. It is
+    never part of ``message``: the CLI prints :meth:`render_hint` on stderr after the error, the API only
+    logs it.
+    """
 
     message: str
+    hint: str | None = None
+
+    def render_hint(self) -> str | None:
+        """``hint: <text>`` as the CLI prints it on a line of its own after the error, or None without a hint.
+
+        Control characters (a newline from a file name, say) are escaped so that the hint stays one line.
+        """
+        if not self.hint:
+            return None
+        text = self.hint if self.hint.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in self.hint)
+        return f"hint: {text}"
 
 
 class ApiError(Error):
     """cfssl's ``errors.HTTPError``: an HTTP-level failure of the API whose envelope code is the HTTP status."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, *, hint: str | None = None) -> None:
         self.status = status
         self.message = message
         self.headers = dict(headers or {})
+        self.hint = hint
         super().__init__(message)
 
 
 class CfsslError(Error):
-    """A cfssl-typed error: ``code = category + reason``.
+    """A cfssl-typed error: ``code = category + reason``, always one of :class:`Code`.
 
-    ``CfsslError(Category.CSR, Reason.DECODE_FAILED)`` carries cfssl's fixed message (errors.New);
-    passing ``message`` mirrors errors.Wrap, where the message is the underlying error's text.
+    ``CfsslError(Category.CSR, Reason.DECODE_FAILED)`` (or ``CfsslError(Code.CSR_DECODE_FAILED)``) carries
+    cfssl's fixed message (errors.New); passing ``message`` mirrors errors.Wrap, where the message is the
+    underlying error's text. A pair whose code cfssl never produces raises ``ValueError``, and so does a
+    Wrap-only code (:data:`WRAP_ONLY`) without a message; a category or reason of the wrong type raises
+    ``TypeError``: both are programming errors, found by the tests rather than by users.
     """
 
-    def __init__(self, category: Category, reason: int = Reason.NONE, message: str | None = None) -> None:
-        self.category = category
-        self.reason = int(reason)
-        self.code = int(category) + int(reason)
+    @overload
+    def __init__(self, category: Code, reason: str | None = None, message: str | None = None, *, hint: str | None = None) -> None: ...
+
+    @overload
+    def __init__(self, category: Category, reason: int = ..., message: str | None = None, *, hint: str | None = None) -> None: ...
+
+    def __init__(
+        self, category: Category | Code, reason: int | str | None = None, message: str | None = None, *, hint: str | None = None
+    ) -> None:
+        code = _code_of(category, reason)
+        if isinstance(reason, str):  # CfsslError(Code.X, "the wrapped error's text")
+            if message is not None:
+                raise TypeError(f"CfsslError({code.name}, ...): the message is given twice")
+            message = reason
         if message is None:
-            message = _MESSAGES.get(self.code, "")
+            fixed = _MESSAGES.get(code)
+            if fixed is None:
+                raise ValueError(f"cfssl code {int(code)} ({code.name}) has no fixed message: pass the wrapped error's text")
+            message = fixed
+        self.category = code.category
+        self.reason = code.reason
+        self.code = int(code)
         self.message = message
+        self.hint = hint
         super().__init__(message)
 
     def to_json(self) -> str:
@@ -196,11 +347,34 @@ class CfsslError(Error):
         return self.to_json()
 
 
-class PlainError(Error):
-    """An untyped error that cfssl reports as plain text (reference §5.5); exit status 1 on the CLI."""
+def _code_of(category: Category | Code, reason: int | str | None) -> Code:
+    """The :class:`Code` of a constructor's arguments; TypeError/ValueError for what cfssl never produces."""
+    if isinstance(category, Code):
+        if reason is not None and not isinstance(reason, str):
+            raise TypeError(f"CfsslError({category.name}, ...): a Code takes no reason, only a message")
+        return category
+    if isinstance(reason, (bool, str)):
+        raise TypeError(f"CfsslError reason must be an int (a Reason), not {type(reason).__name__}")
+    base = Category(category)  # ValueError for anything that is no category
+    total = int(base) + int(reason or 0)
+    try:
+        return Code(total)
+    except ValueError:
+        raise ValueError(f"cfssl has no error code {total} ({base.name} + reason {int(reason or 0)})") from None
 
-    def __init__(self, message: str) -> None:
+
+class PlainError(Error):
+    """An untyped error that cfssl reports as plain text (reference §5.5); exit status 1 on the CLI.
+
+    In the API it is cfssl's "any other Go error": HTTP ``status`` 500 with code 0, as cfssl answers the same
+    failure. A site where cfsslpy deliberately answers otherwise passes another ``status`` (a 503 for a
+    store that is unavailable, say): the envelope code is then that status, as for :class:`ApiError`.
+    """
+
+    def __init__(self, message: str, *, status: int = 500, hint: str | None = None) -> None:
         self.message = message
+        self.status = status
+        self.hint = hint
         super().__init__(message)
 
     def __str__(self) -> str:
@@ -210,8 +384,9 @@ class PlainError(Error):
 class UsageError(Error):
     """Wrong command-line usage: the CLI prints the message and the usage, exit status 2."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
         self.message = message
+        self.hint = hint
         super().__init__(message)
 
 

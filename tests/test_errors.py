@@ -5,9 +5,13 @@ from __future__ import annotations
 import pytest
 
 from cfsslpy.errors import (
+    FIXED_MESSAGES,
     LOG_VALUE_LIMIT,
+    WRAP_ONLY,
+    ApiError,
     Category,
     CfsslError,
+    Code,
     Error,
     PlainError,
     Reason,
@@ -99,8 +103,133 @@ def test_json_is_compact_with_go_escaping() -> None:
     assert error.to_json() == '{"code":1000,"message":"x509: cannot sign with \\u003cnil\\u003e \\u0026 \\"quotes\\"\\u2028"}'
 
 
-def test_a_code_without_a_fixed_message_is_empty() -> None:
-    assert CfsslError(Category.POLICY, 999).message == ""
+def test_a_code_cfssl_never_produces_cannot_be_constructed() -> None:
+    # it used to give an invented code 5999 with an empty message; now it is a programming error
+    with pytest.raises(ValueError, match="5999"):
+        CfsslError(Category.POLICY, 999)
+
+
+def test_only_8000_has_an_empty_fixed_message() -> None:
+    # cfssl's New(OCSPError, Unknown) falls through its switch without a text
+    assert CfsslError(Category.OCSP, Reason.UNKNOWN).message == ""
+    assert [code for code, message in FIXED_MESSAGES.items() if not message] == [Code.OCSP_UNKNOWN]
+
+
+# -- the Code enum: exactly cfssl's codes ------------------------------------------------------------------
+
+# cfssl 1.6.5: every code errors.New accepts (error.go), plus the codes its sources build only with errors.Wrap:
+# x509 verification (1210 + Go's InvalidReason, 1220 unknown authority), CSR generation (csr.go, 9400) and the
+# certificate store's insert/update failures (certdb/sql, 11100/11200).
+CFSSL_NEW_CODES = {row[2] for row in TABLE}
+CFSSL_WRAP_ONLY_CODES = {*range(1210, 1221), 9400, 11100, 11200}
+
+
+def test_code_enum_is_exactly_cfssls_codes() -> None:
+    assert {int(code) for code in Code} == CFSSL_NEW_CODES | CFSSL_WRAP_ONLY_CODES
+    assert {int(code) for code in WRAP_ONLY} == CFSSL_WRAP_ONLY_CODES
+    assert set(FIXED_MESSAGES) == CFSSL_NEW_CODES
+    assert len({code.name for code in Code}) == len(Code)  # no aliases: one name per code
+
+
+def test_every_code_has_a_fixed_message_or_is_wrap_only() -> None:
+    for code in Code:
+        assert (code in FIXED_MESSAGES) != (code in WRAP_ONLY), code
+        assert code.fixed_message == FIXED_MESSAGES.get(code)
+
+
+def test_code_splits_into_category_and_reason() -> None:
+    assert (Code.POLICY_UNKNOWN_PROFILE.category, Code.POLICY_UNKNOWN_PROFILE.reason) == (Category.POLICY, 400)
+    assert (Code.CERT_STORE_RECORD_NOT_FOUND.category, Code.CERT_STORE_RECORD_NOT_FOUND.reason) == (Category.CERT_STORE, 200)
+    assert (Code.CERTIFICATE_EXPIRED.category, Code.CERTIFICATE_EXPIRED.reason) == (Category.CERTIFICATE, 211)
+    for code in Code:
+        assert code.category + code.reason == code
+        assert code.name.startswith(code.category.name + "_")
+
+
+@pytest.mark.parametrize(("category", "reason", "code", "message"), TABLE, ids=[str(row[2]) for row in TABLE])
+def test_a_code_builds_the_same_error_as_its_pair(category: Category, reason: int, code: int, message: str) -> None:
+    by_code, by_pair = CfsslError(Code(code)), CfsslError(category, reason)
+    assert (by_code.code, by_code.message, by_code.category, by_code.reason) == (
+        by_pair.code,
+        by_pair.message,
+        by_pair.category,
+        by_pair.reason,
+    )
+
+
+def test_a_code_takes_the_wrapped_message() -> None:
+    assert str(CfsslError(Code.CSR_GENERATION_FAILED, "x509: bad extension")) == '{"code":9400,"message":"x509: bad extension"}'
+    assert CfsslError(Code.POLICY_INVALID_POLICY, message="empty expiry string").message == "empty expiry string"
+    assert type(CfsslError(Code.POLICY_UNKNOWN).code) is int  # the wire and the logs see a plain number
+
+
+@pytest.mark.parametrize(
+    ("category", "reason", "code"),
+    [
+        (Category.OCSP, Reason.UNMATCHED_WHITELIST, 8500),  # the example: no invented 8500
+        (Category.CT, Reason.CT_CLIENT_CONSTRUCTION_FAILED, 10200),  # errors.New panics on it; cfssl never wraps it
+        (Category.CERT_STORE, Reason.READ_FAILED, 11001),
+        (Category.DIAL, Reason.READ_FAILED, 6001),
+        (Category.API_CLIENT, Reason.UNKNOWN, 7000),  # errors.New(APIClientError, Unknown) panics
+        (Category.OCSP, Reason.DECODE_FAILED, 8002),
+        (Category.SUCCESS, Reason.NONE, 0),  # cfssl refuses to build an error of category Success
+        (Category.CERTIFICATE, Reason.VERIFY_FAILED + 21, 1221),
+    ],
+)
+def test_an_invalid_pair_raises(category: Category, reason: int, code: int) -> None:
+    with pytest.raises(ValueError, match=str(code)):
+        CfsslError(category, reason, "some text")
+
+
+def test_a_wrap_only_code_needs_a_message() -> None:
+    for code in WRAP_ONLY:
+        with pytest.raises(ValueError, match="no fixed message"):
+            CfsslError(code)
+        with pytest.raises(ValueError, match="no fixed message"):
+            CfsslError(code.category, code.reason)
+        assert CfsslError(code.category, code.reason, "text").code == code
+
+
+def test_wrong_argument_types_raise_type_error() -> None:
+    with pytest.raises(TypeError):
+        CfsslError(Code.POLICY_UNKNOWN, Reason.INVALID_POLICY)  # type: ignore[call-overload]
+    with pytest.raises(TypeError):
+        CfsslError(Category.POLICY, "Unknown policy error")  # type: ignore[call-overload]
+    with pytest.raises(TypeError):
+        CfsslError(Code.POLICY_INVALID_POLICY, "text", "text again")
+    with pytest.raises(ValueError):
+        CfsslError(1234, Reason.NONE)  # type: ignore[call-overload]
+
+
+# -- hints ---------------------------------------------------------------------------------------------------
+
+
+def test_no_hint_by_default() -> None:
+    for error in (CfsslError(Code.CSR_DECODE_FAILED), PlainError("x"), UsageError("x"), ApiError(400, "x")):
+        assert error.hint is None
+        assert error.render_hint() is None
+
+
+def test_a_hint_is_rendered_on_its_own_line_and_never_changes_the_message() -> None:
+    error = CfsslError(Code.PRIVATE_KEY_ENCRYPTED, hint="set CFSSL_CA_PK_PASSWORD to the key's password")
+    assert error.to_json() == '{"code":2100,"message":"Private key is encrypted."}'
+    assert error.render_hint() == "hint: set CFSSL_CA_PK_PASSWORD to the key's password"
+    plain = PlainError("open ca.pem: no such file or directory", hint="the file named by -ca")
+    assert str(plain) == "open ca.pem: no such file or directory"
+    assert plain.render_hint() == "hint: the file named by -ca"
+    assert UsageError("x", hint="see -help").render_hint() == "hint: see -help"
+    assert ApiError(400, "x", hint="field 'hosts'").render_hint() == "hint: field 'hosts'"
+
+
+def test_a_hint_stays_one_line() -> None:
+    rendered = CfsslError(Code.CERTIFICATE_READ_FAILED, "x", hint="file a\nb\x1b[31m\u2028").render_hint()
+    assert rendered == "hint: file a\\nb\\x1b[31m\\u2028"
+    assert (rendered or "").isprintable()
+
+
+def test_plain_error_status_defaults_to_cfssls_500() -> None:
+    assert PlainError("x").status == 500
+    assert PlainError("x", status=503).status == 503
 
 
 def test_policy_error_is_5200_with_the_detail() -> None:
