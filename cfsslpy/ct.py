@@ -16,14 +16,12 @@ import base64
 import binascii
 import json
 import struct
-import urllib.error
-import urllib.request
 from typing import Any
 
 from cryptography import x509
 from cryptography.x509.oid import ObjectIdentifier
 
-from cfsslpy import gojson
+from cfsslpy import gojson, net
 from cfsslpy.errors import Category, CfsslError, Reason
 
 OID_SCT_LIST = ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")
@@ -84,18 +82,24 @@ def submit_precert(server: str, chain: list[bytes], timeout: float = SUBMIT_TIME
     if not url.startswith(("http://", "https://")):
         raise _submission_error(f"CT log server {server!r} is not an http(s) URL")
     body = json.dumps({"chain": [base64.b64encode(c).decode() for c in chain]}).encode()
-    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked above
-            payload = response.read(_MAX_RESPONSE + 1)
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        raise _submission_error(f"CT log {server} answered HTTP {exc.code}") from None
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise _submission_error(f"CT log {server} unreachable: {reason}") from None
-    if len(payload) > _MAX_RESPONSE:
-        raise _submission_error(f"CT log {server} response too large")
+        response = net.fetch(
+            url,
+            method="POST",
+            body=body,
+            headers={"Content-Type": "application/json"},
+            max_bytes=_MAX_RESPONSE,
+            timeout=timeout,
+            schemes=("http", "https"),
+            redirects=10,
+        )
+    except net.TooLarge:
+        raise _submission_error(f"CT log {server} response too large") from None
+    except net.FetchError as exc:
+        raise _submission_error(f"CT log {server} unreachable: {exc.message}") from None
+    if not 200 <= response.status < 300:
+        raise _submission_error(f"CT log {server} answered HTTP {response.status}")
+    payload = response.body
     try:
         parsed = gojson.loads(payload)  # depth-limited: a hostile log cannot exhaust the recursion limit
     except ValueError:

@@ -18,8 +18,10 @@ Security-relevant behaviour:
 
 * HTTPS remotes are verified against ``-tls-remote-ca`` (only that bundle) or else the system roots; host
   names are checked. A client certificate (``-mutual-tls-client-cert``/``-key``) is offered when given.
-* Every connection has a timeout (30 s for connecting and for each read, by default); responses over
-  16 MiB are refused; redirects are not followed (a 3xx is an HTTP error, 7400).
+* Every request has a timeout (30 s by default, for connecting, sending and reading together); responses
+  over 16 MiB are refused; redirects are not followed (a 3xx is an HTTP error, 7400). Requests go through
+  :func:`cfsslpy.net.fetch`: environment proxies (``https_proxy``, ``no_proxy``...) apply as in Go's default
+  client, never to a loopback remote.
 * With an auth key (profile ``auth_remote``), the request goes to ``/authsign`` with
   ``token = HMAC-SHA256(key, request bytes)`` and the current Unix ``timestamp``. Keys and tokens are
   never logged.
@@ -60,7 +62,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from cfsslpy import __version__, auth
+from cfsslpy import __version__, auth, net
 from cfsslpy.config import Signing, SigningProfile
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason, go_json_dumps, log_value
 from cfsslpy.gojson import JSONDecodeError, fold_keys, loads, type_error
@@ -294,17 +296,11 @@ class RemoteClient:
         return _unwrap(data)
 
     def _post(self, url: RemoteURL, endpoint: str, body: bytes) -> tuple[int, bytes]:
-        import http.client
-
+        """One POST through :func:`cfsslpy.net.fetch`: no redirects (a 3xx is an HTTP error), the size cap,
+        environment proxies (never for loopback), the verifying TLS context for https."""
         target = url.endpoint(endpoint)
-        path = f"{url.path}{API_PREFIX}{endpoint}"
-        conn: http.client.HTTPConnection
-        if url.scheme == "https":
-            if self.tls is None:
-                self.tls = RemoteTLS().context()
-            conn = http.client.HTTPSConnection(url.host, url.port, timeout=self.timeout, context=self.tls)
-        else:
-            conn = http.client.HTTPConnection(url.host, url.port, timeout=self.timeout)
+        if url.scheme == "https" and self.tls is None:
+            self.tls = RemoteTLS().context()
         headers = {
             "Content-Type": "application/json",
             "Accept": "application/json",
@@ -313,22 +309,18 @@ class RemoteClient:
         }
         log.debug("POST %s", target)
         try:
-            conn.request("POST", path, body=body, headers=headers)
-            response = conn.getresponse()
-            try:
-                data = response.read(MAX_RESPONSE + 1)
-                status = response.status
-            finally:
-                response.close()  # an unread rest would keep the socket open
-        except (OSError, http.client.HTTPException) as exc:
+            response = net.fetch(
+                target, method="POST", body=body, headers=headers, max_bytes=MAX_RESPONSE, timeout=self.timeout, redirects=0, tls=self.tls
+            )
+        except net.TooLarge:
+            raise CfsslError(
+                Category.API_CLIENT, Reason.IO_ERROR, f"the response of {target} is larger than {MAX_RESPONSE >> 20} MiB"
+            ) from None
+        except net.FetchError as exc:
             raise _Unreachable(
-                CfsslError(Category.API_CLIENT, Reason.CLIENT_HTTP_ERROR, f"failed POST to {target}: {self._reason(exc, url)}")
+                CfsslError(Category.API_CLIENT, Reason.CLIENT_HTTP_ERROR, f"failed POST to {target}: {self._reason(exc.cause or exc, url)}")
             ) from exc
-        finally:
-            conn.close()
-        if len(data) > MAX_RESPONSE:
-            raise CfsslError(Category.API_CLIENT, Reason.IO_ERROR, f"the response of {target} is larger than {MAX_RESPONSE >> 20} MiB")
-        return status, data
+        return response.status, response.body
 
     def _reason(self, exc: BaseException, url: RemoteURL) -> str:
         import socket

@@ -10,15 +10,12 @@ intermediate once a chain through it validates to a configured root; roots are n
 from __future__ import annotations
 
 import logging
-import time
-import urllib.parse
 from collections.abc import Callable
-from typing import Any
 
 from cryptography import x509
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
-from cfsslpy import certinfo
+from cfsslpy import net
 from cfsslpy.bundler.chains import is_self_signed
 from cfsslpy.bundler.formats import parse_pem_certificates
 from cfsslpy.bundler.pool import Pool
@@ -30,8 +27,6 @@ MAX_AIA_FETCHES = 8
 MAX_AIA_DEPTH = 6
 MAX_AIA_BYTES = 1 << 20
 MAX_REDIRECTS = 3
-
-_REDIRECTS = (301, 302, 303, 307, 308)
 
 
 def ca_issuer_urls(cert: x509.Certificate) -> list[str]:
@@ -80,61 +75,32 @@ def follow_ca_issuers(
     return [c for c in fetched if c not in roots]
 
 
-def fetch_certificate(url: str, *, timeout: float, connect: certinfo.Connect | None = None) -> x509.Certificate | None:
+def fetch_certificate(url: str, *, timeout: float, connect: net.Connect | None = None) -> x509.Certificate | None:
     """GET one caIssuers URL (``http://`` only, redirects followed), DER then PEM; None (logged) on any failure.
 
-    ``connect`` is serve's outbound policy (``certinfo.FetchPolicy.connect``); None dials any address.
+    ``connect`` is serve's outbound policy (``net.FetchPolicy.connect``); None dials any address.
     """
-    import http.client  # only when an AIA URL is followed: it costs tens of ms to import
-
-    for _ in range(MAX_REDIRECTS + 1):
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme.lower() != "http" or not parts.hostname:
-            log.debug("skipping AIA URL %s: only http:// URLs are fetched", url)
-            return None
-        try:
-            body, location = _get(http.client, parts, timeout, connect)
-        except (OSError, http.client.HTTPException, ValueError, CfsslError) as exc:
-            log.debug("failed to fetch %s: %s", url, exc)
-            return None
-        if location is not None:
-            url = urllib.parse.urljoin(url, location)
-            continue
-        return _certificate_in(body, url)
-    log.debug("too many redirects fetching %s", url)
-    return None
-
-
-def _get(http_client: Any, parts: urllib.parse.SplitResult, timeout: float, connect: certinfo.Connect | None) -> tuple[bytes, str | None]:
-    """One GET: the body (read until just past :data:`MAX_AIA_BYTES` or the deadline), or a redirect's target."""
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    conn = _aia_connection(http_client, parts.hostname or "", parts.port or 80, timeout, connect)
     try:
-        deadline = time.monotonic() + timeout
-        conn.request("GET", path, headers={"User-Agent": "cfsslpy-bundler", "Accept": "*/*"})
-        response = conn.getresponse()
-        if response.status in _REDIRECTS and response.getheader("Location"):
-            return b"", response.getheader("Location") or ""
-        body = b""
-        while len(body) <= MAX_AIA_BYTES:
-            if time.monotonic() > deadline:
-                raise TimeoutError("AIA fetch timed out")
-            chunk = response.read(65536)
-            if not chunk:
-                break
-            body += chunk
-        return body, None
-    finally:
-        conn.close()
+        response = net.fetch(
+            url,
+            max_bytes=MAX_AIA_BYTES,
+            timeout=timeout,
+            schemes=("http",),
+            redirects=MAX_REDIRECTS,
+            connect=connect,
+            headers={"User-Agent": "cfsslpy-bundler", "Accept": "*/*"},
+        )
+    except net.FetchError as exc:
+        log.debug("failed to fetch %s: %s", url, exc.message)
+        return None
+    if response.status in net.REDIRECT_STATUSES:
+        log.debug("too many redirects fetching %s", url)
+        return None
+    return _certificate_in(response.body, url)
 
 
 def _certificate_in(body: bytes, url: str) -> x509.Certificate | None:
-    """The one certificate of an AIA response, DER or PEM; None (logged) when it is too large or holds none."""
-    if len(body) > MAX_AIA_BYTES:
-        log.debug("AIA response from %s is too large", url)
-        return None
+    """The one certificate of an AIA response, DER or PEM; None (logged) when it holds none."""
     try:
         return x509.load_der_x509_certificate(body)
     except ValueError:
@@ -147,16 +113,3 @@ def _certificate_in(body: bytes, url: str) -> x509.Certificate | None:
         return certs[0]
     log.debug("no certificate at %s", url)
     return None
-
-
-def _aia_connection(http_client: Any, host: str, port: int, timeout: float, connect: certinfo.Connect | None) -> Any:
-    """An ``http.client.HTTPConnection`` whose socket comes from ``connect`` (serve's fetch policy) when given."""
-    if connect is None:
-        return http_client.HTTPConnection(host, port, timeout=timeout)
-    dial = connect
-
-    class _PolicyConnection(http_client.HTTPConnection):  # type: ignore[misc]
-        def connect(self) -> None:
-            self.sock = dial((self.host, self.port), self.timeout)
-
-    return _PolicyConnection(host, port, timeout=timeout)

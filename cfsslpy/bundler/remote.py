@@ -8,18 +8,19 @@ with Go's wording (``dial tcp ...: i/o timeout``, ``lookup ...: no such host``).
 from __future__ import annotations
 
 import logging
-import socket
-import ssl
-import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 
-from cfsslpy import certinfo
+from cfsslpy import net
 from cfsslpy.bundler.chains import UNKNOWN_AUTHORITY
 from cfsslpy.bundler.document import pem_text
 from cfsslpy.bundler.pool import Pool
 from cfsslpy.errors import Category, CfsslError, Reason
+
+if TYPE_CHECKING:
+    import ssl
 
 log = logging.getLogger("cfsslpy.bundler")  # one logger for the package, as when it was one module
 
@@ -34,15 +35,15 @@ class RemoteChain:
     dial_error: str = ""
 
 
-def remote_chain(domain: str, ip: str, roots: Pool, *, timeout: float, connect: certinfo.Connect | None) -> RemoteChain:
+def remote_chain(domain: str, ip: str, roots: Pool, *, timeout: float, connect: net.Connect | None) -> RemoteChain:
     """Dial ``domain`` (``host[:port]``, port 443 by default; ``ip`` is dialled instead of resolving the host,
     which is still sent as SNI) and read its chain: verified against ``roots`` first, else unverified.
 
     The server's whole chain is read where Python exposes it (``get_unverified_chain``: public from 3.13,
     private on 3.10..3.12); otherwise only the leaf.
     """
-    host, port = certinfo.split_host_port(domain)
-    dial_name = certinfo.join_host_port(ip or host, port)
+    host, port = net.split_host_port(domain)
+    dial_name = net.join_host_port(ip or host, port)
     try:
         return RemoteChain(host, dial_chain(host, ip or host, port, verify=True, roots=roots, timeout=timeout, connect=connect))
     except _RigidFailure as exc:
@@ -52,54 +53,31 @@ def remote_chain(domain: str, ip: str, roots: Pool, *, timeout: float, connect: 
 
 
 def dial_chain(
-    host: str, dial_host: str, port: str, *, verify: bool, roots: Pool, timeout: float, connect: certinfo.Connect | None
+    host: str, dial_host: str, port: str, *, verify: bool, roots: Pool, timeout: float, connect: net.Connect | None
 ) -> list[x509.Certificate]:
     """One TLS handshake with ``dial_host:port`` (SNI ``host`` unless it is an IP): the certificates presented.
 
-    With ``verify``, a failed verification raises :class:`_RigidFailure` (Go's message) for the caller to retry.
+    With ``verify``, a failed handshake raises :class:`_RigidFailure` (Go's message) for the caller to retry.
     """
-    address = certinfo.join_host_port(dial_host, port)
-    port_number = _port_number(port)
     context = _tls_context(host, roots, verify=verify)
-    deadline = time.monotonic() + timeout
-    sock = _connect(dial_host, port_number, address, timeout, connect)
     try:
-        with sock:
-            sock.settimeout(max(deadline - time.monotonic(), 0.001))
-            with context.wrap_socket(sock, server_hostname=None if certinfo.is_ip(host) else host) as conn:
-                ders = _peer_chain(conn)
-    except ssl.SSLCertVerificationError as exc:
-        if verify:
-            raise _RigidFailure(_go_verify_message(exc, host)) from None
-        raise CfsslError(Category.DIAL, Reason.NONE, str(exc)) from None
-    except TimeoutError:
-        raise CfsslError(Category.DIAL, Reason.NONE, f"dial tcp {address}: i/o timeout") from None
-    except ssl.SSLError as exc:
-        message = certinfo.TLS_ERRORS.get(exc.reason or "", f"tls: {str(exc.reason or exc).lower()}")
-        if verify:
-            raise _RigidFailure(message) from None
-        raise CfsslError(Category.DIAL, Reason.NONE, message) from None
-    except OSError as exc:
-        raise CfsslError(Category.DIAL, Reason.NONE, f"read tcp {address}: {(exc.strerror or str(exc)).lower()}") from None
-    if not ders:
-        raise CfsslError(Category.DIAL, Reason.NONE, "received no server certificates")
+        ders = net.tls_peer_chain(host, dial_host, port, context=context, timeout=timeout, connect=connect)
+    except net.HandshakeFailed as exc:
+        if not verify:
+            raise CfsslError(Category.DIAL, Reason.NONE, exc.message) from None
+        raise _RigidFailure(_go_verify_message(exc.verification, host) if exc.verification else exc.message) from None
     try:
         return [x509.load_der_x509_certificate(d) for d in ders]
     except ValueError as exc:
         raise CfsslError(Category.DIAL, Reason.NONE, f"tls: failed to parse certificate from server: {exc}") from None
 
 
-def _port_number(port: str) -> int:
-    try:
-        return int(port) if port.isdigit() else socket.getservbyname(port, "tcp")
-    except OSError:
-        raise CfsslError(Category.DIAL, Reason.NONE, f"dial tcp: lookup tcp/{port}: unknown port") from None
-
-
 def _tls_context(host: str, roots: Pool, *, verify: bool) -> ssl.SSLContext:
+    import ssl
+
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if verify:
-        context.check_hostname = not certinfo.is_ip(host)
+        context.check_hostname = not net.is_ip(host)
         context.verify_mode = ssl.CERT_REQUIRED
         certs = roots.all()
         if certs:
@@ -108,17 +86,6 @@ def _tls_context(host: str, roots: Pool, *, verify: bool) -> ssl.SSLContext:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
-
-
-def _connect(dial_host: str, port_number: int, address: str, timeout: float, connect: certinfo.Connect | None) -> socket.socket:
-    try:
-        return (connect or socket.create_connection)((dial_host, port_number), timeout)
-    except socket.gaierror:
-        raise CfsslError(Category.DIAL, Reason.NONE, f"dial tcp: lookup {dial_host}: no such host") from None
-    except TimeoutError:
-        raise CfsslError(Category.DIAL, Reason.NONE, f"dial tcp {address}: i/o timeout") from None
-    except OSError as exc:
-        raise CfsslError(Category.DIAL, Reason.NONE, f"dial tcp {address}: connect: {(exc.strerror or str(exc)).lower()}") from None
 
 
 class _RigidFailure(Exception):
@@ -134,24 +101,3 @@ def _go_verify_message(exc: ssl.SSLCertVerificationError, host: str) -> str:
     if code == 62:
         return f"x509: certificate is not valid for {host}"
     return f"x509: {getattr(exc, 'verify_message', '') or exc}"
-
-
-def _peer_chain(conn: ssl.SSLSocket) -> list[bytes]:
-    """DER of the certificates the server sent, leaf first (the whole chain when Python exposes it)."""
-    getter = getattr(conn, "get_unverified_chain", None)
-    if getter is None:
-        sslobj = getattr(conn, "_sslobj", None)
-        getter = getattr(sslobj, "get_unverified_chain", None)
-    if getter is not None:
-        try:
-            chain = getter()
-        except (ssl.SSLError, ValueError, AttributeError):
-            chain = None
-        if chain:
-            out: list[bytes] = []
-            for item in chain:
-                der = item if isinstance(item, bytes) else item.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]
-                out.append(der)
-            return out
-    der = conn.getpeercert(binary_form=True)
-    return [der] if der else []
