@@ -371,12 +371,12 @@ def _no_proxy_matches(no_proxy: str, host: str, port: str) -> bool:
         if entry_port and entry_port != port:
             continue
         try:
-            if ip is not None and ip in ipaddress.ip_network(entry, strict=False):
-                return True
-            continue
+            network = ipaddress.ip_network(entry, strict=False)
         except ValueError:
-            pass
-        if is_ip(entry):
+            network = None
+        if network is not None:  # an address or a CIDR matches IP hosts only
+            if ip is not None and ip in network:
+                return True
             continue
         name = entry[1:] if entry.startswith("*.") else entry
         if host.endswith(name if name.startswith(".") else "." + name) or (not entry.startswith(".") and host == name.lstrip(".")):
