@@ -45,7 +45,7 @@ from typing import Any
 
 from cfsslpy import sqlitedb
 from cfsslpy.errors import PlainError
-from cfsslpy.gojson import JSONDecodeError, fold_keys, type_error
+from cfsslpy.golang.decode import BYTES, INT64, decode, go_struct
 from cfsslpy.inputs import read_path
 
 log = logging.getLogger(__name__)
@@ -103,63 +103,7 @@ def timestamp_ad(timestamp: int) -> bytes:
 # The authsign body
 
 
-def go_base64_decode(text: str) -> bytes:
-    """Go's ``base64.StdEncoding`` as encoding/json uses it for ``[]byte``: padding required, CR/LF skipped.
-
-    Raises JSONDecodeError with Go's wording, ``illegal base64 data at input byte N``.
-    """
-    src = text.encode("utf-8", "surrogatepass")
-    alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-    out = bytearray()
-    si = 0
-
-    def corrupt(offset: int) -> JSONDecodeError:
-        return JSONDecodeError(f"illegal base64 data at input byte {offset}")
-
-    while si < len(src):
-        quantum: list[int] = []
-        j = 0
-        while j < 4:
-            if si == len(src):
-                if j == 0:
-                    return bytes(out)
-                raise corrupt(si - j)
-            c = src[si]
-            si += 1
-            if c in b"\r\n":
-                continue
-            index = alphabet.find(bytes([c]))
-            if index >= 0:
-                quantum.append(index)
-                j += 1
-                continue
-            if c != ord("="):
-                raise corrupt(si - 1)
-            if j < 2:
-                raise corrupt(si - 1)
-            if j == 2:
-                while si < len(src) and src[si] in b"\r\n":
-                    si += 1
-                if si == len(src):
-                    raise corrupt(len(src))
-                if src[si] != ord("="):
-                    raise corrupt(si - 1)
-                si += 1
-            while si < len(src) and src[si] in b"\r\n":
-                si += 1
-            if si < len(src):
-                raise corrupt(si)
-            break
-        value = 0
-        for index in quantum:
-            value = (value << 6) | index
-        value <<= 6 * (4 - len(quantum))
-        out += value.to_bytes(3, "big")[: len(quantum) - 1 if len(quantum) < 4 else 3]
-        if len(quantum) < 4:
-            return bytes(out)
-    return bytes(out)
-
-
+@go_struct("auth.AuthenticatedRequest", {"timestamp": INT64, "remote_address": BYTES, "token": BYTES, "request": BYTES})
 @dataclass
 class AuthenticatedRequest:
     """cfssl's ``auth.AuthenticatedRequest``, the authsign body.
@@ -173,26 +117,10 @@ class AuthenticatedRequest:
     timestamp: int = 0
     remote_address: bytes = b""
 
-    FIELDS = ("timestamp", "remote_address", "token", "request")
-
     @classmethod
     def from_json(cls, obj: Any) -> AuthenticatedRequest:
         """Decode as Go's encoding/json would (case-insensitive keys, Go's error wording on failure)."""
-        if not isinstance(obj, dict):
-            raise type_error(obj, "", "", "auth.AuthenticatedRequest")
-        out = cls()
-        for name, value in fold_keys(obj, cls.FIELDS).items():
-            if value is None:
-                continue
-            if name == "timestamp":
-                if isinstance(value, bool) or not isinstance(value, int) or not -(1 << 63) <= value < 1 << 63:
-                    raise type_error(value, "AuthenticatedRequest", name, "int64")
-                out.timestamp = value
-                continue
-            if not isinstance(value, str):
-                raise type_error(value, "AuthenticatedRequest", name, "[]uint8")
-            setattr(out, name, go_base64_decode(value))
-        return out
+        return decode(cls, obj, null=False)
 
     def to_json(self) -> dict[str, Any]:
         """The body in cfssl's field order, ready for :func:`cfsslpy.gojson.go_json_dumps`."""

@@ -27,7 +27,7 @@ from cryptography.x509.oid import PublicKeyAlgorithmOID
 
 from cfsslpy.certinfo import private_key_is_dsa
 from cfsslpy.errors import Category, CfsslError, Reason
-from cfsslpy.gojson import JSONDecodeError, fold_keys, type_error
+from cfsslpy.golang.decode import STRING, Int, Where, decode, go_struct
 from cfsslpy.inputs import Stdin, read_input
 from cfsslpy.pem import all_blocks, encode_pem
 
@@ -53,6 +53,7 @@ def _key_error(message: str) -> CfsslError:
     return CfsslError(Category.PRIVATE_KEY, Reason.GENERATION_FAILED, message)
 
 
+@go_struct("csr.KeyRequest", {"algo": STRING, "size": Int(whole_floats=True)})
 @dataclass(frozen=True)
 class KeyRequest:
     """The CSR JSON ``key`` object. Partial objects merge into the default ``{"algo":"ecdsa","size":256}``."""
@@ -62,22 +63,8 @@ class KeyRequest:
 
     @classmethod
     def from_json(cls, obj: Any) -> KeyRequest:
-        if obj is None:
-            return cls()
-        if not isinstance(obj, dict):
-            raise type_error(obj, "CertificateRequest", "key", "csr.KeyRequest")
-        fields = fold_keys(obj, ["algo", "size"])
-        algo = fields.get("algo", cls.algo)
-        size = fields.get("size", cls.size)
-        if algo is None:
-            algo = cls.algo
-        if size is None:
-            size = cls.size
-        if not isinstance(algo, str):
-            raise type_error(algo, "KeyRequest", "algo", "string")
-        if isinstance(size, bool) or not isinstance(size, (int, float)) or size != int(size):
-            raise type_error(size, "KeyRequest", "size", "int")
-        return cls(algo=algo, size=int(size))
+        """The CSR's ``key`` (null or absent: the default), read as Go's encoding/json reads it."""
+        return decode(cls, obj, at=Where("CertificateRequest", "key"))
 
     def to_json(self) -> dict[str, Any]:
         return {"algo": self.algo, "size": self.size}
@@ -296,7 +283,6 @@ __all__ = [
     "PrivateKey",
     "PublicKey",
     "KeyRequest",
-    "JSONDecodeError",
     "encode_private_key",
     "load_private_key",
     "load_key_spec",

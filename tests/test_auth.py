@@ -17,13 +17,13 @@ from cfsslpy.auth import (
     AuthenticatedRequest,
     ReplayGuard,
     decode_key,
-    go_base64_decode,
     timestamp_ad,
     token,
     verify,
     verify_any,
 )
 from cfsslpy.errors import PlainError
+from cfsslpy.golang.decode import go_base64_decode
 from cfsslpy.gojson import JSONDecodeError
 
 # cfssl's test vector key (auth/testdata); the expected tokens below are derived independently with hmac.

@@ -13,7 +13,6 @@
 
 The package, bottom up:
 
-* :mod:`~cfsslpy.csr.fields`: Go's decoding of the document's scalar fields (string, bool, int, []string);
 * :mod:`~cfsslpy.csr.subject`: :class:`Subject` (``pkix.Name``), its encoding, and Go's RDN reader for
   subjects cryptography cannot hold;
 * :mod:`~cfsslpy.csr.hosts`: :class:`SANs` and the classification of ``hosts``;

@@ -8,12 +8,36 @@ from typing import Any
 
 from cryptography import x509
 
-from cfsslpy.csr.fields import bool_field, string_list_field
 from cfsslpy.csr.hosts import DNS_NAME
 from cfsslpy.csr.subject import csr_error
-from cfsslpy.gojson import JSONDecodeError, fold_keys, type_error
+from cfsslpy.gojson import JSONDecodeError, fold_keys
+from cfsslpy.golang.decode import BOOL, STRINGS, GoType, Where, decode, go_struct
 
 
+class _Subtrees(GoType):
+    """``permitted`` / ``excluded``: ``{"dns": [...], "ip": [...], "email": [...], "uri": [...]}``, kinds
+    matched case-insensitively; any other kind is refused (a typo must not widen what the CA may sign)."""
+
+    go = "object"
+
+    def decode(self, value: Any, where: Where) -> dict[str, list[str]]:
+        if not isinstance(value, dict):
+            raise where.error(value, self.go)
+        unknown = [k for k in value if k.casefold() not in KINDS]
+        if unknown:
+            part = where.path.rpartition(".")[2]
+            raise JSONDecodeError(f"name_constraints.{part}: unknown kind {unknown[0]!r} (use dns, ip, email, uri)")
+        values: dict[str, list[str]] = {}
+        for kind, items in fold_keys(value, KINDS).items():
+            if items is not None and (decoded := STRINGS.decode(items, where.field("NameConstraints", kind))):
+                values[kind] = decoded
+        return {kind: values[kind] for kind in KINDS if kind in values}
+
+
+KINDS = ("dns", "ip", "email", "uri")
+
+
+@go_struct("NameConstraints", {"permitted": _Subtrees(), "excluded": _Subtrees(), "critical": BOOL})
 @dataclass
 class NameConstraints:
     """Our addition: X.509 name constraints for a CA, in the CSR ``ca`` section or a CA profile.
@@ -27,32 +51,15 @@ class NameConstraints:
     excluded: dict[str, list[str]] = field(default_factory=dict)
     critical: bool = True
 
-    KINDS = ("dns", "ip", "email", "uri")
+    KINDS = KINDS
 
     @classmethod
     def from_json(cls, obj: Any, struct: str = "CAConfig") -> NameConstraints:
-        if not isinstance(obj, dict):
-            raise type_error(obj, struct, "name_constraints", "NameConstraints")
-        f = fold_keys(obj, ["permitted", "excluded", "critical"])
-        nc = cls(critical=True if f.get("critical") is None else bool_field(f, "critical", "NameConstraints"))
-        for part in ("permitted", "excluded"):
-            section = f.get(part)
-            if section is None:
-                continue
-            if not isinstance(section, dict):
-                raise type_error(section, "NameConstraints", part, "object")
-            kinds = fold_keys(section, cls.KINDS)
-            unknown = [k for k in section if k.casefold() not in cls.KINDS]
-            if unknown:
-                raise JSONDecodeError(f"name_constraints.{part}: unknown kind {unknown[0]!r} (use dns, ip, email, uri)")
-            values: dict[str, list[str]] = {}
-            for kind in cls.KINDS:
-                items = string_list_field(kinds, kind, "NameConstraints")
-                if items:
-                    values[kind] = items
-            setattr(nc, part, values)
-        nc.to_extension()  # validate every entry now, not at signing time
-        return nc
+        """The ``name_constraints`` object of a ``struct`` (the CSR's ``CAConfig``, a ``SigningProfile``)."""
+        return decode(cls, obj, at=Where(struct, "name_constraints"), null=False)
+
+    def go_unmarshaled(self) -> None:
+        self.to_extension()  # validate every entry now, not at signing time
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -10,13 +10,17 @@ from typing import Any
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from cfsslpy.csr.constraints import NameConstraints
-from cfsslpy.csr.fields import bool_field, int_field, string_field, string_list_field
 from cfsslpy.csr.subject import OID_EMAIL_ADDRESS, Subject, parse_oid
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason
-from cfsslpy.gojson import JSONDecodeError, fold_keys, loads, parse_duration, type_error
+from cfsslpy.golang.decode import BOOL, STRING, STRINGS, GoType, Int, Map, Slice, Text, Where, decode, go_struct, struct_of
+from cfsslpy.gojson import JSONDecodeError, loads, parse_duration, type_error
 from cfsslpy.keys import KeyRequest
 
 
+@go_struct(
+    "csr.Name",
+    {"C": STRING, "ST": STRING, "L": STRING, "O": STRING, "OU": STRING, "E": STRING, "OID": Map(STRING, "map[string]string")},
+)
 @dataclass
 class NameEntry:
     """One element of ``names``: C, ST, L, O, OU, E and an OID map (``SerialNumber`` is ignored, as in cfssl)."""
@@ -29,31 +33,9 @@ class NameEntry:
     E: str = ""
     OID: dict[str, str] = field(default_factory=dict)
 
-    FIELDS = ("C", "ST", "L", "O", "OU", "E", "OID", "SerialNumber")
-
-    @classmethod
-    def from_json(cls, obj: Any) -> NameEntry:
-        if not isinstance(obj, dict):
-            raise type_error(obj, "CertificateRequest", "names", "csr.Name")
-        f = fold_keys(obj, cls.FIELDS)
-        oids = f.get("OID")
-        if oids is None:
-            oids = {}
-        if not isinstance(oids, dict):
-            raise type_error(oids, "Name", "OID", "map[string]string")
-        for k, v in oids.items():
-            if not isinstance(v, str):
-                raise type_error(v, "Name", "OID", "string")
-            parse_oid(k)
-        return cls(
-            C=string_field(f, "C", "Name"),
-            ST=string_field(f, "ST", "Name"),
-            L=string_field(f, "L", "Name"),
-            O=string_field(f, "O", "Name"),
-            OU=string_field(f, "OU", "Name"),
-            E=string_field(f, "E", "Name"),
-            OID=dict(oids),
-        )
+    def go_unmarshaled(self) -> None:
+        for oid in self.OID:
+            parse_oid(oid)  # 9300 for a key that is not a dotted OID
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -87,6 +69,16 @@ def path_len_constraint(pathlen: int, zero: bool) -> int | None:
     return None
 
 
+@go_struct(
+    "csr.CAConfig",
+    {
+        "pathlen": Int(whole_floats=True),
+        "pathlenzero": BOOL,
+        "expiry": STRING,
+        "backdate": STRING,
+        "name_constraints": struct_of(NameConstraints),
+    },
+)
 @dataclass
 class CAConfig:
     """The CSR ``ca`` section: pathlen, pathlenzero, expiry, backdate, plus our ``name_constraints``."""
@@ -97,27 +89,13 @@ class CAConfig:
     backdate: str = ""
     name_constraints: NameConstraints | None = None
 
-    @classmethod
-    def from_json(cls, obj: Any) -> CAConfig:
-        if not isinstance(obj, dict):
-            raise type_error(obj, "CertificateRequest", "ca", "csr.CAConfig")
-        f = fold_keys(obj, ["pathlen", "pathlenzero", "expiry", "backdate", "name_constraints"])
-        nc = f.get("name_constraints")
-        ca = cls(
-            pathlen=int_field(f, "pathlen", "CAConfig"),
-            pathlenzero=bool_field(f, "pathlenzero", "CAConfig"),
-            expiry=string_field(f, "expiry", "CAConfig"),
-            backdate=string_field(f, "backdate", "CAConfig"),
-            name_constraints=None if nc is None else NameConstraints.from_json(nc),
-        )
-        for name in ("expiry", "backdate"):
-            text = getattr(ca, name)
+    def go_unmarshaled(self) -> None:
+        for text in (self.expiry, self.backdate):
             if text:
                 try:
                     parse_duration(text)
                 except ValueError as exc:
                     raise CfsslError(Category.POLICY, Reason.INVALID_POLICY, str(exc)) from None
-        return ca
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"pathlen": self.pathlen, "pathlenzero": self.pathlenzero}
@@ -134,34 +112,43 @@ class CAConfig:
         return path_len_constraint(self.pathlen, self.pathlenzero)
 
 
+class _ObjectIdentifier(GoType):
+    """Go's ``asn1.ObjectIdentifier`` in JSON: an array of at least two non-negative integers."""
+
+    go = "asn1.ObjectIdentifier"
+
+    def decode(self, value: Any, where: Where) -> ObjectIdentifier:
+        if not isinstance(value, list) or len(value) < 2 or not all(type(i) is int and i >= 0 for i in value):
+            raise where.error(value, self.go)
+        return ObjectIdentifier(".".join(str(i) for i in value))
+
+
+def _extension_value(text: str, where: Where) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise JSONDecodeError("illegal base64 data in extension value") from None
+
+
+# An extension without an "id" has Go's empty OID, which no certificate can carry: it is refused.
+_NO_OID = ObjectIdentifier("0.0")
+
+
+@go_struct(
+    "pkix.Extension",
+    {"Id": (_ObjectIdentifier(), "oid"), "Critical": (BOOL, "critical"), "Value": (Text("[]uint8", _extension_value), "value")},
+)
 @dataclass
 class RawExtension:
     """A CSR JSON ``extensions`` entry: Go's pkix.Extension JSON (``id`` int array, base64 ``value``)."""
 
-    oid: ObjectIdentifier
-    critical: bool
-    value: bytes
+    oid: ObjectIdentifier = _NO_OID
+    critical: bool = False
+    value: bytes = b""
 
-    @classmethod
-    def from_json(cls, obj: Any) -> RawExtension:
-        if not isinstance(obj, dict):
-            raise type_error(obj, "CertificateRequest", "extensions", "pkix.Extension")
-        f = fold_keys(obj, ["id", "critical", "value"])
-        ident = f.get("id")
-        if (
-            not isinstance(ident, list)
-            or len(ident) < 2
-            or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ident)
-        ):
-            raise type_error(ident, "Extension", "Id", "asn1.ObjectIdentifier")
-        value = f.get("value") or ""
-        if not isinstance(value, str):
-            raise type_error(value, "Extension", "Value", "[]uint8")
-        try:
-            raw = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raise JSONDecodeError("illegal base64 data in extension value") from None
-        return cls(ObjectIdentifier(".".join(str(i) for i in ident)), bool_field(f, "critical", "Extension"), raw)
+    def go_unmarshaled(self) -> None:
+        if self.oid is _NO_OID:
+            raise type_error(None, "Extension", "Id", "asn1.ObjectIdentifier")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -171,6 +158,20 @@ class RawExtension:
         }
 
 
+@go_struct(
+    "csr.CertificateRequest",
+    {
+        "CN": STRING,
+        "names": Slice(struct_of(NameEntry), "[]csr.Name"),
+        "hosts": STRINGS,
+        "key": struct_of(KeyRequest),
+        "ca": struct_of(CAConfig),
+        "serialnumber": STRING,
+        "crl_url": STRING,
+        "extensions": Slice(struct_of(RawExtension), "[]pkix.Extension"),
+        "delegation_enabled": BOOL,
+    },
+)
 @dataclass
 class CertificateRequest:
     """cfssl's CSR JSON (reference §3.6)."""
@@ -185,8 +186,6 @@ class CertificateRequest:
     extensions: list[RawExtension] = field(default_factory=list)
     delegation_enabled: bool = False
 
-    FIELDS = ("CN", "names", "hosts", "key", "ca", "serialnumber", "crl_url", "extensions", "delegation_enabled")
-
     @classmethod
     def from_json_bytes(cls, data: bytes) -> CertificateRequest:
         """Decode CSR JSON; JSON errors are :class:`PlainError` with Go-like text (cfssl prints them plain)."""
@@ -198,31 +197,8 @@ class CertificateRequest:
 
     @classmethod
     def from_json(cls, obj: Any) -> CertificateRequest:
-        if not isinstance(obj, dict):
-            raise (
-                type_error(obj, "", "", "csr.CertificateRequest")
-                if obj is not None
-                else JSONDecodeError("json: cannot unmarshal null into Go value of type csr.CertificateRequest")
-            )
-        f = fold_keys(obj, cls.FIELDS)
-        names_raw = f.get("names")
-        if names_raw is not None and not isinstance(names_raw, list):
-            raise type_error(names_raw, "CertificateRequest", "names", "[]csr.Name")
-        ext_raw = f.get("extensions")
-        if ext_raw is not None and not isinstance(ext_raw, list):
-            raise type_error(ext_raw, "CertificateRequest", "extensions", "[]pkix.Extension")
-        ca_raw = f.get("ca")
-        return cls(
-            CN=string_field(f, "CN", "CertificateRequest"),
-            names=[NameEntry.from_json(n) for n in names_raw or []],
-            hosts=string_list_field(f, "hosts", "CertificateRequest"),
-            key=KeyRequest.from_json(f.get("key")),
-            ca=None if ca_raw is None else CAConfig.from_json(ca_raw),
-            serialnumber=string_field(f, "serialnumber", "CertificateRequest"),
-            crl_url=string_field(f, "crl_url", "CertificateRequest"),
-            extensions=[RawExtension.from_json(e) for e in ext_raw or []],
-            delegation_enabled=bool_field(f, "delegation_enabled", "CertificateRequest"),
-        )
+        """The decoded CSR JSON as Go reads it; ``null`` is refused, as cfssl's commands refuse it."""
+        return decode(cls, obj, null=False)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from cfsslpy.csr import NameEntry, Subject
 from cfsslpy.errors import Category, CfsslError, Reason
-from cfsslpy.gojson import JSONDecodeError, fold_keys, type_error
+from cfsslpy.golang.decode import BOOL, STRING, STRINGS, BigInt, GoStruct, Ptr, Slice, Text, Where, decode, go_struct, struct_of
 
 
+@go_struct("signer.Subject", {"CN": STRING, "names": Slice(struct_of(NameEntry), "[]csr.Name"), "SerialNumber": STRING})
 @dataclass
 class SubjectOverride:
     """The ``subject`` of a sign request / the sign SUBJECT file (reference §3.7)."""
@@ -23,19 +25,7 @@ class SubjectOverride:
 
     @classmethod
     def from_json(cls, obj: Any) -> SubjectOverride:
-        if not isinstance(obj, dict):
-            raise type_error(obj, "SignRequest", "subject", "signer.Subject")
-        f = fold_keys(obj, ["CN", "names", "SerialNumber"])
-        names = f.get("names") or []
-        if not isinstance(names, list):
-            raise type_error(names, "Subject", "names", "[]csr.Name")
-        cn = f.get("CN") or ""
-        sn = f.get("SerialNumber") or ""
-        if not isinstance(cn, str):
-            raise type_error(cn, "Subject", "CN", "string")
-        if not isinstance(sn, str):
-            raise type_error(sn, "Subject", "SerialNumber", "string")
-        return cls(CN=cn, names=[NameEntry.from_json(n) for n in names], SerialNumber=sn)
+        return decode(cls, obj, at=Where("SignRequest", "subject"), null=False)
 
     def merge(self, csr_subject: Subject) -> Subject:
         """Per attribute type: the override's values if it has any, else the CSR's; CSR extras are dropped."""
@@ -60,13 +50,57 @@ class SubjectOverride:
         return merged
 
 
+def _bad_extension() -> CfsslError:
+    return CfsslError(Category.CERTIFICATE, Reason.BAD_REQUEST)
+
+
+def _oid(text: str, where: Where) -> ObjectIdentifier:
+    try:
+        return ObjectIdentifier(text)
+    except ValueError:
+        raise _bad_extension() from None
+
+
+def _hex(text: str, where: Where) -> bytes:
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise _bad_extension() from None
+
+
+# An extension without an "id" (Go's empty OID) is refused as a bad request.
+_NO_OID = ObjectIdentifier("0.0")
+
+
+@go_struct("signer.Extension", {"id": (Text("config.OID", _oid), "oid"), "critical": BOOL, "value": Text("string", _hex)})
 @dataclass
 class RequestExtension:
     """A request ``extensions`` entry (library / multirootca): OID, criticality, hex value."""
 
-    oid: ObjectIdentifier
-    critical: bool
-    value: bytes
+    oid: ObjectIdentifier = _NO_OID
+    critical: bool = False
+    value: bytes = b""
+
+    def go_unmarshaled(self) -> None:
+        if self.oid is _NO_OID:
+            raise _bad_extension()
+
+
+SIGN_REQUEST = GoStruct(
+    "signer.SignRequest",
+    {
+        "hostname": STRING,  # the API's key (cfssl's jsonSignRequest), accepted here too
+        "hosts": STRINGS,
+        "certificate_request": STRING,
+        "subject": Ptr(struct_of(SubjectOverride)),
+        "profile": STRING,
+        "crl_override": STRING,
+        "label": STRING,
+        "serial": BigInt(strings=True),
+        "extensions": Slice(struct_of(RequestExtension), "[]signer.Extension"),
+    },
+)
+"""The sign request document's Go shape; :meth:`SignRequest.from_fields` makes the request from it."""
 
 
 @dataclass
@@ -87,63 +121,23 @@ class SignRequest:
     @classmethod
     def from_json(cls, obj: Any) -> SignRequest:
         """The API's sign request body (``hosts``/``hostname``, ``certificate_request``, ``subject``...)."""
-        if not isinstance(obj, dict):
-            raise JSONDecodeError("json: cannot unmarshal into Go value of type signer.SignRequest")
-        f = fold_keys(
-            obj,
-            [
-                "hostname",
-                "hosts",
-                "certificate_request",
-                "subject",
-                "profile",
-                "crl_override",
-                "label",
-                "serial",
-                "extensions",
-                "not_before",
-                "not_after",
-            ],
+        return cls.from_fields(decode(SIGN_REQUEST, obj, null=False))
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, Any]) -> SignRequest:
+        """The request from a decoded sign request document (:data:`SIGN_REQUEST`, or the API's subset of it).
+
+        cfssl: a non-empty ``hostname`` (comma-separated) wins; else ``hosts`` ([] removes every SAN, null or
+        absent keeps the CSR's).
+        """
+        hostname: str = fields.get("hostname") or ""
+        return cls(
+            request=(fields.get("certificate_request") or "").encode(),
+            hosts=hostname.split(",") if hostname else fields.get("hosts"),
+            subject=fields.get("subject"),
+            profile=fields.get("profile") or "",
+            label=fields.get("label") or "",
+            serial=fields.get("serial"),
+            extensions=fields.get("extensions") or [],
+            crl_override=fields.get("crl_override") or "",
         )
-        # cfssl: a non-empty "hostname" (comma-separated) wins; else "hosts" ([] removes every SAN, null
-        # or absent keeps the CSR's).
-        hosts: list[str] | None = None
-        hostname = f.get("hostname")
-        if hostname is not None and not isinstance(hostname, str):
-            raise type_error(hostname, "SignRequest", "hostname", "string")
-        if hostname:
-            hosts = hostname.split(",")
-        elif f.get("hosts") is not None:
-            value = f["hosts"]
-            if not isinstance(value, list) or not all(isinstance(h, str) for h in value):
-                raise type_error(value, "SignRequest", "hosts", "[]string")
-            hosts = list(value)
-        csr = f.get("certificate_request") or ""
-        if not isinstance(csr, str):
-            raise type_error(csr, "SignRequest", "certificate_request", "string")
-        subject = None if f.get("subject") is None else SubjectOverride.from_json(f["subject"])
-        req = cls(request=csr.encode(), hosts=hosts, subject=subject)
-        for key in ("profile", "label", "crl_override"):
-            value = f.get(key) or ""
-            if not isinstance(value, str):
-                raise type_error(value, "SignRequest", key, "string")
-            setattr(req, key, value)
-        serial = f.get("serial")  # cfssl's wire key (signer.SignRequest.Serial, a JSON number)
-        if serial is not None:
-            if isinstance(serial, bool) or not isinstance(serial, (int, str)):
-                raise type_error(serial, "SignRequest", "serial", "*big.Int")
-            try:
-                req.serial = int(serial)
-            except ValueError:
-                raise type_error(serial, "SignRequest", "serial", "*big.Int") from None
-        for raw in f.get("extensions") or []:
-            if not isinstance(raw, dict):
-                raise type_error(raw, "SignRequest", "extensions", "signer.Extension")
-            e = fold_keys(raw, ["id", "critical", "value"])
-            try:
-                oid = ObjectIdentifier(str(e.get("id", "")))
-                value = bytes.fromhex(str(e.get("value", "")))
-            except ValueError:
-                raise CfsslError(Category.CERTIFICATE, Reason.BAD_REQUEST) from None
-            req.extensions.append(RequestExtension(oid, bool(e.get("critical")), value))
-        return req

@@ -20,7 +20,8 @@ from cfsslpy.api.state import ApiState
 from cfsslpy.auth import ReplayGuard
 from cfsslpy.certinfo import FetchPolicy
 from cfsslpy.config import Signing, SigningProfile
-from cfsslpy.gojson import JSONDecodeError, type_error
+from cfsslpy.golang.decode import RAW, STRING, Map, Where, decode
+from cfsslpy.gojson import JSONDecodeError
 from cfsslpy.metrics import Metrics
 from cfsslpy.signer import NO_HOSTS_WARNING
 
@@ -88,34 +89,19 @@ def profile_label(policy: Signing, name: str) -> str:
     return name if name and name in policy.profiles else "default"
 
 
-# -- Go struct field decoding (null = zero value, a wrong type = Go's error wording) -------------------------
-
-
-def go_string(fields: dict[str, Any], key: str, struct: str) -> str:
-    value = fields.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise type_error(value, struct, key, "string")
-    return value
-
-
-def go_bool(fields: dict[str, Any], key: str, struct: str) -> bool:
-    value = fields.get(key)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise type_error(value, struct, key, "bool")
-    return value
+# -- Go struct decoding for the endpoints that still read fields one by one (info, initca) -----------------
 
 
 def go_object(value: Any, go_type: str) -> dict[str, Any]:
     """A document decoded into a Go struct: ``null`` is the zero struct, a non-object Go's type error."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise type_error(value, "", "", go_type)
-    return value
+    result: dict[str, Any] = decode(Map(RAW, go_type), value)
+    return result
+
+
+def go_string(fields: dict[str, Any], key: str, struct: str) -> str:
+    """A Go ``string`` field of a key-folded object (null or absent: empty)."""
+    value = fields.get(key)
+    return "" if value is None else str(STRING.decode(value, Where(struct, key)))
 
 
 # -- envelope messages (cfssl's texts; code 5300 = PolicyError + InvalidRequest) ---------------------------
@@ -130,14 +116,10 @@ def string_map(req: Any, malformed: Callable[[str], Exception]) -> dict[str, str
     ``null`` body is an empty map). A body that is not such a map raises ``malformed(go_error_text)``: cfssl's
     own error is untyped (HTTP 500, code 0); certinfo answers 400 instead (README, compatibility)."""
     try:
-        obj: Any = req.json()
-        if obj is None:
-            return {}
-        if not isinstance(obj, dict):
-            raise type_error(obj, "", "", "map[string]string")
-        for value in obj.values():
-            if value is not None and not isinstance(value, str):
-                raise type_error(value, "", "", "string")
+        result: dict[str, str] = decode(STRING_MAP, req.json())
     except JSONDecodeError as exc:
         raise malformed(str(exc)) from None
-    return {k: v or "" for k, v in obj.items()}
+    return result
+
+
+STRING_MAP = Map(STRING, "map[string]string")

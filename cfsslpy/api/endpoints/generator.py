@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -27,16 +28,14 @@ from cfsslpy.api.endpoints import (
     NO_HOSTS_MESSAGE,
     POLICY_VIOLATION,
     Registry,
-    go_bool,
-    go_object,
-    go_string,
     profile_label,
     requires_auth,
 )
 from cfsslpy.api.endpoints.bundle import signed_bundle
 from cfsslpy.api.envelope import ApiError, ApiRequest, Reply
 from cfsslpy.csr import CertificateRequest, csr_pem, new_key_and_csr
-from cfsslpy.gojson import JSONDecodeError, fold_keys
+from cfsslpy.golang.decode import BOOL, RAW, STRING, Ptr, decode, go_struct
+from cfsslpy.gojson import JSONDecodeError
 from cfsslpy.keys import encode_private_key
 from cfsslpy.signer import Signer, SignRequest, certificate_pem, issue
 
@@ -63,13 +62,20 @@ def register(reg: Registry) -> None:
     reg.add("newcert", "POST", lambda req: _newcert(reg, signer, req))
 
 
-def _csr_request(obj: Any) -> CertificateRequest:
-    return CertificateRequest.from_json(go_object(obj, "csr.CertificateRequest"))
+@go_struct("generator.genSignRequest", {"request": Ptr(RAW), "profile": STRING, "label": STRING, "bundle": BOOL})
+@dataclass
+class GenSignRequest:
+    """newcert's body. ``request`` is decoded on its own (its errors name no field, as cfssl's do)."""
+
+    request: Any = field(default_factory=dict)  # cfssl starts from an empty request: only null is missing
+    profile: str = ""
+    label: str = ""
+    bundle: bool = False
 
 
 def _newkey(req: ApiRequest) -> Reply:
     try:
-        request = _csr_request(req.json())
+        request = decode(CertificateRequest, req.json())
     except JSONDecodeError as exc:
         raise ApiError(400, str(exc)) from None
     if request.ca is not None:
@@ -86,13 +92,9 @@ def _newkey(req: ApiRequest) -> Reply:
 
 def _newcert(reg: Registry, signer: Signer, req: ApiRequest) -> Reply:
     try:
-        fields = fold_keys(go_object(req.json(), "generator.genSignRequest"), ("request", "profile", "label", "bundle"))
-        profile = go_string(fields, "profile", "genSignRequest")
-        label = go_string(fields, "label", "genSignRequest")
-        bundle = go_bool(fields, "bundle", "genSignRequest")
-        # cfssl starts from an empty request: an absent "request" is the defaults, only null is missing
-        missing = "request" in fields and fields["request"] is None
-        request = None if missing else _csr_request(fields.get("request", {}))
+        body = decode(GenSignRequest, req.json())
+        profile, label, bundle = body.profile, body.label, body.bundle
+        request = None if body.request is None else decode(CertificateRequest, body.request)
     except JSONDecodeError as exc:
         raise ApiError(400, str(exc)) from None
     if request is None:

@@ -30,9 +30,6 @@ from cfsslpy.api.endpoints import (
     NO_BUNDLER_MESSAGE,
     POLICY_VIOLATION,
     Registry,
-    go_bool,
-    go_object,
-    go_string,
     profile_label,
     requires_auth,
 )
@@ -40,31 +37,32 @@ from cfsslpy.api.endpoints.bundle import signed_bundle
 from cfsslpy.api.envelope import ApiError, ApiRequest, Reply, decode_json
 from cfsslpy.auth import AuthenticatedRequest, timestamp_ad, verify_any
 from cfsslpy.config import SigningProfile
-from cfsslpy.gojson import SECOND, JSONDecodeError, fold_keys
-from cfsslpy.signer import Signer, SignRequest, certificate_pem
+from cfsslpy.golang.decode import BOOL, STRING, STRINGS, BigInt, GoStruct, Ptr, decode, struct_of
+from cfsslpy.gojson import SECOND, JSONDecodeError
+from cfsslpy.signer import Signer, SignRequest, SubjectOverride, certificate_pem
 
 log = logging.getLogger("cfsslpy.api")
 
 # cfssl's jsonSignRequest: only these keys are read (extensions, crl_override, not_before... are not).
-SIGN_FIELDS = ("hostname", "hosts", "certificate_request", "subject", "profile", "label", "serial", "bundle")
+JSON_SIGN_REQUEST = GoStruct(
+    "signhandler.jsonSignRequest",
+    {
+        "hostname": STRING,
+        "hosts": STRINGS,
+        "certificate_request": STRING,
+        "subject": Ptr(struct_of(SubjectOverride)),
+        "profile": STRING,
+        "label": STRING,
+        "serial": BigInt(),
+        "bundle": BOOL,
+    },
+)
 
 
 def parse_sign_request(obj: Any) -> tuple[SignRequest, bool]:
     """The sign request and its ``bundle`` flag; JSONDecodeError when a field has the wrong type."""
-    fields = fold_keys(go_object(obj, "signhandler.jsonSignRequest"), SIGN_FIELDS)
-    bundle = go_bool(fields, "bundle", "jsonSignRequest")
-    hostname = go_string(fields, "hostname", "jsonSignRequest")
-    core = {k: v for k, v in fields.items() if k not in ("bundle", "serial", "hostname", "hosts")}
-    if hostname:
-        core["hostname"] = hostname  # a non-empty hostname wins over hosts
-    elif fields.get("hosts") is not None:
-        core["hosts"] = fields["hosts"]
-    serial = fields.get("serial")
-    if serial is not None:
-        if isinstance(serial, bool) or not isinstance(serial, int):
-            raise JSONDecodeError("json: cannot unmarshal into Go struct field jsonSignRequest.serial of type *big.Int")
-        core["serial"] = serial
-    return SignRequest.from_json(core), bundle
+    fields = decode(JSON_SIGN_REQUEST, obj)
+    return SignRequest.from_fields(fields), bool(fields["bundle"])
 
 
 def register(reg: Registry) -> None:
@@ -102,7 +100,7 @@ def _sign(reg: Registry, signer: Signer, req: ApiRequest) -> Reply:
 
 def _authsign(reg: Registry, signer: Signer, req: ApiRequest) -> Reply:
     try:
-        auth_request = AuthenticatedRequest.from_json(go_object(req.json(), "auth.AuthenticatedRequest"))
+        auth_request = decode(AuthenticatedRequest, req.json())
     except JSONDecodeError as exc:
         raise ApiError(400, str(exc)) from None
     try:
