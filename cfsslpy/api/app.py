@@ -41,9 +41,10 @@ from typing import Any
 import bottle
 
 from cfsslpy.api.endpoints import Registry, bundle, certinfo, generator, health, info, initca, metrics, revocation, sign
-from cfsslpy.api.envelope import ERROR_CODE_KEY, ApiError, describe_failure, error_response
+from cfsslpy.api.envelope import ERROR_CODE_KEY, ApiError, error_response
 from cfsslpy.api.guard import HostPolicy, check_origin
 from cfsslpy.api.state import ApiState
+from cfsslpy.api.wire import describe_failure
 from cfsslpy.auth import ReplayGuard
 from cfsslpy.certinfo import FetchPolicy
 from cfsslpy.errors import logfmt

@@ -41,7 +41,7 @@ from typing import Any, Protocol
 
 import httptools
 
-from cfsslpy.errors import go_json_dumps
+from cfsslpy.api.wire import ERROR_HEADERS, INTERNAL_MESSAGE, UNTYPED_CODE, error_envelope
 from cfsslpy.errors import logfmt as _logfmt
 
 log = logging.getLogger("cfsslpy.api.server")
@@ -65,14 +65,6 @@ _STATUS_TEXT = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
-_ERROR_HEADERS = [("Content-Type", "text/plain; charset=utf-8"), ("X-Content-Type-Options", "nosniff")]
-
-
-def envelope(code: int, message: str) -> bytes:
-    """cfssl's JSON error envelope, as the API writes it."""
-    return (
-        go_json_dumps({"success": False, "result": None, "errors": [{"code": code, "message": message}], "messages": []}) + "\n"
-    ).encode()
 
 
 def access_line(level: int, method: str, path: str, status: int, size: int, seconds: float, remote: str, error: str | None = None) -> None:
@@ -135,8 +127,8 @@ class Response:
 
 def error_response(status: int, message: str, *, code: int | None = None, linger: bool = True) -> Response:
     """A server-made error (cfssl's envelope), closing the connection afterwards."""
-    body = envelope(status if code is None else code, message)
-    response = Response(f"{status} {_STATUS_TEXT.get(status, 'Error')}", list(_ERROR_HEADERS), body, close=True, linger=linger)
+    body = error_envelope(status if code is None else code, message)
+    response = Response(f"{status} {_STATUS_TEXT.get(status, 'Error')}", list(ERROR_HEADERS), body, close=True, linger=linger)
     response.log_line = (logging.INFO, message)  # one access-log line, with the reason
     return response
 
@@ -477,7 +469,7 @@ class Connection(asyncio.Protocol):
         try:
             data = "".join(head).encode("latin-1")
         except UnicodeEncodeError:
-            response = error_response(500, "internal server error", code=0, linger=False)
+            response = error_response(500, INTERNAL_MESSAGE, code=UNTYPED_CODE, linger=False)
             data = _head_of(response) + response.body
             close = True
             body = b""
@@ -537,6 +529,6 @@ def _parser_reason(exc: BaseException) -> str:
 
 def internal_error(request: Request, remote: str, exc: BaseException) -> Response:
     """An unexpected failure while handling ``request``: 500, logged in one line by :meth:`Connection._send`."""
-    response = error_response(500, "internal server error", code=0, linger=False)
+    response = error_response(500, INTERNAL_MESSAGE, code=UNTYPED_CODE, linger=False)
     response.log_line = (logging.ERROR, f"{type(exc).__name__}: {exc}")
     return response

@@ -5,12 +5,9 @@ Success: HTTP 200, ``Content-Type: application/json``, body ``{"success":true,"r
 ``success:false``, ``result:null`` and one error, sent as cfssl does through Go's ``http.Error``
 (``Content-Type: text/plain; charset=utf-8``, ``X-Content-Type-Options: nosniff``).
 
-:func:`wrap` is the only place where exceptions become HTTP statuses:
-
-* :class:`ApiError` (cfssl's HTTP helper errors): its status, ``code`` = the status;
-* :class:`~cfsslpy.errors.CfsslError`: 400 with its cfssl code and message;
-* :class:`~cfsslpy.errors.PlainError` (a Go plain error in cfssl): 500, code 0, its message;
-* anything else: 500, code 0, ``internal server error`` — the details go to the log, never to the client.
+:func:`wrap` is the only place where an endpoint's exceptions become HTTP statuses, through
+:func:`cfsslpy.api.wire.describe_failure` (the one mapping, shared with bottle's error handler); the bytes of
+every envelope come from :func:`cfsslpy.api.wire.envelope`. A failure's hint is logged, never sent.
 
 A POST endpoint first checks the body's Content-Type (:func:`cfsslpy.api.guard.check_content_type`: 415,
 code 415, for a type a web page could send cross-site). Request bodies are read here too: Content-Length is checked against the limit before anything is read
@@ -27,14 +24,13 @@ from typing import Any
 import bottle
 
 from cfsslpy.api.guard import check_content_type
+from cfsslpy.api.wire import ERROR_HEADERS, JSON_TYPE, describe_failure, envelope, error_envelope
 from cfsslpy.errors import ApiError as ApiError  # re-exported: the API modules import it from here
-from cfsslpy.errors import CfsslError, Error, PlainError, go_json_dumps, log_value
-from cfsslpy.gojson import JSONDecodeError, loads
+from cfsslpy.errors import Error, go_json_dumps, log_value
+from cfsslpy.gojson import loads
 
 log = logging.getLogger("cfsslpy.api")
 
-JSON_TYPE = "application/json"
-ERROR_TYPE = "text/plain; charset=utf-8"
 # environ key where the error code of a failure is left for the access log and the metrics
 ERROR_CODE_KEY = "cfsslpy.error_code"
 
@@ -86,17 +82,6 @@ def decode_json(data: bytes) -> Any:
 # Responses
 
 
-def envelope(success: bool, result: Any, errors: list[tuple[int, str]], messages: list[tuple[int, str]]) -> bytes:
-    """The envelope in cfssl's key order, Go-escaped, with the trailing newline of Go's json.Encoder."""
-    doc = {
-        "success": success,
-        "result": result,
-        "errors": [{"code": c, "message": m} for c, m in errors],
-        "messages": [{"code": c, "message": m} for c, m in messages],
-    }
-    return (go_json_dumps(doc) + "\n").encode("utf-8")
-
-
 def success_response(reply: Reply | RawReply) -> bottle.HTTPResponse:
     if isinstance(reply, RawReply):
         return bottle.HTTPResponse(reply.body, 200, {"Content-Type": reply.content_type})
@@ -107,21 +92,8 @@ def success_response(reply: Reply | RawReply) -> bottle.HTTPResponse:
 def error_response(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> bottle.HTTPResponse:
     """A failure as Go's ``http.Error`` sends it; the code is left in the environ for the access log."""
     bottle.request.environ[ERROR_CODE_KEY] = code
-    all_headers = {"Content-Type": ERROR_TYPE, "X-Content-Type-Options": "nosniff", **(headers or {})}
-    return bottle.HTTPResponse(envelope(False, None, [(code, message)], []), status, all_headers)
-
-
-def describe_failure(exc: BaseException) -> tuple[int, int, str, dict[str, str]]:
-    """(HTTP status, envelope code, message, extra headers) for an exception: the one mapping (§2.2)."""
-    if isinstance(exc, ApiError):
-        return exc.status, exc.status, exc.message, exc.headers
-    if isinstance(exc, CfsslError):
-        return 400, exc.code, exc.message, {}
-    if isinstance(exc, JSONDecodeError):  # a body error no handler translated: still the client's fault
-        return 400, 400, str(exc), {}
-    if isinstance(exc, PlainError):
-        return 500, 0, exc.message, {}
-    return 500, 0, "internal server error", {}
+    all_headers = {**dict(ERROR_HEADERS), **(headers or {})}
+    return bottle.HTTPResponse(error_envelope(code, message), status, all_headers)
 
 
 def method_not_allowed(method: str, allowed: str) -> ApiError:
@@ -227,11 +199,12 @@ class _Endpoint:
             return success_response(self.handler(ApiRequest(requested, body, environ)))
         except Exception as exc:
             status, code, message, headers = describe_failure(exc)
+            hint = f" hint={log_value(exc.hint)}" if isinstance(exc, Error) and exc.hint else ""
             if status >= 500:
                 if isinstance(exc, Error):
-                    log.warning("%s: %s", self.name, log_value(message))
+                    log.warning("%s: %s%s", self.name, log_value(message), hint)
                 else:
                     log.error("%s: internal error", self.name, exc_info=exc)
             else:
-                log.debug("%s: %d %s", self.name, code, log_value(message))
+                log.debug("%s: %d %s%s", self.name, code, log_value(message), hint)
             return error_response(status, code, message, headers)

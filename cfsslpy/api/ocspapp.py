@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from cfsslpy.api.envelope import ApiError, read_body
+from cfsslpy.api.wire import ERROR_HEADERS
 from cfsslpy.errors import logfmt
 from cfsslpy.ocspresponder import INTERNAL_ERROR, MAX_REQUEST, NO_CACHE, UNAUTHORIZED, Reply, Responder
 
@@ -44,7 +45,7 @@ _REASONS = {
 _REFUSALS = (UNAUTHORIZED, INTERNAL_ERROR)
 _NOT_FOUND = Reply(
     404,
-    [("Content-Type", "text/plain; charset=utf-8"), ("X-Content-Type-Options", "nosniff")],
+    list(ERROR_HEADERS),
     b"404 page not found\n",
 )
 

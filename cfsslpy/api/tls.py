@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from cfsslpy.api.wire import ERROR_HEADERS
 from cfsslpy.api.wsgi import CLIENT_CN, WSGIApp
 from cfsslpy.errors import LOG_FIELD_LIMIT, PlainError, UsageError, logfmt
 
@@ -81,11 +82,7 @@ def reason(exc: BaseException) -> str:
 def require_client_cn(app: WSGIApp, pattern: re.Pattern[str]) -> WSGIApp:
     """cfssl's ``-mutual-tls-cn``: 403 ``Invalid CN`` (plain text, as Go's http.Error) unless the CN matches."""
     body = b"Invalid CN\n"
-    headers = [
-        ("Content-Type", "text/plain; charset=utf-8"),
-        ("X-Content-Type-Options", "nosniff"),
-        ("Content-Length", str(len(body))),
-    ]
+    headers = [*ERROR_HEADERS, ("Content-Length", str(len(body)))]
 
     def check(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         cn = environ.get(CLIENT_CN)

@@ -20,10 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cfsslpy.api.connection import Connection, Limits, Request, Response, envelope, internal_error
+from cfsslpy.api.connection import Connection, Limits, Request, Response, internal_error
 from cfsslpy.api.pools import Busy, Pools, PoolSpec
 from cfsslpy.api.state import MAX_BODY
 from cfsslpy.api.tls import TLSOptions, compile_cn_pattern, reason, require_client_cn
+from cfsslpy.api.wire import ERROR_HEADERS, error_envelope
 from cfsslpy.api.wsgi import WSGIApp, call_wsgi, environ_for
 from cfsslpy.errors import logfmt
 
@@ -367,8 +368,8 @@ class Worker:
 def unavailable(why: str) -> Response:
     return Response(
         "503 Service Unavailable",
-        [("Content-Type", "text/plain; charset=utf-8"), ("X-Content-Type-Options", "nosniff"), ("Retry-After", "1")],
-        envelope(503, "server busy, retry later"),
+        [*ERROR_HEADERS, ("Retry-After", "1")],
+        error_envelope(503, "server busy, retry later"),
         log_line=(logging.WARNING, why),
     )
 
