@@ -30,11 +30,12 @@ method: :func:`decode` calls it after the fields are set.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
-from cfsslpy.gojson import JSONDecodeError, fold_keys, type_error
+from cfsslpy.gojson import JSONDecodeError, fold_keys, parse_time, type_error
 
 __all__ = [
     "BigInt",
@@ -45,6 +46,8 @@ __all__ = [
     "RAW",
     "STRING",
     "STRINGS",
+    "TIME",
+    "GO_ZERO_TIME",
     "GoStruct",
     "GoType",
     "Int",
@@ -161,7 +164,11 @@ class Slice(GoType):
     def decode(self, value: Any, where: Where) -> list[Any]:
         if not isinstance(value, list):
             raise where.error(value, self.go)
-        return [self.elem.decode(item, where) if item is not None else self.elem.zero() for item in value if item is not None or not self.skip_nulls]
+        return [
+            self.elem.decode(item, where) if item is not None else self.elem.zero()
+            for item in value
+            if item is not None or not self.skip_nulls
+        ]
 
 
 @dataclass(frozen=True)
@@ -304,12 +311,22 @@ def go_base64_decode(text: str) -> bytes:
     return bytes(out)
 
 
+GO_ZERO_TIME = dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def _rfc3339(text: str, where: Where) -> dt.datetime | None:
+    parsed = parse_time(text)
+    return None if parsed == GO_ZERO_TIME else parsed
+
+
 STRING = _String()
 BOOL = _Bool()
 INT = Int()
 INT64 = Int("int64")
 RAW = _Raw()
 STRINGS = Slice(STRING)
+TIME = Text("time.Time", _rfc3339)
+"""A Go ``time.Time``: an RFC 3339 string; Go's zero time is None (cfssl's ``IsZero``)."""
 BYTES = Text("[]uint8", lambda text, where: go_base64_decode(text))
 """A Go ``[]byte``: standard base64 with padding."""
 

@@ -47,25 +47,29 @@ import base64
 import datetime as dt
 import logging
 import re
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
-from cfsslpy.api.endpoints import Registry, go_object, go_string, requires_auth
+from cfsslpy.api.endpoints import Registry, requires_auth
 from cfsslpy.api.envelope import ApiError, ApiRequest, Reply, decode_json
 from cfsslpy.api.state import ApiState
 from cfsslpy.auth import AuthenticatedRequest
 from cfsslpy.certdb import STATUSES, CertDB, CertificateRecord, key_id_hex
 from cfsslpy.config import SigningProfile
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason, log_value
-from cfsslpy.gojson import JSONDecodeError, fold_keys, parse_date, parse_duration, parse_time, type_error
+from cfsslpy.gojson import JSONDecodeError, fold_keys, parse_date, parse_duration
+from cfsslpy.golang.decode import INT, RAW, STRING, STRINGS, TIME, decode, go_struct
 from cfsslpy.pem import parse_certificate_pem
 from cfsslpy.revocation import normalize_aki, parse_reason, parse_serial, reason_flag
 
 log = logging.getLogger("cfsslpy.api")
+
+T = TypeVar("T")
 
 DEFAULT_CRL_EXPIRY = "168h"
 NO_DB_MESSAGE = "no certificate database: start serve with -db-config to record certificates"
@@ -97,29 +101,21 @@ def _b64(der: bytes) -> str:
     return base64.b64encode(der).decode("ascii")
 
 
-def _fields(req: ApiRequest, names: tuple[str, ...], go_type: str, parse_error: str) -> dict[str, Any]:
-    """A JSON object decoded into a Go struct (case-insensitive keys); any decoding error -> 400 ``parse_error``."""
+def _body(target: type[T], obj: Any, parse_error: str) -> T:
+    """A request body (a decoded JSON value) read into its Go struct; any decoding error -> 400 ``parse_error``."""
     try:
-        return fold_keys(go_object(req.json(), go_type), names)
+        return decode(target, obj)
     except JSONDecodeError:
         raise ApiError(400, parse_error) from None
 
 
-def _decoded(obj: Any, parse_error: str) -> dict[str, Any]:
-    """ocspsign's ``jsonSignRequest`` fields of a decoded body; 400 ``parse_error`` when it is not one."""
+def _request_body(target: type[T], req: ApiRequest, parse_error: str) -> T:
+    """:func:`_body` of the request's JSON body (a body that is not JSON is the same 400)."""
     try:
-        return fold_keys(go_object(obj, "ocsp.jsonSignRequest"), _OCSP_FIELDS)
+        obj = req.json()
     except JSONDecodeError:
         raise ApiError(400, parse_error) from None
-
-
-def _go_int(fields: dict[str, Any], key: str, struct: str) -> int:
-    value = fields.get(key)
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int) or not -(1 << 63) <= value < 1 << 63:
-        raise type_error(value, struct, key, "int")
-    return value
+    return _body(target, obj, parse_error)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -196,7 +192,12 @@ class _CRL:
 # revoke
 
 
-_REVOKE_FIELDS = ("serial", "authority_key_id", "reason")
+@go_struct("revoke.jsonRevokeRequest", {"serial": STRING, "authority_key_id": STRING, "reason": STRING})
+@dataclass
+class RevokeRequest:
+    serial: str = ""
+    authority_key_id: str = ""
+    reason: str = ""
 
 
 class _Revoke:
@@ -206,13 +207,8 @@ class _Revoke:
         self.db = db
 
     def __call__(self, req: ApiRequest) -> Reply:
-        fields = _fields(req, _REVOKE_FIELDS, "revoke.jsonRevokeRequest", "Unable to parse revocation request")
-        try:
-            serial = go_string(fields, "serial", "jsonRevokeRequest")
-            aki = go_string(fields, "authority_key_id", "jsonRevokeRequest")
-            reason_text = go_string(fields, "reason", "jsonRevokeRequest")
-        except JSONDecodeError:
-            raise ApiError(400, "Unable to parse revocation request") from None
+        body = _request_body(RevokeRequest, req, "Unable to parse revocation request")
+        serial, aki, reason_text = body.serial, body.authority_key_id, body.reason
         if not serial:
             raise ApiError(400, "serial number is required but not provided")
         if not aki:
@@ -229,7 +225,18 @@ class _Revoke:
 # ocspsign
 
 
-_OCSP_FIELDS = ("certificate", "status", "reason", "revoked_at", "issuer_hash")
+@go_struct("ocsp.jsonSignRequest", {"certificate": STRING, "status": STRING, "reason": INT, "revoked_at": STRING, "issuer_hash": STRING})
+@dataclass
+class OCSPRequest:
+    """ocspsign's body (cfssl's ``jsonSignRequest``)."""
+
+    certificate: str = ""
+    status: str = "good"
+    reason: int = 0
+    revoked_at: str = ""
+    issuer_hash: str = ""
+
+
 _ISSUER_HASHES = ("SHA1", "SHA256", "SHA384", "SHA512")
 
 
@@ -250,14 +257,14 @@ class _OCSPSign:
         self.signer = reg.state.ocsp_signer
         self.db = reg.state.db
 
-    def _body(self, req: ApiRequest) -> tuple[dict[str, Any], bool]:
-        """The request's fields and whether it was authenticated."""
+    def _body(self, req: ApiRequest) -> tuple[OCSPRequest, bool]:
+        """The request and whether it was authenticated."""
         try:
             obj = req.json()
         except JSONDecodeError:
             raise ApiError(400, "Unable to parse sign request") from None
         if not (isinstance(obj, dict) and "token" in fold_keys(obj, ("token",))):
-            return _decoded(obj, "Unable to parse sign request"), False
+            return _body(OCSPRequest, obj, "Unable to parse sign request"), False
         try:
             auth_request = AuthenticatedRequest.from_json(obj)
         except JSONDecodeError as exc:
@@ -267,20 +274,13 @@ class _OCSPSign:
             inner = decode_json(auth_request.request)
         except JSONDecodeError:
             raise ApiError(400, "Unable to parse authenticated sign request") from None
-        return _decoded(inner, "Unable to parse authenticated sign request"), True
+        return _body(OCSPRequest, inner, "Unable to parse authenticated sign request"), True
 
     def __call__(self, req: ApiRequest) -> Reply:
         from cfsslpy.ocsp import OCSPSignRequest, check_against_db, parse_status
 
-        fields, authenticated = self._body(req)
-        try:
-            pem = go_string(fields, "certificate", "jsonSignRequest")
-            status = go_string(fields, "status", "jsonSignRequest") if fields.get("status") is not None else "good"
-            reason = _go_int(fields, "reason", "jsonSignRequest")
-            revoked_text = go_string(fields, "revoked_at", "jsonSignRequest")
-            issuer_hash = go_string(fields, "issuer_hash", "jsonSignRequest")
-        except JSONDecodeError:
-            raise ApiError(400, "Unable to parse sign request") from None
+        body, authenticated = self._body(req)
+        pem, status, reason, revoked_text, issuer_hash = body.certificate, body.status, body.reason, body.revoked_at, body.issuer_hash
         try:
             cert = parse_certificate_pem(pem.encode("utf-8"))
         except CfsslError:
@@ -333,36 +333,46 @@ def _go_date(text: str) -> dt.datetime:
 # certadd
 
 
-_CERTADD_FIELDS = (
-    "serial_number",
-    "authority_key_identifier",
-    "ca_label",
-    "status",
-    "reason",
-    "expiry",
-    "revoked_at",
-    "pem",
-    "issued_at",
-    "not_before",
-    "metadata",
-    "sans",
-    "common_name",
-)
 _CERTADD_PARSE = "Unable to parse certificate addition request"
-_STRUCT = "certadd.AddRequest"
 _DECIMAL = re.compile(r"[+-]?\d+", re.ASCII)
 _HEX = re.compile(r"[0-9a-fA-F]*", re.ASCII)
 
 
-def _go_time(fields: dict[str, Any], key: str) -> dt.datetime | None:
-    """A Go ``time.Time`` field: ``null``/absent -> None (Go's zero time), else RFC 3339; JSONDecodeError otherwise."""
-    value = fields.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise type_error(value, _STRUCT, key, "time.Time")
-    parsed = parse_time(value)
-    return None if parsed == dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc) else parsed
+@go_struct(
+    "certadd.AddRequest",
+    {
+        "serial_number": STRING,
+        "authority_key_identifier": STRING,
+        "ca_label": STRING,
+        "status": STRING,
+        "reason": INT,
+        "expiry": TIME,
+        "revoked_at": TIME,
+        "pem": STRING,
+        "issued_at": TIME,
+        "not_before": TIME,
+        "metadata": RAW,
+        "sans": STRINGS,
+        "common_name": STRING,
+    },
+)
+@dataclass
+class AddRequest:
+    """certadd's body (cfssl's ``certadd.AddRequest``); times are None when absent or Go's zero time."""
+
+    serial_number: str = ""
+    authority_key_identifier: str = ""
+    ca_label: str = ""
+    status: str = ""
+    reason: int = 0
+    expiry: dt.datetime | None = None
+    revoked_at: dt.datetime | None = None
+    pem: str = ""
+    issued_at: dt.datetime | None = None
+    not_before: dt.datetime | None = None
+    metadata: Any = None
+    sans: list[str] | None = None
+    common_name: str = ""
 
 
 def _server_ca(state: ApiState) -> x509.Certificate | None:
@@ -401,47 +411,33 @@ class _CertAdd:
 
     def parse(self, req: ApiRequest) -> CertificateRecord:
         """The validated record, checks in cfssl's order (each a 400 with cfssl's message)."""
-        fields = _fields(req, _CERTADD_FIELDS, _STRUCT, _CERTADD_PARSE)
+        body = _request_body(AddRequest, req, _CERTADD_PARSE)
+        _check_fields(body)
+        cert = self._check_certificate(body)
+        revoked = body.status == "revoked"
+        return CertificateRecord(
+            serial=str(cert.serial_number),
+            aki=key_id_hex(cert),
+            pem=cert.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+            expiry=cert.not_valid_after_utc,
+            status=body.status,
+            reason=body.reason if revoked else 0,
+            revoked_at=body.revoked_at if revoked else None,
+            ca_label=body.ca_label,
+            issued_at=body.issued_at,
+            not_before=body.not_before or cert.not_valid_before_utc,
+            metadata=body.metadata,
+            sans=body.sans,
+            common_name=body.common_name or None,
+        )
+
+    def _check_certificate(self, body: AddRequest) -> x509.Certificate:
+        """The certificate, checked against the request's serial, AKI and expiry and against this server's CA."""
         try:
-            serial = go_string(fields, "serial_number", "AddRequest")
-            aki = go_string(fields, "authority_key_identifier", "AddRequest")
-            ca_label = go_string(fields, "ca_label", "AddRequest")
-            status = go_string(fields, "status", "AddRequest")
-            reason = _go_int(fields, "reason", "AddRequest")
-            expiry = _go_time(fields, "expiry")
-            revoked_at = _go_time(fields, "revoked_at")
-            pem = go_string(fields, "pem", "AddRequest")
-            issued_at = _go_time(fields, "issued_at")
-            not_before = _go_time(fields, "not_before")
-            common_name = go_string(fields, "common_name", "AddRequest")
-            sans = fields.get("sans")
-            if sans is not None and not (isinstance(sans, list) and all(isinstance(s, str) for s in sans)):
-                raise type_error(sans, _STRUCT, "sans", "[]string")
-        except JSONDecodeError:
-            raise ApiError(400, _CERTADD_PARSE) from None
-        if not serial:
-            raise ApiError(400, "Serial number is required but not provided")
-        if not aki:
-            raise ApiError(400, "Authority key identifier is required but not provided")
-        if status not in STATUSES:
-            raise ApiError(400, "Invalid certificate status")
-        if status == "revoked":
-            if revoked_at is None:
-                raise ApiError(400, "Revoked certificate should specify when it was revoked")
-            try:
-                reason_flag(reason)
-            except CfsslError:
-                raise ApiError(400, "Invalid certificate status reason code") from None
-        else:
-            reason, revoked_at = 0, None
-        if not pem:
-            raise ApiError(400, "The provided certificate is empty")
-        if expiry is None:
-            raise ApiError(400, "Expiry is required but not provided")
-        try:
-            cert = parse_certificate_pem(pem.encode("utf-8"))
+            cert = parse_certificate_pem(body.pem.encode("utf-8"))
         except CfsslError:
             raise ApiError(400, "Unable to parse PEM encoded certificates") from None
+        serial, aki = body.serial_number, body.authority_key_identifier
         if not _DECIMAL.fullmatch(serial):
             raise ApiError(400, "Unable to parse serial key of request")
         if int(serial, 10) != cert.serial_number:
@@ -450,22 +446,29 @@ class _CertAdd:
             raise ApiError(400, "Unable to decode authority key identifier")
         if bytes.fromhex(aki).hex() != key_id_hex(cert):
             raise ApiError(400, "Authority key identifier of request and certificate do not match")
-        if expiry != cert.not_valid_after_utc:
+        if body.expiry != cert.not_valid_after_utc:
             raise ApiError(400, "Expiry of request and certificate do not match")
         if self.ca is not None and not _issued_by(cert, self.ca):
             raise ApiError(400, "The certificate was not issued by this server's CA")
-        return CertificateRecord(
-            serial=str(cert.serial_number),
-            aki=key_id_hex(cert),
-            pem=cert.public_bytes(serialization.Encoding.PEM).decode("ascii"),
-            expiry=cert.not_valid_after_utc,
-            status=status,
-            reason=reason,
-            revoked_at=revoked_at,
-            ca_label=ca_label,
-            issued_at=issued_at,
-            not_before=not_before or cert.not_valid_before_utc,
-            metadata=fields.get("metadata"),
-            sans=list(sans) if sans is not None else None,
-            common_name=common_name or None,
-        )
+        return cert
+
+
+def _check_fields(body: AddRequest) -> None:
+    """cfssl's checks of the request's own fields, before the certificate is parsed."""
+    if not body.serial_number:
+        raise ApiError(400, "Serial number is required but not provided")
+    if not body.authority_key_identifier:
+        raise ApiError(400, "Authority key identifier is required but not provided")
+    if body.status not in STATUSES:
+        raise ApiError(400, "Invalid certificate status")
+    if body.status == "revoked":
+        if body.revoked_at is None:
+            raise ApiError(400, "Revoked certificate should specify when it was revoked")
+        try:
+            reason_flag(body.reason)
+        except CfsslError:
+            raise ApiError(400, "Invalid certificate status reason code") from None
+    if not body.pem:
+        raise ApiError(400, "The provided certificate is empty")
+    if body.expiry is None:
+        raise ApiError(400, "Expiry is required but not provided")
