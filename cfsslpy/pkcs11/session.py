@@ -109,13 +109,32 @@ def open_slot(uri: TokenURI, module: str) -> tuple[Any, Any, str]:
 
 def user_session(slot: Any, module: str, pin: Callable[[], str]) -> Any:
     """The process's logged-in session for the slot's token: the one kept since the first login, else a login
-    with ``pin()`` (asked only then), kept for the process's life. Call under the lock."""
+    with ``pin()`` (asked only then), kept for the process's life. Call under the lock.
+
+    Every key on the token (several multirootca roots, a CA key and an OCSP responder key, serve and ocspserve
+    in one process) goes through this one session, and every call on it holds the process-wide lock: a token
+    that allows one session at a time (a YubiKey's PIV applet) is never asked for a second."""
     cache_key = (module, int(slot.slot_id))
     session = STATE.sessions.get(cache_key)
     if session is None:
         session = log_in(slot, pin())
         STATE.sessions[cache_key] = session
     return session
+
+
+def drop_session(module: str, slot_id: int) -> None:
+    """Forget the process's session for a token after a failure, and close it (logging out: the login state
+    belongs to the application, so the next use logs in again on a fresh session). Key handles notice the new
+    session and look their objects up again (:meth:`TokenHandle.private_object`), so the token never has two
+    sessions of this process open. A session that cannot be closed (the token was removed) is only forgotten.
+    Call under the lock."""
+    session = STATE.sessions.pop((module, slot_id), None)
+    if session is None:
+        return
+    try:
+        session.close()
+    except p11_module().PKCS11Error as exc:  # the session is dead already
+        log.debug("closing a dropped PKCS#11 session: %s", type(exc).__name__)
 
 
 @dataclass
@@ -134,6 +153,7 @@ class TokenHandle:
     mechanisms: frozenset[int]
     generation: int = -1
     _object: Any = field(default=None, repr=False)
+    _session: Any = field(default=None, repr=False)  # the session _object was found in
 
     def session(self) -> Any:
         """The process's logged-in session for this token (re-made after a fork). Call under the lock."""
@@ -147,9 +167,12 @@ class TokenHandle:
         return session
 
     def private_object(self) -> Any:
-        if self._object is None or self.generation != STATE.generation:
-            session = self.session()
+        """The key's object in the process's current session for the token: looked up again after a fork, or
+        when that session was replaced (by a failure of this key or of another key on the same token)."""
+        session = self.session()
+        if self._object is None or self.generation != STATE.generation or session is not self._session:
             self._object = find_private(session, self.uri, self.token_label)
+            self._session = session
             self.generation = STATE.generation
         return self._object
 
@@ -162,7 +185,7 @@ class TokenHandle:
             return bytes(obj.sign(data, mechanism=p11.Mechanism(mechanism), mechanism_param=param, pin=pin))
 
         def forget() -> None:
-            STATE.sessions.pop((self.module, self.slot_id), None)
+            drop_session(self.module, self.slot_id)
             self._object = None
 
         with locked():
@@ -175,6 +198,6 @@ class TokenHandle:
                 raise key_error(Reason.UNAVAILABLE, f"wrong PIN for PKCS#11 token {self.token_label!r} (context-specific login)") from None
             except p11.PKCS11Error as exc:
                 # a session that died (token removed, module reset) is dropped so that the next call logs in again
-                STATE.sessions.pop((self.module, self.slot_id), None)
+                drop_session(self.module, self.slot_id)
                 self._object = None
                 raise token_error(exc, f"signing with {self.uri.describe()} failed") from None

@@ -15,7 +15,7 @@ from cfsslpy.errors import CfsslError, Reason
 from cfsslpy.pkcs11.library import STATE, locked, p11_module, resolve_module, retrying, token_error
 from cfsslpy.pkcs11.objects import find_private, find_public, read_attr
 from cfsslpy.pkcs11.pin import Prompt, resolve_pin
-from cfsslpy.pkcs11.session import TokenHandle, open_slot, user_session
+from cfsslpy.pkcs11.session import TokenHandle, drop_session, open_slot, user_session
 from cfsslpy.pkcs11.uri import TokenURI, key_error, parse_uri
 
 log = logging.getLogger(__name__)
@@ -247,7 +247,7 @@ def load_private_key(
     module = resolve_module(parsed, environ=environ)
     pins: dict[str, str] = {}  # asked once, even when the load is retried
 
-    def attempt() -> tuple[Any, str, str, Any, str, int, bool, Any, frozenset[int]]:
+    def attempt() -> tuple[Any, str, str, Any, str, int, bool, Any, frozenset[int], Any]:
         slot, _token, label = open_slot(parsed, module)
         if label not in pins:
             pins[label] = resolve_pin(parsed, environ=environ, prompt=prompt, interactive=interactive, token_label=label)
@@ -258,15 +258,15 @@ def load_private_key(
         always = bool(read_attr(private, p11.Attribute.ALWAYS_AUTHENTICATE))
         public = find_public(session, private, parsed, where)
         mechanisms = frozenset(int(m) for m in slot.get_mechanisms())
-        return slot, label, pins[label], private, where, key_type, always, public, mechanisms
+        return slot, label, pins[label], private, where, key_type, always, public, mechanisms, session
 
     def forget() -> None:
         for key in [k for k in STATE.sessions if k[0] == module]:
-            STATE.sessions.pop(key, None)
+            drop_session(*key)
 
     with locked():
         try:
-            slot, label, pin, private, where, key_type, always, public, mechanisms = retrying(
+            slot, label, pin, private, where, key_type, always, public, mechanisms, session = retrying(
                 attempt, forget, f"loading {parsed.describe()}"
             )
         except p11.PKCS11Error as exc:
@@ -287,6 +287,7 @@ def load_private_key(
         mechanisms=mechanisms,
         generation=STATE.generation,
         _object=private,
+        _session=session,
     )
     if kind == "rsa" and isinstance(public, rsa.RSAPublicKey):
         return TokenRSAKey(handle, public)
