@@ -35,6 +35,10 @@ def _certinfo(db: CertDB | None, fetch: FetchPolicy, outbound: OutboundSlots, re
             return Reply(describe_domain(blob["domain"], timeout=OUTBOUND_TIMEOUT, connect=fetch.connect))
     if "serial" in blob and "authority_key_id" in blob:
         if db is None:
-            raise PlainError("cannot lookup certificate from serial without db access")
+            # cfssl answers with a plain errors.New: 500, code 0 (deliberately the same answer)
+            raise PlainError(
+                "cannot lookup certificate from serial without db access",
+                hint="serve needs a certificate database (-db-config) for serial lookups",
+            )
         return Reply(describe_serial(db, blob["serial"], blob["authority_key_id"]))
     raise ApiError(400, "no valid parameter sets found")
