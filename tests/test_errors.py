@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+import pathlib
+
 import pytest
 
+import cfsslpy
 from cfsslpy.errors import (
     FIXED_MESSAGES,
     LOG_VALUE_LIMIT,
@@ -20,6 +24,8 @@ from cfsslpy.errors import (
     log_value,
     policy_error,
 )
+
+PACKAGE = pathlib.Path(cfsslpy.__file__).parent
 
 # (category, reason, code, cfssl's fixed message) -- errors.New in cfssl
 TABLE = [
@@ -276,3 +282,45 @@ def test_log_value_cuts_long_values_and_says_how_much() -> None:
 
 def test_log_value_of_control_characters_stays_bounded() -> None:
     assert len(log_value("\x00" * 100_000)) < 5 * LOG_VALUE_LIMIT
+
+
+# -- every construction in the package names a code cfssl produces ------------------------------------------
+
+
+def _literal(node: ast.expr, enum_name: str) -> str | None:
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == enum_name:
+        return node.attr
+    return None
+
+
+def _constructions() -> list[tuple[str, ast.Call]]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "CfsslError":
+                found.append((f"{path.relative_to(PACKAGE.parent)}:{node.lineno}", node))
+    return found
+
+
+def test_every_literal_construction_in_the_package_is_a_valid_code() -> None:
+    """A pair spelled in the source is checked here even when no test reaches it (the constructor only
+    refuses it when it runs)."""
+    checked = 0
+    for where, call in _constructions():
+        args = call.args
+        has_message = len(args) > 2 or any(k.arg == "message" for k in call.keywords)
+        code_name = _literal(args[0], "Code") if args else None
+        if code_name is not None:
+            code = Code[code_name]
+            has_message = has_message or len(args) > 1
+        else:
+            category = _literal(args[0], "Category") if args else None
+            reason = _literal(args[1], "Reason") if len(args) > 1 else "NONE"
+            if category is None or reason is None:
+                continue  # computed (a helper's parameter): the constructor checks it when it runs
+            total = Category[category] + Reason[reason]
+            assert total in set(Code), f"{where}: {category} + {reason} = {total} is no cfssl code"
+            code = Code(total)
+        assert has_message or code in FIXED_MESSAGES, f"{where}: {code.name} is Wrap-only and needs a message"
+        checked += 1
+    assert checked > 100
