@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from cfsslpy.errors import Category, CfsslError, Reason, policy_error
 from cfsslpy.gojson import JSONDecodeError, loads
+from cfsslpy.golang.decode import STRING, decode, go_struct
 from cfsslpy.inputs import Stdin, read_input
 
 DRIVERS = ("sqlite3", "postgres")
@@ -20,10 +21,11 @@ DRIVERS = ("sqlite3", "postgres")
 _PASSWORD_OPTION = re.compile(r"(password\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|[^\s&]*)", re.IGNORECASE)
 
 
+@go_struct("dbconf.DBConfig", {"driver": STRING, "data_source": STRING})
 @dataclass(frozen=True)
 class DBConfig:
-    driver: str
-    data_source: str
+    driver: str = ""
+    data_source: str = ""
 
     @classmethod
     def from_json(cls, data: bytes) -> DBConfig:
@@ -31,22 +33,22 @@ class DBConfig:
             obj = loads(data)
         except JSONDecodeError as exc:
             raise policy_error(f"failed to unmarshal configuration: {exc}") from None
-        if not isinstance(obj, dict):
+        try:
+            config = decode(cls, obj)
+        except JSONDecodeError:
+            # cfssl words a wrong type as "failed to unmarshal configuration: json: cannot unmarshal ...";
+            # cfsslpy has always answered it as it answers missing fields (the tests pin this).
+            raise policy_error("invalid db configuration") from None
+        if not config.driver or not config.data_source:
             raise policy_error("invalid db configuration")
-        lowered = {k.lower(): v for k, v in obj.items()}
-        driver = lowered.get("driver")
-        source = lowered.get("data_source")
-        if not isinstance(driver, str) or not isinstance(source, str) or not driver or not source:
-            raise policy_error("invalid db configuration")
-        if driver in ("postgresql", "pgx"):
-            driver = "postgres"
+        driver = "postgres" if config.driver in ("postgresql", "pgx") else config.driver
         if driver not in DRIVERS:
             raise CfsslError(
                 Category.CERT_STORE,
                 Reason.UNKNOWN,
                 f'unsupported database driver "{driver}" (supported: sqlite3, postgres)',
             )
-        return cls(driver, source)
+        return cls(driver, config.data_source)
 
     @classmethod
     def load(cls, spec: str, *, stdin: Stdin | None = None, environ: Mapping[str, str] | None = None) -> DBConfig:

@@ -6,11 +6,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from cfsslpy.config.decode import GoObject, profile_from_json, unmarshal_error
+from cfsslpy.config.decode import decode_config
 from cfsslpy.config.populate import AuthKey, populate_profile
 from cfsslpy.config.profile import SigningProfile
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason, log_value, policy_error
-from cfsslpy.gojson import JSONDecodeError, loads, type_error
+from cfsslpy.gojson import JSONDecodeError, loads
 
 log = logging.getLogger("cfsslpy.config")  # one logger for the package, as when it was one module
 
@@ -89,34 +89,16 @@ class Config:
         As in Go, a type error anywhere wins over a missing ``signing`` section, which wins over the
         checks of each profile (default first, then the named ones).
         """
-        if not isinstance(obj, dict):
-            raise unmarshal_error(type_error(obj, "", "", "config.Config"))
-        top = GoObject(obj, ("signing", "auth_keys", "remotes", "ocsp"), "Config", "")
-        auth_keys: dict[str, AuthKey] = {}
-        for name, value in top.mapping("auth_keys", "map[string]config.AuthKey").items():
-            entry = top.child(value, "auth_keys", "config.AuthKey", ("type", "key"), "AuthKey")
-            auth_keys[name] = AuthKey(entry.string("type"), entry.string("key")) if entry is not None else AuthKey("", "")
-        remotes: dict[str, str] = {}
-        for name, value in top.mapping("remotes", "map[string]string").items():
-            if value is not None and not isinstance(value, str):
-                raise top.error(value, "remotes", "string")
-            remotes[name] = value or ""
-        signing = top.child(top.get("signing"), "signing", "config.Signing", ("profiles", "default"), "Signing")
-        default: SigningProfile | None = None
-        profiles: dict[str, SigningProfile | None] = {}
-        if signing is not None:
-            raw_default = signing.child(signing.get("default"), "default", "config.SigningProfile", SigningProfile.FIELDS, "SigningProfile")
-            default = None if raw_default is None else profile_from_json(raw_default)
-            for name, raw in signing.mapping("profiles", "map[string]*config.SigningProfile").items():
-                child = signing.child(raw, "profiles", "config.SigningProfile", SigningProfile.FIELDS, "SigningProfile")
-                profiles[name] = None if child is None else profile_from_json(child)
-
+        doc = decode_config(obj)
+        signing = doc["signing"]
         if signing is None:
             raise PlainError('No "signing" field present')
-        cfg = cls(Signing(SigningProfile.builtin_default()), auth_keys, remotes)
+        cfg = cls(Signing(SigningProfile.builtin_default()), doc["auth_keys"], doc["remotes"])
+        default: SigningProfile | None = signing["default"]
         if default is not None:
             populate_profile(default, cfg.auth_keys, cfg.remotes)
             cfg.signing.default = default
+        profiles: dict[str, SigningProfile | None] = signing["profiles"]
         for name, profile in profiles.items():
             if profile is None:
                 raise policy_error("can't parse nil profile")

@@ -26,8 +26,8 @@ _EARLIEST = dt.datetime(1950, 1, 1, tzinfo=dt.timezone.utc)
 class AuthKey:
     """An ``auth_keys`` entry: cfssl knows one ``type``, ``standard`` (a hex HMAC key)."""
 
-    type: str
-    key: str = field(repr=False)
+    type: str = ""
+    key: str = field(default="", repr=False)
 
 
 def populate_profile(p: SigningProfile, auth_keys: Mapping[str, AuthKey], remotes: Mapping[str, str]) -> None:

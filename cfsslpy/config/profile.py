@@ -86,8 +86,8 @@ class CSRWhitelist:
 
 @dataclass
 class PolicyQualifier:
-    type: str
-    value: str
+    type: str = ""
+    value: str = ""
 
 
 @dataclass
@@ -137,15 +137,6 @@ class SigningProfile:
     auth_key_bytes: bytes | None = field(default=None, repr=False)
     prev_auth_key_bytes: bytes | None = field(default=None, repr=False)
     auth_remote_key_bytes: bytes | None = field(default=None, repr=False)
-
-    # JSON keys in Go struct order; case-insensitive matches go to the first field that folds equal.
-    FIELDS = (
-        "usages", "issuer_urls", "ocsp_url", "crl_url", "ca_constraint", "ocsp_no_check", "expiry", "backdate",
-        "auth_key", "prev_auth_key", "remote", "not_before", "not_after", "name_whitelist", "auth_remote",
-        "ct_log_servers", "allowed_extensions", "cert_store", "lint_error_level", "ignored_lints",
-        "ignored_lint_sources", "copy_extensions", "name_constraints", "Policies", "Expiry", "Backdate",
-        "CSRWhitelist", "ClientProvidesSerialNumbers", "auth_replay_window",
-    )  # fmt: skip
 
     @property
     def is_remote(self) -> bool:

@@ -11,6 +11,7 @@ from cfsslpy.csr.request import CAConfig, CertificateRequest, NameEntry
 from cfsslpy.csr.subject import Subject
 from cfsslpy.gojson import format_duration
 from cfsslpy.keys import KeyRequest, is_dsa, key_description
+from cfsslpy.x509util import extension
 
 
 def extract_request(cert: x509.Certificate) -> CertificateRequest:
@@ -37,19 +38,13 @@ def extract_request(cert: x509.Certificate) -> CertificateRequest:
         names.append(NameEntry(C=c, O=o, OU=ou, L=loc, ST=st))
     serials = subject.get(NameOID.SERIAL_NUMBER)
     req = CertificateRequest(CN=subject.common_name, names=names, serialnumber=serials[0] if serials else "")
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        hosts = SANs.from_extension(san).hosts()
-    except x509.ExtensionNotFound:
-        hosts = []
+    san = extension(cert, x509.SubjectAlternativeName)
+    hosts = [] if san is None else SANs.from_extension(san).hosts()
     req.hosts = hosts or None
     algo, size = ("unknown", 0) if is_dsa(cert) else key_description(cert.public_key())
     if algo != "unknown":
         req.key = KeyRequest(algo, size if algo != "ed25519" else 0)
-    try:
-        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-    except x509.ExtensionNotFound:
-        bc = None
+    bc = extension(cert, x509.BasicConstraints)
     if bc is not None and bc.ca:
         lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
         ns = int(lifetime.total_seconds()) * 1_000_000_000

@@ -101,6 +101,10 @@ class GoType:
         """``value`` (never None) decoded, or Go's error raised."""
         raise NotImplementedError
 
+    def decode_null(self, where: Where) -> Any:
+        """A ``null`` slice element or map value: the zero value."""
+        return self.zero()
+
 
 class _String(GoType):
     go = "string"
@@ -164,11 +168,8 @@ class Slice(GoType):
     def decode(self, value: Any, where: Where) -> list[Any]:
         if not isinstance(value, list):
             raise where.error(value, self.go)
-        return [
-            self.elem.decode(item, where) if item is not None else self.elem.zero()
-            for item in value
-            if item is not None or not self.skip_nulls
-        ]
+        items = [item for item in value if item is not None] if self.skip_nulls else value
+        return [self.elem.decode(item, where) if item is not None else self.elem.decode_null(where) for item in items]
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ class Map(GoType):
     def decode(self, value: Any, where: Where) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise where.error(value, self.go)
-        return {k: self.elem.decode(v, where) if v is not None else self.elem.zero() for k, v in value.items()}
+        return {k: self.elem.decode(v, where) if v is not None else self.elem.decode_null(where) for k, v in value.items()}
 
 
 @dataclass(frozen=True)
@@ -252,6 +253,10 @@ class Text(GoType):
         if not isinstance(value, str):
             raise where.error(value, self.go)
         return self.parse(value, where)
+
+    def decode_null(self, where: Where) -> Any:
+        """A ``null`` element: refused, as the type's ``UnmarshalJSON`` refuses it."""
+        raise where.error(None, self.go)
 
 
 def go_base64_decode(text: str) -> bytes:
