@@ -29,7 +29,7 @@ import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -42,11 +42,11 @@ from cfsslpy.keys import (
     certificate_key_matches,
     check_supported_key,
     crl_hash,
-    key_identifier,
     load_private_key,
 )
 from cfsslpy.pem import encode_pem, parse_certificate_pem
 from cfsslpy.revocation import parse_reason, parse_serial, reason_flag
+from cfsslpy.x509util import extension, key_identifier, utc, utc_seconds
 
 if TYPE_CHECKING:
     from cfsslpy.certdb import CertDB
@@ -78,32 +78,18 @@ def _go_duration(value: dt.timedelta) -> str:
     return format_duration((value // dt.timedelta(microseconds=1)) * 1000)
 
 
-def _utc_seconds(value: dt.datetime) -> dt.datetime:
-    """``value`` in UTC without its fraction (X.509 times have whole seconds); naive values are UTC."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc).replace(microsecond=0)
-
-
-def _ext(cert: x509.Certificate, cls: type[Any]) -> Any:
-    try:
-        return cert.extensions.get_extension_for_class(cls).value
-    except x509.ExtensionNotFound:
-        return None
-
-
 def check_crl_issuer(cert: x509.Certificate, key: PrivateKey, now: dt.datetime | None = None) -> None:
     """The CA may sign CRLs: a CA certificate (5300), cRLSign in its key usage (5300), the matching key (2300),
     valid at ``now`` (1211, :func:`require_valid`)."""
     check_supported_key(key)
     if not certificate_key_matches(key, cert):
         raise CfsslError(Category.PRIVATE_KEY, Reason.KEY_MISMATCH)
-    bc = _ext(cert, x509.BasicConstraints)
+    bc = extension(cert, x509.BasicConstraints)
     if bc is not None and not bc.ca:
         raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST, "the CA certificate is not a CA (basicConstraints CA:FALSE)")
     if bc is None:  # a v1 root: accepted, as the signer does
         log.warning("the CA certificate has no basicConstraints extension; treating it as a CA")
-    ku = _ext(cert, x509.KeyUsage)
+    ku = extension(cert, x509.KeyUsage)
     if ku is not None and not ku.crl_sign:
         raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST, "the CA certificate's key usage does not allow CRL signing (no cRLSign)")
     require_valid(cert, "CA", now)
@@ -124,7 +110,7 @@ def generate_crl(
     ``cert`` may not sign CRLs, 2300 when ``key`` is not its key, 1300 for a non-positive lifetime, a bad
     number or an entry whose reason is 7 / removeFromCRL / out of range.
     """
-    this_update = _utc_seconds(now or dt.datetime.now(dt.timezone.utc))
+    this_update = utc_seconds(now or dt.datetime.now(dt.timezone.utc))
     check_crl_issuer(cert, key, this_update)
     if lifetime <= dt.timedelta(0):
         raise _bad_request(f"invalid CRL lifetime {_go_duration(lifetime)}: must be positive")
@@ -134,12 +120,12 @@ def generate_crl(
         x509.CertificateRevocationListBuilder()
         .issuer_name(cert.subject)
         .last_update(this_update)
-        .next_update(_utc_seconds(this_update + lifetime))
+        .next_update(utc_seconds(this_update + lifetime))
         .add_extension(x509.AuthorityKeyIdentifier(key_identifier(cert), None, None), critical=False)
         .add_extension(x509.CRLNumber(number), critical=False)
     )
     for entry in entries:
-        revoked = x509.RevokedCertificateBuilder().serial_number(entry.serial).revocation_date(_utc_seconds(entry.revoked_at))
+        revoked = x509.RevokedCertificateBuilder().serial_number(entry.serial).revocation_date(utc_seconds(entry.revoked_at))
         if entry.reason == _REMOVE_FROM_CRL:
             raise _bad_request(f"serial {entry.serial}: reason removeFromCRL (8) belongs in delta CRLs only")
         if entry.reason != 0:
@@ -166,15 +152,11 @@ def crl_number(now: dt.datetime | None = None) -> int:
     """
     global _last_number
     if now is not None:
-        return (_utc(now) - _EPOCH) // dt.timedelta(microseconds=1)
+        return (utc(now) - _EPOCH) // dt.timedelta(microseconds=1)
     with _number_lock:
         value = max(crl_number(dt.datetime.now(dt.timezone.utc)), _last_number + 1)
         _last_number = value
         return value
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 
 
 # -----------------------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from cfsslpy.errors import Category, CfsslError, Reason
 from cfsslpy.gojson import parse_duration
 from cfsslpy.keys import PrivateKey, certificate_key_matches
 from cfsslpy.signer import Issuer, LocalSigner, SignRequest
+from cfsslpy.x509util import extension
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +101,7 @@ def renew_ca(cert: x509.Certificate, key: PrivateKey, *, now: dt.datetime | None
     such as emailAddress and reorders foreign subjects, so the old CA's certificates stop chaining) and
     the CRL distribution point is kept.
     """
-    try:
-        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-    except x509.ExtensionNotFound:
-        bc = None
+    bc = extension(cert, x509.BasicConstraints)
     if bc is None or not bc.ca:
         raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST, "input certificate is not a CA cert")
     if not certificate_key_matches(key, cert):
@@ -115,11 +113,9 @@ def renew_ca(cert: x509.Certificate, key: PrivateKey, *, now: dt.datetime | None
             "input certificate is not self-signed: -renewca re-issues root CAs only (sign a new CSR with the parent CA instead)",
         )
     req = extract_request(cert)
-    try:
-        crldp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    crldp = extension(cert, x509.CRLDistributionPoints)
+    if crldp is not None:
         urls = [n.value for dp in crldp for n in dp.full_name or [] if isinstance(n, x509.UniformResourceIdentifier)]
         req.crl_url = urls[0] if urls else ""
-    except x509.ExtensionNotFound:
-        pass
     new_cert, _ = self_sign_ca(req, key, now=now, exact_subject=cert.subject)
     return new_cert

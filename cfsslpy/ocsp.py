@@ -44,9 +44,9 @@ from cfsslpy.keys import (
     check_supported_key,
     crl_hash,
     is_dsa,
-    key_identifier,
 )
 from cfsslpy.revocation import parse_reason, parse_revoked_at, reason_flag
+from cfsslpy.x509util import extension, key_identifier, utc
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +139,6 @@ def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     return True
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
-
-
 class OCSPSigner:
     """Signs OCSP responses for the certificates of one issuer with one responder certificate and key.
 
@@ -180,21 +176,15 @@ class OCSPSigner:
                 f"the responder certificate ({subject}) is neither the CA certificate nor issued by it: "
                 "it cannot sign OCSP responses for this CA",
             )
-        try:
-            eku = responder.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-            authorised = ExtendedKeyUsageOID.OCSP_SIGNING in eku
-        except x509.ExtensionNotFound:
-            authorised = False
-        if not authorised:
+        eku = extension(responder, x509.ExtendedKeyUsage)
+        if eku is None or ExtendedKeyUsageOID.OCSP_SIGNING not in eku:
             raise CfsslError(
                 Category.OCSP,
                 Reason.ISSUER_MISMATCH,
                 f"the responder certificate ({subject}) lacks the OCSP Signing extended key usage: "
                 "clients would reject its responses (RFC 6960 4.2.2.2)",
             )
-        try:
-            responder.extensions.get_extension_for_class(x509.OCSPNoCheck)
-        except x509.ExtensionNotFound:
+        if extension(responder, x509.OCSPNoCheck) is None:
             log.warning(
                 "the OCSP responder certificate (%s) lacks id-pkix-ocsp-nocheck: clients may try to check its revocation status", subject
             )
@@ -227,13 +217,13 @@ class OCSPSigner:
         algorithm = ISSUER_HASHES.get(req.issuer_hash.upper())
         if algorithm is None:
             raise CfsslError(Category.OCSP, Reason.UNKNOWN, "Unsupported hash algorithm in request")
-        current = _utc(now or dt.datetime.now(dt.timezone.utc))
+        current = utc(now or dt.datetime.now(dt.timezone.utc))
         self.check_valid(current)
         this_update = current.replace(minute=0, second=0, microsecond=0)
         revoked_at: dt.datetime | None = None
         reason: x509.ReasonFlags | None = None
         if status == "revoked":
-            revoked_at = _utc(req.revoked_at or current).replace(microsecond=0)
+            revoked_at = utc(req.revoked_at or current).replace(microsecond=0)
             flag = reason_flag(req.reason)
             reason = None if req.reason == 0 else flag  # Go omits reason 0 (unspecified)
         builder = (
@@ -340,7 +330,7 @@ def refresh(db: CertDB, signers: Sequence[OCSPSigner], *, now: dt.datetime | Non
     counted; a row that cannot be signed (bad PEM, status or reason in the database) is logged and counted.
     Error 8100 when there were rows and none could be given to a signer.
     """
-    current = _utc(now or dt.datetime.now(dt.timezone.utc))
+    current = utc(now or dt.datetime.now(dt.timezone.utc))
     for each in signers:  # an expired responder fails the run instead of failing every row
         each.check_valid(current)
     by_aki = {s.issuer_aki: s for s in signers}

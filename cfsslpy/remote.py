@@ -49,7 +49,6 @@ size cap is 7300.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import ipaddress
 import logging
 import re
@@ -69,6 +68,7 @@ from cfsslpy.gojson import JSONDecodeError, fold_keys, loads, type_error
 from cfsslpy.keys import is_dsa
 from cfsslpy.pem import parse_certificate_pem, parse_csr_pem
 from cfsslpy.signer import SignerInfo, SignRequest, SubjectOverride
+from cfsslpy.x509util import rfc3339
 
 if TYPE_CHECKING:  # http.client and ssl cost ~15 ms to import: only commands that talk to a remote pay for them
     import ssl
@@ -398,11 +398,6 @@ def _subject_json(subject: SubjectOverride) -> dict[str, Any]:
     return {"CN": subject.CN, "names": names, "SerialNumber": subject.SerialNumber}
 
 
-def _rfc3339(when: dt.datetime) -> str:
-    utc = when.astimezone(dt.timezone.utc) if when.tzinfo is not None else when.replace(tzinfo=dt.timezone.utc)
-    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def sign_request_json(req: SignRequest) -> bytes:
     """The JSON cfssl's client sends for a sign request, in its field order and with Go's escaping.
 
@@ -423,9 +418,9 @@ def sign_request_json(req: SignRequest) -> bytes:
     if req.extensions:
         obj["extensions"] = [{"id": e.oid.dotted_string, "critical": e.critical, "value": e.value.hex()} for e in req.extensions]
     if req.not_before is not None:
-        obj["NotBefore"] = _rfc3339(req.not_before)
+        obj["NotBefore"] = rfc3339(req.not_before)
     if req.not_after is not None:
-        obj["NotAfter"] = _rfc3339(req.not_after)
+        obj["NotAfter"] = rfc3339(req.not_after)
     return go_json_dumps(obj).encode("utf-8")
 
 

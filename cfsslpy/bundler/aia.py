@@ -20,6 +20,7 @@ from cfsslpy.bundler.chains import is_self_signed
 from cfsslpy.bundler.formats import parse_pem_certificates
 from cfsslpy.bundler.pool import Pool
 from cfsslpy.errors import CfsslError
+from cfsslpy.x509util import extension
 
 log = logging.getLogger("cfsslpy.bundler")  # one logger for the package, as when it was one module
 
@@ -31,9 +32,8 @@ MAX_REDIRECTS = 3
 
 def ca_issuer_urls(cert: x509.Certificate) -> list[str]:
     """The AIA caIssuers URIs of a certificate, in order."""
-    try:
-        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
-    except (x509.ExtensionNotFound, ValueError):
+    aia = extension(cert, x509.AuthorityInformationAccess, lenient=True)
+    if aia is None:
         return []
     return [
         str(d.access_location.value)

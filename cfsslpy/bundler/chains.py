@@ -12,11 +12,11 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.x509.oid import PublicKeyAlgorithmOID
 
-from cfsslpy.bundler.document import go_time
 from cfsslpy.bundler.hostname import dns_names
 from cfsslpy.bundler.pool import Overlay, Pool
 from cfsslpy.errors import Category, CfsslError, Reason
 from cfsslpy.keys import is_dsa
+from cfsslpy.x509util import extension, rfc3339
 
 FORCE_VERIFY_FAILED = "Unable to verify the certificate chain"
 UNKNOWN_AUTHORITY = "x509: certificate signed by unknown authority"
@@ -40,17 +40,13 @@ _BUNDLE_KEY_ALGORITHMS = frozenset(
 
 
 def is_ca(cert: x509.Certificate) -> bool:
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return cert.version == x509.Version.v1
+    bc = extension(cert, x509.BasicConstraints)
+    return cert.version == x509.Version.v1 if bc is None else bool(bc.ca)
 
 
 def _can_sign_certificates(cert: x509.Certificate) -> bool:
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign)
-    except x509.ExtensionNotFound:
-        return True
+    ku = extension(cert, x509.KeyUsage)
+    return True if ku is None else bool(ku.key_cert_sign)
 
 
 @functools.lru_cache(maxsize=1024)  # at most ~3 MB of certificates
@@ -80,10 +76,8 @@ def issuer_refusal(issuer: x509.Certificate, chain: Sequence[x509.Certificate], 
     its path length constraint against the intermediates already below it (1213)."""
     if now > issuer.not_valid_after_utc or now < issuer.not_valid_before_utc:
         return validity_error(issuer, now)
-    try:
-        path_length = issuer.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length
-    except (x509.ExtensionNotFound, ValueError):
-        return None
+    bc = extension(issuer, x509.BasicConstraints, lenient=True)
+    path_length = None if bc is None else bc.path_length
     if path_length is not None and len(chain) - 1 > path_length:
         return _invalid(3, TOO_MANY_INTERMEDIATES)
     return None
@@ -220,8 +214,8 @@ def _verification_error(text: str, chain: Sequence[x509.Certificate], now: dt.da
 def validity_error(cert: x509.Certificate, now: dt.datetime) -> CfsslError:
     """Go's 1211 for a certificate outside its validity period at ``now``."""
     if now < cert.not_valid_before_utc:
-        return _invalid(1, f"{EXPIRED_PREFIX}current time {go_time(now)} is before {go_time(cert.not_valid_before_utc)}")
-    return _invalid(1, f"{EXPIRED_PREFIX}current time {go_time(now)} is after {go_time(cert.not_valid_after_utc)}")
+        return _invalid(1, f"{EXPIRED_PREFIX}current time {rfc3339(now)} is before {rfc3339(cert.not_valid_before_utc)}")
+    return _invalid(1, f"{EXPIRED_PREFIX}current time {rfc3339(now)} is after {rfc3339(cert.not_valid_after_utc)}")
 
 
 def _invalid(go_reason: int, message: str) -> CfsslError:
@@ -233,9 +227,8 @@ def _name_constraint_message(chain: Sequence[x509.Certificate]) -> str:
     prefix = "x509: a root or intermediate certificate is not authorized to sign for this name: "
     permitted: list[str] = []
     for ca in chain[1:]:
-        try:
-            constraints = ca.extensions.get_extension_for_class(x509.NameConstraints).value
-        except x509.ExtensionNotFound:
+        constraints = extension(ca, x509.NameConstraints)
+        if constraints is None:
             continue
         permitted += [str(n.value) for n in constraints.permitted_subtrees or [] if isinstance(n, x509.DNSName)]
         for name in dns_names(chain[0]):

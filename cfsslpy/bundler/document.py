@@ -13,7 +13,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 
 from cfsslpy.bundler.hostname import leaf_hostnames
-from cfsslpy.bundler.pool import subject_key_id
 from cfsslpy.bundler.ubiquity import (
     ECDSA256_UBIQUITY,
     SHA2_UBIQUITY,
@@ -25,9 +24,7 @@ from cfsslpy.bundler.ubiquity import (
     signature_name,
 )
 from cfsslpy.keys import PrivateKey, encode_private_key, is_dsa
-
-_UTC = dt.timezone.utc
-
+from cfsslpy.x509util import extension, rfc3339, subject_key_id
 
 FLAVOR_OPTIMAL = "optimal"
 FLAVOR_UBIQUITOUS = "ubiquitous"
@@ -47,10 +44,6 @@ SHA2_WARNING = (
 ECDSA_WARNING = "The bundle contains ECDSA signatures, which are problematic for certain operating systems, e.g. Windows XP, Android 2.2 and Android 2.3."
 NO_METADATA_WARNING = "Unable to measure bundle ubiquity: No platform metadata present."
 UNTRUSTED_WARNING = "The bundle may not be trusted by the following platform(s):"
-
-
-def go_time(stamp: dt.datetime) -> str:
-    return stamp.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def pem_text(cert: x509.Certificate) -> str:
@@ -98,9 +91,8 @@ def _key_type(cert: x509.Certificate) -> tuple[str, int]:
 
 
 def ocsp_servers(cert: x509.Certificate) -> list[str] | None:
-    try:
-        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
-    except (x509.ExtensionNotFound, ValueError):
+    aia = extension(cert, x509.AuthorityInformationAccess, lenient=True)
+    if aia is None:
         return None
     urls = [
         str(d.access_location.value)
@@ -173,13 +165,13 @@ class Bundle:
             "bundle": self.chain_pem(),
             "crl_support": _crl_support(self.cert),
             "crt": pem_text(self.cert).strip(),
-            "expires": go_time(self.expires),
+            "expires": rfc3339(self.expires),
             "hostnames": list(self.hostnames or leaf_hostnames(self.cert)),
             "issuer": _bundle_name(self.cert.issuer),
             "key": encode_private_key(self.key).decode("ascii").strip() if self.key is not None else "",
             "key_size": key_size,
             "key_type": key_type,
-            "leaf_expires": go_time(self.leaf_expires),
+            "leaf_expires": rfc3339(self.leaf_expires),
             "ocsp": ocsp,
             "ocsp_support": ocsp is not None,
             "root": pem_text(self.root).strip() if self.root is not None else "",
@@ -204,7 +196,7 @@ def common_status(chain: list[x509.Certificate], now: dt.datetime) -> BundleStat
         status.code |= STATUS_EXPIRING_BIT
         which = "The expiring certs are" if len(expiring) > 1 else "The expiring cert is"
         messages.append(EXPIRING_WARNING + which + "".join(f" #{i + 1}" for i in expiring) + " in the chain.")
-        status.expiring_skis = [subject_key_id(chain[i]).hex().upper() for i in expiring]
+        status.expiring_skis = [subject_key_id(chain[i], lenient=True).hex().upper() for i in expiring]
     if chain_hash_ubiquity(chain) <= SHA2_UBIQUITY:
         status.code |= STATUS_NOT_UBIQUITOUS_BIT
         messages.append(SHA2_WARNING)

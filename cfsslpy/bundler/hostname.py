@@ -8,21 +8,17 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from cfsslpy.errors import Category, CfsslError, Reason
+from cfsslpy.x509util import extension
 
 
 def dns_names(cert: x509.Certificate) -> list[str]:
-    try:
-        return list(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName))
-    except (x509.ExtensionNotFound, ValueError):
-        return []
+    san = extension(cert, x509.SubjectAlternativeName, lenient=True)
+    return [] if san is None else list(san.get_values_for_type(x509.DNSName))
 
 
 def _ip_addresses(cert: x509.Certificate) -> list[str]:
-    try:
-        ips = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.IPAddress)
-    except (x509.ExtensionNotFound, ValueError):
-        return []
-    return [str(ip) for ip in ips]
+    san = extension(cert, x509.SubjectAlternativeName, lenient=True)
+    return [] if san is None else [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
 
 
 def common_name(cert: x509.Certificate) -> str:
@@ -78,10 +74,7 @@ def verify_hostname(cert: x509.Certificate, host: str) -> None:
         names = dns_names(cert)
         if any(_match_hostname(name, host) for name in names):
             return
-        try:
-            has_san = bool(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName))
-        except x509.ExtensionNotFound:
-            has_san = False
+        has_san = extension(cert, x509.SubjectAlternativeName) is not None
         if not has_san and _match_hostname(common_name(cert), host):
             raise CfsslError(
                 Category.CERTIFICATE, Reason.VERIFY_FAILED, "x509: certificate relies on legacy Common Name field, use SANs instead"

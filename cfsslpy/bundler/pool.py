@@ -8,38 +8,22 @@ from collections.abc import Iterable
 from cryptography import x509
 
 from cfsslpy.bundler.hostname import common_name
+from cfsslpy.x509util import authority_key_id, subject_key_id
 
 
 def stash_name(cert: x509.Certificate) -> str:
     """cfssl's file name for a learned intermediate: ``<CN without dots and spaces>_<hex SKI>_<hex serial>.crt``."""
     cn = common_name(cert).replace(".", "").replace(" ", "")
-    try:
-        ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest.hex()
-    except (x509.ExtensionNotFound, ValueError):
-        ski = ""
+    ski = subject_key_id(cert, lenient=True).hex()
     serial = cert.serial_number
     serial_hex = serial.to_bytes((serial.bit_length() + 7) // 8, "big").hex() if serial > 0 else ""
     return f"{cn}_{ski}_{serial_hex}.crt"
 
 
-def subject_key_id(cert: x509.Certificate) -> bytes:
-    try:
-        return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-    except (x509.ExtensionNotFound, ValueError):
-        return b""
-
-
-def _aki(cert: x509.Certificate) -> bytes:
-    try:
-        return cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier or b""
-    except (x509.ExtensionNotFound, ValueError):
-        return b""
-
-
 def _aki_first(cert: x509.Certificate, candidates: list[x509.Certificate]) -> list[x509.Certificate]:
     """Go tries the candidate issuers whose SKI matches the certificate's AKI first (a stable sort)."""
-    aki = _aki(cert)
-    return sorted(candidates, key=lambda c: subject_key_id(c) != aki) if aki else candidates
+    aki = authority_key_id(cert, lenient=True)
+    return sorted(candidates, key=lambda c: subject_key_id(c, lenient=True) != aki) if aki else candidates
 
 
 class Pool:

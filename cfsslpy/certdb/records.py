@@ -14,18 +14,16 @@ from typing import Any
 from cryptography import x509
 
 from cfsslpy.errors import Category, CfsslError, Reason
+from cfsslpy.x509util import authority_key_id, extension
 
 STATUSES = ("good", "revoked", "unknown")
 ZERO_TIME = dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def key_id_hex(cert: x509.Certificate) -> str:
-    """Lowercase hex of the certificate's authority key identifier ("" when it has none)."""
-    try:
-        aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
-    except x509.ExtensionNotFound:
-        return ""
-    return (aki.key_identifier or b"").hex()
+    """Lowercase hex of the certificate's authority key identifier ("" when it has none): the ``certificates``
+    table's ``authority_key_identifier``."""
+    return authority_key_id(cert).hex()
 
 
 @dataclass(frozen=True)
@@ -60,11 +58,8 @@ class CertificateRecord:
         revoked_at: dt.datetime | None = None,
     ) -> CertificateRecord:
         """The record cfssl writes on issuance: the AKI from the certificate, DNS SANs only, the subject CN."""
-        try:
-            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-            dns = san.get_values_for_type(x509.DNSName)
-        except x509.ExtensionNotFound:
-            dns = []
+        san = extension(cert, x509.SubjectAlternativeName)
+        dns = [] if san is None else san.get_values_for_type(x509.DNSName)
         cns = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
         cn = cns[0].value if cns else ""
         return cls(

@@ -4,7 +4,6 @@ certificate other modules read without loading its key (SubjectPublicKeyInfo, si
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
@@ -16,6 +15,7 @@ from cfsslpy.certinfo.extensions import OID_AKI, OID_SAN, OID_SKI, SANs, parse_e
 from cfsslpy.certinfo.names import Name, certinfo_name, parse_name
 from cfsslpy.errors import Category, CfsslError, Reason
 from cfsslpy.pem import encode_pem, parse_certificate_pem
+from cfsslpy.x509util import go_time
 
 if TYPE_CHECKING:
     from cfsslpy.certdb import CertDB
@@ -27,14 +27,6 @@ def format_key_id(key_id: bytes) -> str:
     The 2016 build formatted each byte with ``%X``, so ``0B`` printed as ``B`` (``D9:82:B:2A``).
     """
     return ":".join(f"{byte:02X}" for byte in key_id)
-
-
-def _go_time(stamp: datetime) -> str:
-    stamp = stamp.astimezone(timezone.utc)
-    text = f"{stamp.year:04d}-{stamp.month:02d}-{stamp.day:02d}T{stamp.hour:02d}:{stamp.minute:02d}:{stamp.second:02d}"
-    if stamp.microsecond:
-        text += "." + f"{stamp.microsecond:06d}".rstrip("0")
-    return text + "Z"
 
 
 def certificate_parts(der: bytes) -> tuple[list[TLV], TLV]:
@@ -119,8 +111,8 @@ def certificate_info(cert: x509.Certificate) -> dict[str, Any]:
     sans = fields.sans.dns + fields.sans.ips
     if sans:
         out["sans"] = sans
-    out["not_before"] = _go_time(cert.not_valid_before_utc)
-    out["not_after"] = _go_time(cert.not_valid_after_utc)
+    out["not_before"] = go_time(cert.not_valid_before_utc)
+    out["not_after"] = go_time(cert.not_valid_after_utc)
     out["sigalg"] = SIGNATURE_NAMES.get(fields.signature_algorithm, UNKNOWN_SIGNATURE)
     out["authority_key_id"] = format_key_id(fields.authority_key_id)
     out["subject_key_id"] = format_key_id(fields.subject_key_id)

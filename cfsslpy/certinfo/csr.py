@@ -20,7 +20,6 @@ from cfsslpy.certinfo.der import (
     TAG_SET,
     TLV,
     ASN1Error,
-    b64,
     bit_string,
     children,
     dotted,
@@ -36,6 +35,7 @@ from cfsslpy.certinfo.extensions import OID_SAN, SANs, parse_extension, parse_sa
 from cfsslpy.certinfo.names import parse_name, pkix_name
 from cfsslpy.errors import Category, CfsslError, Reason
 from cfsslpy.pem import decode_pem
+from cfsslpy.x509util import b64
 
 _OID_EXTENSION_REQUEST = [1, 2, 840, 113549, 1, 9, 14]
 _PUBLIC_KEY_ALGORITHMS = {"1.2.840.113549.1.1.1": 1, "1.2.840.10040.4.1": 2, "1.2.840.10045.2.1": 3, "1.3.101.112": 4}

@@ -7,7 +7,6 @@ turn them into cfssl's typed errors.
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from cfsslpy.certinfo.gostrconv import quote
+from cfsslpy.x509util import b64
 
 
 class ASN1Error(ValueError):
@@ -175,10 +175,6 @@ def right_align(data: bytes, bit_length: int) -> bytes:
         return data
     value = int.from_bytes(data, "big") >> shift
     return value.to_bytes(len(data), "big")
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
 
 
 NULL = b"\x05\x00"  # a DER NULL (absent algorithm parameters)

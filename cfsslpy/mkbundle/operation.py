@@ -17,15 +17,12 @@ from cfsslpy.mkbundle.fetching import FETCH_TIMEOUT, Fetch, http_fetch
 from cfsslpy.mkbundle.results import BundleResult, Dropped, DropReason, Found, NothingUsable, Problem, Unverified
 from cfsslpy.mkbundle.revocation import Checker, crl_urls, ocsp_urls
 from cfsslpy.mkbundle.walking import read_all
+from cfsslpy.x509util import utc
 
 DEFAULT_BUNDLE = "cert-bundle.crt"
 DEFAULT_WORKERS = 4
 
 Progress = Callable[[int, int], None]
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 
 
 # DER encodings of the OIDs of cRLDistributionPoints (2.5.29.31) and authorityInfoAccess (1.3.6.1.5.5.7.1.1)
@@ -64,7 +61,7 @@ def _build(
 ) -> BundleResult:
     result = BundleResult()
     found, result.files = read_all(paths, result.problems)
-    seen, candidates = _screen(found, _utc(now or dt.datetime.now(dt.timezone.utc)), result)
+    seen, candidates = _screen(found, utc(now or dt.datetime.now(dt.timezone.utc)), result)
     online = _needing_network(candidates, result)
     if online:
         checker = Checker([f.cert for f in seen.values()], fetch, timeout)

@@ -19,6 +19,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 from cfsslpy.keys import is_dsa
 from cfsslpy.mkbundle.fetching import FETCH_TIMEOUT, Fetch, FetchError, Unreachable, http_fetch
 from cfsslpy.mkbundle.results import DropReason
+from cfsslpy.x509util import extension
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +35,8 @@ def _http_urls(names: Iterable[x509.GeneralName]) -> tuple[list[str], list[str]]
 
 
 def crl_urls(cert: x509.Certificate) -> list[str]:
-    try:
-        ext = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
-    except x509.ExtensionNotFound:
+    ext = extension(cert, x509.CRLDistributionPoints)
+    if ext is None:
         return []
     urls: list[str] = []
     for point in ext:
@@ -48,11 +48,10 @@ def crl_urls(cert: x509.Certificate) -> list[str]:
 
 
 def ocsp_urls(cert: x509.Certificate) -> list[str]:
-    try:
-        ext = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
-    except x509.ExtensionNotFound:
+    aia = extension(cert, x509.AuthorityInformationAccess)
+    if aia is None:
         return []
-    web, _ = _http_urls(d.access_location for d in ext if d.access_method == AuthorityInformationAccessOID.OCSP)
+    web, _ = _http_urls(d.access_location for d in aia if d.access_method == AuthorityInformationAccessOID.OCSP)
     return web
 
 
@@ -226,11 +225,8 @@ class Checker:
             named = response.responder_name == candidate.subject or response.responder_key_hash == _key_hash(candidate)
             if not named or not issued_by(candidate, issuer):
                 continue
-            try:
-                eku = candidate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-            except x509.ExtensionNotFound:
-                continue
-            if ExtendedKeyUsageOID.OCSP_SIGNING in eku:
+            eku = extension(candidate, x509.ExtendedKeyUsage)
+            if eku is not None and ExtendedKeyUsageOID.OCSP_SIGNING in eku:
                 return candidate
         return None
 

@@ -56,7 +56,7 @@ from cfsslpy.signer.extensions import (
     usage_extensions,
 )
 from cfsslpy.signer.interface import NO_HOSTS_WARNING, Recorder, Signer, SignerInfo, certificate_pem, issue
-from cfsslpy.signer.issuer import Issuer, extension_value, load_issuer
+from cfsslpy.signer.issuer import Issuer, load_issuer
 from cfsslpy.signer.local import LocalSigner
 from cfsslpy.signer.request import RequestExtension, SignRequest, SubjectOverride
 from cfsslpy.signer.steps import (
@@ -104,7 +104,6 @@ __all__ = [
     "check_request_key",
     "choose_serial",
     "crl_distribution_points",
-    "extension_value",
     "final_sans",
     "issue",
     "key_identifier_extensions",

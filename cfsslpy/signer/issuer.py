@@ -11,6 +11,7 @@ from cryptography import x509
 from cfsslpy.capair import load_ca_pair, require_valid
 from cfsslpy.errors import Category, CfsslError, Reason
 from cfsslpy.keys import PrivateKey, certificate_key_matches, check_supported_key, signature_hash
+from cfsslpy.x509util import extension, key_identifier
 
 log = logging.getLogger("cfsslpy.signer")  # one logger for the package, as when it was one module
 
@@ -29,11 +30,11 @@ class Issuer:
             return
         if not certificate_key_matches(self.key, self.cert):
             raise CfsslError(Category.PRIVATE_KEY, Reason.KEY_MISMATCH)
-        bc = extension_value(self.cert, x509.BasicConstraints)
+        bc = extension(self.cert, x509.BasicConstraints)
         if bc is not None and not bc.ca:
             log.error("the -ca certificate is not a CA (basicConstraints CA:FALSE)")
             raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST, "the CA certificate is not a CA (basicConstraints CA:FALSE)")
-        ku = extension_value(self.cert, x509.KeyUsage)
+        ku = extension(self.cert, x509.KeyUsage)
         if ku is not None and not ku.key_cert_sign:
             raise CfsslError(Category.POLICY, Reason.INVALID_REQUEST, "the CA certificate's key usage does not allow certificate signing")
         if bc is None:
@@ -48,27 +49,17 @@ class Issuer:
         """The issuer's pathLenConstraint (None when unlimited or self-signing)."""
         if self.cert is None:
             return None
-        bc = extension_value(self.cert, x509.BasicConstraints)
+        bc = extension(self.cert, x509.BasicConstraints)
         return None if bc is None else bc.path_length
 
     @property
     def name_constraints(self) -> x509.NameConstraints | None:
-        return None if self.cert is None else extension_value(self.cert, x509.NameConstraints)
+        return None if self.cert is None else extension(self.cert, x509.NameConstraints)
 
     def key_identifier(self) -> bytes:
         """The issuer's SKI, or (when its certificate lacks one) the RFC 5280 method-1 hash of its key."""
         assert self.cert is not None
-        ski = extension_value(self.cert, x509.SubjectKeyIdentifier)
-        if ski is not None:
-            return bytes(ski.digest)
-        return x509.SubjectKeyIdentifier.from_public_key(self.cert.public_key()).digest
-
-
-def extension_value(cert: x509.Certificate | x509.CertificateSigningRequest, cls: type[Any]) -> Any:
-    try:
-        return cert.extensions.get_extension_for_class(cls).value
-    except x509.ExtensionNotFound:
-        return None
+        return key_identifier(self.cert)
 
 
 def load_issuer(ca_spec: str, key_spec: str, *, stdin: Any = None, environ: Any = None) -> Issuer:

@@ -22,8 +22,9 @@ from cfsslpy.errors import Category, CfsslError, Reason, log_value
 from cfsslpy.keys import is_dsa
 from cfsslpy.signer.constraints import subject_emails
 from cfsslpy.signer.extensions import CA_MANAGED
-from cfsslpy.signer.issuer import Issuer, extension_value
+from cfsslpy.signer.issuer import Issuer
 from cfsslpy.signer.request import SignRequest
+from cfsslpy.x509util import extension
 
 log = logging.getLogger("cfsslpy.signer")  # one logger for the package, as when it was one module
 
@@ -57,7 +58,7 @@ def template_from_csr(csr: x509.CertificateSigningRequest, profile: SigningProfi
     over, the others only with ``copy_extensions`` and never a CA-managed one (ignored with a WARNING)."""
     subject = Subject.from_csr(csr)
     sans = _csr_sans(csr)
-    bc = extension_value(csr, x509.BasicConstraints)
+    bc = extension(csr, x509.BasicConstraints)
     carried: list[x509.Extension[x509.ExtensionType]] = []
     for ext in csr.extensions:
         if ext.oid == OID_DELEGATION_USAGE:
@@ -73,7 +74,7 @@ def template_from_csr(csr: x509.CertificateSigningRequest, profile: SigningProfi
         is_ca=bool(bc is not None and bc.ca),
         path_length=-1 if bc is None or bc.path_length is None else bc.path_length,
         carried=carried,
-        name_constraints=extension_value(csr, x509.NameConstraints),
+        name_constraints=extension(csr, x509.NameConstraints),
     )
 
 
@@ -223,5 +224,5 @@ def _unsupported_subject_key() -> CfsslError:
 
 
 def _csr_sans(csr: x509.CertificateSigningRequest) -> SANs:
-    san = extension_value(csr, x509.SubjectAlternativeName)
+    san = extension(csr, x509.SubjectAlternativeName)
     return SANs() if san is None else SANs.from_extension(san)

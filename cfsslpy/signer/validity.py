@@ -11,6 +11,7 @@ from cfsslpy.config import SigningProfile
 from cfsslpy.errors import Category, CfsslError, Reason
 from cfsslpy.gojson import MINUTE
 from cfsslpy.signer.request import SignRequest
+from cfsslpy.x509util import utc
 
 log = logging.getLogger("cfsslpy.signer")  # one logger for the package, as when it was one module
 
@@ -21,11 +22,6 @@ def round_minute(now: dt.datetime) -> dt.datetime:
     if now - base >= dt.timedelta(seconds=30):
         base += dt.timedelta(minutes=1)
     return base
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    """Aware UTC; a naive time is taken as UTC (never as local time)."""
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 
 
 X509_EARLIEST = dt.datetime(1950, 1, 1, tzinfo=dt.timezone.utc)
@@ -48,13 +44,13 @@ def validity_period(
             not_before = profile.not_before
         else:
             backdate = profile.backdate or 5 * MINUTE
-            current = _utc(now or dt.datetime.now(dt.timezone.utc))
+            current = utc(now or dt.datetime.now(dt.timezone.utc))
             not_before = round_minute(current) - dt.timedelta(microseconds=backdate // 1000)
-    not_before = _utc(not_before)
+    not_before = utc(not_before)
     not_after = req.not_after
     if not_after is None:
         not_after = profile.not_after if profile.not_after is not None else not_before + dt.timedelta(microseconds=expiry // 1000)
-    not_after = _utc(not_after)
+    not_after = utc(not_after)
     if not_before < X509_EARLIEST or not_after > X509_LATEST:
         raise CfsslError(
             Category.POLICY,
