@@ -32,7 +32,6 @@ status, bytes, duration, remote address; never the body, keys or tokens) and upd
 from __future__ import annotations
 
 import http
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -41,7 +40,7 @@ from typing import Any
 import bottle
 
 from cfsslpy.api.endpoints import Registry, bundle, certinfo, generator, health, info, initca, metrics, revocation, sign
-from cfsslpy.api.envelope import ERROR_CODE_KEY, ApiError, error_response
+from cfsslpy.api.envelope import ERROR_CODE_KEY, ApiError, error_response, method_not_allowed
 from cfsslpy.api.guard import HostPolicy, check_origin
 from cfsslpy.api.state import ApiState
 from cfsslpy.api.wire import describe_failure
@@ -145,7 +144,8 @@ def _error_handler(err: bottle.HTTPError) -> bottle.HTTPResponse:
         return error_response(404, 404, "404 page not found")
     if status == 405:
         allow = err.headers.get("Allow") if err.headers else None
-        return error_response(405, 405, f"Method is not allowed:{json.dumps(method)}", {"Allow": allow} if allow else None)
+        refusal = method_not_allowed(method, allow or "")
+        return error_response(405, 405, refusal.message, {"Allow": allow} if allow else None)
     if status >= 500:
         log.error("internal error outside the endpoint wrapper: %r", err.exception)
         return error_response(500, 0, "internal server error")

@@ -26,7 +26,7 @@ import bottle
 from cfsslpy.api.guard import check_content_type
 from cfsslpy.api.wire import ERROR_HEADERS, JSON_TYPE, describe_failure, envelope, error_envelope
 from cfsslpy.errors import ApiError as ApiError  # re-exported: the API modules import it from here
-from cfsslpy.errors import Error, go_json_dumps, log_value
+from cfsslpy.errors import Error, log_value
 from cfsslpy.gojson import loads
 
 log = logging.getLogger("cfsslpy.api")
@@ -97,8 +97,13 @@ def error_response(status: int, code: int, message: str, headers: dict[str, str]
 
 
 def method_not_allowed(method: str, allowed: str) -> ApiError:
-    """cfssl's ``Method is not allowed:"GET"`` (Go's %q of the method), plus the Allow header RFC 9110 asks for."""
-    return ApiError(405, f"Method is not allowed:{go_json_dumps(method)}", {"Allow": allowed})
+    """cfssl's ``Method is not allowed:"GET"`` (Go's %q of the method), plus the Allow header RFC 9110 asks for.
+
+    The one spelling of a 405, for the endpoint wrapper and for bottle's own (the web UI's routes).
+    """
+    from cfsslpy.certinfo.gostrconv import quote  # lazily: the certinfo package costs the OCSP app's start-up
+
+    return ApiError(405, f"Method is not allowed:{quote(method)}", {"Allow": allowed})
 
 
 # ---------------------------------------------------------------------------------------------------------

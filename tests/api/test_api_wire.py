@@ -13,7 +13,7 @@ import pytest
 
 import cfsslpy.api
 from api.conftest import StateFactory
-from api.wsgi import Client, config_json, new_csr
+from api.wsgi import API, Client, config_json, new_csr
 from cfsslpy.api.connection import Request, error_response, internal_error
 from cfsslpy.api.state import ApiState
 from cfsslpy.api.wire import ERROR_HEADERS, describe_failure, envelope, error_envelope
@@ -119,3 +119,10 @@ def test_wire_and_the_connection_layer_never_import_bottle() -> None:
         imported = _imports(API_DIR / name)
         assert "bottle" not in imported, name
         assert "cfsslpy.api.envelope" not in imported, name
+
+
+@pytest.mark.parametrize("path", [API + "sign", "/"])  # the endpoint wrapper's 405 and bottle's (a web UI route)
+def test_a_405_quotes_the_method_as_go_does(client: Client, path: str) -> None:
+    r = client.request("M&M", path, b"{}")
+    r.assert_error(405, 405, 'Method is not allowed:"M&M"')  # Go's %q leaves & alone; the envelope escapes it
+    assert b'"message":"Method is not allowed:\\"M\\u0026M\\""' in r.body
