@@ -102,6 +102,16 @@ class Roots:
     def resolve(self, label: str) -> str:
         return label or self.default_label
 
+    @property
+    def never_wait(self) -> bool:
+        """Whether signing with any of these roots is CPU work only (file keys, no certificate database, no
+        replay guard, no CT log): the serving stack may then sign on its event-loop thread."""
+        for root in self.roots.values():
+            profiles = [root.policy.default, *root.policy.profiles.values()]
+            if root.on_token or root.db is not None or any(p.auth_replay_window or p.ct_log_servers for p in profiles):
+                return False
+        return True
+
     def close(self, *, keep_guards: bool = False) -> None:
         for root in self.roots.values():
             root.close()
@@ -162,7 +172,7 @@ def load_root(spec: RootSpec, path: str, guard: ReplayGuard) -> Root:
     try:
         issuer = load_issuer(spec.certificate, spec.key.location)
     except Error as exc:
-        raise failed("private" if isinstance(exc, CfsslError) and 2000 <= exc.code < 3000 else "certificate", exc) from None
+        raise failed(_culprit(exc), exc) from None
     db = None
     recorder = None
     if spec.dbconfig:
@@ -176,6 +186,14 @@ def load_root(spec: RootSpec, path: str, guard: ReplayGuard) -> Root:
         recorder = certdb_recorder(db)
     signer = LocalSigner(issuer, config.signing, recorder=recorder)
     return Root(spec.label, signer, spec.nets, guard, db, spec)
+
+
+def _culprit(exc: Error) -> str:
+    """The roots-file key a failure of :func:`~cfsslpy.signer.load_issuer` comes from: an unreadable key is
+    1001 (cfssl's wrapping), a bad or mismatched key 2xxx; the rest is the certificate's."""
+    if isinstance(exc, CfsslError) and (exc.code == 1001 or 2000 <= exc.code < 3000):
+        return "private"
+    return "certificate"
 
 
 def _check_policy(policy: Signing, spec: RootSpec, path: str) -> None:
