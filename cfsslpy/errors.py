@@ -332,12 +332,12 @@ class CfsslError(Error):
             if fixed is None:
                 raise ValueError(f"cfssl code {int(code)} ({code.name}) has no fixed message: pass the wrapped error's text")
             message = fixed
+        super().__init__(message)  # first: a subclass that is also a PlainError (InputTooLarge) sets defaults there
         self.category = code.category
         self.reason = code.reason
         self.code = int(code)
         self.message = message
         self.hint = hint
-        super().__init__(message)
 
     def to_json(self) -> str:
         """The compact JSON cfssl prints on stderr: ``{"code":N,"message":"..."}``."""
@@ -370,6 +370,8 @@ class PlainError(Error):
     failure. A site where cfsslpy deliberately answers otherwise passes another ``status`` (a 503 for a
     store that is unavailable, say): the envelope code is then that status, as for :class:`ApiError`.
     """
+
+    status: int = 500
 
     def __init__(self, message: str, *, status: int = 500, hint: str | None = None) -> None:
         self.message = message

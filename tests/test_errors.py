@@ -324,3 +324,12 @@ def test_every_literal_construction_in_the_package_is_a_valid_code() -> None:
         assert has_message or code in FIXED_MESSAGES, f"{where}: {code.name} is Wrap-only and needs a message"
         checked += 1
     assert checked > 100
+
+
+def test_a_coded_plain_error_keeps_its_hint_and_code() -> None:
+    class Both(CfsslError, PlainError):
+        def __init__(self) -> None:
+            super().__init__(Category.CERTIFICATE, Reason.READ_FAILED, "read x: too large", hint="split the input")
+
+    error = Both()
+    assert (error.code, error.message, error.hint, error.status) == (1001, "read x: too large", "split the input", 500)
