@@ -83,23 +83,13 @@ def submit_precert(server: str, chain: list[bytes], timeout: float = SUBMIT_TIME
         raise _submission_error(f"CT log server {server!r} is not an http(s) URL")
     body = json.dumps({"chain": [base64.b64encode(c).decode() for c in chain]}).encode()
     try:
-        response = net.fetch(
-            url,
-            method="POST",
-            body=body,
-            headers={"Content-Type": "application/json"},
-            max_bytes=_MAX_RESPONSE,
-            timeout=timeout,
-            schemes=("http", "https"),
-            redirects=10,
-        )
+        payload = net.fetch_body(url, body, "application/json", max_bytes=_MAX_RESPONSE, timeout=timeout)
+    except net.BadStatus as exc:
+        raise _submission_error(f"CT log {server} answered HTTP {exc.status}") from None
     except net.TooLarge:
         raise _submission_error(f"CT log {server} response too large") from None
     except net.FetchError as exc:
         raise _submission_error(f"CT log {server} unreachable: {exc.message}") from None
-    if not 200 <= response.status < 300:
-        raise _submission_error(f"CT log {server} answered HTTP {response.status}")
-    payload = response.body
     try:
         parsed = gojson.loads(payload)  # depth-limited: a hostile log cannot exhaust the recursion limit
     except ValueError:

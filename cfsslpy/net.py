@@ -315,6 +315,14 @@ class TooLarge(FetchError):
     """The response body is longer than ``max_bytes`` (announced or read)."""
 
 
+class BadStatus(FetchError):
+    """:func:`fetch_body`: the server answered, with a status outside 2xx."""
+
+    def __init__(self, url: str, status: int) -> None:
+        super().__init__(url, f"HTTP {status}")
+        self.status = status
+
+
 @dataclass(frozen=True)
 class Response:
     """An HTTP answer of any status: the final ``url`` (after redirects), ``status``, ``headers`` (lower-case
@@ -416,6 +424,26 @@ def fetch(
             method, body = "GET", None
             send_headers = {k: v for k, v in send_headers.items() if k.lower() not in ("content-type", "content-length")}
     raise AssertionError("unreachable")  # pragma: no cover - the loop returns on its last hop
+
+
+def fetch_body(
+    url: str, body: bytes | None = None, content_type: str = "", *, max_bytes: int, timeout: float, redirects: int = 10
+) -> bytes:
+    """POST ``body`` as ``content_type`` (or GET when there is no body) to an http(s) URL with environment proxies,
+    the way Go's ``http.Get`` / ``http.Post`` do: the body of a 2xx answer, else :class:`BadStatus` (or any other
+    :class:`FetchError`)."""
+    response = fetch(
+        url,
+        method="GET" if body is None else "POST",
+        body=body,
+        headers={"Content-Type": content_type} if content_type else None,
+        max_bytes=max_bytes,
+        timeout=timeout,
+        redirects=redirects,
+    )
+    if not 200 <= response.status < 300:
+        raise BadStatus(response.url, response.status)
+    return response.body
 
 
 def _check_url(url: str, schemes: tuple[str, ...]) -> urllib.parse.SplitResult:

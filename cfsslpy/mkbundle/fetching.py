@@ -21,25 +21,14 @@ class Unreachable(FetchError):
 
 def http_fetch(url: str, body: bytes | None = None, content_type: str = "", timeout: float = FETCH_TIMEOUT) -> bytes:
     """GET ``url`` (or POST ``body``); the response body, or :class:`FetchError`."""
-    headers = {"Content-Type": content_type} if content_type else {}
     try:
-        response = net.fetch(
-            url,
-            method="POST" if body is not None else "GET",
-            body=body,
-            headers=headers,
-            max_bytes=MAX_RESPONSE,
-            timeout=timeout,
-            schemes=("http", "https"),
-            redirects=10,
-        )
+        return net.fetch_body(url, body, content_type, max_bytes=MAX_RESPONSE, timeout=timeout)
     except net.TooLarge:
         raise FetchError(f"{url}: response larger than {MAX_RESPONSE} bytes") from None
+    except net.BadStatus as exc:
+        raise FetchError(f"{url}: HTTP {exc.status}") from None
     except net.FetchError as exc:
         raise Unreachable(f"{url}: {exc.message}") from None
-    if not 200 <= response.status < 300:
-        raise FetchError(f"{url}: HTTP {response.status}")
-    return response.body
 
 
 Fetch = Callable[..., bytes]
