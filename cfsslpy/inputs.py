@@ -127,14 +127,12 @@ def read_input(
         if prefix == "env":
             env = os.environ if environ is None else environ
             if rest not in env:
-                raise PlainError(
-                    f"environment variable {rest} is not set", hint=f"export {rest}, or name the input by its path or as file:PATH"
-                )
+                raise PlainError(f"environment variable {rest} is not set")
             return env[rest].encode("utf-8")
         if prefix == "file":
             return _read_file(rest)
         if prefix and not os.path.exists(spec):
-            raise PlainError(f"unknown prefix: {prefix}", hint="an input is a path, - (standard input), env:NAME or file:PATH")
+            raise PlainError(f"unknown prefix: {prefix}")
     return _read_file(spec)
 
 
