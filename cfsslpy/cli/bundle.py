@@ -18,7 +18,20 @@ from cfsslpy.keys import PrivateKey
 NO_TARGET = "Must specify bundle target through -cert or -domain"
 
 
-def _read_key(opts: Options, io: IO) -> PrivateKey | None:
+class BundleOptions(Options):
+    cert: str
+    key: str
+    ca_bundle: str
+    int_bundle: str
+    flavor: str
+    int_dir: str
+    metadata: str
+    domain: str
+    ip: str
+    password: str
+
+
+def _read_key(opts: BundleOptions, io: IO) -> PrivateKey | None:
     if not opts.key:
         return None
     try:
@@ -30,7 +43,7 @@ def _read_key(opts: Options, io: IO) -> PrivateKey | None:
     return bundler.load_bundle_key(data)
 
 
-def run(opts: Options, args: list[str], io: IO) -> int:
+def run(opts: BundleOptions, args: list[str], io: IO) -> int:
     no_more_args(args)
     if not opts.cert and not opts.domain:
         raise PlainError(NO_TARGET)
@@ -61,7 +74,7 @@ COMMAND = Command(
         "[-flavor optimal|ubiquitous|force] [-password password]\n"
         "       cfsslpy bundle -domain host[:port] [-ip address] [-ca-bundle file] [-int-bundle file] [-int-dir dir] [-metadata file]"
     ),
-    flags=["cert", "key", "ca-bundle", "int-bundle", "flavor", "int-dir", "metadata", "domain", "ip", "password"],
+    options=BundleOptions,
     example="cfsslpy bundle -cert server.pem -ca-bundle roots.pem -int-bundle intermediates.pem",
     run=run,
     description=(

@@ -14,7 +14,13 @@ from cfsslpy.cli.token import interleaved
 from cfsslpy.errors import Category, CfsslError, Reason, UsageError
 
 
-def run(opts: Options, args: list[str], io: IO) -> int:
+class CeremonyOptions(Options):
+    dry_run: bool
+    transcript: str
+    yes: bool
+
+
+def run(opts: CeremonyOptions, args: list[str], io: IO) -> int:
     # bind and validate: PLAN or "verify TRANSCRIPT", flags before or after it; nothing read yet
     opts, args = interleaved(opts, args)
     first, args = pop_arg(args)
@@ -99,7 +105,7 @@ COMMAND = Command(
         "       cfsslpy ceremony verify TRANSCRIPT\n"
         "       cfsslpy ceremony example"
     ),
-    flags=["dry-run", "transcript", "yes"],
+    options=CeremonyOptions,
     example="cfsslpy ceremony -dry-run root-ceremony.json && cfsslpy ceremony root-ceremony.json",
     run=run,
     description="Run the steps of PLAN.json in order (generate-key, generate-csr, self-sign, sign, ocsp-responder,\n"

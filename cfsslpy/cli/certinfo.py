@@ -21,12 +21,22 @@ NO_TARGET = "Must specify certinfo target through -cert, -csr, -domain or -seria
 NO_DB = "cannot lookup certificate from serial without db access (provide -db-config)"
 
 
+class CertinfoOptions(Options):
+    cert: str
+    csr: str
+    domain: str
+    ip: str
+    serial: str
+    aki: str
+    db_config: str
+
+
 def go_json_indent(value: Any) -> str:
     """Go's ``json.MarshalIndent(value, "", "  ")``: cfssl certinfo's output format."""
     return go_json_dumps(value, indent=2)
 
 
-def run(opts: Options, args: list[str], io: IO) -> int:
+def run(opts: CertinfoOptions, args: list[str], io: IO) -> int:
     no_more_args(args)
     info: dict[str, Any]
     if opts.cert:
@@ -52,7 +62,7 @@ COMMAND = Command(
     name="certinfo",
     summary="output certinfo about the given cert",
     usage="cfsslpy certinfo (-cert file | -csr file | -domain host[:port] [-ip address] | -serial S -aki A -db-config file)",
-    flags=["cert", "csr", "domain", "ip", "serial", "aki", "db-config"],
+    options=CertinfoOptions,
     example="cfsslpy certinfo -domain www.example.com:443",
     run=run,
     description=(

@@ -1,125 +1,106 @@
-"""The command contract: every subcommand module exposes ``COMMAND = Command(...)``.
+"""The command contract: every command module exposes ``COMMAND = Command(...)`` and an :class:`Options` class.
 
-A handler has one shape: bind (``Options`` + positional args), validate, call the core once, emit.
+A command declares the flags it reads as a subclass of :class:`Options`, one typed annotation per flag; a
+handler has one shape: bind (its options + positional args), validate, call the core once, emit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar
 
 from cfsslpy.cli.context import IO
+from cfsslpy.cli.flags import FLAGS
+from cfsslpy.cli.goflag import Flag
+
+_KINDS = {"str": str, "bool": bool, "int": int}
+_O = TypeVar("_O", bound="Options")
 
 
 class Options:
-    """Every global flag, typed; ``given`` names the flags present on the command line.
+    """The flags one command reads, typed and read-only.
 
-    A plain class with typed class-level defaults rather than a dataclass: generating a 60-field dataclass
-    costs a few milliseconds at every start, and nothing here needs its methods.
+    A subclass declares them as annotations (``ca_key: str`` reads ``-ca-key``), in the order its ``-h`` lists
+    them. Each names a flag of the class's flag set (cfssl's unless the class says ``flagset=...``) of that
+    type, and holds the flag's default when the command line does not give it. ``given`` names every flag
+    on the command line, read by the command or not (cfssl's "has no effect" warnings need them all).
+
+    ``Options`` itself reads every flag of cfssl's set (untyped: tests and tools). A plain class rather than
+    a dataclass: generating dataclasses costs milliseconds at every start, and nothing here needs them.
     """
 
-    csr: str = ""
-    cert: str = ""
-    key: str = ""
-    hostname: str = ""
-    cn: str = ""
-    serial: str = ""
-    aki: str = ""
-    domain: str = ""
-    ip: str = ""
-    ca: str = ""
-    ca_key: str = ""
-    initca: bool = False
-    renewca: bool = False
-    config: str = ""
-    profile: str = ""
-    label: str = ""
-    crl: str = ""
-    db_config: str = ""
-    remote: str = ""
-    tls_remote_ca: str = ""
-    mutual_tls_client_cert: str = ""
-    mutual_tls_client_key: str = ""
-    authkey: str = ""
-    ca_bundle: str = ""
-    int_bundle: str = ""
-    int_dir: str = ""
-    flavor: str = "ubiquitous"
-    metadata: str = ""
-    password: str = "0"
-    intermediates: str = ""
-    bundle: bool = False
-    address: str = "127.0.0.1"
-    port: int = 8888
-    min_tls_version: str = ""
-    tls_cert: str = ""
-    tls_key: str = ""
-    mutual_tls_ca: str = ""
-    mutual_tls_cn: str = ""
-    disable: str = ""
-    workers: int = 1
-    datadir: str = ""
-    allowed_hosts: str = ""
-    fetch_allow: str = ""
-    responses: str = ""
-    path: str = "/"
-    cache_ttl: str = "60s"
-    responder: str = ""
-    responder_key: str = ""
-    status: str = "good"
-    reason: str = "0"
-    revoked_at: str = "now"
-    interval: str = "96h"
-    expiry: str = "168h"
-    pem: bool = False
-    list: bool = False
-    family: str = ""
-    scanner: str = ""
-    timeout: str = "5m"
-    csv: str = ""
-    num_workers: int = 10
-    max_hosts: int = 100
-    module: str = ""
-    algo: str = "ecdsa"
-    size: int = 256
-    id: str = ""
-    dry_run: bool = False
-    transcript: str = ""
-    yes: bool = False
-    verbose: bool = False
-    sbom: bool = False
-    usage: str = ""
-    pgp_private: str = ""
-    pgp_name: str = ""
-    loglevel: int = 1
-    given: frozenset[str] = frozenset()
+    flagset: ClassVar[Mapping[str, Flag]] = FLAGS
+    flag_names: ClassVar[tuple[str, ...]] = tuple(FLAGS)  # the flags read, as the command line spells them
+    given: frozenset[str]
 
-    def __init__(self, **values: Any) -> None:
-        for name, value in values.items():
-            if name not in Options.__annotations__:
-                raise TypeError(f"unknown option {name!r}")
-            setattr(self, name, value)
+    def __init_subclass__(cls, flagset: Mapping[str, Flag] | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if flagset is not None:
+            cls.flagset = flagset
+        names: list[str] = []
+        for klass in reversed(cls.__mro__):
+            if issubclass(klass, Options) and klass is not Options:
+                for attr, kind in klass.__annotations__.items():
+                    name = attr.replace("_", "-")
+                    flag = cls.flagset.get(name)
+                    if flag is None or _KINDS.get(str(kind)) is not flag.kind:
+                        raise TypeError(f"{cls.__name__}.{attr}: {kind} is not a flag of its flag set")
+                    if name not in names:
+                        names.append(name)
+        cls.flag_names = tuple(names)
+
+    def __init__(self, given: frozenset[str] = frozenset(), **values: Any) -> None:
+        fields = self.__dict__
+        for name in self.flag_names:
+            fields[name.replace("-", "_")] = self.flagset[name].default
+        for attr, value in values.items():
+            if attr not in fields:
+                raise TypeError(f"{type(self).__name__} reads no flag -{attr.replace('_', '-')}")
+            fields[attr] = value
+        fields["given"] = frozenset(given)
 
     @classmethod
-    def from_values(cls, values: dict[str, Any]) -> Options:
-        """Options from tokenized flags (names with dashes); flags we do not model are only recorded in ``given``."""
-        kwargs = {k.replace("-", "_"): v for k, v in values.items() if k.replace("-", "_") in cls.__annotations__}
-        return cls(**kwargs, given=frozenset(values))
+    def from_values(cls: type[_O], values: Mapping[str, Any]) -> _O:
+        """The options from parsed flags (dashed names): the declared ones are read, all are recorded in ``given``."""
+        read = {name.replace("-", "_"): value for name, value in values.items() if name in cls.flag_names}
+        return cls(given=frozenset(values), **read)
+
+    def with_flags(self: _O, values: Mapping[str, Any]) -> _O:
+        """These options with more flags given (later on the command line: they win)."""
+        merged = {name: getattr(self, name.replace("-", "_")) for name in self.flag_names}
+        merged.update((name, value) for name, value in values.items() if name in self.flag_names)
+        return type(self)(given=self.given | frozenset(values), **{name.replace("-", "_"): v for name, v in merged.items()})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(other) == vars(self)
+
+    __hash__ = None  # type: ignore[assignment]  # equal by value, and not meant as a key
 
     def __repr__(self) -> str:
-        return f"Options({', '.join(f'{k}={getattr(self, k)!r}' for k in self.__annotations__)})"
-
-
-Handler = Callable[[Options, list[str], IO], int]
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
 
 @dataclass(frozen=True)
-class Command:
+class Command(Generic[_O]):
+    """One program of the CLI: its name, the options it reads, its handler and its ``-h``.
+
+    ``help`` replaces the ``-h`` built from the other fields (cfssljson and mkbundle print Go's layout); it
+    is given the program's name as invoked.
+    """
+
     name: str
     summary: str
     usage: str
-    flags: list[str]
+    options: type[_O]
     example: str
-    run: Handler
+    run: Callable[[_O, list[str], IO], int]
     description: str = ""
+    help: Callable[[str], str] | None = None
+
+    @property
+    def flags(self) -> list[str]:
+        return list(self.options.flag_names)

@@ -6,12 +6,11 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from cfsslpy.cli.command import Options
 from cfsslpy.cli.context import IO
 from cfsslpy.errors import CfsslError, PlainError, UsageError
 from cfsslpy.gojson import JSONDecodeError, go_json_dumps, loads, type_error
@@ -26,22 +25,52 @@ if TYPE_CHECKING:  # imported where used: commands that do not sign (bundle, cer
 log = logging.getLogger("cfsslpy.cli")
 
 
+# The flags the helpers below read. A command's options class (cfsslpy.cli.command.Options) that declares
+# them can be passed; mypy checks it.
+class Given(Protocol):
+    given: frozenset[str]
+
+
+class ConfigFlags(Protocol):
+    config: str
+
+
+class CAFlags(Protocol):
+    ca: str
+    ca_key: str
+
+
+class RemoteFlags(Protocol):
+    remote: str
+    tls_remote_ca: str
+    mutual_tls_client_cert: str
+    mutual_tls_client_key: str
+    given: frozenset[str]
+
+
+class SignerFlags(CAFlags, ConfigFlags, RemoteFlags, Protocol):
+    pass
+
+
 def read_arg(spec: str, io: IO, *, prefixes: bool = False) -> bytes:
     """Read a file argument ('-' = stdin; ``env:``/``file:`` when ``prefixes``)."""
     return read_input(spec, stdin=io.stdin, environ=io.environ, allow_prefixes=prefixes)
 
 
-def load_config(opts: Options) -> Config | None:
+def load_config(opts: ConfigFlags) -> Config | None:
     """``-config``, loaded and validated before the command runs (cfssl: ``Failed to load config file: ...``).
 
     cfssl prints that message without a trailing newline; we end it with one like every other error.
     """
-    if not opts.config:
-        return None
+    return config_file(opts.config) if opts.config else None
+
+
+def config_file(path: str) -> Config:
+    """A signing configuration file, loaded and validated; any failure is cfssl's one line."""
     from cfsslpy.config import Config
 
     try:
-        return Config.from_file(opts.config)
+        return Config.from_file(path)
     except (CfsslError, PlainError) as exc:
         raise PlainError(f"Failed to load config file: {exc}") from None
 
@@ -52,7 +81,7 @@ def signing_policy(config: Config | None) -> Signing:
     return (config or Config.default()).signing
 
 
-def require_ca(opts: Options, article: str = "") -> None:
+def require_ca(opts: CAFlags, article: str = "") -> None:
     """-ca and -ca-key are both needed to sign locally.
 
     cfssl only logs these messages and exits 0 (reference §7.9 item 40); we fail with exit status 1
@@ -67,20 +96,20 @@ def require_ca(opts: Options, article: str = "") -> None:
 REMOTE_FLAGS = ["remote", "tls-remote-ca", "mutual-tls-client-cert", "mutual-tls-client-key"]
 
 
-def check_remote_flags(opts: Options) -> None:
+def check_remote_flags(opts: RemoteFlags) -> None:
     """Flag conflicts of the remote group, before anything is read (cfssl ignores a lone cert or key)."""
     if bool(opts.mutual_tls_client_cert) != bool(opts.mutual_tls_client_key):
         raise UsageError("-mutual-tls-client-cert and -mutual-tls-client-key go together")
 
 
-def needs_ca(opts: Options, config: Config | None) -> bool:
+def needs_ca(opts: RemoteFlags, config: Config | None) -> bool:
     """Whether -ca/-ca-key are read: not with -remote, nor when every profile of -config is remote."""
     from cfsslpy.universal import needs_local_signer  # the remote client is only imported by commands that sign
 
     return needs_local_signer(signing_policy(config), opts.remote)
 
 
-def require_signer_flags(opts: Options, config: Config | None, article: str = "") -> None:
+def require_signer_flags(opts: SignerFlags, config: Config | None, article: str = "") -> None:
     """-ca/-ca-key are required (cfssl's messages) only when a profile signs locally (no -remote, and -config
     has a local profile); with -remote they are ignored with a WARNING. Called once -config is loaded and
     before any other input is read.
@@ -92,30 +121,31 @@ def require_signer_flags(opts: Options, config: Config | None, article: str = ""
 
 
 @contextmanager
-def build_signer(opts: Options, io: IO, config: Config | None) -> Iterator[Signer]:
+def build_signer(opts: SignerFlags, io: IO, config: Config | None, db_config: str = "") -> Iterator[Signer]:
     """The signer the flags ask for: local (-ca/-ca-key), remote (-remote or remote profiles), or both.
 
-    With ``-db-config`` every certificate signed locally is recorded in the certdb before it is printed; the
+    With ``db_config`` (``-db-config``) every certificate signed locally is recorded in the certdb before it is printed; the
     database is opened (and created) first, so a bad configuration fails before anything is signed, and
     closed when the ``with`` block ends.
     """
     with contextlib.ExitStack() as stack:
         recorder = None
-        if opts.db_config and not opts.remote:
+        if db_config and not opts.remote:
             from cfsslpy import certdb
 
-            db = stack.enter_context(certdb.open_db(opts.db_config, stdin=io.stdin, environ=io.environ))
+            db = stack.enter_context(certdb.open_db(db_config, stdin=io.stdin, environ=io.environ))
             recorder = certdb.recorder(db)
-        yield _signer(opts, io, config, recorder)
+        yield signer_for(opts, io, config, opts.ca, opts.ca_key, recorder)
 
 
-def _signer(opts: Options, io: IO, config: Config | None, recorder: Recorder | None) -> Signer:
+def signer_for(opts: RemoteFlags, io: IO, config: Config | None, ca: str, ca_key: str, recorder: Recorder | None) -> Signer:
+    """The signer of ``ca``/``ca_key`` (local), of the remote flags, or both, as ``config``'s profiles say."""
     from cfsslpy.universal import signer_from_inputs
 
     return signer_from_inputs(
         config,
-        opts.ca,
-        opts.ca_key,
+        ca,
+        ca_key,
         opts.remote,
         opts.tls_remote_ca,
         opts.mutual_tls_client_cert,
@@ -126,7 +156,7 @@ def _signer(opts: Options, io: IO, config: Config | None, recorder: Recorder | N
     )
 
 
-def ignored(opts: Options, names: list[str], why: str) -> None:
+def ignored(opts: Given, names: list[str], why: str) -> None:
     """WARNING for flags that were given but have no effect in the mode the command runs in."""
     for name in names:
         if name in opts.given:

@@ -13,7 +13,15 @@ from cfsslpy.errors import PlainError, UsageError
 from cfsslpy.gojson import parse_duration
 
 
-def run(opts: Options, args: list[str], io: IO) -> int:
+class CrlOptions(Options):
+    db_config: str
+    ca: str
+    ca_key: str
+    expiry: str
+    pem: bool
+
+
+def run(opts: CrlOptions, args: list[str], io: IO) -> int:
     # bind and validate, in cfssl's order (-ca, -ca-key, -db-config); nothing read yet. cfssl only logs
     # the missing flag and prints an empty line with exit status 0; we fail (exit status 1).
     no_more_args(args)
@@ -36,7 +44,7 @@ COMMAND = Command(
     name="crl",
     summary="generate a CRL from the certificate database",
     usage="cfsslpy crl -db-config db.json -ca cert -ca-key key [-expiry 168h] [-pem]",
-    flags=["db-config", "ca", "ca-key", "expiry", "pem"],
+    options=CrlOptions,
     example="cfsslpy crl -db-config certdb.json -ca ca.pem -ca-key ca-key.pem -expiry 24h -pem > ca.crl",
     run=run,
     description="Make a CRL of the CA (-ca, -ca-key) listing the revoked, unexpired certificates the database holds\n"

@@ -39,7 +39,28 @@ from cfsslpy.universal import check_profile
 log = logging.getLogger("cfsslpy.cli")
 
 
-def run(opts: Options, args: list[str], io: IO) -> int:
+class GencertOptions(Options):
+    initca: bool
+    renewca: bool
+    ca: str
+    ca_key: str
+    config: str
+    cn: str
+    hostname: str
+    profile: str
+    label: str
+    crl: str
+    db_config: str
+    remote: str
+    tls_remote_ca: str
+    mutual_tls_client_cert: str
+    mutual_tls_client_key: str
+    bundle: bool
+    ca_bundle: str
+    int_bundle: str
+
+
+def run(opts: GencertOptions, args: list[str], io: IO) -> int:
     if opts.initca and opts.renewca:
         raise UsageError("-initca and -renewca cannot be used together")
     if opts.renewca:
@@ -66,7 +87,7 @@ def run(opts: Options, args: list[str], io: IO) -> int:
         req.hosts = hosts  # the override goes into the generated CSR too, as in cfssl
     bundler = load_bundler(opts) if want_bundle else None
     sreq = SignRequest(request=b"", hosts=hosts, profile=opts.profile, label=opts.label, crl_override=opts.crl)
-    with build_signer(opts, io, config) as signer:
+    with build_signer(opts, io, config, opts.db_config) as signer:
         cert, csr, new_key = issue(signer, req, sreq)
     if not req.hosts:
         log.warning(NO_HOSTS_WARNING)
@@ -77,7 +98,7 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     return 0
 
 
-def _initca(opts: Options, csr_json_spec: str, io: IO) -> int:
+def _initca(opts: GencertOptions, csr_json_spec: str, io: IO) -> int:
     """A new self-signed CA: a new key, or the existing -ca-key (then no key is printed)."""
     ignored(opts, ["hostname", "ca", "label", "crl", *REMOTE_FLAGS, *BUNDLE_FLAGS], "with -initca (a new CA is always made here)")
     config = load_config(opts)
@@ -96,7 +117,7 @@ def _initca(opts: Options, csr_json_spec: str, io: IO) -> int:
     return 0
 
 
-def _renew(opts: Options, args: list[str], io: IO) -> int:
+def _renew(opts: GencertOptions, args: list[str], io: IO) -> int:
     """Re-issue the -ca root with its -ca-key: same subject, SANs, pathlen and lifetime, from now."""
     no_more_args(args)
     require_ca(opts)
@@ -119,21 +140,7 @@ COMMAND = Command(
         " CSRJSON\n"
         "       cfsslpy gencert ... -bundle -ca-bundle roots.pem -int-bundle intermediates.pem CSRJSON"
     ),
-    flags=[
-        "initca",
-        "renewca",
-        "ca",
-        "ca-key",
-        "config",
-        "cn",
-        "hostname",
-        "profile",
-        "label",
-        "crl",
-        "db-config",
-        *REMOTE_FLAGS,
-        *BUNDLE_FLAGS,
-    ],
+    options=GencertOptions,
     example="cfsslpy gencert -initca ca-csr.json | cfsslpy json-split -bare ca",
     run=run,
     description='Generate a private key (ECDSA P-256 unless CSRJSON\'s "key" says otherwise) and a CSR, and sign it\n'

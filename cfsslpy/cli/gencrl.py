@@ -10,7 +10,11 @@ from cfsslpy.errors import PlainError
 from cfsslpy.keys import is_pkcs11_uri, load_key_spec
 
 
-def run(opts: Options, args: list[str], io: IO) -> int:
+class GencrlOptions(Options):
+    pem: bool
+
+
+def run(opts: GencrlOptions, args: list[str], io: IO) -> int:
     # bind and validate: INPUTFILE CERT KEY [TIME], nothing read yet
     serials_spec, args = pop_arg(args)
     cert_spec, args = pop_arg(args)
@@ -34,7 +38,7 @@ COMMAND = Command(
     name="gencrl",
     summary="generate a new Certificate Revocation List",
     usage="cfsslpy gencrl [-pem] INPUTFILE CERT KEY [TIME]",
-    flags=["pem"],
+    options=GencrlOptions,
     example="cfsslpy gencrl revoked-serials.txt ca.pem ca-key.pem 86400 | base64 -d > ca.crl",
     run=run,
     description="Make a CRL of the CA (CERT, KEY) revoking every serial number in INPUTFILE (one decimal serial\n"

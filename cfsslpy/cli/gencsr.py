@@ -11,7 +11,13 @@ from cfsslpy.keys import is_pkcs11_uri, load_key_spec, load_private_key
 from cfsslpy.pem import parse_certificate_pem
 
 
-def run(opts: Options, args: list[str], io: IO) -> int:
+class GencsrOptions(Options):
+    key: str
+    hostname: str
+    cert: str
+
+
+def run(opts: GencsrOptions, args: list[str], io: IO) -> int:
     if not opts.key:
         raise PlainError("private key file is required through '-key', please check with usage")
     spec = ""
@@ -42,7 +48,7 @@ COMMAND = Command(
     summary="generate a certificate request for an existing private key",
     usage="cfsslpy gencsr -key private_key_file [-hostname hostname] CSRJSON\n"
     "       cfsslpy gencsr -key private_key_file [-hostname hostname] -cert certificate_file",
-    flags=["key", "hostname", "cert"],
+    options=GencsrOptions,
     example="cfsslpy gencsr -key server-key.pem csr.json | cfsslpy json-split -bare server",
     run=run,
     description="Make a new CSR for -key from CSRJSON, or from -cert (subject, SANs and CA constraints copied).",

@@ -9,7 +9,13 @@ from cfsslpy.csr import new_key_and_csr
 from cfsslpy.initca import new_ca, profile_from_config
 
 
-def run(opts: Options, args: list[str], io: IO) -> int:
+class GenkeyOptions(Options):
+    initca: bool
+    config: str
+    profile: str
+
+
+def run(opts: GenkeyOptions, args: list[str], io: IO) -> int:
     spec, args = pop_arg(args)
     no_more_args(args, ONLY_ONE)
     config = load_config(opts)
@@ -29,7 +35,7 @@ COMMAND = Command(
     name="genkey",
     summary="generate a private key and a certificate request",
     usage="cfsslpy genkey [-initca] CSRJSON",
-    flags=["initca", "config", "profile"],
+    options=GenkeyOptions,
     example="cfsslpy genkey csr.json | cfsslpy json-split -bare server",
     run=run,
     description='Generate a private key (ECDSA P-256 unless CSRJSON\'s "key" says otherwise) and a CSR for it;\n'

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from cfsslpy.cli.command import Command, Options
-from cfsslpy.cli.common import REMOTE_FLAGS, build_signer, check_remote_flags, load_config, no_more_args, print_json, require_signer_flags
+from cfsslpy.cli.common import build_signer, check_remote_flags, load_config, no_more_args, print_json, require_signer_flags
 from cfsslpy.cli.context import IO
 from cfsslpy.errors import PlainError
 from cfsslpy.universal import check_profile
 
 
-def run(opts: Options, args: list[str], io: IO) -> int:
+class InfoOptions(Options):
+    config: str
+    ca: str
+    ca_key: str
+    profile: str
+    label: str
+    remote: str
+    tls_remote_ca: str
+    mutual_tls_client_cert: str
+    mutual_tls_client_key: str
+
+
+def run(opts: InfoOptions, args: list[str], io: IO) -> int:
     no_more_args(args, "argument is provided but not defined; please refer to the usage by flag -h.")
     # cfssl needs -config (or -remote); we also accept -ca/-ca-key alone, with the default profile.
     if not opts.remote and not opts.config and not (opts.ca and opts.ca_key):
@@ -29,7 +41,7 @@ COMMAND = Command(
     name="info",
     summary="get info about a signer",
     usage="cfsslpy info -config config -ca cert -ca-key key [-profile profile]\n       cfsslpy info -remote host[:port] [-label label] [-profile profile]",
-    flags=["config", "ca", "ca-key", "profile", "label", *REMOTE_FLAGS],
+    options=InfoOptions,
     example="cfsslpy info -ca ca.pem -ca-key ca-key.pem -profile www -config config.json",
     run=run,
     description="Print the CA certificate and the usages and expiry of a profile (the default one without -profile),\n"

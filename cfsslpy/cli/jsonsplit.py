@@ -8,120 +8,67 @@ prints the usage (exit 0).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.context import IO
+from cfsslpy.cli.goflag import Flag, print_defaults
 from cfsslpy.cli.version import version_text
+from cfsslpy.errors import UsageError
 from cfsslpy.jsonsplit import DEFAULT_BASENAME, read_source, render_stdout, split, write_outputs
 
-# Go's flag.PrintDefaults layout, flags sorted by name, then an example.
-USAGE = """Usage of cfssljson:
-  -bare
-    \tthe response from CFSSL is not wrapped in the API standard response
-  -f string
-    \tJSON input (default "-")
-  -stdout
-    \toutput the response instead of saving to a file
-  -version
-    \tprint version and exit
+FLAGSET = {
+    flag.name: flag
+    for flag in (
+        Flag("f", "-", "JSON input"),
+        Flag("bare", False, "the response from CFSSL is not wrapped in the API standard response"),
+        Flag("stdout", False, "output the response instead of saving to a file"),
+        Flag("version", False, "print version and exit"),
+    )
+}
 
+# Go's flag.PrintDefaults layout, flags sorted by name, then an example.
+USAGE = (
+    "Usage of cfssljson:\n"
+    + print_defaults(FLAGSET)
+    + """
 cfssljson [-f file] [-bare] [-stdout] [-version] [BASENAME]   (BASENAME defaults to "cert")
 Writes BASENAME.pem, BASENAME-key.pem (0600), BASENAME.csr, ... from cfssl's JSON output.
 Example: cfssl gencert -initca ca-csr.json | cfssljson -bare ca
 """
+)
 
 
-@dataclass(frozen=True)
-class Args:
-    input: str = "-"
-    bare: bool = False
-    stdout: bool = False
-    version: bool = False
-    basename: str = DEFAULT_BASENAME
+class JsonSplitOptions(Options, flagset=FLAGSET):
+    f: str
+    bare: bool
+    stdout: bool
+    version: bool
 
 
-class _Usage(Exception):
-    """A flag error (exit 2) or a help request (exit 0); printed by :func:`run_cfssljson`."""
-
-    def __init__(self, message: str | None) -> None:
-        self.message = message
-        super().__init__(message)
-
-
-_BOOLS = ("bare", "stdout", "version")
-
-
-def _parse_bool(name: str, text: str) -> bool:
-    # Go's strconv.ParseBool
-    if text in ("1", "t", "T", "TRUE", "true", "True"):
-        return True
-    if text in ("0", "f", "F", "FALSE", "false", "False"):
-        return False
-    raise _Usage(f'invalid boolean value "{text}" for -{name}: parse error')
-
-
-def parse_args(argv: list[str]) -> Args:
-    """Go ``flag.Parse`` for cfssljson's four flags; raises ``_Usage`` (message None means help)."""
-    values: dict[str, str | bool] = {}
-    rest = list(argv)
-    while rest:
-        arg = rest[0]
-        if len(arg) < 2 or arg[0] != "-":
-            break
-        dashes = 2 if arg[1] == "-" else 1
-        if arg == "--":
-            rest.pop(0)
-            break
-        name = arg[dashes:]
-        if not name or name[0] in "-=":
-            raise _Usage(f"bad flag syntax: {arg}")
-        rest.pop(0)
-        name, has_value, value = name.partition("=")
-        if name in _BOOLS:
-            values[name] = _parse_bool(name, value) if has_value else True
-        elif name == "f":
-            if not has_value:
-                if not rest:
-                    raise _Usage("flag needs an argument: -f")
-                value = rest.pop(0)
-            values["f"] = value
-        elif name in ("h", "help"):
-            raise _Usage(None)
-        else:
-            raise _Usage(f"flag provided but not defined: -{name}")
-    if values.get("version"):
-        return Args(version=True)
-    if len(rest) > 1:
-        # cfssljson ignores these, so `cfssljson -bare ca -f x.json` silently reads stdin.
-        raise _Usage(f"unexpected arguments after BASENAME {rest[0]!r}: {' '.join(rest[1:])} (flags go before BASENAME)")
-    if rest and rest[0] == "":
-        raise _Usage("BASENAME must not be empty")
-    return Args(
-        input=str(values.get("f", "-")),
-        bare=bool(values.get("bare", False)),
-        stdout=bool(values.get("stdout", False)),
-        version=bool(values.get("version", False)),
-        basename=rest[0] if rest else DEFAULT_BASENAME,
-    )
-
-
-def run_cfssljson(argv: list[str], io: IO) -> int:
+def run(opts: JsonSplitOptions, args: list[str], io: IO) -> int:
     """Bind flags, read the input, plan every output, then print them or write them all."""
-    try:
-        args = parse_args(argv)
-    except _Usage as exc:
-        if exc.message is None:
-            io.err(USAGE)
-            return 0
-        io.err(f"{exc.message}\n{USAGE}")
-        return 2
-    if args.version:
+    if opts.version:
         io.out(version_text())
         return 0
-    data = read_source(args.input, io.stdin)
-    outputs = split(data, basename=args.basename, bare=args.bare)
-    if args.stdout:
+    if len(args) > 1:
+        # cfssljson ignores these, so `cfssljson -bare ca -f x.json` silently reads stdin.
+        raise UsageError(f"unexpected arguments after BASENAME {args[0]!r}: {' '.join(args[1:])} (flags go before BASENAME)")
+    if args and args[0] == "":
+        raise UsageError("BASENAME must not be empty")
+    data = read_source(opts.f, io.stdin)
+    outputs = split(data, basename=args[0] if args else DEFAULT_BASENAME, bare=opts.bare)
+    if opts.stdout:
         io.out(render_stdout(outputs))
     else:
         write_outputs(outputs)
     return 0
+
+
+COMMAND = Command(
+    name="json-split",
+    summary="split cfssl's JSON output into files (cfssljson)",
+    usage="cfssljson [-f file] [-bare] [-stdout] [-version] [BASENAME]",
+    options=JsonSplitOptions,
+    example="cfssl gencert -initca ca-csr.json | cfssljson -bare ca",
+    run=run,
+    help=lambda prog: USAGE,
+)

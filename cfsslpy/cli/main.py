@@ -1,32 +1,24 @@
-"""Entry point: dispatch to a subcommand and turn every outcome into an exit status, in one place.
+"""Entry point: choose the program (cfssl, cfssljson, mkbundle) and the command, then run it (:mod:`cfsslpy.cli.runner`).
 
-Exit statuses (:class:`ExitStatus`): 0 success, 1 error (cfssl JSON or plain text on stderr), 2 usage,
-130 interrupted. Tracebacks are shown only with ``CFSSLPY_DEBUG=1``.
+Adding a command: a module under ``cfsslpy.cli`` with an :class:`~cfsslpy.cli.command.Options` subclass (the
+flags it reads; new flags go into cfssl's table, :mod:`cfsslpy.cli.flags`), a handler and ``COMMAND``, and one
+line in :data:`COMMANDS`.
 """
 
 from __future__ import annotations
 
-import enum
 import importlib
-import logging
 import sys
-import traceback
-from collections.abc import Callable
+from typing import Any
 
-from cfsslpy.cli.command import Command, Options
+from cfsslpy.cli.command import Command
 from cfsslpy.cli.context import IO
-from cfsslpy.cli.flags import FLAGS, HelpRequested, help_parser, tokenize
-from cfsslpy.cli.logs import cli_logging as cli_logging  # re-exported: cfssl's -loglevel, in cfsslpy.cli.logs
+from cfsslpy.cli.flags import FLAGS
+from cfsslpy.cli.goflag import HelpRequested, parse
 from cfsslpy.cli.progs import JSONSPLIT_NAMES, MKBUNDLE_NAMES, program_name
-from cfsslpy.errors import CfsslError, PlainError, UsageError
-
-
-class ExitStatus(enum.IntEnum):
-    SUCCESS = 0
-    ERROR = 1
-    USAGE = 2
-    INTERRUPTED = 130
-
+from cfsslpy.cli.runner import ExitStatus as ExitStatus  # re-exported: the exit statuses live with the runner
+from cfsslpy.cli.runner import command_help, run_command
+from cfsslpy.errors import UsageError
 
 # name -> module under cfsslpy.cli (imported lazily so `version` stays fast)
 COMMANDS: dict[str, str] = {
@@ -56,7 +48,7 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def load_command(name: str) -> Command | None:
+def load_command(name: str) -> Command[Any] | None:
     """The command's module, imported on demand; None when this build does not ship it."""
     module_name = f"cfsslpy.cli.{COMMANDS[name]}"
     try:
@@ -65,7 +57,7 @@ def load_command(name: str) -> Command | None:
         if exc.name != module_name:
             raise
         return None
-    command: Command = module.COMMAND
+    command: Command[Any] = module.COMMAND
     return command
 
 
@@ -80,29 +72,18 @@ def usage_text() -> str:
     return "\n".join(lines) + "\n"
 
 
-def command_help(command: Command) -> str:
-    parser = help_parser(
-        f"cfsslpy {command.name}", command.description or command.summary, command.usage, command.flags + ["loglevel"], command.example
-    )
-    return parser.format_help()
-
-
 def main(argv: list[str] | None = None, io: IO | None = None, prog: str | None = None) -> int:
-    """Run one invocation; returns the exit status. ``prog`` (argv[0]) selects cfssljson mode."""
+    """Run one invocation; returns the exit status. ``prog`` (argv[0]) selects cfssljson or mkbundle."""
     io = io or IO()
     words: list[str] = list(sys.argv[1:] if argv is None else argv)
     prog = program_name(prog if prog is not None else sys.argv[0])
     if prog in JSONSPLIT_NAMES:
-        from cfsslpy.cli.jsonsplit import run_cfssljson
-
-        return _guard(lambda: run_cfssljson(words, io), io)
+        return _run_named("json-split", words, io, prog)
     if prog in MKBUNDLE_NAMES:
-        from cfsslpy.cli.mkbundle import run_mkbundle
-
-        return _guard(lambda: run_mkbundle(words, io, prog), io)
+        return _run_named("mkbundle", words, io, prog)
     # cfssl parses the top level with Go's flag package and no flags: only -h and -- are understood there.
     try:
-        _, words = tokenize(words, {})
+        _, words = parse(words, {})
     except HelpRequested:
         io.err(usage_text())
         return ExitStatus.SUCCESS
@@ -116,52 +97,15 @@ def main(argv: list[str] | None = None, io: IO | None = None, prog: str | None =
     if name == "help":  # not in cfssl, which says "Command help is not defined."
         io.err(usage_text())
         return ExitStatus.SUCCESS
-    if name == "json-split":  # cfssljson as a subcommand; it parses its own flags
-        from cfsslpy.cli.jsonsplit import run_cfssljson
+    return _run_named(name, rest, io, f"cfsslpy {name}")
 
-        return _guard(lambda: run_cfssljson(rest, io), io)
-    if name == "mkbundle":  # cfssl-mkbundle as a subcommand; it parses its own flags
-        from cfsslpy.cli.mkbundle import run_mkbundle
 
-        return _guard(lambda: run_mkbundle(rest, io), io)
+def _run_named(name: str, argv: list[str], io: IO, prog: str) -> int:
     command = load_command(name) if name in COMMANDS else None
     if command is None:
         io.err(f"Command {name} is not defined.\n" + usage_text())
         return ExitStatus.ERROR
-    try:
-        values, args = tokenize(rest)
-    except HelpRequested:
-        io.err(command_help(command))
-        return ExitStatus.SUCCESS
-    except UsageError as exc:
-        io.err(f"{exc.message}\n{command_help(command)}")
-        return ExitStatus.USAGE
-    opts = Options.from_values(values)
-    with cli_logging(io, opts.loglevel):
-        log = logging.getLogger("cfsslpy.cli")
-        for flag in sorted(opts.given - set(command.flags) - {"loglevel"}):
-            log.warning("flag -%s has no effect on %s", flag, command.name)
-        return _guard(lambda: command.run(opts, args, io), io, command)
+    return run_command(command, argv, io, prog)
 
 
-def _guard(run: Callable[[], int], io: IO, command: Command | None = None) -> int:
-    """The one place exceptions become output and exit statuses (:class:`ExitStatus`)."""
-    try:
-        return int(run())
-    except CfsslError as exc:
-        io.err(exc.to_json() + "\n")
-    except PlainError as exc:
-        io.err(exc.message + "\n")
-    except UsageError as exc:
-        io.err(exc.message + "\n" + (command_help(command) if command else ""))
-        return ExitStatus.USAGE
-    except KeyboardInterrupt:
-        io.err("interrupted\n")
-        return ExitStatus.INTERRUPTED
-    except BrokenPipeError:
-        return ExitStatus.ERROR
-    except Exception as exc:  # a bug: say so in one line; the traceback only on request
-        if io.environ.get("CFSSLPY_DEBUG"):
-            io.err(traceback.format_exc())
-        io.err(f"internal error: {type(exc).__name__}: {exc} (set CFSSLPY_DEBUG=1 for a traceback)\n")
-    return ExitStatus.ERROR
+__all__ = ["COMMANDS", "ExitStatus", "command_help", "load_command", "main", "usage_text"]

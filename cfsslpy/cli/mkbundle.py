@@ -15,15 +15,17 @@ from typing import TextIO
 
 from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.context import IO
-from cfsslpy.cli.flags import Flag, HelpRequested, tokenize
-from cfsslpy.cli.logs import cli_logging
+from cfsslpy.cli.flags import FLAGS
+from cfsslpy.cli.goflag import Flag, print_defaults
+from cfsslpy.cli.runner import run_command
 from cfsslpy.errors import UsageError
 from cfsslpy.mkbundle import DEFAULT_BUNDLE, DEFAULT_WORKERS, BundleResult, NothingUsable, mkbundle
 
+# cfssl-mkbundle's own flag set (threads for the CRL and OCSP checks: -nw); -loglevel is cfssl's
 FLAGSET: dict[str, Flag] = {
-    "f": Flag("f", DEFAULT_BUNDLE, "path to store certificate bundle", "bundle"),
-    "nw": Flag("nw", DEFAULT_WORKERS, "number of workers (threads for CRL and OCSP checks)", "bundle", int),
-    "loglevel": Flag("loglevel", 1, "log level: 0 debug, 1 info, 2 warning, 3 error, 4 critical, 5 fatal", "other", int),
+    "f": Flag("f", DEFAULT_BUNDLE, "path to store certificate bundle"),
+    "nw": Flag("nw", DEFAULT_WORKERS, "number of workers"),
+    "loglevel": FLAGS["loglevel"],
 }
 
 SUMMARY = "build a bundle of the valid, unrevoked certificates found under some paths"
@@ -40,13 +42,7 @@ sorted by SHA-256 fingerprint. A certificate whose revocation check cannot be co
 (network failure) is kept, with a warning.
 
 flags:
-  -f string
-    \tpath to store certificate bundle (default "{DEFAULT_BUNDLE}")
-  -loglevel int
-    \tlog level: 0 debug, 1 info, 2 warning, 3 error, 4 critical, 5 fatal (default 1)
-  -nw int
-    \tnumber of workers (default {DEFAULT_WORKERS})
-
+{print_defaults(FLAGSET)}
 example:
   {prog} -f roots.crt /usr/share/ca-certificates
 """
@@ -115,58 +111,47 @@ def report(result: BundleResult, log: logging.Logger, *, wrote: bool = True) -> 
         log.info("Wrote %d certificates.", len(result.kept))
 
 
-def run_mkbundle(argv: list[str], io: IO, prog: str = "cfsslpy mkbundle") -> int:
-    """Bind the flags, validate, build and write the bundle, report. Exit 2 on usage errors."""
-    try:
-        values, paths = tokenize(argv, FLAGSET)
-    except HelpRequested:
-        io.err(usage(prog))
-        return 0
-    except UsageError as exc:
-        io.err(f"{exc.message}\n{usage(prog)}")
-        return 2
-    output = str(values.get("f", DEFAULT_BUNDLE))
-    workers = int(values.get("nw", DEFAULT_WORKERS))
-    loglevel = int(values.get("loglevel", 1))
+class MkbundleOptions(Options, flagset=FLAGSET):
+    f: str
+    nw: int
+    loglevel: int  # applied by the runner, as for every cfssl command
+
+
+def run(opts: MkbundleOptions, paths: list[str], io: IO) -> int:
+    """Validate, build and write the bundle, report."""
     # cfssl writes an empty bundle when given no paths or no workers; both are mistakes worth saying
-    problem = (
-        "no PATH given"
-        if not paths
-        else f"-nw must be at least 1, not {workers}"
-        if workers < 1
-        else ""
-        if output
-        else "-f must not be empty"
-    )
-    if problem:
-        io.err(f"{problem}\n{usage(prog)}")
-        return 2
-    with cli_logging(io, loglevel):
-        progress = ProgressLine(io.stderr)
-        logger = logging.getLogger("cfsslpy.cli.mkbundle")
-        try:
-            result = mkbundle(paths, output, workers=workers, progress=progress)
-        except NothingUsable as exc:
-            progress.finish()
-            report(exc.result, logger, wrote=False)  # why nothing was usable, before main prints the error
-            raise
-        finally:
-            progress.finish()
-        report(result, logger)
+    if not paths:
+        raise UsageError("no PATH given")
+    if opts.nw < 1:
+        raise UsageError(f"-nw must be at least 1, not {opts.nw}")
+    if not opts.f:
+        raise UsageError("-f must not be empty")
+    progress = ProgressLine(io.stderr)
+    logger = logging.getLogger("cfsslpy.cli.mkbundle")
+    try:
+        result = mkbundle(paths, opts.f, workers=opts.nw, progress=progress)
+    except NothingUsable as exc:
+        progress.finish()
+        report(exc.result, logger, wrote=False)  # why nothing was usable, before the runner prints the error
+        raise
+    finally:
+        progress.finish()
+    report(result, logger)
     return 0
-
-
-def _run(opts: Options, args: list[str], io: IO) -> int:
-    # Only reached when called directly: main dispatches mkbundle to run_mkbundle with its own flag set.
-    return run_mkbundle(["-loglevel", str(opts.loglevel), *args], io)
 
 
 COMMAND = Command(
     name="mkbundle",
     summary=SUMMARY,
     usage="cfsslpy mkbundle [-f cert-bundle.crt] [-nw 4] [-loglevel n] PATH...",
-    flags=[],
+    options=MkbundleOptions,
     example="cfsslpy mkbundle -f roots.crt /usr/share/ca-certificates",
-    run=_run,
+    run=run,
     description=SUMMARY,
+    help=usage,
 )
+
+
+def run_mkbundle(argv: list[str], io: IO, prog: str = "cfsslpy mkbundle") -> int:
+    """``mkbundle`` with its own Go flag set (``prog`` names it in the usage); the exit status."""
+    return run_command(COMMAND, argv, io, prog)

@@ -10,7 +10,11 @@ from cfsslpy.errors import PlainError
 from cfsslpy.ocsp import dump
 
 
-def run(opts: Options, args: list[str], io: IO) -> int:
+class OcspdumpOptions(Options):
+    db_config: str
+
+
+def run(opts: OcspdumpOptions, args: list[str], io: IO) -> int:
     no_more_args(args)
     if not opts.db_config:
         raise PlainError("need DB config file (provide with -db-config)")
@@ -24,7 +28,7 @@ COMMAND = Command(
     name="ocspdump",
     summary="generates a series of concatenated OCSP responses for use with ocspserve from all OCSP responses in the cert db",
     usage="cfsslpy ocspdump -db-config db-config",
-    flags=["db-config"],
+    options=OcspdumpOptions,
     example="cfsslpy ocspdump -db-config db.json > responses && cfsslpy ocspserve -responses responses",
     run=run,
     description="Print each unexpired response of the ocsp_responses table as one line of standard base64: the\n"

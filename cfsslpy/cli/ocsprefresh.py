@@ -16,6 +16,14 @@ from cfsslpy.ocsp import OCSPSigner, load_signer, refresh
 log = logging.getLogger(__name__)
 
 
+class OcsprefreshOptions(Options):
+    ca: str
+    responder: str
+    responder_key: str
+    db_config: str
+    interval: str
+
+
 def split_list(spec: str) -> list[str]:
     """A comma-separated list of files (one per issuer); a single existing path containing a comma is kept."""
     if "," not in spec or os.path.exists(spec):
@@ -23,7 +31,7 @@ def split_list(spec: str) -> list[str]:
     return [item.strip() for item in spec.split(",")]
 
 
-def run(opts: Options, args: list[str], io: IO) -> int:
+def run(opts: OcsprefreshOptions, args: list[str], io: IO) -> int:
     # bind and validate: cfssl's four required flags, in its order and words
     no_more_args(args)
     if not opts.db_config:
@@ -66,7 +74,7 @@ COMMAND = Command(
     name="ocsprefresh",
     summary="refreshes the ocsp_responses table with new OCSP responses",
     usage="cfsslpy ocsprefresh -db-config db-config -ca cert -responder cert -responder-key key [-interval 96h]",
-    flags=["ca", "responder", "responder-key", "db-config", "interval"],
+    options=OcsprefreshOptions,
     example="cfsslpy ocsprefresh -db-config db.json -ca ca.pem -responder ocsp.pem -responder-key ocsp-key.pem",
     run=run,
     description="Sign a response for every unexpired certificate in the database, with its status (good, or revoked\n"

@@ -16,11 +16,23 @@ log = logging.getLogger("cfsslpy.cli")
 
 NO_SOURCE = "no response file or db-config provided, please set the one of these using either -responses or -db-config flags"
 LIVE_FLAGS = ("ca", "responder", "responder-key")
-# Live mode: seconds a signed response may be reused (default 60; 0 signs every request). An environment
-# variable rather than a flag because cfssl's flag table is global and this is a tuning knob of ours.
 
 
-def run(opts: Options, args: list[str], io: IO) -> int:
+class OcspserveOptions(Options):
+    address: str
+    port: int
+    path: str
+    workers: int
+    responses: str
+    db_config: str
+    ca: str
+    responder: str
+    responder_key: str
+    interval: str
+    cache_ttl: str
+
+
+def run(opts: OcspserveOptions, args: list[str], io: IO) -> int:
     from cfsslpy.api.ocspapp import OCSPApp
     from cfsslpy.api.server import ServerOptions, bind, serve, worker_count
 
@@ -52,7 +64,7 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     return serve(app, options, listener, on_ready=ready)
 
 
-def _live_flags(opts: Options) -> list[tuple[str, str, str]] | None:
+def _live_flags(opts: OcspserveOptions) -> list[tuple[str, str, str]] | None:
     """-ca/-responder/-responder-key (comma-separated, one entry per issuer) for live signing; None without them."""
     given = [name for name in LIVE_FLAGS if getattr(opts, name.replace("-", "_"))]
     if opts.responses:  # cfssl: the responses file wins
@@ -74,7 +86,7 @@ def _live_flags(opts: Options) -> list[tuple[str, str, str]] | None:
     return list(zip(cas, responders, keys, strict=True))
 
 
-def _cache_ttl(opts: Options) -> float:
+def _cache_ttl(opts: OcspserveOptions) -> float:
     """-cache-ttl: a Go duration between 0 (sign every request) and 24h."""
     from cfsslpy.gojson import parse_duration
 
@@ -87,7 +99,7 @@ def _cache_ttl(opts: Options) -> float:
     return nanoseconds / 1e9
 
 
-def _source(opts: Options, io: IO, live: list[tuple[str, str, str]] | None, cache_ttl: float) -> Source:
+def _source(opts: OcspserveOptions, io: IO, live: list[tuple[str, str, str]] | None, cache_ttl: float) -> Source:
     if opts.responses:
         return FileSource.load(opts.responses, stdin=io.stdin, environ=io.environ)
     from cfsslpy.certdb import open_db
@@ -111,7 +123,7 @@ COMMAND = Command(
         "cfsslpy ocspserve [-address address] [-port port] [-path path] [-workers n]\n"
         "                  -responses file | -db-config config [-ca cert -responder cert -responder-key key [-interval 96h]]"
     ),
-    flags=["address", "port", "path", "workers", "responses", "db-config", "ca", "responder", "responder-key", "interval", "cache-ttl"],
+    options=OcspserveOptions,
     example="cfsslpy ocspdump -db-config db.json > responses && cfsslpy ocspserve -port 8889 -responses responses",
     run=run,
     description=(

@@ -6,6 +6,7 @@ import base64
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Protocol
 
 from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.common import no_more_args, print_json, read_arg
@@ -15,6 +16,22 @@ from cfsslpy.ocsp import load_signer, parse_interval, sign_request
 from cfsslpy.pem import parse_certificate_pem
 
 log = logging.getLogger(__name__)
+
+
+class OcspsignOptions(Options):
+    ca: str
+    responder: str
+    responder_key: str
+    key: str
+    cert: str
+    reason: str
+    status: str
+    revoked_at: str
+    interval: str
+
+
+class IntervalFlag(Protocol):
+    interval: str
 
 
 @contextmanager
@@ -27,7 +44,7 @@ def critical(what: str, hint: Callable[[], str] = lambda: "") -> Iterator[None]:
         raise
 
 
-def interval_flag(opts: Options) -> None:
+def interval_flag(opts: IntervalFlag) -> None:
     """-interval is a Go duration flag: a bad value is a usage error, as Go's flag package reports it."""
     try:
         parse_interval(opts.interval)
@@ -35,7 +52,7 @@ def interval_flag(opts: Options) -> None:
         raise UsageError(f'invalid value "{opts.interval}" for flag -interval: parse error') from None
 
 
-def run(opts: Options, args: list[str], io: IO) -> int:
+def run(opts: OcspsignOptions, args: list[str], io: IO) -> int:
     # bind and validate, in cfssl's order: the certificate, the revocation details, then the signer
     no_more_args(args)
     interval_flag(opts)
@@ -65,7 +82,7 @@ COMMAND = Command(
         "cfsslpy ocspsign -ca cert -responder cert -responder-key key -cert cert [-status status]"
         " [-reason code] [-revoked-at YYYY-MM-DD] [-interval 96h]"
     ),
-    flags=["ca", "responder", "responder-key", "key", "cert", "reason", "status", "revoked-at", "interval"],
+    options=OcspsignOptions,
     example="cfsslpy ocspsign -ca ca.pem -responder ocsp.pem -responder-key ocsp-key.pem -cert server.pem | cfsslpy json-split -bare server",
     run=run,
     description="Sign an OCSP response saying -status (good, revoked or unknown) about -cert, a certificate issued by\n"

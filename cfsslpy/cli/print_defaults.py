@@ -12,7 +12,11 @@ TEMPLATES = ("config", "csr")
 LIST = "Default configurations are available for:\n" + "".join(f"\t{t}\n" for t in TEMPLATES)
 
 
-def run(opts: Options, args: list[str], io: IO) -> int:
+class NoFlags(Options):
+    """print-defaults reads no flag."""
+
+
+def run(opts: NoFlags, args: list[str], io: IO) -> int:
     name, _ = pop_arg(args)  # cfssl ignores any further argument
     if name == "list":
         io.out(LIST)
@@ -29,7 +33,7 @@ COMMAND = Command(
     name="print-defaults",
     summary="print default configurations",
     usage="cfsslpy print-defaults TYPE   (TYPE: list, config, csr)",
-    flags=[],
+    options=NoFlags,
     example="cfsslpy print-defaults csr > csr.json",
     run=run,
 )

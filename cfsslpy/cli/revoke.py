@@ -13,7 +13,15 @@ from cfsslpy.revocation import REASON_NAMES, normalize_aki, parse_reason, parse_
 log = logging.getLogger("cfsslpy.cli")
 
 
-def run(opts: Options, args: list[str], io: IO) -> int:
+class RevokeOptions(Options):
+    db_config: str
+    serial: str
+    aki: str
+    cert: str
+    reason: str
+
+
+def run(opts: RevokeOptions, args: list[str], io: IO) -> int:
     # bind and validate, in cfssl's order: arguments, serial, AKI, db-config, then the reason
     if args:
         raise PlainError("argument is provided but not defined; please refer to the usage by flag -h")
@@ -54,7 +62,7 @@ COMMAND = Command(
     summary="revoke a certificate in the certificate database",
     usage="cfsslpy revoke -db-config config -serial serial -aki authority_key_id [-reason reason]\n"
     "       cfsslpy revoke -db-config config -cert cert.pem [-reason reason]",
-    flags=["db-config", "serial", "aki", "cert", "reason"],
+    options=RevokeOptions,
     example="cfsslpy revoke -db-config db.json -serial 1234567890 -aki 0a1b2c... -reason keyCompromise",
     run=run,
     description=(

@@ -8,7 +8,11 @@ from cfsslpy.errors import PlainError
 from cfsslpy.selfcheck import check, sbom_json
 
 
-def run(opts: Options, args: list[str], io: IO) -> int:
+class SelfcheckOptions(Options):
+    sbom: bool
+
+
+def run(opts: SelfcheckOptions, args: list[str], io: IO) -> int:
     if opts.sbom:
         io.out(sbom_json() + "\n")
         return 0
@@ -23,7 +27,7 @@ COMMAND = Command(
     name="selfcheck",
     summary="verify the executable's unpacked libraries against its manifest (or print its SBOM)",
     usage="cfsslpy selfcheck [-sbom]",
-    flags=["sbom"],
+    options=SelfcheckOptions,
     example="cfsslpy selfcheck",
     run=run,
 )

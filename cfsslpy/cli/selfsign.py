@@ -18,7 +18,13 @@ from cfsslpy.errors import PlainError
 from cfsslpy.selfsign import WARNING, policy_from_config, selfsign
 
 
-def run(opts: Options, args: list[str], io: IO) -> int:
+class SelfsignOptions(Options):
+    hostname: str
+    config: str
+    profile: str
+
+
+def run(opts: SelfsignOptions, args: list[str], io: IO) -> int:
     hostname = opts.hostname
     if not hostname:
         # cfssl also skips HOSTNAME under -initca, a flag selfsign otherwise ignores; we always take it.
@@ -44,7 +50,7 @@ COMMAND = Command(
     name="selfsign",
     summary="generate a self-signed certificate (testing only)",
     usage="cfsslpy selfsign HOSTNAME CSRJSON\n       cfsslpy selfsign -hostname HOSTNAME CSRJSON",
-    flags=["hostname", "config", "profile"],
+    options=SelfsignOptions,
     example="cfsslpy selfsign www.example.com csr.json | cfsslpy json-split -bare selfsigned",
     run=run,
     description="A self-signed leaf certificate for HOSTNAME (comma-separated SANs), valid 2190h without -config.\n"

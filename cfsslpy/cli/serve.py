@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cfsslpy.cli.command import Command, Options
-from cfsslpy.cli.common import REMOTE_FLAGS, check_remote_flags, ignored, load_config, needs_ca, require_ca
+from cfsslpy.cli.common import check_remote_flags, config_file, ignored, load_config, needs_ca, require_ca, signer_for
 from cfsslpy.cli.context import IO
 from cfsslpy.config import Config
 from cfsslpy.errors import CfsslError, PlainError, UsageError
@@ -35,7 +35,36 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cfsslpy.cli")
 
-TLS_FLAGS = ["tls-cert", "tls-key", "mutual-tls-ca", "mutual-tls-cn", "min-tls-version"]
+
+class ServeOptions(Options):
+    address: str
+    port: int
+    workers: int
+    ca: str
+    ca_key: str
+    config: str
+    datadir: str
+    remote: str
+    tls_remote_ca: str
+    mutual_tls_client_cert: str
+    mutual_tls_client_key: str
+    tls_cert: str
+    tls_key: str
+    mutual_tls_ca: str
+    mutual_tls_cn: str
+    min_tls_version: str
+    db_config: str
+    responder: str
+    responder_key: str
+    key: str
+    interval: str
+    ca_bundle: str
+    int_bundle: str
+    int_dir: str
+    metadata: str
+    disable: str
+    allowed_hosts: str
+    fetch_allow: str
 
 
 @dataclass
@@ -49,7 +78,7 @@ class _Plan:
     fetch: FetchPolicy
 
 
-def run(opts: Options, args: list[str], io: IO) -> int:
+def run(opts: ServeOptions, args: list[str], io: IO) -> int:
     plan = _plan(opts, args)  # 1. flags and their conflicts; nothing read yet
     from cfsslpy.api.server import tls_context
 
@@ -60,7 +89,7 @@ def run(opts: Options, args: list[str], io: IO) -> int:
         return _serve(opts, plan, context, inputs, runtime)
 
 
-def _plan(opts: Options, args: list[str]) -> _Plan:
+def _plan(opts: ServeOptions, args: list[str]) -> _Plan:
     from cfsslpy.api.guard import HostPolicy, is_loopback_bind
     from cfsslpy.api.server import worker_count
     from cfsslpy.certinfo import FetchPolicy
@@ -110,7 +139,7 @@ class _Inputs:
     sign_bundle: bool
 
 
-def _inputs(opts: Options, io: IO, plan: _Plan) -> _Inputs:
+def _inputs(opts: ServeOptions, io: IO, plan: _Plan) -> _Inputs:
     datadir = opts.datadir
     ca, ca_key, config = opts.ca, opts.ca_key, load_config(opts)
     db_config = opts.db_config
@@ -118,7 +147,7 @@ def _inputs(opts: Options, io: IO, plan: _Plan) -> _Inputs:
         from cfsslpy.datadir import ensure_ca, ensure_certdb
 
         ca, ca_key, config_path = ensure_ca(datadir)
-        config = _config_file(config_path)
+        config = config_file(config_path)
         db_config = db_config or ensure_certdb(datadir)
     db = _open_db(db_config, io)
     recorder: Recorder | None = None
@@ -137,7 +166,7 @@ def _inputs(opts: Options, io: IO, plan: _Plan) -> _Inputs:
     return _Inputs(config, db, signer, ocsp_signer, bundler, sign_bundle)
 
 
-def _serve(opts: Options, plan: _Plan, context: ssl.SSLContext | None, inputs: _Inputs, runtime: str | None) -> int:
+def _serve(opts: ServeOptions, plan: _Plan, context: ssl.SSLContext | None, inputs: _Inputs, runtime: str | None) -> int:
     from cfsslpy.api.app import create_app
     from cfsslpy.api.server import ServerOptions, bind, serve
     from cfsslpy.api.state import ApiState
@@ -188,7 +217,7 @@ def _serve(opts: Options, plan: _Plan, context: ssl.SSLContext | None, inputs: _
     )
 
 
-def _tls_options(opts: Options) -> TLSOptions | None:
+def _tls_options(opts: ServeOptions) -> TLSOptions | None:
     """-tls-cert/-tls-key and the mutual-TLS flags; combinations cfssl silently ignores are usage errors here."""
     from cfsslpy.api.server import TLSOptions
 
@@ -205,15 +234,8 @@ def _tls_options(opts: Options) -> TLSOptions | None:
     return TLSOptions(opts.tls_cert, opts.tls_key, opts.mutual_tls_ca, opts.mutual_tls_cn, opts.min_tls_version)
 
 
-def _config_file(path: str) -> Config:
-    try:
-        return Config.from_file(path)
-    except (CfsslError, PlainError) as exc:
-        raise PlainError(f"Failed to load config file: {exc}") from None
-
-
 def _signer(
-    opts: Options, io: IO, config: Config | None, ca: str, ca_key: str, *, given: bool, recorder: Recorder | None = None
+    opts: ServeOptions, io: IO, config: Config | None, ca: str, ca_key: str, *, given: bool, recorder: Recorder | None = None
 ) -> Signer | None:
     """The signer, built as ``sign`` builds it (reference §2.1 step 2).
 
@@ -226,27 +248,14 @@ def _signer(
     if not given and needs_ca(opts, config):
         log.warning('couldn\'t initialize signer: {"code":2000,"message":"Unknown private key error"}')
         return None
-    from cfsslpy.universal import signer_from_inputs
-
     if opts.remote:
         ignored(opts, ["ca", "ca-key"], "with -remote")
     elif needs_ca(opts, config) and not (ca and ca_key):
         require_ca(opts)  # one of the two was given: cfssl's message for the missing one
-    return signer_from_inputs(
-        config,
-        ca,
-        ca_key,
-        opts.remote,
-        opts.tls_remote_ca,
-        opts.mutual_tls_client_cert,
-        opts.mutual_tls_client_key,
-        stdin=io.stdin,
-        environ=io.environ,
-        recorder=recorder,
-    )
+    return signer_for(opts, io, config, ca, ca_key, recorder)
 
 
-def _check_ocsp_flags(opts: Options) -> None:
+def _check_ocsp_flags(opts: ServeOptions) -> None:
     """-responder-key (or -key) and -interval mean something only with -responder (cfssl ignores them)."""
     if not opts.responder:
         if opts.responder_key:
@@ -271,7 +280,7 @@ def _open_db(spec: str, io: IO) -> CertDB | None:
     return db
 
 
-def _ocsp_signer(opts: Options, io: IO, ca: str) -> OCSPSigner | None:
+def _ocsp_signer(opts: ServeOptions, io: IO, ca: str) -> OCSPSigner | None:
     """The OCSP signer behind ``ocspsign`` (reference §2.1 step 3): the issuer ``-ca``, ``-responder`` and
     ``-responder-key`` (``-key`` as cfssl's fallback), ``-interval``. cfssl only logs a WARNING when they do not
     work; given and unusable stops the server here."""
@@ -293,7 +302,7 @@ def _ocsp_signer(opts: Options, io: IO, ca: str) -> OCSPSigner | None:
         raise
 
 
-def _bundler(opts: Options, disable: frozenset[str]) -> tuple[Bundler | None, bool]:
+def _bundler(opts: ServeOptions, disable: frozenset[str]) -> tuple[Bundler | None, bool]:
     """The bundler behind ``bundle`` and the ``bundle`` option of sign, authsign and newcert (reference §2.1).
 
     Roots come from ``-ca-bundle`` (else the system roots), intermediates from ``-int-bundle``; ``-int-dir``
@@ -449,29 +458,7 @@ COMMAND = Command(
         "              [-int-dir dir] [-metadata file] [-disable endpoint,...] [-allowed-hosts name,...]\n"
         "              [-fetch-allow none|cidr,host,...]"
     ),
-    flags=[
-        "address",
-        "port",
-        "workers",
-        "ca",
-        "ca-key",
-        "config",
-        "datadir",
-        *REMOTE_FLAGS,
-        *TLS_FLAGS,
-        "db-config",
-        "responder",
-        "responder-key",
-        "key",
-        "interval",
-        "ca-bundle",
-        "int-bundle",
-        "int-dir",
-        "metadata",
-        "disable",
-        "allowed-hosts",
-        "fetch-allow",
-    ],
+    options=ServeOptions,
     example='cfsslpy serve -datadir ./cfsslpy-data   # then: curl -H "Content-Type: application/json" -d \'{"certificate_request": "..."}\' http://127.0.0.1:8888/api/v1/cfssl/sign',
     run=run,
     description=(

@@ -9,11 +9,10 @@ optimal, as the API's option) and printed as ``"result": {"bundle": <bundle JSON
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.common import (
-    REMOTE_FLAGS,
     build_signer,
     check_remote_flags,
     ignored,
@@ -44,7 +43,32 @@ BUNDLE_FLAGS = ["bundle", "ca-bundle", "int-bundle"]
 SIGNED_BUNDLE_FLAVOR = "optimal"
 
 
-def check_bundle_flags(opts: Options) -> bool:
+class SignOptions(Options):
+    hostname: str
+    csr: str
+    ca: str
+    ca_key: str
+    config: str
+    profile: str
+    label: str
+    db_config: str
+    remote: str
+    tls_remote_ca: str
+    mutual_tls_client_cert: str
+    mutual_tls_client_key: str
+    bundle: bool
+    ca_bundle: str
+    int_bundle: str
+
+
+class BundleFlags(Protocol):
+    bundle: bool
+    ca_bundle: str
+    int_bundle: str
+    given: frozenset[str]
+
+
+def check_bundle_flags(opts: BundleFlags) -> bool:
     """Whether the chain is wanted: ``-bundle`` needs both ``-ca-bundle`` and ``-int-bundle`` (usage error)."""
     if not opts.bundle:
         ignored(opts, ["ca-bundle", "int-bundle"], "without -bundle")
@@ -54,7 +78,7 @@ def check_bundle_flags(opts: Options) -> bool:
     return True
 
 
-def load_bundler(opts: Options) -> Bundler:
+def load_bundler(opts: BundleFlags) -> Bundler:
     """The bundler of ``-ca-bundle`` and ``-int-bundle``, loaded before anything is signed."""
     from cfsslpy.bundler import Bundler
 
@@ -69,7 +93,7 @@ def print_with_bundle(io: IO, fields: dict[str, str], bundler: Bundler | None, c
     print_json(io, out)
 
 
-def run(opts: Options, args: list[str], io: IO) -> int:
+def run(opts: SignOptions, args: list[str], io: IO) -> int:
     # bind and validate: arguments and flags first, nothing read yet
     csr_spec = opts.csr
     if not csr_spec:
@@ -90,7 +114,7 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     subject: SubjectOverride | None = read_subject(subject_spec, io) if subject_spec else None
     bundler = load_bundler(opts) if want_bundle else None
     req = SignRequest(request=csr, hosts=split_hosts(opts.hostname), subject=subject, profile=opts.profile, label=opts.label)
-    with build_signer(opts, io, config) as signer:
+    with build_signer(opts, io, config, opts.db_config) as signer:
         cert = signer.sign(req)
     # emit: the CSR is echoed byte for byte, as cfssl does
     if bundler is None:
@@ -109,7 +133,7 @@ COMMAND = Command(
         " CSR [SUBJECT]\n"
         "       cfsslpy sign ... -bundle -ca-bundle roots.pem -int-bundle intermediates.pem CSR [SUBJECT]"
     ),
-    flags=["hostname", "csr", "ca", "ca-key", "config", "profile", "label", "db-config", *REMOTE_FLAGS, *BUNDLE_FLAGS],
+    options=SignOptions,
     example="cfsslpy sign -ca ca.pem -ca-key ca-key.pem -hostname www.example.com server.csr | cfsslpy json-split -bare server",
     run=run,
     description="Sign the CSR (a file, '-' for stdin, or -csr) with the CA. SUBJECT is an optional JSON file whose\n"

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.common import no_more_args, pop_arg, print_json
 from cfsslpy.cli.context import IO
-from cfsslpy.cli.flags import HelpRequested, tokenize
+from cfsslpy.cli.goflag import HelpRequested, parse
 from cfsslpy.errors import UsageError
 
 SUBCOMMANDS = ("list", "objects", "generate", "pubkey")
 _DEFAULT_SIZES = {"ecdsa": 256, "rsa": 2048, "ed25519": 0}
 
+OptionsT = TypeVar("OptionsT", bound=Options)
 
-def interleaved(opts: Options, args: list[str]) -> tuple[Options, list[str]]:
+
+class TokenOptions(Options):
+    module: str
+    algo: str
+    size: int
+    id: str
+
+
+def interleaved(opts: OptionsT, args: list[str]) -> tuple[OptionsT, list[str]]:
     """Flags given after positional arguments (``token generate URI -algo rsa``), parsed with the same Go rules.
 
     main stops parsing flags at the first positional argument, as Go does; subcommands take their flags
@@ -25,7 +34,7 @@ def interleaved(opts: Options, args: list[str]) -> tuple[Options, list[str]]:
     rest = list(args)
     while rest:
         try:
-            found, rest = tokenize(rest)
+            found, rest = parse(rest, opts.flagset)
         except HelpRequested:
             raise UsageError("-h/-help goes before the subcommand (cfsslpy token -h)") from None
         values.update(found)
@@ -34,14 +43,10 @@ def interleaved(opts: Options, args: list[str]) -> tuple[Options, list[str]]:
             rest = rest[1:]
     if not values:
         return opts, positionals
-    merged = Options(**{name: getattr(opts, name) for name in Options.__annotations__ if name != "given"})
-    for name, value in values.items():
-        setattr(merged, name.replace("-", "_"), value)
-    merged.given = opts.given | frozenset(values)
-    return merged, positionals
+    return opts.with_flags(values), positionals
 
 
-def run(opts: Options, args: list[str], io: IO) -> int:
+def run(opts: TokenOptions, args: list[str], io: IO) -> int:
     # bind and validate: the subcommand, its one argument and its flags; nothing touched yet
     opts, args = interleaved(opts, args)
     if not args:
@@ -71,7 +76,7 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     return 0
 
 
-def _generate_params(opts: Options) -> tuple[str, int, bytes | None]:
+def _generate_params(opts: TokenOptions) -> tuple[str, int, bytes | None]:
     """-algo, -size (default by algorithm when not given: ecdsa 256, rsa 2048), -id (hex)."""
     algo = opts.algo
     if algo not in _DEFAULT_SIZES:
@@ -86,7 +91,7 @@ def _generate_params(opts: Options) -> tuple[str, int, bytes | None]:
     return algo, size, key_id
 
 
-def _list(opts: Options, io: IO) -> int:
+def _list(opts: TokenOptions, io: IO) -> int:
     from cfsslpy import pkcs11
 
     print_json(io, {"slots": pkcs11.list_slots(opts.module or None, environ=io.environ)})
@@ -102,7 +107,7 @@ COMMAND = Command(
         "       cfsslpy token generate URI [-algo ecdsa|rsa|ed25519] [-size N] [-id HEX]\n"
         "       cfsslpy token pubkey URI"
     ),
-    flags=["module", "algo", "size", "id"],
+    options=TokenOptions,
     example="cfsslpy token generate 'pkcs11:token=CA;object=root?module-path=/usr/lib/softhsm/libsofthsm2.so"
     "&pin-source=file:/run/ca-pin' -algo ecdsa -size 384",
     run=run,

@@ -6,10 +6,14 @@ from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.context import IO
 from cfsslpy.versioninfo import CFSSL_COMPAT_VERSION, version_text
 
-__all__ = ["CFSSL_COMPAT_VERSION", "COMMAND", "version_text"]
+__all__ = ["CFSSL_COMPAT_VERSION", "COMMAND", "VersionOptions", "version_text"]
 
 
-def run(opts: Options, args: list[str], io: IO) -> int:
+class VersionOptions(Options):
+    verbose: bool
+
+
+def run(opts: VersionOptions, args: list[str], io: IO) -> int:
     io.out(version_text())
     if opts.verbose:
         from cfsslpy.selfcheck import bundled_text
@@ -18,4 +22,11 @@ def run(opts: Options, args: list[str], io: IO) -> int:
     return 0
 
 
-COMMAND = Command(name="version", summary="print the version", usage="cfsslpy version [-verbose]", flags=["verbose"], example="cfsslpy version", run=run)
+COMMAND = Command(
+    name="version",
+    summary="print the version",
+    usage="cfsslpy version [-verbose]",
+    options=VersionOptions,
+    example="cfsslpy version",
+    run=run,
+)

@@ -1,0 +1,86 @@
+"""Run one command: Go's flag parsing, its typed options, ``-loglevel``, the handler, and every outcome turned
+into output and an exit status, in one place (:func:`guard`).
+
+Exit statuses (:class:`ExitStatus`): 0 success, 1 error (cfssl JSON or plain text on stderr), 2 usage,
+130 interrupted. Tracebacks are shown only with ``CFSSLPY_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from cfsslpy.cli.command import Command
+from cfsslpy.cli.context import IO
+from cfsslpy.cli.flags import FLAGS, help_parser
+from cfsslpy.cli.goflag import HelpRequested, parse
+from cfsslpy.cli.logs import cli_logging
+from cfsslpy.errors import CfsslError, Error, PlainError, UsageError
+
+
+class ExitStatus(enum.IntEnum):
+    SUCCESS = 0
+    ERROR = 1
+    USAGE = 2
+    INTERRUPTED = 130
+
+
+def command_help(command: Command[Any], prog: str) -> str:
+    """The command's ``-h``: its own text, or its flags in groups with their defaults and an example."""
+    if command.help is not None:
+        return command.help(prog)
+    description = command.description or command.summary
+    return help_parser(prog, description, command.usage, command.flags + ["loglevel"], command.example).format_help()
+
+
+def run_command(command: Command[Any], argv: list[str], io: IO, prog: str) -> int:
+    """Parse ``argv`` with the command's flag set, bind its options, then run it under ``-loglevel``.
+
+    In cfssl's flag set every flag is accepted by every command: one the command does not read gets a WARNING.
+    """
+
+    def invoke() -> int:
+        values, args = parse(argv, command.options.flagset)
+        opts = command.options.from_values(values)
+        with cli_logging(io, int(values.get("loglevel", FLAGS["loglevel"].default))):
+            log = logging.getLogger("cfsslpy.cli")
+            for name in sorted(set(values) - set(command.options.flag_names) - {"loglevel"}):
+                log.warning("flag -%s has no effect on %s", name, command.name)
+            return command.run(opts, args, io)
+
+    return guard(invoke, io, lambda: command_help(command, prog))
+
+
+def guard(run: Callable[[], int], io: IO, usage: Callable[[], str] = str) -> int:
+    """The one place exceptions become output and exit statuses (:class:`ExitStatus`); ``usage`` follows a usage error."""
+    try:
+        return int(run())
+    except HelpRequested:
+        io.err(usage())
+        return ExitStatus.SUCCESS
+    except CfsslError as exc:
+        io.err(_lines(exc.to_json(), exc))
+    except PlainError as exc:
+        io.err(_lines(exc.message, exc))
+    except UsageError as exc:
+        io.err(_lines(exc.message, exc) + usage())
+        return ExitStatus.USAGE
+    except KeyboardInterrupt:
+        io.err("interrupted\n")
+        return ExitStatus.INTERRUPTED
+    except BrokenPipeError:
+        return ExitStatus.ERROR
+    except Exception as exc:  # a bug: say so in one line; the traceback only on request
+        if io.environ.get("CFSSLPY_DEBUG"):
+            io.err(traceback.format_exc())
+        io.err(f"internal error: {type(exc).__name__}: {exc} (set CFSSLPY_DEBUG=1 for a traceback)\n")
+    return ExitStatus.ERROR
+
+
+def _lines(text: str, exc: Error) -> str:
+    """The error line, then its hint (if any) on a line of its own."""
+    hint = exc.render_hint()
+    return f"{text}\n{hint}\n" if hint else f"{text}\n"
