@@ -17,7 +17,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from cfsslpy import certinfo
+from cfsslpy import net
 from cfsslpy.bundler import aia, remote
 from cfsslpy.bundler.chains import (
     FORCE_VERIFY_FAILED,
@@ -81,8 +81,8 @@ class Bundler:
         self.platforms: list[Platform] = list(metadata or [])
         self.fetch_aia = fetch_aia
         self.timeout = timeout
-        # serve's outbound policy (certinfo.FetchPolicy.connect) for the remote dial and AIA; None = any address
-        self.connect: certinfo.Connect | None = None
+        # serve's outbound policy (net.FetchPolicy.connect) for the remote dial and AIA; None = any address
+        self.connect: net.Connect | None = None
         self._lock = threading.Lock()
         if self.int_dir and os.path.isdir(self.int_dir):
             for entry in sorted(os.listdir(self.int_dir)):

@@ -14,7 +14,7 @@ from typing import Any
 from cryptography import x509
 
 from cfsslpy.errors import Category, CfsslError, Reason
-from cfsslpy.x509util import authority_key_id, extension
+from cfsslpy.x509util import authority_key_id, extension, rfc3339
 
 STATUSES = ("good", "revoked", "unknown")
 ZERO_TIME = dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc)
@@ -96,15 +96,10 @@ class CertificateRecord:
             "ca_label": self.ca_label,
             "status": self.status,
             "reason": self.reason,
-            "expiry": _rfc3339(self.expiry),
-            "revoked_at": _rfc3339(self.revoked_at or ZERO_TIME),
+            "expiry": rfc3339(self.expiry),
+            "revoked_at": rfc3339(self.revoked_at or ZERO_TIME),
             "pem": self.pem,
         }
-
-
-def _rfc3339(value: dt.datetime) -> str:
-    value = value.astimezone(dt.timezone.utc)
-    return f"{value.year:04d}" + value.strftime("-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from cfsslpy.config import SigningProfile
 from cfsslpy.errors import Category, CfsslError, Reason
 from cfsslpy.gojson import MINUTE
 from cfsslpy.signer.request import SignRequest
-from cfsslpy.x509util import utc
+from cfsslpy.x509util import rfc3339, utc
 
 log = logging.getLogger("cfsslpy.signer")  # one logger for the package, as when it was one module
 
@@ -76,15 +76,11 @@ def within_issuer(issuer: x509.Certificate, not_before: dt.datetime, not_after: 
         raise CfsslError(
             Category.POLICY,
             Reason.INVALID_POLICY,
-            f"the certificate's not_before {_rfc3339(not_before)} is not before the CA certificate's notAfter {_rfc3339(limit)}",
+            f"the certificate's not_before {rfc3339(not_before)} is not before the CA certificate's notAfter {rfc3339(limit)}",
         )
     log.warning(
         "the certificate would be valid until %s, after the CA certificate expires: its notAfter is cut to %s",
-        _rfc3339(not_after),
-        _rfc3339(limit),
+        rfc3339(not_after),
+        rfc3339(limit),
     )
     return limit
-
-
-def _rfc3339(value: dt.datetime) -> str:
-    return f"{value:%Y-%m-%dT%H:%M:%SZ}"
