@@ -40,10 +40,12 @@ class CAFiles:
     certificate: x509.Certificate
 
 
-def make_ca(directory: Path, name: str) -> CAFiles:
-    """A P-256 CA (10 years) written as ``<name>.pem`` and ``<name>-key.pem`` in ``directory``."""
+def make_ca(directory: Path, name: str, key: Any = None) -> CAFiles:
+    """A CA (10 years) written as ``<name>.pem`` and ``<name>-key.pem`` in ``directory``; a new P-256 key unless
+    ``key`` is given (a token key: no key file is written then)."""
     directory.mkdir(parents=True, exist_ok=True)
-    key = ec.generate_private_key(ec.SECP256R1())
+    on_token = key is not None
+    key = key if key is not None else ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"multiroot test {name}")])
     now = dt.datetime.now(dt.timezone.utc)
     cert = (
@@ -65,6 +67,8 @@ def make_ca(directory: Path, name: str) -> CAFiles:
     cert_path = directory / f"{name}.pem"
     key_path = directory / f"{name}-key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    if on_token:
+        return CAFiles(cert_path, key_path, cert)
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     key_path.chmod(0o600)
     return CAFiles(cert_path, key_path, cert)
