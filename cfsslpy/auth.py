@@ -117,11 +117,6 @@ class AuthenticatedRequest:
     timestamp: int = 0
     remote_address: bytes = b""
 
-    @classmethod
-    def from_json(cls, obj: Any) -> AuthenticatedRequest:
-        """Decode as Go's encoding/json would (case-insensitive keys, Go's error wording on failure)."""
-        return decode(cls, obj, null=False)
-
     def to_json(self) -> dict[str, Any]:
         """The body in cfssl's field order, ready for :func:`cfsslpy.gojson.go_json_dumps`."""
         import base64
@@ -134,6 +129,11 @@ class AuthenticatedRequest:
         out["token"] = base64.b64encode(self.token).decode("ascii")
         out["request"] = base64.b64encode(self.request).decode("ascii")
         return out
+
+    @classmethod
+    def from_json(cls, obj: Any) -> AuthenticatedRequest:
+        """Decode as Go's encoding/json would (case-insensitive keys, Go's error wording on failure)."""
+        return decode(cls, obj, null=False)
 
     @classmethod
     def build(cls, key: bytes, request: bytes, *, timestamp: int | None = None, timestamped: bool = False) -> AuthenticatedRequest:

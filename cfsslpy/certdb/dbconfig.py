@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from cfsslpy.errors import Category, CfsslError, Reason, policy_error
 from cfsslpy.gojson import JSONDecodeError, loads
-from cfsslpy.golang.decode import STRING, decode, go_struct
+from cfsslpy.golang.decode import STRING, UnmarshalTypeError, decode, go_struct
 from cfsslpy.inputs import Stdin, read_input
 
 DRIVERS = ("sqlite3", "postgres")
@@ -30,15 +30,13 @@ class DBConfig:
     @classmethod
     def from_json(cls, data: bytes) -> DBConfig:
         try:
-            obj = loads(data)
-        except JSONDecodeError as exc:
-            raise policy_error(f"failed to unmarshal configuration: {exc}") from None
-        try:
-            config = decode(cls, obj)
-        except JSONDecodeError:
+            config = decode(cls, loads(data))
+        except UnmarshalTypeError:
             # cfssl words a wrong type as "failed to unmarshal configuration: json: cannot unmarshal ...";
             # cfsslpy has always answered it as it answers missing fields (the tests pin this).
             raise policy_error("invalid db configuration") from None
+        except JSONDecodeError as exc:
+            raise policy_error(f"failed to unmarshal configuration: {exc}") from None
         if not config.driver or not config.data_source:
             raise policy_error("invalid db configuration")
         driver = "postgres" if config.driver in ("postgresql", "pgx") else config.driver

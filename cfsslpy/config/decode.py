@@ -17,12 +17,21 @@ from cfsslpy.config.populate import AuthKey
 from cfsslpy.config.profile import AuthRemote, CAConstraint, CertificatePolicy, CSRWhitelist, PolicyQualifier, SigningProfile
 from cfsslpy.csr import NameConstraints
 from cfsslpy.errors import CfsslError, policy_error
-from cfsslpy.gojson import JSONDecodeError, parse_time
+from cfsslpy.gojson import JSONDecodeError, loads, parse_time
 from cfsslpy.golang.decode import BOOL, GO_ZERO_TIME, STRING, STRINGS, GoStruct, GoType, Int, Map, Ptr, Slice, Text, Where, decode
 
 
 def unmarshal_error(exc: JSONDecodeError) -> CfsslError:
     return policy_error(f"failed to unmarshal configuration: {exc}")
+
+
+def load_json(data: bytes) -> Any:
+    """A configuration file's JSON (``-config``, ``-db-config``); a syntax error is cfssl's 5200
+    ``failed to unmarshal configuration: <Go's json error>``."""
+    try:
+        return loads(data)
+    except JSONDecodeError as exc:
+        raise unmarshal_error(exc) from None
 
 
 def _time(text: str, where: Where) -> dt.datetime | None:

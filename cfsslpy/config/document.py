@@ -6,11 +6,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from cfsslpy.config.decode import decode_config
+from cfsslpy.config.decode import decode_config, load_json
 from cfsslpy.config.populate import AuthKey, populate_profile
 from cfsslpy.config.profile import SigningProfile
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason, log_value, policy_error
-from cfsslpy.gojson import JSONDecodeError, loads
 
 log = logging.getLogger("cfsslpy.config")  # one logger for the package, as when it was one module
 
@@ -66,11 +65,7 @@ class Config:
 
     @classmethod
     def from_json_bytes(cls, data: bytes) -> Config:
-        try:
-            obj = loads(data)
-        except JSONDecodeError as exc:
-            raise policy_error(f"failed to unmarshal configuration: {exc}") from None
-        return cls.from_json(obj)
+        return cls.from_json(load_json(data))
 
     @classmethod
     def from_file(cls, path: str) -> Config:

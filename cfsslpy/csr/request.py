@@ -13,7 +13,7 @@ from cfsslpy.csr.constraints import NameConstraints
 from cfsslpy.csr.subject import OID_EMAIL_ADDRESS, Subject, parse_oid
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason
 from cfsslpy.gojson import JSONDecodeError, loads, parse_duration, type_error
-from cfsslpy.golang.decode import BOOL, STRING, STRINGS, GoType, Int, Map, Slice, Text, Where, decode, go_struct, struct_of
+from cfsslpy.golang.decode import BOOL, STRING, STRINGS, GoStruct, GoType, Int, Map, Slice, Text, Where, decode, go_struct, struct_of
 from cfsslpy.keys import KeyRequest
 
 
@@ -130,25 +130,13 @@ def _extension_value(text: str, where: Where) -> bytes:
         raise JSONDecodeError("illegal base64 data in extension value") from None
 
 
-# An extension without an "id" has Go's empty OID, which no certificate can carry: it is refused.
-_NO_OID = ObjectIdentifier("0.0")
-
-
-@go_struct(
-    "pkix.Extension",
-    {"Id": (_ObjectIdentifier(), "oid"), "Critical": (BOOL, "critical"), "Value": (Text("[]uint8", _extension_value), "value")},
-)
 @dataclass
 class RawExtension:
     """A CSR JSON ``extensions`` entry: Go's pkix.Extension JSON (``id`` int array, base64 ``value``)."""
 
-    oid: ObjectIdentifier = _NO_OID
-    critical: bool = False
-    value: bytes = b""
-
-    def go_unmarshaled(self) -> None:
-        if self.oid is _NO_OID:
-            raise type_error(None, "Extension", "Id", "asn1.ObjectIdentifier")
+    oid: ObjectIdentifier
+    critical: bool
+    value: bytes
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -156,6 +144,19 @@ class RawExtension:
             "critical": self.critical,
             "value": base64.b64encode(self.value).decode(),
         }
+
+
+def _raw_extension(oid: ObjectIdentifier | None = None, critical: bool = False, value: bytes = b"") -> RawExtension:
+    if oid is None:  # Go's empty OID, which no certificate can carry
+        raise type_error(None, "Extension", "Id", "asn1.ObjectIdentifier")
+    return RawExtension(oid, critical, value)
+
+
+PKIX_EXTENSION = GoStruct(
+    "pkix.Extension",
+    {"Id": (_ObjectIdentifier(), "oid"), "Critical": (BOOL, "critical"), "Value": (Text("[]uint8", _extension_value), "value")},
+    _raw_extension,
+)
 
 
 @go_struct(
@@ -168,7 +169,7 @@ class RawExtension:
         "ca": struct_of(CAConfig),
         "serialnumber": STRING,
         "crl_url": STRING,
-        "extensions": Slice(struct_of(RawExtension), "[]pkix.Extension"),
+        "extensions": Slice(PKIX_EXTENSION, "[]pkix.Extension"),
         "delegation_enabled": BOOL,
     },
 )

@@ -55,6 +55,7 @@ __all__ = [
     "Ptr",
     "Slice",
     "Text",
+    "UnmarshalTypeError",
     "Where",
     "decode",
     "go_base64_decode",
@@ -65,6 +66,10 @@ __all__ = [
 T = TypeVar("T")
 
 _INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+class UnmarshalTypeError(JSONDecodeError):
+    """Go's ``*json.UnmarshalTypeError``: valid JSON of the wrong type for its Go field (not a syntax error)."""
 
 
 @dataclass(frozen=True)
@@ -83,9 +88,9 @@ class Where:
         path = f"{self.path}.{key}" if self.full_paths and self.path else key
         return Where(struct, path, self.full_paths)
 
-    def error(self, value: Any, go_type: str) -> JSONDecodeError:
+    def error(self, value: Any, go_type: str) -> UnmarshalTypeError:
         """Go's type error for ``value`` found here where a ``go_type`` was expected."""
-        return type_error(value, self.struct, self.path, go_type)
+        return UnmarshalTypeError(str(type_error(value, self.struct, self.path, go_type)))
 
 
 class GoType:

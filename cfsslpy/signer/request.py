@@ -68,24 +68,24 @@ def _hex(text: str, where: Where) -> bytes:
         raise _bad_extension() from None
 
 
-# An extension without an "id" (Go's empty OID) is refused as a bad request.
-_NO_OID = ObjectIdentifier("0.0")
-
-
-@go_struct("signer.Extension", {"id": (Text("config.OID", _oid), "oid"), "critical": BOOL, "value": Text("string", _hex)})
 @dataclass
 class RequestExtension:
     """A request ``extensions`` entry (library / multirootca): OID, criticality, hex value."""
 
-    oid: ObjectIdentifier = _NO_OID
-    critical: bool = False
-    value: bytes = b""
-
-    def go_unmarshaled(self) -> None:
-        if self.oid is _NO_OID:
-            raise _bad_extension()
+    oid: ObjectIdentifier
+    critical: bool
+    value: bytes
 
 
+def _extension(oid: ObjectIdentifier | None = None, critical: bool = False, value: bytes = b"") -> RequestExtension:
+    if oid is None:  # no "id": Go's empty OID
+        raise _bad_extension()
+    return RequestExtension(oid, critical, value)
+
+
+EXTENSION = GoStruct(
+    "signer.Extension", {"id": (Text("config.OID", _oid), "oid"), "critical": BOOL, "value": Text("string", _hex)}, _extension
+)
 SIGN_REQUEST = GoStruct(
     "signer.SignRequest",
     {
@@ -97,7 +97,7 @@ SIGN_REQUEST = GoStruct(
         "crl_override": STRING,
         "label": STRING,
         "serial": BigInt(strings=True),
-        "extensions": Slice(struct_of(RequestExtension), "[]signer.Extension"),
+        "extensions": Slice(EXTENSION, "[]signer.Extension"),
     },
 )
 """The sign request document's Go shape; :meth:`SignRequest.from_fields` makes the request from it."""
