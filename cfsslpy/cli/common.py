@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from cfsslpy.cli.command import Options
 from cfsslpy.cli.context import IO
 from cfsslpy.errors import CfsslError, PlainError, UsageError
 from cfsslpy.gojson import JSONDecodeError, go_json_dumps, loads, type_error
@@ -40,16 +41,23 @@ class CAFlags(Protocol):
     ca_key: str
 
 
-class RemoteFlags(Protocol):
+class RemoteOptions(Options):
+    """The remote signer's flags (sign, gencert, info, serve)."""
+
     remote: str
     tls_remote_ca: str
     mutual_tls_client_cert: str
     mutual_tls_client_key: str
-    given: frozenset[str]
 
 
-class SignerFlags(CAFlags, ConfigFlags, RemoteFlags, Protocol):
-    pass
+class SignerOptions(RemoteOptions):
+    """The flags that choose a signer: a local CA, a signing configuration and profile, or a remote (and its label)."""
+
+    ca: str
+    ca_key: str
+    config: str
+    profile: str
+    label: str
 
 
 def read_arg(spec: str, io: IO, *, prefixes: bool = False) -> bytes:
@@ -93,23 +101,23 @@ def require_ca(opts: CAFlags, article: str = "") -> None:
         raise PlainError(f"need {article}CA key (provide one with -ca-key)")
 
 
-REMOTE_FLAGS = ["remote", "tls-remote-ca", "mutual-tls-client-cert", "mutual-tls-client-key"]
+REMOTE_FLAGS = list(RemoteOptions.flag_names)
 
 
-def check_remote_flags(opts: RemoteFlags) -> None:
+def check_remote_flags(opts: RemoteOptions) -> None:
     """Flag conflicts of the remote group, before anything is read (cfssl ignores a lone cert or key)."""
     if bool(opts.mutual_tls_client_cert) != bool(opts.mutual_tls_client_key):
         raise UsageError("-mutual-tls-client-cert and -mutual-tls-client-key go together")
 
 
-def needs_ca(opts: RemoteFlags, config: Config | None) -> bool:
+def needs_ca(opts: RemoteOptions, config: Config | None) -> bool:
     """Whether -ca/-ca-key are read: not with -remote, nor when every profile of -config is remote."""
     from cfsslpy.universal import needs_local_signer  # the remote client is only imported by commands that sign
 
     return needs_local_signer(signing_policy(config), opts.remote)
 
 
-def require_signer_flags(opts: SignerFlags, config: Config | None, article: str = "") -> None:
+def require_signer_flags(opts: SignerOptions, config: Config | None, article: str = "") -> None:
     """-ca/-ca-key are required (cfssl's messages) only when a profile signs locally (no -remote, and -config
     has a local profile); with -remote they are ignored with a WARNING. Called once -config is loaded and
     before any other input is read.
@@ -121,7 +129,7 @@ def require_signer_flags(opts: SignerFlags, config: Config | None, article: str 
 
 
 @contextmanager
-def build_signer(opts: SignerFlags, io: IO, config: Config | None, db_config: str = "") -> Iterator[Signer]:
+def build_signer(opts: SignerOptions, io: IO, config: Config | None, db_config: str = "") -> Iterator[Signer]:
     """The signer the flags ask for: local (-ca/-ca-key), remote (-remote or remote profiles), or both.
 
     With ``db_config`` (``-db-config``) every certificate signed locally is recorded in the certdb before it is printed; the
@@ -138,7 +146,7 @@ def build_signer(opts: SignerFlags, io: IO, config: Config | None, db_config: st
         yield signer_for(opts, io, config, opts.ca, opts.ca_key, recorder)
 
 
-def signer_for(opts: RemoteFlags, io: IO, config: Config | None, ca: str, ca_key: str, recorder: Recorder | None) -> Signer:
+def signer_for(opts: RemoteOptions, io: IO, config: Config | None, ca: str, ca_key: str, recorder: Recorder | None) -> Signer:
     """The signer of ``ca``/``ca_key`` (local), of the remote flags, or both, as ``config``'s profiles say."""
     from cfsslpy.universal import signer_from_inputs
 

@@ -138,12 +138,13 @@ _FLAGS = [
 ]
 FLAGS: dict[str, Flag] = {f.name: f for f in _FLAGS}
 
+# -h lists a command's flags in these groups, in this order
 GROUP_TITLES = {
+    "server": "server",
     "input": "input",
     "ca": "certificate authority",
     "remote": "remote signer",
     "bundle": "bundles",
-    "server": "server",
     "ocsp": "revocation and OCSP",
     "scan": "scanner",
     "token": "hardware tokens and ceremonies",
@@ -157,7 +158,8 @@ def tokenize(argv: list[str], flagset: dict[str, Flag] | None = None) -> tuple[d
 
 
 def help_parser(prog: str, description: str, usage: str, relevant: list[str], example: str) -> argparse.ArgumentParser:
-    """An argparse parser used only to format ``-h``: the command's flags in groups, defaults shown."""
+    """An argparse parser used only to format ``-h``: the command's flags by group (in the table's group order,
+    each in the order ``relevant`` gives), defaults shown."""
     import argparse  # only -h needs it
 
     parser = argparse.ArgumentParser(
@@ -170,12 +172,11 @@ def help_parser(prog: str, description: str, usage: str, relevant: list[str], ex
         add_help=False,
         allow_abbrev=False,
     )
-    groups: dict[str, argparse._ArgumentGroup] = {}
+    used = {FLAGS[name].group for name in relevant}
+    groups = {key: parser.add_argument_group(title) for key, title in GROUP_TITLES.items() if key in used}
     for name in relevant:
         flag = FLAGS[name]
-        group = groups.get(flag.group)
-        if group is None:
-            group = groups[flag.group] = parser.add_argument_group(GROUP_TITLES[flag.group])
+        group = groups[flag.group]
         default = flag.default
         suffix = "" if default in ("", False) else f" (default {default})"
         if flag.kind is bool:

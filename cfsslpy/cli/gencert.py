@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 
-from cfsslpy.cli.command import Command, Options
+from cfsslpy.cli.command import Command
 from cfsslpy.cli.common import (
     ONLY_ONE,
     REMOTE_FLAGS,
+    SignerOptions,
     build_signer,
     check_remote_flags,
     ignored,
@@ -28,7 +29,7 @@ from cfsslpy.cli.common import (
     split_hosts,
 )
 from cfsslpy.cli.context import IO
-from cfsslpy.cli.sign import BUNDLE_FLAGS, check_bundle_flags, load_bundler, print_with_bundle
+from cfsslpy.cli.sign import BUNDLE_FLAGS, ChainOptions, check_bundle_flags, load_bundler, print_with_bundle
 from cfsslpy.errors import PlainError, UsageError
 from cfsslpy.initca import new_ca, profile_from_config, renew_ca, self_sign_ca
 from cfsslpy.keys import load_key_spec
@@ -39,25 +40,13 @@ from cfsslpy.universal import check_profile
 log = logging.getLogger("cfsslpy.cli")
 
 
-class GencertOptions(Options):
+class GencertOptions(SignerOptions, ChainOptions):
     initca: bool
     renewca: bool
-    ca: str
-    ca_key: str
-    config: str
     cn: str
     hostname: str
-    profile: str
-    label: str
     crl: str
     db_config: str
-    remote: str
-    tls_remote_ca: str
-    mutual_tls_client_cert: str
-    mutual_tls_client_key: str
-    bundle: bool
-    ca_bundle: str
-    int_bundle: str
 
 
 def run(opts: GencertOptions, args: list[str], io: IO) -> int:

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from cfsslpy.cli.command import Command, Options
-from cfsslpy.cli.common import build_signer, check_remote_flags, load_config, no_more_args, print_json, require_signer_flags
+from cfsslpy.cli.command import Command
+from cfsslpy.cli.common import SignerOptions, build_signer, check_remote_flags, load_config, no_more_args, print_json, require_signer_flags
 from cfsslpy.cli.context import IO
 from cfsslpy.errors import PlainError
 from cfsslpy.universal import check_profile
 
 
-class InfoOptions(Options):
-    config: str
-    ca: str
-    ca_key: str
-    profile: str
-    label: str
-    remote: str
-    tls_remote_ca: str
-    mutual_tls_client_cert: str
-    mutual_tls_client_key: str
+class InfoOptions(SignerOptions):
+    """info reads the signer's flags and no others (not -db-config: it records nothing)."""
 
 
 def run(opts: InfoOptions, args: list[str], io: IO) -> int:

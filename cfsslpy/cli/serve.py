@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cfsslpy.cli.command import Command, Options
-from cfsslpy.cli.common import check_remote_flags, config_file, ignored, load_config, needs_ca, require_ca, signer_for
+from cfsslpy.cli.command import Command
+from cfsslpy.cli.common import RemoteOptions, check_remote_flags, config_file, ignored, load_config, needs_ca, require_ca, signer_for
 from cfsslpy.cli.context import IO
 from cfsslpy.config import Config
 from cfsslpy.errors import CfsslError, PlainError, UsageError
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("cfsslpy.cli")
 
 
-class ServeOptions(Options):
+class ServeOptions(RemoteOptions):
     address: str
     port: int
     workers: int
@@ -44,10 +44,6 @@ class ServeOptions(Options):
     ca_key: str
     config: str
     datadir: str
-    remote: str
-    tls_remote_ca: str
-    mutual_tls_client_cert: str
-    mutual_tls_client_key: str
     tls_cert: str
     tls_key: str
     mutual_tls_ca: str

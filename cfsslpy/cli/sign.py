@@ -9,10 +9,11 @@ optimal, as the API's option) and printed as ``"result": {"bundle": <bundle JSON
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.common import (
+    SignerOptions,
     build_signer,
     check_remote_flags,
     ignored,
@@ -38,37 +39,28 @@ if TYPE_CHECKING:
 
     from cfsslpy.bundler import Bundler
 
-BUNDLE_FLAGS = ["bundle", "ca-bundle", "int-bundle"]
 # the API's bundle option bundles with this flavor (cfssl's signhandler and generator)
 SIGNED_BUNDLE_FLAVOR = "optimal"
 
 
-class SignOptions(Options):
+class ChainOptions(Options):
+    """``-bundle`` and the pools its chain is built from (sign, gencert)."""
+
+    bundle: bool
+    ca_bundle: str
+    int_bundle: str
+
+
+class SignOptions(SignerOptions, ChainOptions):
     hostname: str
     csr: str
-    ca: str
-    ca_key: str
-    config: str
-    profile: str
-    label: str
     db_config: str
-    remote: str
-    tls_remote_ca: str
-    mutual_tls_client_cert: str
-    mutual_tls_client_key: str
-    bundle: bool
-    ca_bundle: str
-    int_bundle: str
 
 
-class BundleFlags(Protocol):
-    bundle: bool
-    ca_bundle: str
-    int_bundle: str
-    given: frozenset[str]
+BUNDLE_FLAGS = list(ChainOptions.flag_names)
 
 
-def check_bundle_flags(opts: BundleFlags) -> bool:
+def check_bundle_flags(opts: ChainOptions) -> bool:
     """Whether the chain is wanted: ``-bundle`` needs both ``-ca-bundle`` and ``-int-bundle`` (usage error)."""
     if not opts.bundle:
         ignored(opts, ["ca-bundle", "int-bundle"], "without -bundle")
@@ -78,7 +70,7 @@ def check_bundle_flags(opts: BundleFlags) -> bool:
     return True
 
 
-def load_bundler(opts: BundleFlags) -> Bundler:
+def load_bundler(opts: ChainOptions) -> Bundler:
     """The bundler of ``-ca-bundle`` and ``-int-bundle``, loaded before anything is signed."""
     from cfsslpy.bundler import Bundler
 
