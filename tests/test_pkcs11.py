@@ -413,3 +413,126 @@ def test_a_token_missing_for_a_moment_is_retried(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(CfsslError):
         p._retrying(counted, lambda: None, "loading")
     assert calls == [1]  # a missing object is an answer, not a transient failure: never retried
+
+
+# -- one session per token per process, shared by every key on it ---------------------------------------------
+
+
+class _SharedTokenSession:
+    """A fake logged-in session: its keys sign with ``key.sign``; it can be closed once."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.closed = False
+        self.dead = False  # the token was reset: every call fails, closing too
+        self.fail_next = False  # one passing failure (SoftHSM's GeneralError)
+
+    def get_objects(self, attrs: Any) -> list[Any]:
+        p11 = pytest.importorskip("pkcs11")
+        return [_SharedTokenKey(self, str(attrs[p11.Attribute.LABEL]))]
+
+    def close(self) -> None:
+        if self.dead or self.closed:
+            raise pytest.importorskip("pkcs11").SessionHandleInvalid()
+        self.closed = True
+
+
+class _SharedTokenKey:
+    def __init__(self, session: _SharedTokenSession, label: str) -> None:
+        self.session, self.label = session, label
+
+    def sign(self, data: bytes, **kwargs: Any) -> bytes:
+        p11 = pytest.importorskip("pkcs11")
+        if self.session.closed or self.session.dead:
+            raise p11.SessionHandleInvalid()
+        if self.session.fail_next:
+            self.session.fail_next = False
+            raise p11.GeneralError()
+        return f"{self.label}@{self.session.number}".encode()
+
+
+class _SharedToken:
+    label = "shared"
+    manufacturer_id = "fake"
+    serial = "1"
+    model = "fake"
+    flags = 0
+
+    def __init__(self) -> None:
+        self.sessions: list[_SharedTokenSession] = []
+
+    def open(self, **kwargs: Any) -> _SharedTokenSession:
+        self.sessions.append(_SharedTokenSession(len(self.sessions) + 1))
+        return self.sessions[-1]
+
+
+class _SharedSlot:
+    slot_id = 7
+    slot_description = "fake"
+    manufacturer_id = "fake"
+
+    def __init__(self, token: _SharedToken) -> None:
+        self.token = token
+
+    def get_token(self) -> _SharedToken:
+        return self.token
+
+
+class _SharedLib:
+    def __init__(self, token: _SharedToken) -> None:
+        self.slot = _SharedSlot(token)
+
+    def get_slots(self, token_present: bool = True) -> list[_SharedSlot]:
+        return [self.slot]
+
+
+def test_keys_on_one_token_share_one_session_and_follow_its_replacement(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two keys of one token (two multirootca roots, or a CA and an OCSP responder) use the process's one session;
+    when one of them replaces it after a failure, the old one is closed (never two open) and the other key
+    finds its object again in the new one."""
+    pytest.importorskip("pkcs11")
+    from cfsslpy.pkcs11 import library
+    from cfsslpy.pkcs11.session import TokenHandle
+
+    monkeypatch.setattr(p.time, "sleep", lambda _s: None)
+    token = _SharedToken()
+    module = "/fake-shared.so"
+    monkeypatch.setitem(library.STATE.libs, module, _SharedLib(token))
+
+    def handle(obj: str) -> TokenHandle:
+        uri = p.TokenURI(token="shared", object=obj)
+        return TokenHandle(uri, module, 7, "shared", "1234", obj, None, "ec", False, frozenset({p.CKM_ECDSA}))
+
+    root, responder = handle("root"), handle("responder")
+    try:
+        assert root.sign(b"x", p.CKM_ECDSA) == b"root@1"
+        assert responder.sign(b"x", p.CKM_ECDSA) == b"responder@1"
+        assert len(token.sessions) == 1
+        token.sessions[0].fail_next = True  # a passing failure: the signature is retried on a new session
+        assert root.sign(b"x", p.CKM_ECDSA) == b"root@2"
+        assert responder.sign(b"x", p.CKM_ECDSA) == b"responder@2"  # found again in the new session
+        assert len(token.sessions) == 2 and [s.closed for s in token.sessions] == [True, False]
+        token.sessions[1].dead = True  # the token was reset: the dead session is forgotten, not closed
+        assert responder.sign(b"x", p.CKM_ECDSA) == b"responder@3"
+        assert root.sign(b"x", p.CKM_ECDSA) == b"root@3"
+        assert len(token.sessions) == 3 and not token.sessions[2].closed
+        assert [k for k in library.STATE.sessions if k[0] == module] == [(module, 7)]
+    finally:
+        library.STATE.sessions.pop((module, 7), None)
+
+
+def test_a_dropped_session_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("pkcs11")
+    from cfsslpy.pkcs11 import library
+    from cfsslpy.pkcs11.session import drop_session
+
+    live = _SharedTokenSession(1)
+    monkeypatch.setitem(library.STATE.sessions, ("/fake-drop.so", 1), live)
+    drop_session("/fake-drop.so", 1)
+    assert live.closed and ("/fake-drop.so", 1) not in library.STATE.sessions
+    drop_session("/fake-drop.so", 1)  # nothing to drop: nothing happens
+    dead = _SharedTokenSession(2)
+    dead.dead = True
+    monkeypatch.setitem(library.STATE.sessions, ("/fake-drop.so", 1), dead)
+    drop_session("/fake-drop.so", 1)  # cannot be closed: only forgotten
+    assert ("/fake-drop.so", 1) not in library.STATE.sessions
