@@ -22,7 +22,7 @@ The package, bottom up:
   ``pkix.Name``, algorithm identifiers, ``pkix.Extension`` and subject alternative names as Go reads them;
 * :mod:`~cfsslpy.certinfo.certificate`, :mod:`~cfsslpy.certinfo.csr`: the two descriptions (``-cert``,
   ``-serial``; ``-csr``);
-* :mod:`~cfsslpy.certinfo.dial`: ``-domain``'s TLS fetch and serve's outbound :class:`FetchPolicy`.
+* :mod:`~cfsslpy.certinfo.dial`: ``-domain``'s TLS fetch (through :mod:`cfsslpy.net`, which owns serve's :class:`FetchPolicy`).
 
 Deliberate differences from cfssl (each is noted where it happens):
 
