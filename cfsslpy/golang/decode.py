@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
 from cfsslpy.gojson import JSONDecodeError, fold_keys, parse_time, type_error
@@ -72,16 +71,16 @@ class UnmarshalTypeError(JSONDecodeError):
     """Go's ``*json.UnmarshalTypeError``: valid JSON of the wrong type for its Go field (not a syntax error)."""
 
 
-@dataclass(frozen=True)
 class Where:
     """Where a value sits in the document: the Go struct declaring its field and the field's path.
 
     The document itself is ``Where()`` (no struct, no path): an error there is ``... into Go value of type T``.
     """
 
-    struct: str = ""
-    path: str = ""
-    full_paths: bool = False
+    __slots__ = ("full_paths", "path", "struct")
+
+    def __init__(self, struct: str = "", path: str = "", full_paths: bool = False) -> None:
+        self.struct, self.path, self.full_paths = struct, path, full_paths
 
     def field(self, struct: str, key: str) -> Where:
         """The field ``key`` of the Go struct ``struct`` that sits here."""
@@ -135,7 +134,6 @@ class _Bool(GoType):
         return value
 
 
-@dataclass(frozen=True)
 class Int(GoType):
     """A Go integer type (``int``, ``int64``, ``time.Duration``...), 64 bits wide.
 
@@ -143,8 +141,8 @@ class Int(GoType):
     (``2048.0``): Go refuses it, but the CSR and configuration documents have always accepted it here.
     """
 
-    go: str = "int"
-    whole_floats: bool = False
+    def __init__(self, go: str = "int", whole_floats: bool = False) -> None:
+        self.go, self.whole_floats = go, whole_floats
 
     def zero(self) -> int:
         return 0
@@ -157,18 +155,12 @@ class Int(GoType):
         return value
 
 
-@dataclass(frozen=True)
 class Slice(GoType):
     """A Go slice ``[]elem``: a JSON array. An element of the wrong type names the field and the element type;
     a ``null`` element is the element's zero value (``skip_nulls``: left out instead)."""
 
-    elem: GoType
-    name: str = ""
-    skip_nulls: bool = False
-
-    @property
-    def go(self) -> str:  # type: ignore[override]
-        return self.name or "[]" + self.elem.go
+    def __init__(self, elem: GoType, name: str = "", skip_nulls: bool = False) -> None:
+        self.elem, self.go, self.skip_nulls = elem, name or "[]" + elem.go, skip_nulls
 
     def decode(self, value: Any, where: Where) -> list[Any]:
         if not isinstance(value, list):
@@ -177,16 +169,11 @@ class Slice(GoType):
         return [self.elem.decode(item, where) if item is not None else self.elem.decode_null(where) for item in items]
 
 
-@dataclass(frozen=True)
 class Map(GoType):
     """A Go map with string keys: a JSON object whose keys are kept as they are (no folding)."""
 
-    elem: GoType
-    name: str = ""
-
-    @property
-    def go(self) -> str:  # type: ignore[override]
-        return self.name or "map[string]" + self.elem.go
+    def __init__(self, elem: GoType, name: str = "") -> None:
+        self.elem, self.go = elem, name or "map[string]" + elem.go
 
     def zero(self) -> dict[str, Any]:
         return {}
@@ -197,28 +184,25 @@ class Map(GoType):
         return {k: self.elem.decode(v, where) if v is not None else self.elem.decode_null(where) for k, v in value.items()}
 
 
-@dataclass(frozen=True)
 class Ptr(GoType):
     """A Go pointer ``*T``: decoded as ``T``; its zero value (a ``null`` map value) is None. Go names the
     pointed-to type in its errors."""
 
-    elem: GoType
-
-    @property
-    def go(self) -> str:  # type: ignore[override]
-        return self.elem.go
+    def __init__(self, elem: GoType) -> None:
+        self.elem, self.go = elem, elem.go
 
     def decode(self, value: Any, where: Where) -> Any:
         return self.elem.decode(value, where)
 
 
-@dataclass(frozen=True)
 class BigInt(GoType):
     """Go's ``*big.Int``: a JSON integer. ``strings`` also takes a decimal integer in a JSON string (the sign
     request document always has); Go itself does not."""
 
-    strings: bool = False
     go = "*big.Int"
+
+    def __init__(self, strings: bool = False) -> None:
+        self.strings = strings
 
     def decode(self, value: Any, where: Where) -> int:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -240,19 +224,14 @@ class _Raw(GoType):
         return value
 
 
-@dataclass(frozen=True)
 class Text(GoType):
     """A Go type read from a JSON string by its own ``UnmarshalJSON`` (an OID, a time, a hex blob...).
 
     ``parse(text, where)`` converts the string; it raises the document's own error for a string it refuses.
     """
 
-    name: str
-    parse: Callable[[str, Where], Any]
-
-    @property
-    def go(self) -> str:  # type: ignore[override]
-        return self.name
+    def __init__(self, go: str, parse: Callable[[str, Where], Any]) -> None:
+        self.go, self.parse = go, parse
 
     def decode(self, value: Any, where: Where) -> Any:
         if not isinstance(value, str):
