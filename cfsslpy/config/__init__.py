@@ -13,7 +13,7 @@ absent or 0 = off) turns on authsign's replay guard (timestamped tokens, each us
 The package, bottom up:
 
 * :mod:`~cfsslpy.config.profile`: the signing profile model (usages, CA constraint, policies, whitelists);
-* :mod:`~cfsslpy.config.decode`: the document's JSON read into that model, with Go's error texts;
+* :mod:`~cfsslpy.config.decode`: the document's Go shape (cfssl's structs), read by :mod:`cfsslpy.golang.decode`;
 * :mod:`~cfsslpy.config.populate`: cfssl's ``populate`` of one profile (durations, the ``remotes`` and
   ``auth_keys`` sections, the checks that make it ready to sign);
 * :mod:`~cfsslpy.config.document`: :class:`Config` and :class:`Signing` (``LoadConfig``, ``Valid``, lookup).
