@@ -205,6 +205,7 @@ def pop_arg(args: list[str]) -> tuple[str, list[str]]:
 
 TOO_MANY = "too many arguments are provided, please check with usage"
 ONLY_ONE = "only one argument is accepted, please check with usage"
+NO_ARGUMENTS = "argument is provided but not defined; please refer to the usage by flag -h"  # commands that take none
 
 
 def no_more_args(args: list[str], message: str = TOO_MANY) -> None:

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from cfsslpy.cli.command import Command
-from cfsslpy.cli.common import SignerOptions, build_signer, check_remote_flags, load_config, no_more_args, print_json, require_signer_flags
+from cfsslpy.cli.common import (
+    NO_ARGUMENTS,
+    SignerOptions,
+    build_signer,
+    check_remote_flags,
+    load_config,
+    no_more_args,
+    print_json,
+    require_signer_flags,
+)
 from cfsslpy.cli.context import IO
 from cfsslpy.errors import PlainError
 from cfsslpy.universal import check_profile
@@ -14,7 +23,7 @@ class InfoOptions(SignerOptions):
 
 
 def run(opts: InfoOptions, args: list[str], io: IO) -> int:
-    no_more_args(args, "argument is provided but not defined; please refer to the usage by flag -h.")
+    no_more_args(args, NO_ARGUMENTS + ".")
     # cfssl needs -config (or -remote); we also accept -ca/-ca-key alone, with the default profile.
     if not opts.remote and not opts.config and not (opts.ca and opts.ca_key):
         raise PlainError("Either -remote or -config must be given. Refer to cfssl info -h for usage.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from cfsslpy.cli.command import Command, Options
-from cfsslpy.cli.common import ignored
+from cfsslpy.cli.common import NO_ARGUMENTS, ignored, no_more_args
 from cfsslpy.cli.context import IO
 from cfsslpy.cli.ocsprefresh import split_list
 from cfsslpy.cli.ocspsign import interval_flag
@@ -37,8 +37,7 @@ def run(opts: OcspserveOptions, args: list[str], io: IO) -> int:
     from cfsslpy.api.server import ServerOptions, bind, serve, worker_count
 
     # bind and validate: nothing is read before the flags are known to make sense
-    if args:
-        raise PlainError("argument is provided but not defined; please refer to the usage by flag -h")
+    no_more_args(args, NO_ARGUMENTS)
     workers = worker_count(opts.workers)
     if not 0 <= opts.port <= 65535:
         raise UsageError(f"-port {opts.port} is out of range")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from cfsslpy.cli.command import Command, Options
-from cfsslpy.cli.common import read_arg
+from cfsslpy.cli.common import NO_ARGUMENTS, no_more_args, read_arg
 from cfsslpy.cli.context import IO
 from cfsslpy.errors import PlainError, UsageError
 from cfsslpy.revocation import REASON_NAMES, normalize_aki, parse_reason, parse_serial
@@ -23,8 +23,7 @@ class RevokeOptions(Options):
 
 def run(opts: RevokeOptions, args: list[str], io: IO) -> int:
     # bind and validate, in cfssl's order: arguments, serial, AKI, db-config, then the reason
-    if args:
-        raise PlainError("argument is provided but not defined; please refer to the usage by flag -h")
+    no_more_args(args, NO_ARGUMENTS)
     if opts.cert and ("serial" in opts.given or "aki" in opts.given):
         raise UsageError("-cert names the certificate: it cannot be used with -serial or -aki")
     serial_text, aki_text = opts.serial, opts.aki

@@ -3,16 +3,7 @@
 from __future__ import annotations
 
 from cfsslpy.cli.command import Command, Options
-from cfsslpy.cli.common import (
-    key_text,
-    load_config,
-    no_more_args,
-    pem_text,
-    pop_arg,
-    print_cert,
-    read_csr_json,
-    split_hosts,
-)
+from cfsslpy.cli.common import key_text, load_config, no_more_args, pem_text, pop_arg, print_cert, read_csr_json, split_hosts
 from cfsslpy.cli.context import IO
 from cfsslpy.errors import PlainError
 from cfsslpy.selfsign import WARNING, policy_from_config, selfsign

@@ -12,7 +12,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cfsslpy.cli.command import Command
-from cfsslpy.cli.common import RemoteOptions, check_remote_flags, config_file, ignored, load_config, needs_ca, require_ca, signer_for
+from cfsslpy.cli.common import (
+    NO_ARGUMENTS,
+    RemoteOptions,
+    check_remote_flags,
+    config_file,
+    ignored,
+    load_config,
+    needs_ca,
+    no_more_args,
+    require_ca,
+    signer_for,
+)
 from cfsslpy.cli.context import IO
 from cfsslpy.config import Config
 from cfsslpy.errors import CfsslError, PlainError, UsageError
@@ -90,8 +101,7 @@ def _plan(opts: ServeOptions, args: list[str]) -> _Plan:
     from cfsslpy.api.server import worker_count
     from cfsslpy.certinfo import FetchPolicy
 
-    if args:
-        raise PlainError("argument is provided but not defined; please refer to the usage by flag -h")
+    no_more_args(args, NO_ARGUMENTS)
     workers = worker_count(opts.workers)
     datadir = opts.datadir
     if datadir:
