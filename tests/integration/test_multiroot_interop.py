@@ -204,9 +204,10 @@ def test_an_unusable_root_stops_the_start_up_naming_it(tmp_path: Path) -> None:
     assert "Now listening" not in proc.stderr
 
 
-def test_a_bad_reload_in_the_workers_keeps_the_roots(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_bad_reload_in_the_workers_keeps_the_roots(tmp_path: Path, workers: int) -> None:
     roots = two_roots(tmp_path)
-    with ours(roots, label="alpha", workers=2) as (url, server):
+    with ours(roots, label="alpha", workers=workers) as (url, server):
         assert _authsign(url, "beta", KEY_B)[0] == 200
         roots.write_text("[beta]\nprivate = rofile://beta.enc\n")
         server.proc.send_signal(signal.SIGHUP)
@@ -317,3 +318,72 @@ def test_several_roots_and_an_ocsp_signer_share_one_session_per_token(tmp_path: 
         assert len(sessions) == 1, sessions
     finally:
         roots.close()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# HTTPS with client certificates (serve's -mutual-tls-ca, -mutual-tls-cn)
+
+
+def _leaf(ca: Any, directory: Path, name: str, *, server: bool) -> tuple[Path, Path]:
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    ca_key = serialization.load_pem_private_key(ca.key.read_bytes(), None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.timezone.utc)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(ca.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+    )
+    if server:
+        import ipaddress
+
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    cert_path, key_path = directory / f"{name}.pem", directory / f"{name}-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_https_with_client_certificates(tmp_path: Path) -> None:
+    import ssl
+
+    roots = two_roots(tmp_path)
+    tls_ca = make_ca(tmp_path / "tls", "tls-ca")
+    server_cert, server_key = _leaf(tls_ca, tmp_path / "tls", "server", server=True)
+    client_cert, client_key = _leaf(tls_ca, tmp_path / "tls", "signer-client", server=False)
+    other_cert, other_key = _leaf(tls_ca, tmp_path / "tls", "someone-else", server=False)
+    opts = {"tls_cert": str(server_cert), "tls_key": str(server_key), "mutual_tls_ca": str(tls_ca.cert), "mutual_tls_cn": "^signer-"}
+    with ours(roots, label="alpha", **opts) as (url, _server):
+        assert url.startswith("https://127.0.0.1:")
+
+        def post(cert: Path | None, key: Path | None) -> int:
+            context = ssl.create_default_context(cafile=str(tls_ca.cert))
+            if cert is not None:
+                context.load_cert_chain(str(cert), str(key))
+            request = json.dumps({"certificate_request": new_csr().decode()}).encode()
+            token = hmac.new(bytes.fromhex(KEY_A), request, hashlib.sha256).digest()
+            body = json.dumps({"token": base64.b64encode(token).decode(), "request": base64.b64encode(request).decode()}).encode()
+            req = urllib.request.Request(url + "/api/v1/cfssl/authsign", data=body, headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=30, context=context) as resp:
+                    return int(resp.status)
+            except urllib.error.HTTPError as exc:
+                return int(exc.code)
+
+        assert post(client_cert, client_key) == 200
+        assert post(other_cert, other_key) == 403  # -mutual-tls-cn: Invalid CN
+        with pytest.raises((urllib.error.URLError, ssl.SSLError, ConnectionError)):
+            post(None, None)  # no client certificate: no handshake
