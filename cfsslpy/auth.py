@@ -218,7 +218,7 @@ class ReplayGuard:
             except (sqlite3.Error, OSError) as exc:
                 self._abandon_transaction()
                 log.error("replay guard database %s unusable: %s", self.path or ":memory:", exc)
-                raise PlainError("replay guard unavailable") from None
+                raise PlainError("replay guard unavailable", status=503) from None
 
     def _abandon_transaction(self) -> None:
         conn = self._conn

@@ -297,14 +297,3 @@ __all__ = [
     "key_description",
     "CA_KEY_PASSWORD_ENV",
 ]
-
-
-def key_identifier(cert: Any) -> bytes:
-    """A CA certificate's key identifier: its SKI, or the RFC 5280 method-1 SHA-1 of its public key without one
-    (the AKI of what it signs: certificates, CRLs, OCSP responses)."""
-    from cryptography import x509
-
-    try:
-        return bytes(cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest)
-    except x509.ExtensionNotFound:
-        return x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest

@@ -27,7 +27,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509 import ocsp
@@ -46,7 +45,7 @@ from cfsslpy.keys import (
     is_dsa,
 )
 from cfsslpy.revocation import parse_reason, parse_revoked_at, reason_flag
-from cfsslpy.x509util import extension, key_identifier, utc
+from cfsslpy.x509util import extension, issued_by, key_identifier, utc
 
 log = logging.getLogger(__name__)
 
@@ -130,13 +129,7 @@ def _verification_error(issuer: x509.Certificate) -> str:
 
 
 def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    if is_dsa(issuer):
-        return False
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (InvalidSignature, ValueError, TypeError):
-        return False
-    return True
+    return not is_dsa(issuer) and issued_by(cert, issuer)
 
 
 class OCSPSigner:

@@ -11,6 +11,7 @@ import datetime as dt
 from typing import TypeVar
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 
 E = TypeVar("E", bound=x509.ExtensionType)
 
@@ -82,3 +83,13 @@ def go_time(value: dt.datetime) -> str:
 def b64(data: bytes) -> str:
     """Standard padded base64 text (Go's JSON encoding of ``[]byte``)."""
     return base64.b64encode(data).decode("ascii")
+
+
+def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Whether ``issuer``'s name and key signed ``cert`` (cryptography's ``verify_directly_issued_by``); any
+    mismatch, unsupported key type or bad signature is ``False``, never an exception."""
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True

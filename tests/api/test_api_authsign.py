@@ -217,7 +217,7 @@ def test_unguarded_profiles_are_unchanged(guarded: Client) -> None:
 def test_replay_db_unusable_refuses(make_state: StateFactory, client_for: Callable[[ApiState], Client], tmp_path: Path) -> None:
     client = client_for(make_state(guarded_config(), replay_db=str(tmp_path / "missing" / "replay.db")))
     body = stamped({"certificate_request": new_csr(), "profile": "guarded"})
-    client.post("authsign", body).assert_error(500, 0, "replay guard unavailable")
+    client.post("authsign", body).assert_error(503, 503, "replay guard unavailable")
 
 
 def _worker_post(app: Any, body: dict[str, Any], barrier: Any, results: Any) -> None:

@@ -43,7 +43,6 @@ Deliberate differences from cfssl, each safer:
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import logging
 import re
@@ -52,7 +51,6 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from cfsslpy.api.endpoints import Registry, requires_auth
@@ -66,6 +64,7 @@ from cfsslpy.gojson import JSONDecodeError, fold_keys, parse_date, parse_duratio
 from cfsslpy.golang.decode import INT, RAW, STRING, STRINGS, TIME, decode, go_struct
 from cfsslpy.pem import parse_certificate_pem
 from cfsslpy.revocation import normalize_aki, parse_reason, parse_serial, reason_flag
+from cfsslpy.x509util import b64, issued_by
 
 log = logging.getLogger("cfsslpy.api")
 
@@ -94,11 +93,6 @@ def register(reg: Registry) -> None:
     else:
         reg.skip("ocspsign", "no OCSP signer (-ca, -responder, -responder-key)")
     reg.add("certadd", "POST", _CertAdd(state))
-
-
-def _b64(der: bytes) -> str:
-    """A Go ``[]byte`` in JSON: standard base64 with padding."""
-    return base64.b64encode(der).decode("ascii")
 
 
 def _body(target: type[T], obj: Any, parse_error: str) -> T:
@@ -161,7 +155,7 @@ def _gencrl(req: ApiRequest) -> Reply:
         if exc.code in (2002, 2003) and exc.message in ("Failed to decode private key", "Failed to parse private key"):
             raise ApiError(400, "malformed Private Key") from None
         raise
-    return Reply(_b64(der))
+    return Reply(b64(der))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -185,7 +179,7 @@ class _CRL:
             raise PlainError(str(exc)) from None  # cfssl: Go's ParseDuration text, 500
         cert, key = self.issuer
         der = crl.crl_from_db(self.db, cert, key, dt.timedelta(microseconds=nanoseconds // 1000))
-        return Reply(_b64(der))
+        return Reply(b64(der))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -307,7 +301,7 @@ class _OCSPSign:
             except CfsslError as exc:
                 log.warning("ocspsign refused: %s", exc.message)
                 raise ApiError(403, exc.message + " (an authenticated request may sign it)") from None
-        return Reply({"ocspResponse": _b64(self.signer.sign(sign_request))})
+        return Reply({"ocspResponse": b64(self.signer.sign(sign_request))})
 
 
 def _check_token(reg: Registry, profile: SigningProfile, auth_request: AuthenticatedRequest) -> None:
@@ -387,14 +381,6 @@ def _server_ca(state: ApiState) -> x509.Certificate | None:
     return None
 
 
-def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(ca)
-    except (InvalidSignature, ValueError, TypeError):
-        return False
-    return True
-
-
 class _CertAdd:
     """``POST /certadd``: record a certificate issued elsewhere (by this CA) in the database."""
 
@@ -448,7 +434,7 @@ class _CertAdd:
             raise ApiError(400, "Authority key identifier of request and certificate do not match")
         if body.expiry != cert.not_valid_after_utc:
             raise ApiError(400, "Expiry of request and certificate do not match")
-        if self.ca is not None and not _issued_by(cert, self.ca):
+        if self.ca is not None and not issued_by(cert, self.ca):
             raise ApiError(400, "The certificate was not issued by this server's CA")
         return cert
 
