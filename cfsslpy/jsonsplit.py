@@ -56,6 +56,7 @@ from typing import Any
 
 from cfsslpy import gojson
 from cfsslpy.errors import PlainError
+from cfsslpy.golang.decode import go_base64_decode
 from cfsslpy.inputs import MAX_INPUT_BYTES, InputTooLarge, Stdin, creation_mode, os_reason, read_path, write_atomic
 
 MAX_INPUT = MAX_INPUT_BYTES
@@ -304,67 +305,6 @@ def _bundle_outputs(bundle: _Obj, base: str) -> list[Output]:
     ]
 
 
-def go_b64decode(text: str) -> bytes:
-    """Go's ``base64.StdEncoding.DecodeString``: padding required, CR/LF ignored anywhere.
-
-    Raises ``ValueError("illegal base64 data at input byte N")`` with Go's offset.
-    """
-    src = text.encode("utf-8")
-    n = len(src)
-    out = bytearray()
-    si = 0
-    while si < n:
-        dbuf = [0, 0, 0, 0]
-        dlen = 4
-        j = 0
-        garbage_at: int | None = None
-        while j < 4:
-            if si == n:
-                if j == 0:  # only CR/LF after the last full quantum
-                    return bytes(out)
-                # Go: with padding required, a short final quantum is corrupt at its start.
-                raise _corrupt(si - j)
-            c = src[si]
-            si += 1
-            v = _B64_INDEX[c]
-            if v >= 0:
-                dbuf[j] = v
-                j += 1
-                continue
-            if c in (0x0A, 0x0D):
-                continue
-            if c != 0x3D or j < 2:  # not '=' or padding too early
-                raise _corrupt(si - 1)
-            if j == 2:  # "==" expected; the first '=' is consumed
-                while si < n and src[si] in (0x0A, 0x0D):
-                    si += 1
-                if si == n:
-                    raise _corrupt(n)
-                if src[si] != 0x3D:
-                    raise _corrupt(si - 1)
-                si += 1
-            while si < n and src[si] in (0x0A, 0x0D):
-                si += 1
-            if si < n:
-                garbage_at = si
-            dlen = j
-            break
-        val = dbuf[0] << 18 | dbuf[1] << 12 | dbuf[2] << 6 | dbuf[3]
-        out += bytes(((val >> 16) & 0xFF, (val >> 8) & 0xFF, val & 0xFF))[: dlen - 1]
-        if garbage_at is not None:
-            raise _corrupt(garbage_at)
-    return bytes(out)
-
-
-_B64_INDEX = [-1] * 256
-for _i, _c in enumerate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"):
-    _B64_INDEX[_c] = _i
-
-
-def _corrupt(offset: int) -> ValueError:
-    return ValueError(f"illegal base64 data at input byte {offset}")
-
-
 def split(data: bytes, basename: str = DEFAULT_BASENAME, bare: bool = False) -> list[Output]:
     """Validate ``data`` and plan every output, in cfssljson's emission order; nothing is written here.
 
@@ -403,7 +343,7 @@ def split(data: bytes, basename: str = DEFAULT_BASENAME, bare: bool = False) -> 
             outputs += _bundle_outputs(nested, base)
     if "ocspResponse" in obj:
         try:
-            der = go_b64decode(_string(obj, "ocspResponse"))
+            der = go_base64_decode(_string(obj, "ocspResponse"))
         except ValueError as exc:
             raise PlainError(f"Failed to parse ocspResponse: {exc}") from None
         outputs.append(Output(f"{base}-response.der", der, 0o644, binary=True))

@@ -13,8 +13,9 @@ import pytest
 
 from cfsslpy import jsonsplit
 from cfsslpy.errors import PlainError
+from cfsslpy.golang.decode import go_base64_decode
 from cfsslpy.inputs import Stdin
-from cfsslpy.jsonsplit import Output, RequestFailed, go_b64decode, read_source, render_stdout, split, write_outputs
+from cfsslpy.jsonsplit import Output, RequestFailed, read_source, render_stdout, split, write_outputs
 
 
 def doc(obj: Any) -> bytes:
@@ -290,10 +291,10 @@ def test_invalid_ocsp_base64() -> None:
 )
 def test_go_base64_decoder(text: str, result: bytes | int) -> None:
     if isinstance(result, bytes):
-        assert go_b64decode(text) == result
+        assert go_base64_decode(text) == result
     else:
         with pytest.raises(ValueError) as exc:
-            go_b64decode(text)
+            go_base64_decode(text)
         assert str(exc.value) == f"illegal base64 data at input byte {result}"
 
 
