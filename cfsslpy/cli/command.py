@@ -44,8 +44,10 @@ class Options:
                 for attr, kind in klass.__annotations__.items():
                     name = attr.replace("_", "-")
                     flag = cls.flagset.get(name)
-                    if flag is None or _KINDS.get(str(kind)) is not flag.kind:
-                        raise TypeError(f"{cls.__name__}.{attr}: {kind} is not a flag of its flag set")
+                    if flag is None:
+                        raise TypeError(f"{cls.__name__}.{attr}: its flag set has no flag -{name}")
+                    if _KINDS.get(str(kind)) is not flag.kind:
+                        raise TypeError(f"{cls.__name__}.{attr}: -{name} is a {flag.kind.__name__} flag, not {kind}")
                     if name not in names:
                         names.append(name)
         cls.flag_names = tuple(names)

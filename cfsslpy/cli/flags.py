@@ -157,25 +157,33 @@ def tokenize(argv: list[str], flagset: dict[str, Flag] | None = None) -> tuple[d
     return parse(argv, FLAGS if flagset is None else flagset)
 
 
-def help_parser(prog: str, description: str, usage: str, relevant: list[str], example: str) -> argparse.ArgumentParser:
-    """An argparse parser used only to format ``-h``: the command's flags by group (in the table's group order,
-    each in the order ``relevant`` gives), defaults shown."""
+def help_parser(
+    prog: str, description: str, usage: str, relevant: list[Flag], example: str, *, cfssl: bool = True
+) -> argparse.ArgumentParser:
+    """An argparse parser used only to format ``-h``: the command's flags by group (in :data:`GROUP_TITLES`
+    order, each in the order ``relevant`` gives), defaults shown. ``cfssl``: the flags are cfssl's, every
+    one of which every command accepts."""
     import argparse  # only -h needs it
 
+    accepted = (
+        "All of cfssl's flags are accepted (single or double dash, -flag=value); flags not listed here have no effect on this command."
+        if cfssl
+        else "Flags: single or double dash, -flag=value."
+    )
     parser = argparse.ArgumentParser(
         prog=prog,
         usage=usage,
         description=description,
-        epilog=f"example:\n  {example}\n\nAll of cfssl's flags are accepted (single or double dash, -flag=value);"
-        " flags not listed here have no effect on this command.",
+        epilog=f"example:\n  {example}\n\n{accepted}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         add_help=False,
         allow_abbrev=False,
     )
-    used = {FLAGS[name].group for name in relevant}
-    groups = {key: parser.add_argument_group(title) for key, title in GROUP_TITLES.items() if key in used}
-    for name in relevant:
-        flag = FLAGS[name]
+    used = {flag.group for flag in relevant}
+    order = [*GROUP_TITLES, *sorted(used - set(GROUP_TITLES))]
+    groups = {key: parser.add_argument_group(GROUP_TITLES.get(key, key)) for key in order if key in used}
+    for flag in relevant:
+        name = flag.name
         group = groups[flag.group]
         default = flag.default
         suffix = "" if default in ("", False) else f" (default {default})"

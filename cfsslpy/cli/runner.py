@@ -32,8 +32,11 @@ def command_help(command: Command[Any], prog: str) -> str:
     """The command's ``-h``: its own text, or its flags in groups with their defaults and an example."""
     if command.help is not None:
         return command.help(prog)
+    flagset = command.options.flagset
+    names = command.flags + [name for name in ("loglevel",) if name in flagset and name not in command.flags]
+    flags = [flagset[name] for name in names]
     description = command.description or command.summary
-    return help_parser(prog, description, command.usage, command.flags + ["loglevel"], command.example).format_help()
+    return help_parser(prog, description, command.usage, flags, command.example, cfssl=flagset is FLAGS).format_help()
 
 
 def run_command(command: Command[Any], argv: list[str], io: IO, prog: str) -> int:
