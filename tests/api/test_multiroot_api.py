@@ -296,3 +296,24 @@ def test_a_reload_applies_to_the_next_request_and_a_broken_file_changes_nothing(
     assert s.app.authority.reload(grace=0) is False
     status, doc = s.authsign({"certificate_request": new_csr().decode(), "label": "gamma"}, KEY_B)
     assert status == 200, doc
+
+
+def test_hostile_requests_are_refused_and_the_server_goes_on(serve: Serve) -> None:
+    s = serve()
+    status, _h, doc = s.call(API + "authsign", b"{" * 2_000_000)  # over the 1 MiB body limit
+    assert status == 413 and doc["errors"][0]["code"] == 413
+    status, _h, doc = s.call(API + "authsign", b'{"token": "\xff"}')
+    assert status == 400
+    refused(doc, "request body is not valid UTF-8")
+    status, _h, doc = s.call(API + "authsign", b"[" * 100_000 + b"]" * 100_000)
+    assert status == 400 and doc["errors"][0]["code"] == 1
+    status, _h, doc = s.call(
+        API + "authsign", auth_body({"certificate_request": new_csr().decode()}, KEY_A), headers={"Content-Type": "text/plain"}
+    )
+    assert status == 415
+    status, _h, doc = s.call(
+        API + "authsign", auth_body({"certificate_request": new_csr().decode()}, KEY_A), headers={"Origin": "https://evil.example"}
+    )
+    assert status == 403 and doc["errors"][0]["code"] == 403
+    status, doc = s.authsign({"certificate_request": new_csr().decode()}, KEY_A)
+    assert status == 200, doc
