@@ -64,7 +64,8 @@ from cryptography.hazmat.primitives import serialization
 from cfsslpy import __version__, auth, net
 from cfsslpy.config import Signing, SigningProfile
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason, go_json_dumps, log_value
-from cfsslpy.gojson import JSONDecodeError, fold_keys, loads, type_error
+from cfsslpy.gojson import JSONDecodeError, loads
+from cfsslpy.golang.decode import BOOL, INT, RAW, STRING, GoStruct, Slice, decode
 from cfsslpy.keys import is_dsa
 from cfsslpy.pem import parse_certificate_pem, parse_csr_pem
 from cfsslpy.signer import SignerInfo, SignRequest, SubjectOverride
@@ -339,40 +340,22 @@ class RemoteClient:
         return f"{type(exc).__name__}: {exc}".rstrip(": ")
 
 
-_ENVELOPE = ("success", "result", "errors", "messages")
+_MESSAGE = GoStruct("api.ResponseMessage", {"code": INT, "message": STRING})
+_RESPONSE = GoStruct("api.Response", {"success": BOOL, "result": RAW, "errors": Slice(_MESSAGE), "messages": Slice(_MESSAGE)})
 
 
 def _unwrap(data: bytes) -> Any:
     """cfssl's ``api.Response`` envelope: the result, or 7200 (not an envelope) / 7500 (``success: false``)."""
     try:
-        obj = loads(data)
-        if not isinstance(obj, dict):
-            raise type_error(obj, "", "", "api.Response")
-        f = fold_keys(obj, _ENVELOPE)
-        success = f.get("success")
-        if success is not None and not isinstance(success, bool):
-            raise type_error(success, "Response", "success", "bool")
-        errors = f.get("errors")
-        if errors is not None and not isinstance(errors, list):
-            raise type_error(errors, "Response", "errors", "[]api.ResponseMessage")
-        messages: list[tuple[int, str]] = []
-        for name in ("errors", "messages"):
-            for item in f.get(name) or []:
-                if not isinstance(item, dict):
-                    raise type_error(item, "Response", name, "api.ResponseMessage")
-                m = fold_keys(item, ("code", "message"))
-                code, message = m.get("code", 0), m.get("message", "")
-                if isinstance(code, bool) or not isinstance(code, int | type(None)):
-                    raise type_error(code, "ResponseMessage", f"{name}.code", "int")
-                if not isinstance(message, str | type(None)):
-                    raise type_error(message, "ResponseMessage", f"{name}.message", "string")
-                if name == "errors":
-                    messages.append((code or 0, message or ""))
-                elif message:
-                    log.warning("remote: %s", log_value(message))
+        f = decode(_RESPONSE, loads(data), full_paths=True, null=False)
     except JSONDecodeError as exc:
         log.debug("unable to parse the remote's response body")
         raise CfsslError(Category.API_CLIENT, Reason.JSON_ERROR, str(exc)) from None
+    messages = [(m["code"], m["message"]) for m in f["errors"] or ()]
+    for m in f["messages"] or ():
+        if m["message"]:
+            log.warning("remote: %s", log_value(m["message"]))
+    success = f["success"]
     result = f.get("result")
     if not success or result is None:
         if messages:

@@ -444,6 +444,22 @@ def test_success_false_is_7500_with_the_first_error_and_final(pki: PKI) -> None:
         (b"not json", 7200, "invalid character 'o' in literal null (expecting 'u')"),
         (b"[1]", 7200, "json: cannot unmarshal array into Go value of type api.Response"),
         (b'{"success":"yes"}', 7200, "json: cannot unmarshal string into Go struct field Response.success of type bool"),
+        (
+            b'{"success":false,"errors":[1]}',
+            7200,
+            "json: cannot unmarshal number into Go struct field Response.errors of type api.ResponseMessage",
+        ),
+        (
+            b'{"success":false,"errors":[{"code":"7"}]}',
+            7200,
+            "json: cannot unmarshal string into Go struct field ResponseMessage.errors.code of type int",
+        ),
+        (
+            b'{"success":false,"messages":[{"message":1}]}',
+            7200,
+            "json: cannot unmarshal number into Go struct field ResponseMessage.messages.message of type string",
+        ),
+        (b'{"success":false,"errors":[{"code":null,"message":"why"}]}', 7500, "why"),
         (b'{"success":true,"result":null,"errors":[],"messages":[]}', 7500, "API client error: Server request failed"),
         (b'{"success":false,"result":null,"errors":[],"messages":[]}', 7500, "API client error: Server request failed"),
         (b'{"success":true,"result":"x","errors":[],"messages":[]}', 7400, "response is formatted improperly"),
