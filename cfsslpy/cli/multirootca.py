@@ -165,15 +165,15 @@ def _serve(authority: Authority, plan: _Plan, context: ssl.SSLContext | None, ru
         def ready(where: str) -> None:
             log.info("Now listening %son %s (%d worker process%s)", mode, where, plan.workers, "" if plan.workers == 1 else "es")
 
-        supervisor: dict[str, Supervisor] = {}
-        previous = signal.signal(signal.SIGHUP, _reload_handler(authority, supervisor))
+        # the supervisor exists before SIGHUP is handled: a reload in the parent never runs in a thread
+        sup = Supervisor(app, options, listener, context, plan.workers, app.metrics.flush) if plan.workers > 1 else None
+        previous = signal.signal(signal.SIGHUP, _reload_handler(authority, sup))
         try:
-            if plan.workers == 1:
+            if sup is None:
                 Worker(app, options, listener, context, multiprocess=False, on_exit=app.metrics.flush).run(lambda: ready(url))
                 log.info("stopped")
                 return 0
-            supervisor["parent"] = Supervisor(app, options, listener, context, plan.workers, app.metrics.flush)
-            return supervisor["parent"].run(url, ready)
+            return sup.run(url, ready)
         finally:
             signal.signal(signal.SIGHUP, previous)
             _close_app(app)
@@ -184,14 +184,13 @@ def _close_app(app: MultirootApp) -> None:
         app.metrics.close()
 
 
-def _reload_handler(authority: Authority, supervisor: dict[str, Supervisor]) -> Callable[[int, Any], None]:
+def _reload_handler(authority: Authority, sup: Supervisor | None) -> Callable[[int, Any], None]:
     """SIGHUP: the parent of pre-forked workers reloads its own copy (replacement workers start from it), then
     passes the signal to every worker; a worker (or a single-process server) reloads in a thread, so its event
     loop goes on answering with the roots in force until the new ones are swapped in."""
     parent = os.getpid()
 
     def handler(signum: int, frame: Any) -> None:
-        sup = supervisor.get("parent")
         if sup is not None and os.getpid() == parent:
             log.info("SIGHUP: reloading the roots, then in %d worker(s)", len(sup.workers))
             authority.reload(grace=0)  # this process serves no request
