@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from cfsslpy.cli.progs import JSONSPLIT_NAMES, MKBUNDLE_NAMES, program_name
+from cfsslpy.cli.progs import PROGRAMS, program_name
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~8 ms at startup
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ def _finish(status: int) -> NoReturn:
 
 
 def entry() -> NoReturn:
-    if sys.argv[1:] == ["version"] and program_name(sys.argv[0]) not in JSONSPLIT_NAMES + MKBUNDLE_NAMES:
+    if sys.argv[1:] == ["version"] and program_name(sys.argv[0]) not in PROGRAMS:
         from cfsslpy.versioninfo import version_text
 
         sys.stdout.write(version_text())

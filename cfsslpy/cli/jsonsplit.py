@@ -1,9 +1,9 @@
 """``cfssljson`` / ``cfsslpy json-split``: flags in Go's syntax, then one call into :mod:`cfsslpy.jsonsplit`.
 
-``cfssljson [-f file] [-bare] [-stdout] [-version] [BASENAME]``. Go ``flag`` rules: ``-f x``, ``-f=x``,
-``--f x``; booleans as ``-bare`` or ``-bare=true``; parsing stops at the first non-flag argument or ``--``.
-An undefined flag prints ``flag provided but not defined: -x`` and the usage (exit 2); ``-h``/``-help``
-prints the usage (exit 0).
+``cfssljson [-f file] [-bare] [-stdout] [-version] [BASENAME]``: cfssljson's own flag set, parsed by the one
+Go ``flag`` parser (:mod:`cfsslpy.cli.goflag`): ``-f x``, ``-f=x``, ``--f x``; booleans as ``-bare`` or
+``-bare=true``; parsing stops at the first non-flag argument or ``--``. An undefined flag prints
+``flag provided but not defined: -x`` and the usage (exit 2); ``-h``/``-help`` prints the usage (exit 0).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """cfssl's ``-loglevel`` (0 debug .. 5 fatal) mapped onto the ``cfsslpy`` loggers, in one place.
 
-Used by :mod:`cfsslpy.cli.main` for every cfssl command and by :mod:`cfsslpy.cli.mkbundle`, which parses its
-own flags.
+Applied by :func:`cfsslpy.cli.runner.run_command` to every command (mkbundle's flag set has ``-loglevel``
+too; cfssljson's has none and runs at cfssl's default, info).
 """
 
 from __future__ import annotations

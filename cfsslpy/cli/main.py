@@ -1,8 +1,16 @@
 """Entry point: choose the program (cfssl, cfssljson, mkbundle) and the command, then run it (:mod:`cfsslpy.cli.runner`).
 
-Adding a command: a module under ``cfsslpy.cli`` with an :class:`~cfsslpy.cli.command.Options` subclass (the
-flags it reads; new flags go into cfssl's table, :mod:`cfsslpy.cli.flags`), a handler and ``COMMAND``, and one
-line in :data:`COMMANDS`.
+Adding a command: a module ``cfsslpy/cli/NAME.py`` with
+
+- an :class:`~cfsslpy.cli.command.Options` subclass declaring the flags it reads, one typed annotation each
+  (``ca_key: str`` reads ``-ca-key``), from cfssl's table (:mod:`cfsslpy.cli.flags`; a new cfssl flag is one
+  row there) or, for a program with flags of its own (cfssljson, mkbundle), from its own flag set:
+  ``class XOptions(Options, flagset={f.name: f for f in (Flag("a", ":8888", "..."), ...)})``;
+- a handler ``run(opts, args, io) -> int`` (bind, validate, one core call, emit) and ``COMMAND = Command(...)``
+  (``help=`` for a program that prints its own usage);
+
+then one line in :data:`COMMANDS`, and its executable names in :data:`cfsslpy.cli.progs.PROGRAMS` if links
+to it run it directly.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from cfsslpy.cli.command import Command
 from cfsslpy.cli.context import IO
 from cfsslpy.cli.flags import FLAGS
 from cfsslpy.cli.goflag import HelpRequested, parse
-from cfsslpy.cli.progs import JSONSPLIT_NAMES, MKBUNDLE_NAMES, program_name
+from cfsslpy.cli.progs import PROGRAMS, program_name
 from cfsslpy.cli.runner import ExitStatus as ExitStatus  # re-exported: the exit statuses live with the runner
 from cfsslpy.cli.runner import command_help, run_command
 from cfsslpy.errors import UsageError
@@ -77,10 +85,8 @@ def main(argv: list[str] | None = None, io: IO | None = None, prog: str | None =
     io = io or IO()
     words: list[str] = list(sys.argv[1:] if argv is None else argv)
     prog = program_name(prog if prog is not None else sys.argv[0])
-    if prog in JSONSPLIT_NAMES:
-        return _run_named("json-split", words, io, prog)
-    if prog in MKBUNDLE_NAMES:
-        return _run_named("mkbundle", words, io, prog)
+    if prog in PROGRAMS:  # cfssljson, mkbundle: one command with its own flag set
+        return _run_named(PROGRAMS[prog], words, io, prog)
     # cfssl parses the top level with Go's flag package and no flags: only -h and -- are understood there.
     try:
         _, words = parse(words, {})

@@ -1,6 +1,7 @@
 """``cfsslpy mkbundle`` / ``cfssl-mkbundle``: its own Go flag set, one call into :mod:`cfsslpy.mkbundle`, a report.
 
-``mkbundle [-f cert-bundle.crt] [-nw 4] [-loglevel n] PATH...`` (Go ``flag`` rules: flags before the paths).
+``mkbundle [-f cert-bundle.crt] [-nw 4] [-loglevel n] PATH...``: mkbundle's own flag set, parsed by the one Go
+``flag`` parser (:mod:`cfsslpy.cli.goflag`; flags before the paths).
 The bundle is written to ``-f``; stderr gets one line per dropped certificate (INFO), one per certificate kept
 without a completed revocation check (WARNING), one per unusable input (WARNING), a summary, and cfssl's last
 line ``Wrote N certificates.``. On a terminal a progress line is redrawn while revocation checks run.

@@ -11,6 +11,9 @@ import os
 JSONSPLIT_NAMES = ("cfssljson", "cfssljson-py", "json-split")
 MKBUNDLE_NAMES = ("mkbundle", "cfssl-mkbundle", "mkbundle-py")  # links that run mkbundle with its own flag set
 
+# argv[0] names that run one command (cfsslpy.cli.main.COMMANDS) with its own flag set instead of cfssl's command line
+PROGRAMS: dict[str, str] = {**dict.fromkeys(JSONSPLIT_NAMES, "json-split"), **dict.fromkeys(MKBUNDLE_NAMES, "mkbundle")}
+
 
 def program_name(argv0: str) -> str:
     """The base name of ``argv0`` without a Windows ``.exe``."""
