@@ -57,6 +57,36 @@ class MultirootOptions:
     workers: int = 1  # -workers
 
 
+# For the command's registration: (flag, MultirootOptions field, help). cfssl's five, then serve's.
+FLAGS: tuple[tuple[str, str, str], ...] = (
+    ("a", "address", "listening address (host:port; :port listens on every interface)"),
+    ("roots", "roots", "configuration file specifying root keys"),
+    ("l", "label", "the default label: an authsign or info request without a label uses this root"),
+    ("tls-cert", "tls_cert", "server certificate (HTTPS)"),
+    ("tls-key", "tls_key", "server private key (HTTPS)"),
+    ("loglevel", "loglevel", "log level (0 = DEBUG, 5 = FATAL)"),
+    ("mutual-tls-ca", "mutual_tls_ca", "require client certificates issued by the CAs in this file"),
+    ("mutual-tls-cn", "mutual_tls_cn", "regular expression the client certificate's CN must match (403 otherwise)"),
+    ("min-tls-version", "min_tls_version", "minimum TLS version: 1.2 (default) or 1.3"),
+    ("workers", "workers", "worker processes (0 = one per core)"),
+)
+SUMMARY = "an authenticated signer for several CA keys (cfssl's multirootca)"
+USAGE = (
+    "cfsslpy multirootca -roots roots.conf [-a :8888] [-l label] [-workers n]\n"
+    "                    [-tls-cert cert -tls-key key [-min-tls-version 1.2|1.3] [-mutual-tls-ca ca [-mutual-tls-cn regex]]]"
+)
+EXAMPLE = "cfsslpy multirootca -a 127.0.0.1:8888 -roots roots.conf -l primary -workers 2"
+DESCRIPTION = (
+    "Serve POST /api/v1/cfssl/authsign for the roots of the roots file (cfssl's ini format: a [label] section per\n"
+    "root with private = file://key.pem or a pkcs11: URI, certificate, config whose profiles all need an auth_key,\n"
+    "and optional nets (CIDR allow-list of peer addresses) and dbconfig (a certdb per root); paths relative to\n"
+    "the roots file). The request's label picks the root, an empty one means -l. Also /api/v1/cfssl/info by\n"
+    "label, /api/v1/cfssl/health, and /metrics for loopback clients. Every root is loaded before listening:\n"
+    "an unusable one stops the start-up, naming it. SIGHUP re-reads the roots file (a bad one changes nothing);\n"
+    "SIGTERM or SIGINT stop gracefully."
+)
+
+
 @dataclass(frozen=True)
 class _Plan:
     """What the flags decide before anything is read."""
@@ -216,4 +246,4 @@ def _runtime_dir(workers: int) -> Iterator[str | None]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-__all__ = ["DEFAULT_ADDRESS", "MultirootOptions", "run", "split_address"]
+__all__ = ["DEFAULT_ADDRESS", "DESCRIPTION", "EXAMPLE", "FLAGS", "SUMMARY", "USAGE", "MultirootOptions", "run", "split_address"]
