@@ -70,7 +70,7 @@ def test_an_unusable_root_fails_before_the_socket_is_bound(tmp_path: Path) -> No
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with pytest.raises(RootsError, match=r"roots\.conf:6: root 'beta': config: ") as info:
+    with pytest.raises(RootsError, match=r"roots\.conf:9: root 'beta': config: ") as info:
         run(MultirootOptions(address=f"127.0.0.1:{port}", roots=str(roots)), IO())
     assert info.value.label == "beta"
     with socket.socket() as again:
