@@ -112,11 +112,11 @@ class Roots:
                 return False
         return True
 
-    def close(self, *, keep_guards: bool = False) -> None:
+    def close(self) -> None:
+        """Close every root's database and replay guard."""
         for root in self.roots.values():
             root.close()
-            if not keep_guards:
-                root.replay_guard.close()
+            root.replay_guard.close()
 
 
 GuardFactory = Callable[[str], ReplayGuard]
