@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -317,3 +318,17 @@ def test_hostile_requests_are_refused_and_the_server_goes_on(serve: Serve) -> No
     assert status == 403 and doc["errors"][0]["code"] == 403
     status, doc = s.authsign({"certificate_request": new_csr().decode()}, KEY_A)
     assert status == 200, doc
+
+
+def test_log_lines_carry_the_label(serve: Serve, caplog: pytest.LogCaptureFixture) -> None:
+    s = serve(beta={"nets": "10.0.0.0/8"})
+    with caplog.at_level(logging.INFO):
+        assert s.authsign({"certificate_request": new_csr().decode(), "label": "alpha"}, KEY_A)[0] == 200
+        assert s.authsign({"certificate_request": new_csr().decode(), "label": "beta"}, KEY_B)[0] == 403
+        assert s.authsign({"certificate_request": new_csr().decode(), "label": "alpha"}, KEY_B)[0] == 400
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(line.startswith("signature: requester=127.0.0.1, label=alpha, profile=default, serialno=") for line in lines), lines
+    assert any(line == "label=beta: refused peer 127.0.0.1: not in the root's nets" for line in lines), lines
+    assert any(line == "label=alpha: invalid token" for line in lines), lines
+    access = [line for line in lines if line.startswith("method=POST path=/api/v1/cfssl/authsign")]
+    assert [line.rsplit(" label=", 1)[1] for line in access] == ["alpha", "beta", "alpha"]
