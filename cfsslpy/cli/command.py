@@ -21,10 +21,12 @@ _O = TypeVar("_O", bound="Options")
 class Options:
     """The flags one command reads, typed and read-only.
 
-    A subclass declares them as annotations (``ca_key: str`` reads ``-ca-key``), in the order its ``-h`` lists
-    them. Each names a flag of the class's flag set (cfssl's unless the class says ``flagset=...``) of that
-    type, and holds the flag's default when the command line does not give it. ``given`` names every flag
-    on the command line, read by the command or not (cfssl's "has no effect" warnings need them all).
+    A subclass declares them as annotations (``ca_key: str`` reads ``-ca-key``); classes that several commands
+    share (``SignerOptions``) are inherited, and their flags come first. Each names a flag of the class's flag
+    set (cfssl's unless the class says ``flagset=...``) of that type, checked when the class is made, and
+    holds the flag's default when the command line does not give it. ``-h`` lists them by group, in this
+    order within a group. ``given`` names every flag on the command line, read by the command or not
+    (cfssl's "has no effect" warnings need them all).
 
     ``Options`` itself reads every flag of cfssl's set (untyped: tests and tools). A plain class rather than
     a dataclass: generating dataclasses costs milliseconds at every start, and nothing here needs them.
