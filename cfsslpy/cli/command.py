@@ -21,7 +21,8 @@ _O = TypeVar("_O", bound="Options")
 class Options:
     """The flags one command reads, typed and read-only.
 
-    A subclass declares them as annotations (``ca_key: str`` reads ``-ca-key``); classes that several commands
+    A subclass declares them as annotations (``ca_key: str`` reads ``-ca-key``; a flag's ``attr`` may name its
+    attribute otherwise, as multirootca's ``-a`` is ``address``); classes that several commands
     share (``SignerOptions``) are inherited, and their flags come first. Each names a flag of the class's flag
     set (cfssl's unless the class says ``flagset=...``) of that type, checked when the class is made, and
     holds the flag's default when the command line does not give it. ``-h`` lists them by group, in this
@@ -33,6 +34,7 @@ class Options:
     """
 
     flagset: ClassVar[Mapping[str, Flag]] = FLAGS
+    flag_attrs: ClassVar[dict[str, str]] = {name: flag.attribute for name, flag in FLAGS.items()}  # flag read -> attribute
     flag_names: ClassVar[tuple[str, ...]] = tuple(FLAGS)  # the flags read, as the command line spells them
     given: frozenset[str]
 
@@ -40,24 +42,24 @@ class Options:
         super().__init_subclass__(**kwargs)
         if flagset is not None:
             cls.flagset = flagset
-        names: list[str] = []
+        by_attribute = {flag.attribute: flag for flag in cls.flagset.values()}
+        attrs: dict[str, str] = {}
         for klass in reversed(cls.__mro__):
             if issubclass(klass, Options) and klass is not Options:
                 for attr, kind in klass.__annotations__.items():
-                    name = attr.replace("_", "-")
-                    flag = cls.flagset.get(name)
+                    flag = by_attribute.get(attr)
                     if flag is None:
-                        raise TypeError(f"{cls.__name__}.{attr}: its flag set has no flag -{name}")
+                        raise TypeError(f"{cls.__name__}.{attr}: its flag set has no flag -{attr.replace('_', '-')}")
                     if _KINDS.get(str(kind)) is not flag.kind:
-                        raise TypeError(f"{cls.__name__}.{attr}: -{name} is a {flag.kind.__name__} flag, not {kind}")
-                    if name not in names:
-                        names.append(name)
-        cls.flag_names = tuple(names)
+                        raise TypeError(f"{cls.__name__}.{attr}: -{flag.name} is a {flag.kind.__name__} flag, not {kind}")
+                    attrs[flag.name] = attr
+        cls.flag_attrs = attrs
+        cls.flag_names = tuple(attrs)
 
     def __init__(self, given: frozenset[str] = frozenset(), **values: Any) -> None:
         fields = self.__dict__
-        for name in self.flag_names:
-            fields[name.replace("-", "_")] = self.flagset[name].default
+        for name, attr in self.flag_attrs.items():
+            fields[attr] = self.flagset[name].default
         for attr, value in values.items():
             if attr not in fields:
                 raise TypeError(f"{type(self).__name__} reads no flag -{attr.replace('_', '-')}")
@@ -67,14 +69,14 @@ class Options:
     @classmethod
     def from_values(cls: type[_O], values: Mapping[str, Any]) -> _O:
         """The options from parsed flags (dashed names): the declared ones are read, all are recorded in ``given``."""
-        read = {name.replace("-", "_"): value for name, value in values.items() if name in cls.flag_names}
+        read = {cls.flag_attrs[name]: value for name, value in values.items() if name in cls.flag_attrs}
         return cls(given=frozenset(values), **read)
 
     def with_flags(self: _O, values: Mapping[str, Any]) -> _O:
         """These options with more flags given (later on the command line: they win)."""
-        merged = {name: getattr(self, name.replace("-", "_")) for name in self.flag_names}
-        merged.update((name, value) for name, value in values.items() if name in self.flag_names)
-        return type(self)(given=self.given | frozenset(values), **{name.replace("-", "_"): v for name, v in merged.items()})
+        merged = {attr: getattr(self, attr) for attr in self.flag_attrs.values()}
+        merged.update((self.flag_attrs[name], value) for name, value in values.items() if name in self.flag_attrs)
+        return type(self)(given=self.given | frozenset(values), **merged)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is read-only")

@@ -25,11 +25,16 @@ class Flag(NamedTuple):
     name: str
     default: Any
     help: str
-    group: str = "other"
+    group: str = "other"  # the -h section (cfsslpy.cli.flags.GROUP_TITLES)
+    attr: str = ""  # the options attribute, when not the name with "_" for "-" (multirootca's -a: "address")
 
     @property
     def kind(self) -> type:
         return type(self.default)
+
+    @property
+    def attribute(self) -> str:
+        return self.attr or self.name.replace("-", "_")
 
 
 FlagSet = Mapping[str, Flag]

@@ -243,18 +243,20 @@ def test_own_flag_sets_accept_no_cfssl_flags(run_cli: RunCli) -> None:
 
 # -- a command with its own flag set is a small registration ---------------------------------------------------
 
-SERVER_FLAGS = {f.name: f for f in (Flag("a", ":8888", "listening address"), Flag("roots", "", "roots file"), FLAGS["loglevel"])}
+SERVER_FLAGS = {
+    f.name: f for f in (Flag("a", ":8888", "listening address", attr="address"), Flag("roots", "", "roots file"), FLAGS["loglevel"])
+}
 
 
 class ToyOptions(Options, flagset=SERVER_FLAGS):
-    a: str
+    address: str  # -a
     roots: str
 
 
 def toy_run(opts: ToyOptions, args: list[str], io: IO) -> int:
     if not opts.roots:
         raise PlainError("no root file specified", hint="give -roots FILE")
-    io.out(f"{opts.a} {opts.roots} {args}\n")
+    io.out(f"{opts.address} {opts.roots} {args}\n")
     return 0
 
 
@@ -271,6 +273,7 @@ def run_toy(*argv: str) -> tuple[int, str, str]:
 
 def test_a_command_with_its_own_flag_set() -> None:
     assert run_toy("-a", ":9000", "-roots=r.conf", "x") == (0, ":9000 r.conf ['x']\n", "")
+    assert ToyOptions.flag_names == ("a", "roots") and ToyOptions.flag_attrs == {"a": "address", "roots": "roots"}
     status, _, err = run_toy("-ca", "x")
     assert (status, err.splitlines()[0]) == (ExitStatus.USAGE, "flag provided but not defined: -ca")
     status, _, err = run_toy()
