@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
@@ -296,3 +297,25 @@ def test_db_config() -> None:
             DBConfig.from_json(text)
         assert (exc.value.code, exc.value.message) == (5200, "invalid db configuration")
     assert DBConfig.from_json(b'{"Driver":"pgx","DATA_SOURCE":"x"}') == DBConfig("postgres", "x")
+
+
+def test_base64_fast_path_agrees_with_gos_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every string of up to 8 characters over an alphabet with padding, CR and a non-alphabet byte decodes
+    (or fails, with the same offset) identically through the C fast path and through Go's loop alone."""
+    import itertools
+    import re
+
+    from cfsslpy.golang import decode as module
+
+    def outcome(text: str) -> bytes | str:
+        try:
+            return module.go_base64_decode(text)
+        except JSONDecodeError as exc:
+            return str(exc)
+
+    texts = ["".join(p) for n in range(9) for p in itertools.product("AZ/=\r", repeat=n) if n < 7 or p[0] == "Z"]
+    texts += [base64.b64encode(bytes(range(n))).decode() for n in range(40)] + ["QQ==\n", "QQ=é", "QUJD"]
+    fast = [outcome(t) for t in texts]
+    monkeypatch.setattr(module, "_PLAIN_BASE64", re.compile(r"(?!)"))  # every text takes the loop
+    assert [outcome(t) for t in texts] == fast
+    assert fast[texts.index("QUJD")] == b"ABC" and "illegal base64 data at input byte" in str(fast[texts.index("A===")])
