@@ -25,8 +25,8 @@ from cfsslpy.cli.flags import FLAGS
 from cfsslpy.cli.goflag import HelpRequested, parse
 from cfsslpy.cli.progs import PROGRAMS, program_name
 from cfsslpy.cli.runner import ExitStatus as ExitStatus  # re-exported: the exit statuses live with the runner
-from cfsslpy.cli.runner import command_help, run_command
-from cfsslpy.errors import UsageError
+from cfsslpy.cli.runner import guard, run_command
+from cfsslpy.errors import PlainError
 
 # name -> module under cfsslpy.cli (imported lazily so `version` stays fast)
 COMMANDS: dict[str, str] = {
@@ -86,32 +86,27 @@ def main(argv: list[str] | None = None, io: IO | None = None, prog: str | None =
     words: list[str] = list(sys.argv[1:] if argv is None else argv)
     prog = program_name(prog if prog is not None else sys.argv[0])
     if prog in PROGRAMS:  # cfssljson, mkbundle: one command with its own flag set
-        return _run_named(PROGRAMS[prog], words, io, prog)
-    # cfssl parses the top level with Go's flag package and no flags: only -h and -- are understood there.
-    try:
-        _, words = parse(words, {})
-    except HelpRequested:
-        io.err(usage_text())
-        return ExitStatus.SUCCESS
-    except UsageError as exc:
-        io.err(f"{exc.message}\n{usage_text()}")
-        return ExitStatus.USAGE
+        return guard(lambda: _run_named(PROGRAMS[prog], words, io, prog), io, usage_text)
+    return guard(lambda: _cfssl(words, io), io, usage_text)
+
+
+def _cfssl(words: list[str], io: IO) -> int:
+    """cfssl's command line: the top level, parsed with Go's flag package and no flags (only ``-h`` and ``--``
+    mean something there), then the command and its own arguments."""
+    _, words = parse(words, {})
     if not words:
-        io.err("No command is given.\n" + usage_text())
-        return ExitStatus.ERROR
+        raise PlainError("No command is given.\n" + usage_text().rstrip("\n"))
     name, rest = words[0], words[1:]
     if name == "help":  # not in cfssl, which says "Command help is not defined."
-        io.err(usage_text())
-        return ExitStatus.SUCCESS
+        raise HelpRequested()
     return _run_named(name, rest, io, f"cfsslpy {name}")
 
 
 def _run_named(name: str, argv: list[str], io: IO, prog: str) -> int:
     command = load_command(name) if name in COMMANDS else None
     if command is None:
-        io.err(f"Command {name} is not defined.\n" + usage_text())
-        return ExitStatus.ERROR
+        raise PlainError(f"Command {name} is not defined.\n" + usage_text().rstrip("\n"))
     return run_command(command, argv, io, prog)
 
 
-__all__ = ["COMMANDS", "ExitStatus", "command_help", "load_command", "main", "usage_text"]
+__all__ = ["COMMANDS", "ExitStatus", "load_command", "main", "usage_text"]
