@@ -26,8 +26,8 @@ if TYPE_CHECKING:  # imported where used: commands that do not sign (bundle, cer
 log = logging.getLogger("cfsslpy.cli")
 
 
-# The flags the helpers below read. A command's options class (cfsslpy.cli.command.Options) that declares
-# them can be passed; mypy checks it.
+# What the helpers below read. A Protocol: any command's options (cfsslpy.cli.command.Options) that declare
+# those flags will do. An Options class: the flags several commands share, which they inherit.
 class Given(Protocol):
     given: frozenset[str]
 
