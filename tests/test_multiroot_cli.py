@@ -3,15 +3,15 @@ roots loaded before the socket is bound. The server itself runs in tests/integra
 
 from __future__ import annotations
 
-import dataclasses
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_multiroot import two_roots
 
 from cfsslpy.cli.context import IO
-from cfsslpy.cli.multirootca import FLAGS, MultirootOptions, run, split_address
+from cfsslpy.cli.multirootca import FLAGSET, MultirootOptions, run, split_address
 from cfsslpy.errors import PlainError, UsageError
 from cfsslpy.multiroot import RootsError
 
@@ -40,9 +40,38 @@ def test_bad_listen_addresses(address: str, words: str) -> None:
 def test_defaults_and_flag_table() -> None:
     opts = MultirootOptions()
     assert (opts.address, opts.roots, opts.label, opts.loglevel, opts.workers) == (":8888", "", "", 1, 1)
-    fields = {f.name for f in dataclasses.fields(MultirootOptions)}
-    assert {field for _flag, field, _help in FLAGS} == fields
-    assert [flag for flag, _f, _h in FLAGS][:6] == ["a", "roots", "l", "tls-cert", "tls-key", "loglevel"]  # cfssl's
+    assert MultirootOptions.flag_attrs == {
+        "a": "address",
+        "roots": "roots",
+        "l": "label",
+        "tls-cert": "tls_cert",
+        "tls-key": "tls_key",
+        "loglevel": "loglevel",  # cfssl's six, then serve's
+        "mutual-tls-ca": "mutual_tls_ca",
+        "mutual-tls-cn": "mutual_tls_cn",
+        "min-tls-version": "min_tls_version",
+        "workers": "workers",
+    }
+    assert set(FLAGSET) == set(MultirootOptions.flag_attrs)
+
+
+def test_the_command_and_its_links_run_multirootca(run_cli: Any, tmp_path: Path) -> None:
+    """``cfsslpy multirootca`` and a link named ``multirootca`` reach the same command: -h shows its own flags,
+    a missing -roots is cfssl's fatal text, an unknown flag is Go's, an extra argument is refused."""
+    from cfsslpy.cli.progs import PROGRAMS
+
+    assert PROGRAMS["multirootca"] == PROGRAMS["cfssl-multirootca"] == "multirootca"
+    result = run_cli("multirootca", "-h")
+    assert result.status == 0 and "-roots" in result.stderr and "-mutual-tls-cn" in result.stderr and "-ca-key" not in result.stderr
+    result = run_cli("multirootca")
+    assert result.status == 1 and "no root file specified" in result.stderr
+    link = run_cli("-h", prog="multirootca")
+    assert link.status == 0 and "-roots" in link.stderr and "-ca-key" not in link.stderr
+    assert run_cli(prog="multirootca").stderr.splitlines()[-1] == result.stderr.splitlines()[-1]
+    result = run_cli("multirootca", "-bogus")
+    assert result.status == 2 and "flag provided but not defined: -bogus" in result.stderr
+    result = run_cli("multirootca", "-roots", str(tmp_path / "roots.conf"), "extra")
+    assert result.status == 1 and "argument is provided but not defined" in result.stderr
 
 
 @pytest.mark.parametrize(

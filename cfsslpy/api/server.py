@@ -43,8 +43,10 @@ import os
 import signal
 import socket
 import ssl
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from cfsslpy.api.pools import PoolSpec
 from cfsslpy.api.tls import TLSOptions, compile_cn_pattern, reason, require_client_cn, tls_context
@@ -120,6 +122,7 @@ def serve(
     context: ssl.SSLContext | None = None,
     on_ready: Callable[[str], None] | None = None,
     on_worker_exit: Callable[[], None] | None = None,
+    on_hangup: Callable[[bool], None] | None = None,
 ) -> int:
     """Serve until SIGTERM/SIGINT; returns the exit status (0 after a graceful shutdown).
 
@@ -128,6 +131,11 @@ def serve(
     started; ``on_worker_exit()`` runs in each worker after it has drained (e.g. to flush metrics). With
     ``options.workers`` above 1 the workers are forked from this process, which must not be running other
     threads.
+
+    ``on_hangup(in_parent)`` is what SIGHUP does (e.g. re-read a configuration). The parent of pre-forked
+    workers calls it with True in its main thread (it serves no request, and the workers it starts later
+    inherit the result), then passes the signal on to every worker; a worker, or a single-process server,
+    calls it with False in a thread of its own, so that its event loop goes on answering meanwhile.
     """
     with contextlib.closing(listener):
         if context is None and options.tls is not None:
@@ -136,12 +144,40 @@ def serve(
             compile_cn_pattern(options.tls.client_cn)
         workers = worker_count(options.workers)
         url = listen_url(listener, context is not None)
-        if workers == 1:
+        supervisor = Supervisor(app, options, listener, context, workers, on_worker_exit) if workers > 1 else None
+        with _hangup(on_hangup, supervisor):
+            if supervisor is not None:
+                return supervisor.run(url, on_ready)
             worker = Worker(app, options, listener, context, multiprocess=False, on_exit=on_worker_exit)
             worker.run(None if on_ready is None else lambda: on_ready(url))
             log.info("stopped")
             return 0
-        return Supervisor(app, options, listener, context, workers, on_worker_exit).run(url, on_ready)
+
+
+@contextlib.contextmanager
+def _hangup(on_hangup: Callable[[bool], None] | None, supervisor: Supervisor | None) -> Iterator[None]:
+    """SIGHUP runs ``on_hangup`` (see :func:`serve`) while serving; the previous handler is restored after."""
+    if on_hangup is None:
+        yield
+        return
+    parent = os.getpid()
+    hangup = on_hangup
+
+    def handler(signum: int, frame: Any) -> None:
+        if supervisor is not None and os.getpid() == parent:
+            log.info("SIGHUP: reloading, then in %d worker(s)", len(supervisor.workers))
+            hangup(True)
+            for pid in list(supervisor.workers):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGHUP)
+            return
+        threading.Thread(target=hangup, args=(False,), name="cfsslpy-hangup", daemon=True).start()
+
+    previous = signal.signal(signal.SIGHUP, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, previous)
 
 
 class Supervisor:

@@ -53,6 +53,7 @@ COMMANDS: dict[str, str] = {
     "selfcheck": "selfcheck",
     "json-split": "jsonsplit",
     "mkbundle": "mkbundle",
+    "multirootca": "multirootca",
 }
 
 

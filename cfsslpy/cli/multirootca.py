@@ -19,21 +19,22 @@ import contextlib
 import logging
 import os
 import shutil
-import signal
 import tempfile
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from cfsslpy.cli.command import Command, Options
+from cfsslpy.cli.common import NO_ARGUMENTS, no_more_args
 from cfsslpy.cli.context import IO
+from cfsslpy.cli.flags import FLAGS
+from cfsslpy.cli.goflag import Flag
 from cfsslpy.errors import PlainError, UsageError
 
 if TYPE_CHECKING:
     import ssl
 
-    from cfsslpy.api.multiroot import MultirootApp
-    from cfsslpy.api.server import ServerOptions, Supervisor, TLSOptions
+    from cfsslpy.api.server import ServerOptions, TLSOptions
     from cfsslpy.multiroot import Authority
 
 log = logging.getLogger("cfsslpy.cli")
@@ -41,35 +42,40 @@ log = logging.getLogger("cfsslpy.cli")
 DEFAULT_ADDRESS = ":8888"
 
 
-@dataclass(frozen=True)
-class MultirootOptions:
-    """The flags ``multirootca`` reads, typed (cfssl's names in the comments)."""
+# multirootca's own flag set: cfssl's five (-a, -roots, -l, -tls-cert, -tls-key) and -loglevel, then serve's
+# mutual-TLS flags and -workers. -a and -l are read as ``address`` and ``label``.
+FLAGSET: dict[str, Flag] = {
+    flag.name: flag
+    for flag in (
+        Flag("a", DEFAULT_ADDRESS, "listening address (host:port; :port listens on every interface)", group="server", attr="address"),
+        Flag("roots", "", "configuration file specifying root keys", group="server"),
+        Flag("l", "", "the default label: an authsign or info request without a label uses this root", group="server", attr="label"),
+        Flag("tls-cert", "", "server certificate (HTTPS)", group="server"),
+        Flag("tls-key", "", "server private key (HTTPS)", group="server"),
+        FLAGS["loglevel"],
+        Flag("mutual-tls-ca", "", "require client certificates issued by the CAs in this file", group="server"),
+        Flag("mutual-tls-cn", "", "regular expression the client certificate's CN must match (403 otherwise)", group="server"),
+        Flag("min-tls-version", "", "minimum TLS version: 1.2 (default) or 1.3", group="server"),
+        Flag("workers", 1, "worker processes (0 = one per core)", group="server"),
+    )
+}
 
-    address: str = DEFAULT_ADDRESS  # -a
-    roots: str = ""  # -roots
-    label: str = ""  # -l
-    tls_cert: str = ""  # -tls-cert
-    tls_key: str = ""  # -tls-key
-    loglevel: int = 1  # -loglevel (cfssl's default, info); applied by the CLI's logging set-up
-    mutual_tls_ca: str = ""  # -mutual-tls-ca
-    mutual_tls_cn: str = ""  # -mutual-tls-cn
-    min_tls_version: str = ""  # -min-tls-version
-    workers: int = 1  # -workers
+
+class MultirootOptions(Options, flagset=FLAGSET):
+    """The flags ``multirootca`` reads, typed."""
+
+    address: str
+    roots: str
+    label: str
+    tls_cert: str
+    tls_key: str
+    loglevel: int  # applied by the runner, as for every command
+    mutual_tls_ca: str
+    mutual_tls_cn: str
+    min_tls_version: str
+    workers: int
 
 
-# For the command's registration: (flag, MultirootOptions field, help). cfssl's five, then serve's.
-FLAGS: tuple[tuple[str, str, str], ...] = (
-    ("a", "address", "listening address (host:port; :port listens on every interface)"),
-    ("roots", "roots", "configuration file specifying root keys"),
-    ("l", "label", "the default label: an authsign or info request without a label uses this root"),
-    ("tls-cert", "tls_cert", "server certificate (HTTPS)"),
-    ("tls-key", "tls_key", "server private key (HTTPS)"),
-    ("loglevel", "loglevel", "log level (0 = DEBUG, 5 = FATAL)"),
-    ("mutual-tls-ca", "mutual_tls_ca", "require client certificates issued by the CAs in this file"),
-    ("mutual-tls-cn", "mutual_tls_cn", "regular expression the client certificate's CN must match (403 otherwise)"),
-    ("min-tls-version", "min_tls_version", "minimum TLS version: 1.2 (default) or 1.3"),
-    ("workers", "workers", "worker processes (0 = one per core)"),
-)
 SUMMARY = "an authenticated signer for several CA keys (cfssl's multirootca)"
 USAGE = (
     "cfsslpy multirootca -roots roots.conf [-a :8888] [-l label] [-workers n]\n"
@@ -180,57 +186,31 @@ def _options(authority: Authority, plan: _Plan, max_body: int) -> ServerOptions:
 
 def _serve(authority: Authority, plan: _Plan, context: ssl.SSLContext | None, runtime: str | None) -> int:
     from cfsslpy.api.multiroot import create_multiroot_app
-    from cfsslpy.api.server import Supervisor, Worker, bind, listen_url
+    from cfsslpy.api.server import bind, serve
 
     metrics_dir = os.path.join(runtime, "metrics") if runtime else None
     if metrics_dir:
         os.mkdir(metrics_dir, 0o700)
     app = create_multiroot_app(authority, metrics_dir=metrics_dir)
     options = _options(authority, plan, app.max_body)
-    listener = bind(plan.host, plan.port)
-    with contextlib.closing(listener):
-        url = listen_url(listener, context is not None)
-        mode = "with mutual TLS " if plan.tls is not None and plan.tls.client_ca else ""
+    mode = "with mutual TLS " if plan.tls is not None and plan.tls.client_ca else ""
 
-        def ready(where: str) -> None:
-            log.info("Now listening %son %s (%d worker process%s)", mode, where, plan.workers, "" if plan.workers == 1 else "es")
+    def ready(where: str) -> None:
+        log.info("Now listening %son %s (%d worker process%s)", mode, where, plan.workers, "" if plan.workers == 1 else "es")
 
-        # the supervisor exists before SIGHUP is handled: a reload in the parent never runs in a thread
-        sup = Supervisor(app, options, listener, context, plan.workers, app.metrics.flush) if plan.workers > 1 else None
-        previous = signal.signal(signal.SIGHUP, _reload_handler(authority, sup))
-        try:
-            if sup is None:
-                Worker(app, options, listener, context, multiprocess=False, on_exit=app.metrics.flush).run(lambda: ready(url))
-                log.info("stopped")
-                return 0
-            return sup.run(url, ready)
-        finally:
-            signal.signal(signal.SIGHUP, previous)
-            _close_app(app)
+    def reload(in_parent: bool) -> None:
+        if in_parent:  # the parent of pre-forked workers serves no request: the old roots' databases close at once
+            authority.reload(grace=0)
+        else:
+            authority.reload()
 
-
-def _close_app(app: MultirootApp) -> None:
-    with contextlib.suppress(Exception):
-        app.metrics.close()
-
-
-def _reload_handler(authority: Authority, sup: Supervisor | None) -> Callable[[int, Any], None]:
-    """SIGHUP: the parent of pre-forked workers reloads its own copy (replacement workers start from it), then
-    passes the signal to every worker; a worker (or a single-process server) reloads in a thread, so its event
-    loop goes on answering with the roots in force until the new ones are swapped in."""
-    parent = os.getpid()
-
-    def handler(signum: int, frame: Any) -> None:
-        if sup is not None and os.getpid() == parent:
-            log.info("SIGHUP: reloading the roots, then in %d worker(s)", len(sup.workers))
-            authority.reload(grace=0)  # this process serves no request
-            for pid in list(sup.workers):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGHUP)
-            return
-        threading.Thread(target=authority.reload, name="cfsslpy-reload", daemon=True).start()
-
-    return handler
+    try:
+        return serve(
+            app, options, bind(plan.host, plan.port), context=context, on_ready=ready, on_worker_exit=app.metrics.flush, on_hangup=reload
+        )
+    finally:
+        with contextlib.suppress(Exception):
+            app.metrics.close()
 
 
 @contextlib.contextmanager
@@ -246,4 +226,31 @@ def _runtime_dir(workers: int) -> Iterator[str | None]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-__all__ = ["DEFAULT_ADDRESS", "DESCRIPTION", "EXAMPLE", "FLAGS", "SUMMARY", "USAGE", "MultirootOptions", "run", "split_address"]
+def _run(opts: MultirootOptions, args: list[str], io: IO) -> int:
+    no_more_args(args, NO_ARGUMENTS + ".")  # the roots file is -roots
+    return run(opts, io)
+
+
+COMMAND = Command(
+    name="multirootca",
+    summary=SUMMARY,
+    usage=USAGE,
+    options=MultirootOptions,
+    example=EXAMPLE,
+    run=_run,
+    description=DESCRIPTION,
+)
+
+
+__all__ = [
+    "COMMAND",
+    "DEFAULT_ADDRESS",
+    "DESCRIPTION",
+    "EXAMPLE",
+    "FLAGSET",
+    "SUMMARY",
+    "USAGE",
+    "MultirootOptions",
+    "run",
+    "split_address",
+]

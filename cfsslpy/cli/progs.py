@@ -10,9 +10,14 @@ import os
 
 JSONSPLIT_NAMES = ("cfssljson", "cfssljson-py", "json-split")
 MKBUNDLE_NAMES = ("mkbundle", "cfssl-mkbundle", "mkbundle-py")  # links that run mkbundle with its own flag set
+MULTIROOTCA_NAMES = ("multirootca", "cfssl-multirootca", "multirootca-py")  # links that run multirootca
 
 # argv[0] names that run one command (cfsslpy.cli.main.COMMANDS) with its own flag set instead of cfssl's command line
-PROGRAMS: dict[str, str] = {**dict.fromkeys(JSONSPLIT_NAMES, "json-split"), **dict.fromkeys(MKBUNDLE_NAMES, "mkbundle")}
+PROGRAMS: dict[str, str] = {
+    **dict.fromkeys(JSONSPLIT_NAMES, "json-split"),
+    **dict.fromkeys(MKBUNDLE_NAMES, "mkbundle"),
+    **dict.fromkeys(MULTIROOTCA_NAMES, "multirootca"),
+}
 
 
 def program_name(argv0: str) -> str:

@@ -1,8 +1,7 @@
 """multirootca against real peers (issue 13): cfssl 1.2.0 (/usr/bin/cfssl) and 1.6.5 (../shared/peers) as
 clients of ours, our client against their multirootca binaries, and a SoftHSM2 root under ``-workers 2``.
 
-Our server runs as a real process: until the command is registered in the CLI, it is started through its
-handler (:func:`cfsslpy.cli.multirootca.run` with a :class:`MultirootOptions`), see :data:`LAUNCH`.
+Our server runs as a real process, ``python -m cfsslpy multirootca`` (:func:`launch_command`).
 """
 
 from __future__ import annotations
@@ -31,23 +30,12 @@ from integration.softhsm import SoftHSM, softhsm  # noqa: F401  # the session fi
 from servers import process, wait_port
 from test_multiroot import KEY_A, KEY_B, make_ca, new_csr, two_roots, write_config, write_roots
 
+from cfsslpy.cli.multirootca import MultirootOptions
+
 pytestmark = [pytest.mark.integration]
 
 PEERS = Path(__file__).resolve().parents[3] / "shared/peers/cfssl-1.6.5"
 LISTENING = re.compile(r"Now listening (?:with mutual TLS )?on (\S+)")
-LAUNCH = r"""
-import json, logging, sys
-from cfsslpy.cli.context import IO
-from cfsslpy.cli.multirootca import MultirootOptions, run
-from cfsslpy.errors import Error
-opts = MultirootOptions(**json.loads(sys.argv[1]))
-logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s [%(levelname)s] %(message)s")
-try:
-    sys.exit(run(opts, IO()))
-except Error as exc:
-    print(exc.message, file=sys.stderr)
-    sys.exit(1)
-"""
 
 
 def peer(name: str) -> str:
@@ -70,7 +58,10 @@ def multirootca_binary(version: str) -> str:
 
 
 def launch_command(**opts: Any) -> list[str]:
-    return [sys.executable, "-c", LAUNCH, json.dumps({"address": "127.0.0.1:0", **opts})]
+    """``python -m cfsslpy multirootca`` with the flags of these options (attribute names: address is -a)."""
+    flags = {attr: name for name, attr in MultirootOptions.flag_attrs.items()}
+    words = [f"-{flags[attr]}={value}" for attr, value in {"address": "127.0.0.1:0", **opts}.items()]
+    return [sys.executable, "-m", "cfsslpy", "multirootca", *words]
 
 
 @contextlib.contextmanager
