@@ -118,7 +118,7 @@ class AuthenticatedRequest:
     remote_address: bytes = b""
 
     def to_json(self) -> dict[str, Any]:
-        """The body in cfssl's field order, ready for :func:`cfsslpy.gojson.go_json_dumps`."""
+        """The body in cfssl's field order, ready for :func:`cfsslpy.golang.json.go_json_dumps`."""
         import base64
 
         out: dict[str, Any] = {}

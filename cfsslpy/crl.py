@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives import serialization
 
 from cfsslpy.capair import load_ca_pair, require_valid
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason
-from cfsslpy.gojson import format_duration
+from cfsslpy.golang.json import format_duration
 from cfsslpy.keys import (
     PrivateKey,
     certificate_key_matches,

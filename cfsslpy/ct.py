@@ -21,8 +21,9 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.oid import ObjectIdentifier
 
-from cfsslpy import gojson, net
+from cfsslpy import net
 from cfsslpy.errors import Category, CfsslError, Reason
+from cfsslpy.golang import json as gojson
 
 OID_SCT_LIST = ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")
 SUBMIT_TIMEOUT = 30.0

@@ -246,7 +246,7 @@ WRAP_ONLY: frozenset[Code] = frozenset(
 def go_json_dumps(value: object, indent: int | None = None) -> str:
     """Compact JSON escaped like Go's encoding/json (``<``, ``>``, ``&``, U+2028/2029).
 
-    Lives here (the bottom of the import graph) because error strings use it; :mod:`cfsslpy.gojson`
+    Lives here (the bottom of the import graph) because error strings use it; :mod:`cfsslpy.golang.json`
     re-exports it for everything else.
     """
     if indent is None:

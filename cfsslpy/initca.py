@@ -17,7 +17,7 @@ from cryptography import x509
 from cfsslpy.config import Config, Signing, SigningProfile
 from cfsslpy.csr import CertificateRequest, extract_request, generate_csr
 from cfsslpy.errors import Category, CfsslError, Reason
-from cfsslpy.gojson import parse_duration
+from cfsslpy.golang.json import parse_duration
 from cfsslpy.keys import PrivateKey, certificate_key_matches
 from cfsslpy.signer import Issuer, LocalSigner, SignRequest
 from cfsslpy.x509util import extension

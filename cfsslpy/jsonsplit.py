@@ -39,7 +39,7 @@ Deliberate differences from cfssljson:
 * Certificates are written 0644 less the umask (cfssljson: 0664 less the umask); a file that is replaced keeps
   at most its previous mode, narrowed to the table's mode less the umask (cfssljson keeps its mode as it was).
 * A missing output directory is reported as ``Failed to write out/ca.pem: directory out does not exist``.
-* JSON syntax errors are worded by :mod:`cfsslpy.gojson`, which approximates Go's messages (type errors in the envelope match exactly).
+* JSON syntax errors are worded by :mod:`cfsslpy.golang.json`, which approximates Go's messages (type errors in the envelope match exactly).
 * ``-h`` appends a synopsis and an example to Go's flag list.
 * ``-version`` is accepted (newest cfssljson; the 2016 build rejects it) and prints ``cfsslpy version``'s text.
 """
@@ -54,8 +54,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from cfsslpy import gojson
 from cfsslpy.errors import PlainError
+from cfsslpy.golang import json as gojson
 from cfsslpy.golang.decode import go_base64_decode
 from cfsslpy.inputs import MAX_INPUT_BYTES, InputTooLarge, Stdin, creation_mode, os_reason, read_path, write_atomic
 

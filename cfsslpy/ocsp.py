@@ -35,7 +35,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from cfsslpy.capair import load_ca_pair, require_valid
 from cfsslpy.certdb import STATUSES, CertDB, CertificateRecord, OCSPRecord, key_id_hex, with_aki
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason
-from cfsslpy.gojson import parse_duration
+from cfsslpy.golang.json import parse_duration
 from cfsslpy.inputs import Stdin
 from cfsslpy.keys import (
     PrivateKey,

@@ -64,8 +64,8 @@ from cryptography.hazmat.primitives import serialization
 from cfsslpy import __version__, auth, net
 from cfsslpy.config import Signing, SigningProfile
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason, go_json_dumps, log_value
-from cfsslpy.gojson import JSONDecodeError, loads
 from cfsslpy.golang.decode import BOOL, INT, RAW, STRING, GoStruct, Slice, decode
+from cfsslpy.golang.json import JSONDecodeError, loads
 from cfsslpy.keys import is_dsa
 from cfsslpy.pem import parse_certificate_pem, parse_csr_pem
 from cfsslpy.signer import SignerInfo, SignRequest, SubjectOverride

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from cryptography import x509
 
 from cfsslpy.errors import Category, CfsslError, Reason
-from cfsslpy.gojson import parse_date, parse_time
+from cfsslpy.golang.json import parse_date, parse_time
 
 REASONS: dict[str, int] = {
     "unspecified": 0,

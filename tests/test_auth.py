@@ -23,8 +23,8 @@ from cfsslpy.auth import (
     verify_any,
 )
 from cfsslpy.errors import PlainError
-from cfsslpy.gojson import JSONDecodeError
 from cfsslpy.golang.decode import go_base64_decode
+from cfsslpy.golang.json import JSONDecodeError
 
 # cfssl's test vector key (auth/testdata); the expected tokens below are derived independently with hmac.
 VECTOR_KEY_HEX = "0123456789ABCDEF0123456789ABCDEF"

@@ -24,7 +24,7 @@ from cfsslpy.config import (
     certificate_policies,
 )
 from cfsslpy.errors import CfsslError, PlainError
-from cfsslpy.gojson import HOUR, MINUTE
+from cfsslpy.golang.json import HOUR, MINUTE
 
 
 def load(doc: Any) -> Config:

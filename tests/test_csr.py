@@ -33,7 +33,7 @@ from cfsslpy.csr import (
     parse_ip,
 )
 from cfsslpy.errors import Category, CfsslError, PlainError
-from cfsslpy.gojson import JSONDecodeError
+from cfsslpy.golang.json import JSONDecodeError
 from cfsslpy.keys import KeyRequest
 
 

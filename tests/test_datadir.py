@@ -16,7 +16,7 @@ from cryptography.x509.oid import NameOID
 from cfsslpy.config import Config
 from cfsslpy.datadir import CA_CERT, CA_COMMON_NAME, CA_KEY, CERTDB_CONFIG, CONFIG, ensure_ca, ensure_certdb
 from cfsslpy.errors import PlainError
-from cfsslpy.gojson import HOUR
+from cfsslpy.golang.json import HOUR
 from cfsslpy.signer import load_issuer
 
 

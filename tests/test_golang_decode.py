@@ -16,7 +16,6 @@ from cfsslpy.certdb import DBConfig
 from cfsslpy.config import Config
 from cfsslpy.csr import CertificateRequest, NameConstraints
 from cfsslpy.errors import CfsslError
-from cfsslpy.gojson import JSONDecodeError
 from cfsslpy.golang.decode import (
     BOOL,
     BYTES,
@@ -38,6 +37,7 @@ from cfsslpy.golang.decode import (
     go_struct,
     struct_of,
 )
+from cfsslpy.golang.json import JSONDecodeError
 from cfsslpy.keys import KeyRequest
 from cfsslpy.signer import SignRequest, SubjectOverride
 

@@ -18,7 +18,7 @@ from cryptography.x509.verification import PolicyBuilder, Store
 from cfsslpy.config import Config, SigningProfile
 from cfsslpy.csr import CertificateRequest, csr_pem, generate_csr
 from cfsslpy.errors import CfsslError
-from cfsslpy.gojson import HOUR
+from cfsslpy.golang.json import HOUR
 from cfsslpy.initca import ca_profile, new_ca, renew_ca, self_sign_ca
 from cfsslpy.selfsign import WARNING, selfsign
 from cfsslpy.signer import Issuer, LocalSigner, SignRequest

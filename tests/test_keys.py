@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from dsa_vectors import DSA_PKCS8, DSA_TRADITIONAL
 
 from cfsslpy.errors import CfsslError
-from cfsslpy.gojson import JSONDecodeError
+from cfsslpy.golang.json import JSONDecodeError
 from cfsslpy.keys import (
     KeyRequest,
     check_supported_key,
@@ -284,9 +284,9 @@ def test_inconsistent_rsa_key_is_refused_like_go(damage: str) -> None:
     good = rsa.generate_private_key(65537, 1024).private_numbers()
     values = {"p": good.p, "q": good.q, "d": good.d}
     values[damage] += 2
-    bad = rsa.RSAPrivateNumbers(
-        values["p"], values["q"], values["d"], good.dmp1, good.dmq1, good.iqmp, good.public_numbers
-    ).private_key(unsafe_skip_rsa_key_validation=True)
+    bad = rsa.RSAPrivateNumbers(values["p"], values["q"], values["d"], good.dmp1, good.dmq1, good.iqmp, good.public_numbers).private_key(
+        unsafe_skip_rsa_key_validation=True
+    )
     pem = bad.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
     with pytest.raises(CfsslError) as caught:
         load_private_key(pem)

@@ -149,7 +149,11 @@ def b64(data: bytes) -> str:
 
 def der_tlv(tag: int, content: bytes) -> bytes:
     size = len(content)
-    length = bytes([size]) if size < 0x80 else bytes([0x80 | ((size.bit_length() + 7) // 8)]) + size.to_bytes((size.bit_length() + 7) // 8, "big")
+    length = (
+        bytes([size])
+        if size < 0x80
+        else bytes([0x80 | ((size.bit_length() + 7) // 8)]) + size.to_bytes((size.bit_length() + 7) // 8, "big")
+    )
     return bytes([tag]) + length + content
 
 
@@ -500,7 +504,9 @@ class TestResponder:
         assert source.seen == []
         assert Responder(source).respond(method, "/" + b64(found[0]), found[0]).body == found[1]  # still answers
 
-    def test_unforeseen_failure_is_500_internal_error_in_one_line(self, found: tuple[bytes, bytes], caplog: pytest.LogCaptureFixture) -> None:
+    def test_unforeseen_failure_is_500_internal_error_in_one_line(
+        self, found: tuple[bytes, bytes], caplog: pytest.LogCaptureFixture
+    ) -> None:
         class Broken(StaticSource):
             def lookup(self, request: CertID) -> bytes | None:
                 return 42  # type: ignore[return-value]  # not bytes: parse_response raises TypeError

@@ -206,7 +206,11 @@ def test_non_utc_clock_is_converted() -> None:
 
 def test_not_after_before_not_before_is_refused() -> None:
     with pytest.raises(CfsslError) as exc:
-        sign(csr_for(key("p256")), not_before=dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc), not_after=dt.datetime(2029, 1, 1, tzinfo=dt.timezone.utc))
+        sign(
+            csr_for(key("p256")),
+            not_before=dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc),
+            not_after=dt.datetime(2029, 1, 1, tzinfo=dt.timezone.utc),
+        )
     assert error_code(exc) == 5200
 
 

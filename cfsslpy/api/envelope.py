@@ -27,7 +27,7 @@ from cfsslpy.api.guard import check_content_type
 from cfsslpy.api.wire import ERROR_HEADERS, JSON_TYPE, describe_failure, envelope, error_envelope
 from cfsslpy.errors import ApiError as ApiError  # re-exported: the API modules import it from here
 from cfsslpy.errors import Error, log_value
-from cfsslpy.gojson import loads
+from cfsslpy.golang.json import loads
 
 log = logging.getLogger("cfsslpy.api")
 
@@ -101,7 +101,7 @@ def method_not_allowed(method: str, allowed: str) -> ApiError:
 
     The one spelling of a 405, for the endpoint wrapper and for bottle's own (the web UI's routes).
     """
-    from cfsslpy.certinfo.gostrconv import quote  # lazily: the certinfo package costs the OCSP app's start-up
+    from cfsslpy.golang.strconv import quote  # lazily: the certinfo package costs the OCSP app's start-up
 
     return ApiError(405, f"Method is not allowed:{quote(method)}", {"Allow": allowed})
 

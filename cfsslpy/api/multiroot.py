@@ -63,7 +63,7 @@ from cfsslpy.api.state import MAX_BODY, ApiState
 from cfsslpy.api.wire import describe_failure
 from cfsslpy.auth import AuthenticatedRequest, ReplayGuard
 from cfsslpy.errors import Error, log_value, logfmt
-from cfsslpy.gojson import JSONDecodeError, fold_keys
+from cfsslpy.golang.json import JSONDecodeError, fold_keys
 from cfsslpy.metrics import CONTENT_TYPE, Metrics
 from cfsslpy.multiroot import Authority, Root, requires_auth
 from cfsslpy.signer import certificate_pem

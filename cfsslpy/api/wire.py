@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from cfsslpy.errors import ApiError, CfsslError, PlainError, go_json_dumps
-from cfsslpy.gojson import JSONDecodeError
+from cfsslpy.golang.json import JSONDecodeError
 
 JSON_TYPE = "application/json"
 ERROR_TYPE = "text/plain; charset=utf-8"

@@ -118,7 +118,7 @@ def _parse_csr(data: bytes) -> Any:
 
 def _do_crl(sio: StepIO, environ: Mapping[str, str] | None) -> None:
     from cfsslpy.crl import crl_number, encode, generate_crl, parse_serial_list
-    from cfsslpy.gojson import parse_duration
+    from cfsslpy.golang.json import parse_duration
     from cfsslpy.pem import parse_certificate_pem
 
     now = dt.datetime.now(dt.timezone.utc)

@@ -197,7 +197,7 @@ def _check_params(step: Step, label: str) -> None:
             except ValueError:
                 raise plan_error(f"{label}: id {key_id!r} is not a non-empty hex string") from None
     if step.action == "crl":
-        from cfsslpy.gojson import parse_duration
+        from cfsslpy.golang.json import parse_duration
 
         expiry = step.params.setdefault("expiry", DEFAULT_CRL_EXPIRY)
         try:

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cfsslpy.errors import Category, CfsslError, Reason, policy_error
-from cfsslpy.gojson import JSONDecodeError, loads
 from cfsslpy.golang.decode import STRING, UnmarshalTypeError, decode, go_struct
+from cfsslpy.golang.json import JSONDecodeError, loads
 from cfsslpy.inputs import Stdin, read_input
 
 DRIVERS = ("sqlite3", "postgres")

@@ -18,7 +18,7 @@ from typing import Any
 from cfsslpy.certdb.records import ZERO_TIME, CertificateRecord, OCSPRecord
 from cfsslpy.certdb.sqlite import format_time
 from cfsslpy.errors import Category, CfsslError, Reason
-from cfsslpy.gojson import loads
+from cfsslpy.golang.json import loads
 
 CERT_COLUMNS = (
     "serial_number, authority_key_identifier, ca_label, status, reason, expiry, revoked_at, pem, "
@@ -120,7 +120,7 @@ def _json_or_none(value: Any) -> Any:
     if string in ("", "null"):
         return None
     try:
-        return loads(string)  # gojson's: depth-limited, like every JSON this package reads
+        return loads(string)  # golang.json's: depth-limited, like every JSON this package reads
     except ValueError:
         return string
 

@@ -16,7 +16,7 @@ identifiers and the whole CSR are read with a small DER walker that applies Go's
 
 The package, bottom up:
 
-* :mod:`~cfsslpy.certinfo.gostrconv`, :mod:`~cfsslpy.certinfo.gourl`: Go's ``strconv.Quote`` and ``url.Parse``;
+* Go's ``strconv.Quote`` and ``url.Parse`` come from :mod:`cfsslpy.golang` (``strconv``, ``url``);
 * :mod:`~cfsslpy.certinfo.der`: the DER walker, and Go's decoding of an ASN.1 value into ``interface{}``;
 * :mod:`~cfsslpy.certinfo.names`, :mod:`~cfsslpy.certinfo.algorithms`, :mod:`~cfsslpy.certinfo.extensions`:
   ``pkix.Name``, algorithm identifiers, ``pkix.Extension`` and subject alternative names as Go reads them;

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cfsslpy.certinfo.gostrconv import quote
+from cfsslpy.golang.strconv import quote
 from cfsslpy.x509util import b64
 
 

@@ -1,5 +1,5 @@
 """Certificate and CSR extensions as Go's ``crypto/x509`` reads them: ``pkix.Extension``, and the subject
-alternative names with Go's parsing (URIs through :mod:`cfsslpy.certinfo.gourl`) and printing of IPs."""
+alternative names with Go's parsing (URIs through :mod:`cfsslpy.golang.url`) and printing of IPs."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from cfsslpy.certinfo.der import (
     read_tlv,
     sequence,
 )
-from cfsslpy.certinfo.gostrconv import quote
-from cfsslpy.certinfo.gourl import URL, URLError
+from cfsslpy.golang.strconv import quote
+from cfsslpy.golang.url import URL, URLError
 
 
 def parse_extension(tlv: TLV) -> tuple[list[int], bool, bytes]:

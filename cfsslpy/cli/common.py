@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cfsslpy.cli.command import Options
 from cfsslpy.cli.context import IO
 from cfsslpy.errors import CfsslError, PlainError, UsageError
-from cfsslpy.gojson import JSONDecodeError, go_json_dumps, loads, type_error
+from cfsslpy.golang.json import JSONDecodeError, go_json_dumps, loads, type_error
 from cfsslpy.inputs import read_input
 from cfsslpy.keys import PrivateKey, encode_private_key
 

@@ -10,7 +10,7 @@ from cfsslpy.cli.common import no_more_args, require_ca
 from cfsslpy.cli.context import IO
 from cfsslpy.crl import crl_from_db, encode, load_crl_issuer
 from cfsslpy.errors import PlainError, UsageError
-from cfsslpy.gojson import parse_duration
+from cfsslpy.golang.json import parse_duration
 
 
 class CrlOptions(Options):

@@ -87,7 +87,7 @@ def _live_flags(opts: OcspserveOptions) -> list[tuple[str, str, str]] | None:
 
 def _cache_ttl(opts: OcspserveOptions) -> float:
     """-cache-ttl: a Go duration between 0 (sign every request) and 24h."""
-    from cfsslpy.gojson import parse_duration
+    from cfsslpy.golang.json import parse_duration
 
     try:
         nanoseconds = parse_duration(opts.cache_ttl)

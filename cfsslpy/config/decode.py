@@ -17,8 +17,8 @@ from cfsslpy.config.populate import AuthKey
 from cfsslpy.config.profile import AuthRemote, CAConstraint, CertificatePolicy, CSRWhitelist, PolicyQualifier, SigningProfile
 from cfsslpy.csr import NameConstraints
 from cfsslpy.errors import CfsslError, policy_error
-from cfsslpy.gojson import JSONDecodeError, loads, parse_time
 from cfsslpy.golang.decode import BOOL, GO_ZERO_TIME, STRING, STRINGS, GoStruct, GoType, Int, Map, Ptr, Slice, Text, Where, decode
+from cfsslpy.golang.json import JSONDecodeError, loads, parse_time
 
 
 def unmarshal_error(exc: JSONDecodeError) -> CfsslError:

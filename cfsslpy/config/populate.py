@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from cfsslpy.config.profile import SigningProfile
 from cfsslpy.errors import Category, CfsslError, Reason, log_value, policy_error
-from cfsslpy.gojson import parse_duration
+from cfsslpy.golang.json import parse_duration
 
 log = logging.getLogger("cfsslpy.config")  # one logger for the package, as when it was one module
 

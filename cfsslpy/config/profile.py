@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 
 from cfsslpy.csr import NameConstraints, path_len_constraint
-from cfsslpy.gojson import HOUR
+from cfsslpy.golang.json import HOUR
 
 log = logging.getLogger("cfsslpy.config")  # one logger for the package, as when it was one module
 

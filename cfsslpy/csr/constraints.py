@@ -10,8 +10,8 @@ from cryptography import x509
 
 from cfsslpy.csr.hosts import DNS_NAME
 from cfsslpy.csr.subject import csr_error
-from cfsslpy.gojson import JSONDecodeError, fold_keys
 from cfsslpy.golang.decode import BOOL, STRINGS, GoType, Where, decode, go_struct
+from cfsslpy.golang.json import JSONDecodeError, fold_keys
 
 
 class _Subtrees(GoType):

@@ -9,7 +9,7 @@ from cfsslpy.csr.constraints import name_constraints_from_extension
 from cfsslpy.csr.hosts import SANs
 from cfsslpy.csr.request import CAConfig, CertificateRequest, NameEntry
 from cfsslpy.csr.subject import Subject
-from cfsslpy.gojson import format_duration
+from cfsslpy.golang.json import format_duration
 from cfsslpy.keys import KeyRequest, is_dsa, key_description
 from cfsslpy.x509util import extension
 

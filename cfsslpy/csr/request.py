@@ -12,8 +12,8 @@ from cryptography.x509.oid import NameOID, ObjectIdentifier
 from cfsslpy.csr.constraints import NameConstraints
 from cfsslpy.csr.subject import OID_EMAIL_ADDRESS, Subject, parse_oid
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason
-from cfsslpy.gojson import JSONDecodeError, loads, parse_duration, type_error
 from cfsslpy.golang.decode import BOOL, STRING, STRINGS, GoStruct, GoType, Int, Map, Slice, Text, Where, decode, go_struct, struct_of
+from cfsslpy.golang.json import JSONDecodeError, loads, parse_duration, type_error
 from cfsslpy.keys import KeyRequest
 
 

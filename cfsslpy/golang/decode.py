@@ -17,7 +17,7 @@ the model attribute it fills::
 * ``null`` leaves a field as it is (the model's default, Go's zero value), except that a pointer
   (:class:`Ptr`) becomes nil (None); an absent key leaves every field as it is;
 * any other JSON type than the field's is Go's ``json: cannot unmarshal <kind> into Go struct field
-  <Struct>.<path> of type <type>`` (:func:`cfsslpy.gojson.type_error`), at the first such field in document
+  <Struct>.<path> of type <type>`` (:func:`cfsslpy.golang.json.type_error`), at the first such field in document
   order; a document of the wrong type is ``... into Go value of type <type>``.
 
 Go 1.20 and later name the field by its whole JSON path from the document root (``SigningProfile.signing.
@@ -36,7 +36,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
-from cfsslpy.gojson import JSONDecodeError, fold_keys, parse_time, type_error
+from cfsslpy.golang.json import JSONDecodeError, fold_keys, parse_time, type_error
 
 __all__ = [
     "BigInt",

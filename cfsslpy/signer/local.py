@@ -42,7 +42,7 @@ class LocalSigner:
         if self.issuer.cert is None:
             raise CfsslError(Category.PRIVATE_KEY, Reason.UNKNOWN)
         profile = self.policy.profile(profile_name)
-        from cfsslpy.gojson import format_duration
+        from cfsslpy.golang.json import format_duration
 
         expiry = profile.expiry_string or format_duration(profile.expiry)
         return SignerInfo(certificate=self.issuer.cert, usages=list(profile.usages), expiry=expiry)

@@ -9,7 +9,7 @@ from cryptography import x509
 
 from cfsslpy.config import SigningProfile
 from cfsslpy.errors import Category, CfsslError, Reason
-from cfsslpy.gojson import MINUTE
+from cfsslpy.golang.json import MINUTE
 from cfsslpy.signer.request import SignRequest
 from cfsslpy.x509util import rfc3339, utc
 

@@ -29,9 +29,7 @@ def test_certinfo_of_a_domain(make_state: StateFactory, client_for: Callable[...
     assert result == describe_certificate_pem(api_ca.cert.read_bytes())
 
 
-@pytest.mark.parametrize(
-    "domain", ["127.0.0.1", "localhost", "[::1]", "169.254.169.254:80", "[::ffff:127.0.0.1]", "0.0.0.0", "[fe80::1]"]
-)
+@pytest.mark.parametrize("domain", ["127.0.0.1", "localhost", "[::1]", "169.254.169.254:80", "[::ffff:127.0.0.1]", "0.0.0.0", "[fe80::1]"])
 def test_certinfo_does_not_dial_the_servers_own_host_by_default(client: Client, api_ca: CA, domain: str) -> None:
     with tls_server(api_ca.cert, api_ca.key) as port:
         target = domain if domain.endswith(":80") else f"{domain}:{port}"

@@ -161,10 +161,14 @@ def test_host_policy(api_ca: CA, address: str, allowed: str, host: str, ok: bool
 def test_a_foreign_host_cannot_generate_a_key(api_ca: CA) -> None:
     client = Client(guarded(api_ca, HostPolicy.for_bind("127.0.0.1")))
     try:
-        resp = client.post("newkey", {"request": {"CN": "x", "key": {"algo": "ecdsa", "size": 256}}}, headers={"Host": "rebind.evil.example:8888"})
+        resp = client.post(
+            "newkey", {"request": {"CN": "x", "key": {"algo": "ecdsa", "size": 256}}}, headers={"Host": "rebind.evil.example:8888"}
+        )
         resp.assert_error(403, 403)
         assert b"PRIVATE KEY" not in resp.body
-        client.post("newkey", {"request": {"CN": "x", "key": {"algo": "ecdsa", "size": 256}}}, headers={"Host": "127.0.0.1:8888"}).assert_ok()
+        client.post(
+            "newkey", {"request": {"CN": "x", "key": {"algo": "ecdsa", "size": 256}}}, headers={"Host": "127.0.0.1:8888"}
+        ).assert_ok()
     finally:
         client.app.metrics.close()
         client.app.close()

@@ -19,7 +19,7 @@ from cfsslpy.api.state import ApiState
 from cfsslpy.api.wire import ERROR_HEADERS, describe_failure, envelope, error_envelope
 from cfsslpy.api.worker import unavailable
 from cfsslpy.errors import ApiError, Category, CfsslError, Code, PlainError, Reason
-from cfsslpy.gojson import JSONDecodeError
+from cfsslpy.golang.json import JSONDecodeError
 
 API_DIR = pathlib.Path(cfsslpy.api.__file__).parent
 

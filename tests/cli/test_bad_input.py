@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from cfsslpy.cli.context import IO
 from cfsslpy.cli.main import main
-from cfsslpy.gojson import go_json_dumps
+from cfsslpy.golang.json import go_json_dumps
 from cfsslpy.inputs import Stdin
 from tests.conftest import RunCli
 

@@ -16,7 +16,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID, NameOID
 
-from cfsslpy.gojson import go_json_dumps
+from cfsslpy.golang.json import go_json_dumps
 from cfsslpy.keys import load_private_key, public_key_matches
 from tests.conftest import CA, Result, RunCli
 

@@ -75,7 +75,9 @@ def test_revoked(run_cli: RunCli, pki: dict[str, Path]) -> None:
     # no -reason: unspecified (cfssl refuses its own default "0" here), so no reason in the response
     resp = ocspsign(run_cli, pki, "-cert", str(pki["leaf"]), "-status", "revoked")
     assert resp.certificate_status == ocsp.OCSPCertStatus.REVOKED and resp.revocation_reason is None
-    assert resp.revocation_time_utc is not None and abs(resp.revocation_time_utc - dt.datetime.now(dt.timezone.utc)) < dt.timedelta(minutes=1)
+    assert resp.revocation_time_utc is not None and abs(resp.revocation_time_utc - dt.datetime.now(dt.timezone.utc)) < dt.timedelta(
+        minutes=1
+    )
     resp = ocspsign(run_cli, pki, "-cert", str(pki["leaf"]), "-status", "revoked", "-reason", "KeyCompromise", "-revoked-at", "2026-01-02")
     assert resp.revocation_reason == x509.ReasonFlags.key_compromise
     assert resp.revocation_time_utc == dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)

@@ -164,7 +164,12 @@ def certs(keys: dict[str, Any]) -> dict[str, bytes]:
         "ed25519": make_cert(keys["ed25519"], keys["ed25519"], x509.Name([rdn(A(NameOID.COMMON_NAME, "ed"))])),
         "rsa-pss": make_cert(keys["rsa"], keys["rsa"], x509.Name([]), rsa_padding=pss),
         "empty-subject-2051": make_cert(
-            keys["p384"], keys["rsa"], x509.Name([]), hash_alg=hashes.SHA512(), serial=1, not_after=dt.datetime(2051, 1, 1, tzinfo=dt.timezone.utc)
+            keys["p384"],
+            keys["rsa"],
+            x509.Name([]),
+            hash_alg=hashes.SHA512(),
+            serial=1,
+            not_after=dt.datetime(2051, 1, 1, tzinfo=dt.timezone.utc),
         ),
         "ecdsa-sha384": make_cert(keys["p256"], keys["p384"], x509.Name([rdn(A(NameOID.COMMON_NAME, "e384"))]), hash_alg=hashes.SHA384()),
         "dsa": DSA_CA_CERT,  # made by OpenSSL: cryptography 51 deprecates DSA keys

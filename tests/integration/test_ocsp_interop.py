@@ -142,9 +142,9 @@ def test_our_refresh_on_a_cfssl_2016_database(run_cli: RunCli, tmp_path: Path) -
         assert responses[serials[0]].certificate_status == ocsp.OCSPCertStatus.GOOD
         revoked = responses[serials[1]]
         assert revoked.certificate_status == ocsp.OCSPCertStatus.REVOKED and revoked.revocation_reason == x509.ReasonFlags.key_compromise
-        assert revoked.revocation_time_utc is not None and abs(revoked.revocation_time_utc - dt.datetime.now(dt.timezone.utc)) < dt.timedelta(
-            minutes=5
-        )
+        assert revoked.revocation_time_utc is not None and abs(
+            revoked.revocation_time_utc - dt.datetime.now(dt.timezone.utc)
+        ) < dt.timedelta(minutes=5)
         verify_signature(revoked, ca.cert)
     # stored under the certificates' real AKI, where a DB-backed responder looks them up
     with sqlite3.connect(db_path) as conn:

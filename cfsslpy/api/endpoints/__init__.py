@@ -20,8 +20,8 @@ from cfsslpy.api.state import ApiState
 from cfsslpy.auth import ReplayGuard
 from cfsslpy.certinfo import FetchPolicy
 from cfsslpy.config import Signing, SigningProfile
-from cfsslpy.gojson import JSONDecodeError
 from cfsslpy.golang.decode import RAW, STRING, Map, Where, decode
+from cfsslpy.golang.json import JSONDecodeError
 from cfsslpy.metrics import Metrics
 from cfsslpy.signer import NO_HOSTS_WARNING
 

@@ -34,8 +34,8 @@ from cfsslpy.api.endpoints import (
 from cfsslpy.api.endpoints.bundle import signed_bundle
 from cfsslpy.api.envelope import ApiError, ApiRequest, Reply
 from cfsslpy.csr import CertificateRequest, csr_pem, new_key_and_csr
-from cfsslpy.gojson import JSONDecodeError
 from cfsslpy.golang.decode import BOOL, RAW, STRING, Ptr, decode, go_struct
+from cfsslpy.golang.json import JSONDecodeError
 from cfsslpy.keys import encode_private_key
 from cfsslpy.signer import Signer, SignRequest, certificate_pem, issue
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from cfsslpy.api.endpoints import Registry, go_object, go_string
 from cfsslpy.api.envelope import ApiError, ApiRequest, Reply
-from cfsslpy.gojson import JSONDecodeError, fold_keys
+from cfsslpy.golang.json import JSONDecodeError, fold_keys
 from cfsslpy.signer import Signer
 
 

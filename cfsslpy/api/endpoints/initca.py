@@ -10,7 +10,7 @@ from __future__ import annotations
 from cfsslpy.api.endpoints import Registry, go_object
 from cfsslpy.api.envelope import ApiError, ApiRequest, Reply
 from cfsslpy.csr import CertificateRequest
-from cfsslpy.gojson import JSONDecodeError
+from cfsslpy.golang.json import JSONDecodeError
 from cfsslpy.initca import new_ca
 from cfsslpy.keys import encode_private_key
 from cfsslpy.signer import certificate_pem

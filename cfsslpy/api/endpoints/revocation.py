@@ -60,8 +60,8 @@ from cfsslpy.auth import AuthenticatedRequest
 from cfsslpy.certdb import STATUSES, CertDB, CertificateRecord, key_id_hex
 from cfsslpy.config import SigningProfile
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason, log_value
-from cfsslpy.gojson import JSONDecodeError, fold_keys, parse_date, parse_duration
 from cfsslpy.golang.decode import INT, RAW, STRING, STRINGS, TIME, decode, go_struct
+from cfsslpy.golang.json import JSONDecodeError, fold_keys, parse_date, parse_duration
 from cfsslpy.pem import parse_certificate_pem
 from cfsslpy.revocation import normalize_aki, parse_reason, parse_serial, reason_flag
 from cfsslpy.x509util import b64, issued_by

@@ -37,8 +37,8 @@ from cfsslpy.api.endpoints.bundle import signed_bundle
 from cfsslpy.api.envelope import ApiError, ApiRequest, Reply, decode_json
 from cfsslpy.auth import AuthenticatedRequest, timestamp_ad, verify_any
 from cfsslpy.config import SigningProfile
-from cfsslpy.gojson import SECOND, JSONDecodeError
 from cfsslpy.golang.decode import BOOL, STRING, STRINGS, BigInt, GoStruct, Ptr, decode, struct_of
+from cfsslpy.golang.json import SECOND, JSONDecodeError
 from cfsslpy.signer import Signer, SignRequest, SubjectOverride, certificate_pem
 
 log = logging.getLogger("cfsslpy.api")

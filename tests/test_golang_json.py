@@ -10,7 +10,7 @@ import datetime as dt
 
 import pytest
 
-from cfsslpy.gojson import (
+from cfsslpy.golang.json import (
     HOUR,
     MAX_DEPTH,
     MINUTE,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cfsslpy.certinfo.gostrconv import quote
+from cfsslpy.golang.strconv import quote
 
 
 class URLError(ValueError):

@@ -496,7 +496,7 @@ def parse_date(text: str) -> dt.datetime:
     """
     m = _DATE.fullmatch(text)
     if m is None:
-        raise ValueError(f"parsing time {text!r} as \"2006-01-02\"")
+        raise ValueError(f'parsing time {text!r} as "2006-01-02"')
     year, month, day = (int(part) for part in m.groups())
     return dt.datetime(year, month, day, tzinfo=dt.timezone.utc)  # ValueError for a day that does not exist
 
