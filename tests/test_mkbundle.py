@@ -30,7 +30,7 @@ from cfsslpy.cli.mkbundle import ProgressLine, run_mkbundle
 from cfsslpy.crl import RevokedEntry, generate_crl
 from cfsslpy.errors import PlainError
 from cfsslpy.inputs import Stdin
-from cfsslpy.mkbundle import DropReason, build, mkbundle
+from cfsslpy.mkbundle import BuildOptions, DropReason, build, mkbundle
 from cfsslpy.ocsp import OCSPSigner, OCSPSignRequest
 
 NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -227,7 +227,7 @@ def cn(cert: x509.Certificate) -> str:
 
 def test_bundle_keeps_valid_unrevoked_and_says_why_others_go(pki: Pki, tmp_path: Path) -> None:
     out = tmp_path / "bundle.crt"
-    result = mkbundle([str(layout(pki, tmp_path / "in"))], str(out), workers=3, timeout=2)
+    result = mkbundle([str(layout(pki, tmp_path / "in"))], str(out), BuildOptions(workers=3, timeout=2))
     assert sorted(cn(x509.load_der_x509_certificate(d)) for d in bundle_ders(out)) == sorted(pki.kept)
     reasons = {cn(d.found.cert): d.reason for d in result.dropped if d.reason is not DropReason.DUPLICATE}
     assert reasons == {name: reason for name, (_, reason) in pki.dropped.items()}
@@ -246,7 +246,7 @@ def test_output_is_sorted_and_identical_whatever_the_input_order(pki: Pki, tmp_p
     outputs = []
     for seed in (1, 2, 3):
         out = tmp_path / f"b{seed}.crt"
-        mkbundle([str(layout(pki, tmp_path / f"in{seed}", seed))], str(out), workers=seed)
+        mkbundle([str(layout(pki, tmp_path / f"in{seed}", seed))], str(out), BuildOptions(workers=seed))
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1] == outputs[2]
     certs = x509.load_pem_x509_certificates(outputs[0])

@@ -40,9 +40,11 @@ import contextlib
 import logging
 import mmap
 import os
+import shutil
 import signal
 import socket
 import ssl
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -64,6 +66,7 @@ __all__ = [
     "listen_url",
     "loop_error",
     "require_client_cn",
+    "runtime_dir",
     "serve",
     "tls_context",
     "worker_count",
@@ -107,6 +110,20 @@ def bind(host: str, port: int, backlog: int = 1024) -> socket.socket:
         raise PlainError(f"listen tcp {where}: bind: {reason(exc)}") from None
     sock.set_inheritable(False)
     return sock
+
+
+@contextlib.contextmanager
+def runtime_dir(workers: int, prefix: str) -> Iterator[str | None]:
+    """A private directory (0700) that the worker processes of one run share (metrics, replay guards, ...),
+    removed afterwards; None for a single process, which keeps such state in memory."""
+    if workers == 1:
+        yield None
+        return
+    path = tempfile.mkdtemp(prefix=prefix)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def listen_url(sock: socket.socket, tls: bool) -> str:

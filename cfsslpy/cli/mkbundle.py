@@ -20,7 +20,7 @@ from cfsslpy.cli.flags import FLAGS
 from cfsslpy.cli.goflag import Flag, print_defaults
 from cfsslpy.cli.runner import run_command
 from cfsslpy.errors import UsageError
-from cfsslpy.mkbundle import DEFAULT_BUNDLE, DEFAULT_WORKERS, BundleResult, NothingUsable, mkbundle
+from cfsslpy.mkbundle import DEFAULT_BUNDLE, DEFAULT_WORKERS, BuildOptions, BundleResult, NothingUsable, mkbundle
 
 # cfssl-mkbundle's own flag set (threads for the CRL and OCSP checks: -nw); -loglevel is cfssl's
 FLAGSET: dict[str, Flag] = {
@@ -130,7 +130,7 @@ def run(opts: MkbundleOptions, paths: list[str], io: IO) -> int:
     progress = ProgressLine(io.stderr)
     logger = logging.getLogger("cfsslpy.cli.mkbundle")
     try:
-        result = mkbundle(paths, opts.f, workers=opts.nw, progress=progress)
+        result = mkbundle(paths, opts.f, BuildOptions(workers=opts.nw, progress=progress))
     except NothingUsable as exc:
         progress.finish()
         report(exc.result, logger, wrote=False)  # why nothing was usable, before the runner prints the error

@@ -18,9 +18,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -108,10 +105,10 @@ def run(opts: MultirootOptions, io: IO) -> int:
     :class:`PlainError` (a :class:`~cfsslpy.multiroot.RootsError` naming the file, line, root and key) for
     the roots."""
     plan = _plan(opts)  # 1. flags, nothing read
-    from cfsslpy.api.server import tls_context
+    from cfsslpy.api.server import runtime_dir, tls_context
 
     context = tls_context(plan.tls) if plan.tls is not None else None  # 2. TLS files, then every root
-    with _runtime_dir(plan.workers) as runtime:
+    with runtime_dir(plan.workers, "cfsslpy-multirootca-") as runtime:
         authority = _authority(opts, runtime)
         try:
             return _serve(authority, plan, context, runtime)  # 3. bind and serve
@@ -211,19 +208,6 @@ def _serve(authority: Authority, plan: _Plan, context: ssl.SSLContext | None, ru
     finally:
         with contextlib.suppress(Exception):
             app.metrics.close()
-
-
-@contextlib.contextmanager
-def _runtime_dir(workers: int) -> Iterator[str | None]:
-    """A private directory (0700) the worker processes share (metrics, replay guards), removed afterwards."""
-    if workers == 1:
-        yield None
-        return
-    path = tempfile.mkdtemp(prefix="cfsslpy-multirootca-")
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _run(opts: MultirootOptions, args: list[str], io: IO) -> int:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -87,12 +84,12 @@ class _Plan:
 
 def run(opts: ServeOptions, args: list[str], io: IO) -> int:
     plan = _plan(opts, args)  # 1. flags and their conflicts; nothing read yet
-    from cfsslpy.api.server import tls_context
+    from cfsslpy.api.server import runtime_dir, tls_context
 
     # 2. the inputs: the TLS files first (a typo there should not wait for a CA to be created), then the CA
     context = tls_context(plan.tls) if plan.tls is not None else None
     inputs = _inputs(opts, io, plan)
-    with _runtime_dir(plan.workers) as runtime:  # 3. the app, then serve it
+    with runtime_dir(plan.workers, "cfsslpy-serve-") as runtime:  # 3. the app, then serve it
         return _serve(opts, plan, context, inputs, runtime)
 
 
@@ -438,19 +435,6 @@ def _replay_db(datadir: str, runtime: str | None) -> str | None:
     if runtime:
         return os.path.join(runtime, "authsign-replay.db")
     return None
-
-
-@contextlib.contextmanager
-def _runtime_dir(workers: int) -> Iterator[str | None]:
-    """A private directory (0700) the worker processes share for this run, removed afterwards; None for one."""
-    if workers == 1:
-        yield None
-        return
-    path = tempfile.mkdtemp(prefix="cfsslpy-serve-")
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 COMMAND = Command(

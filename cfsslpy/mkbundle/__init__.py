@@ -48,6 +48,7 @@ from cfsslpy.mkbundle.fetching import Unreachable as Unreachable
 from cfsslpy.mkbundle.fetching import http_fetch as http_fetch
 from cfsslpy.mkbundle.operation import DEFAULT_BUNDLE as DEFAULT_BUNDLE
 from cfsslpy.mkbundle.operation import DEFAULT_WORKERS as DEFAULT_WORKERS
+from cfsslpy.mkbundle.operation import BuildOptions as BuildOptions
 from cfsslpy.mkbundle.operation import Progress as Progress
 from cfsslpy.mkbundle.operation import build as build
 from cfsslpy.mkbundle.operation import mkbundle as mkbundle

@@ -8,6 +8,7 @@ import threading
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from cryptography.utils import CryptographyDeprecationWarning
 
@@ -34,38 +35,37 @@ def _sort_key(found: Found) -> bytes:
     return hashlib.sha256(found.der).digest()
 
 
-def build(
-    paths: Sequence[str],
-    *,
-    workers: int = DEFAULT_WORKERS,
-    timeout: float = FETCH_TIMEOUT,
-    now: dt.datetime | None = None,
-    fetch: Fetch = http_fetch,
-    progress: Progress | None = None,
-) -> BundleResult:
-    """Read, filter and sort the certificates under ``paths`` (see the module docstring for the rules).
+@dataclass(frozen=True)
+class BuildOptions:
+    """How :func:`build` works: ``workers`` threads run the network checks, each fetch bounded by ``timeout``
+    seconds through ``fetch``; ``now`` is the time validity is judged at (default: now); ``progress(done,
+    total)`` is called (from those threads) as certificates with revocation information are checked."""
 
-    ``workers`` threads run the network checks; ``progress(done, total)`` is called (from those threads) as
-    certificates with revocation information are checked.
-    """
-    if workers < 1:
-        raise PlainError(f"the number of workers must be at least 1, not {workers}")
+    workers: int = DEFAULT_WORKERS
+    timeout: float = FETCH_TIMEOUT
+    now: dt.datetime | None = None
+    fetch: Fetch = http_fetch
+    progress: Progress | None = None
+
+
+def build(paths: Sequence[str], options: BuildOptions = BuildOptions()) -> BundleResult:
+    """Read, filter and sort the certificates under ``paths`` (see the module docstring for the rules)."""
+    if options.workers < 1:
+        raise PlainError(f"the number of workers must be at least 1, not {options.workers}")
     with warnings.catch_warnings():
         # negative serial numbers (old roots) parse with a deprecation warning; Go accepted them too
         warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-        return _build(paths, workers, timeout, now, fetch, progress)
+        return _build(paths, options)
 
 
-def _build(
-    paths: Sequence[str], workers: int, timeout: float, now: dt.datetime | None, fetch: Fetch, progress: Progress | None
-) -> BundleResult:
+def _build(paths: Sequence[str], options: BuildOptions) -> BundleResult:
     result = BundleResult()
     found, result.files = read_all(paths, result.problems)
-    seen, candidates = _screen(found, utc(now or dt.datetime.now(dt.timezone.utc)), result)
+    seen, candidates = _screen(found, utc(options.now or dt.datetime.now(dt.timezone.utc)), result)
     online = _needing_network(candidates, result)
     if online:
-        checker = Checker([f.cert for f in seen.values()], fetch, timeout)
-        _check_online(online, checker, workers, result, progress)
+        checker = Checker([f.cert for f in seen.values()], options.fetch, options.timeout)
+        _check_online(online, checker, options.workers, result, options.progress)
     result.kept.sort(key=_sort_key)
     result.dropped.sort(key=lambda d: (d.found.source.path, d.found.source.block))
     result.unverified.sort(key=lambda u: (u.found.source.path, u.found.source.block))
@@ -145,22 +145,13 @@ def _check_online(online: list[Found], checker: Checker, workers: int, result: B
             result.skipped.append((item, note))
 
 
-def mkbundle(
-    paths: Sequence[str],
-    output: str = DEFAULT_BUNDLE,
-    *,
-    workers: int = DEFAULT_WORKERS,
-    timeout: float = FETCH_TIMEOUT,
-    now: dt.datetime | None = None,
-    fetch: Fetch = http_fetch,
-    progress: Progress | None = None,
-) -> BundleResult:
+def mkbundle(paths: Sequence[str], output: str = DEFAULT_BUNDLE, options: BuildOptions = BuildOptions()) -> BundleResult:
     """:func:`build`, then write the bundle to ``output`` atomically (mode 0644); returns the result.
 
     When no certificate is left to write, :class:`NothingUsable` is raised and ``output`` is left as it was
     (cfssl writes an empty bundle and exits 0, which silently empties a trust store).
     """
-    result = build(paths, workers=workers, timeout=timeout, now=now, fetch=fetch, progress=progress)
+    result = build(paths, options)
     if not result.kept:
         raise NothingUsable(result, output)
     try:
