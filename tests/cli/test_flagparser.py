@@ -167,7 +167,7 @@ def commands() -> list[Command[Any]]:
 @pytest.mark.parametrize("command", commands(), ids=lambda command: command.name)
 def test_options_hold_exactly_the_declared_flags(command: Command[Any]) -> None:
     options = command.options
-    declared = {name.replace("-", "_") for name in options.flag_names}
+    declared = set(options.flag_attrs.values())
     assert options.flag_names and set(options.flag_names) <= set(options.flagset) or command.name == "print-defaults"
     every = {name: flag.default for name, flag in options.flagset.items()}
     opts = options.from_values(every)
@@ -175,10 +175,10 @@ def test_options_hold_exactly_the_declared_flags(command: Command[Any]) -> None:
     assert opts.given == set(options.flagset)
     for name in set(options.flagset) - set(options.flag_names):
         with pytest.raises(AttributeError):
-            getattr(opts, name.replace("-", "_"))
+            getattr(opts, options.flagset[name].attribute)
     defaults = options()
     for name in options.flag_names:
-        assert getattr(defaults, name.replace("-", "_")) == options.flagset[name].default
+        assert getattr(defaults, options.flag_attrs[name]) == options.flagset[name].default
     assert defaults.given == frozenset()
     assert command.flags == list(options.flag_names)
 

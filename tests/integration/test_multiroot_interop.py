@@ -265,9 +265,10 @@ def test_softhsm_roots_under_two_workers_and_eight_clients(tmp_path: Path, softh
             t.join(300)
         server.wait_for(re.compile(r"reloaded .*roots\.conf"), 60)
         after = [_authsign(url, label, key) for label, key in plan]
+        log = server.log
     assert len(results) == 48
     for label, status, doc in [*results, *((lbl, s, d) for (lbl, _k), (s, d) in zip(plan, after, strict=True))]:
-        assert status == 200, (label, doc)
+        assert status == 200, (label, doc, log[-4000:])
         issued_by(doc["result"]["certificate"], tmp_path / label / "ca.pem")
 
 
