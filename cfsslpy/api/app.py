@@ -21,6 +21,9 @@ health     GET    always
 /metrics   GET    always (ours: Prometheus text, the totals of every worker process)
 ========== ====== ===================================================================
 
+The web console's read-only endpoints (ours, under ``/api/v1/cfsslpy/``: ``capabilities``, ``profiles``, ``parse``, ``certificates``,
+``certificate``, ``crlinfo``, ``ocspstatus``) are always registered; see :mod:`cfsslpy.api.endpoints.console`.
+
 Every response to an API path is cfssl's envelope (:mod:`cfsslpy.api.envelope`), and so are unknown paths
 (404) and wrong methods (405) — cfssl answers an unknown path with Go's plain-text ``404 page not found``.
 The web UI (``/``, ``/static/...``) is :mod:`cfsslpy.api.static`.
@@ -39,7 +42,7 @@ from typing import Any
 
 import bottle
 
-from cfsslpy.api.endpoints import Registry, bundle, certinfo, generator, health, info, initca, metrics, revocation, sign
+from cfsslpy.api.endpoints import Registry, bundle, certinfo, console, generator, health, info, initca, metrics, revocation, sign
 from cfsslpy.api.envelope import ERROR_CODE_KEY, ApiError, error_response, method_not_allowed
 from cfsslpy.api.guard import HostPolicy, check_origin
 from cfsslpy.api.state import ApiState
@@ -53,7 +56,7 @@ log = logging.getLogger("cfsslpy.api")
 access_log = logging.getLogger("cfsslpy.api.access")
 
 # Endpoint modules in registration order.
-_GROUPS = (sign, info, generator, initca, certinfo, bundle, revocation, health, metrics)
+_GROUPS = (sign, info, generator, initca, certinfo, bundle, revocation, health, metrics, console)
 # Routes of the web UI (cfsslpy.api.static names them ui_*), counted under one metrics label.
 _UI_ROUTE_PREFIX = "ui_"
 

@@ -32,7 +32,8 @@ The package, by job: :mod:`~cfsslpy.certdb.dbconfig` (the ``-db-config`` documen
 :mod:`~cfsslpy.certdb.dialect` (how values are written and read back in each SQL dialect),
 :mod:`~cfsslpy.certdb.sqlite` (SQLite specifics), :mod:`~cfsslpy.certdb.connection` (one connection per
 process, transactions, driver errors), :mod:`~cfsslpy.certdb.db` (:class:`CertDB` and its queries) and
-:mod:`~cfsslpy.certdb.recording` (recording from the signer).
+:mod:`~cfsslpy.certdb.recording` (recording from the signer), :mod:`~cfsslpy.certdb.queries` (the web
+console's read-only searches).
 """
 
 from __future__ import annotations
@@ -40,15 +41,21 @@ from __future__ import annotations
 from cfsslpy.certdb.db import CertDB, open_db
 from cfsslpy.certdb.dbconfig import DRIVERS, DBConfig
 from cfsslpy.certdb.dialect import parse_time
+from cfsslpy.certdb.queries import EXPIRING_SOON, MAX_PAGE_SIZE, MAX_SEARCH, CertificatePage, CertificateQuery
 from cfsslpy.certdb.recording import recorder
 from cfsslpy.certdb.records import STATUSES, ZERO_TIME, CertificateRecord, OCSPRecord, key_id_hex, with_aki
 from cfsslpy.certdb.sqlite import format_time
 
 __all__ = [
     "DRIVERS",
+    "EXPIRING_SOON",
+    "MAX_PAGE_SIZE",
+    "MAX_SEARCH",
     "STATUSES",
     "ZERO_TIME",
     "CertDB",
+    "CertificatePage",
+    "CertificateQuery",
     "CertificateRecord",
     "DBConfig",
     "OCSPRecord",

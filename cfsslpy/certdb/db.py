@@ -16,6 +16,7 @@ from typing import Any
 from cfsslpy.certdb.connection import Connection, Execute, is_duplicate
 from cfsslpy.certdb.dbconfig import DBConfig
 from cfsslpy.certdb.dialect import CERT_COLUMNS, OCSP_COLUMNS, cert_row, ocsp_row, text
+from cfsslpy.certdb.queries import CertificatePage, CertificateQuery, order, where
 from cfsslpy.certdb.records import STATUSES, CertificateRecord, OCSPRecord, key_id_hex, record_aki
 from cfsslpy.errors import Category, CfsslError, Reason
 from cfsslpy.inputs import Stdin
@@ -120,6 +121,23 @@ class CertDB:
         if aki is not None:
             records = [r for r in records if record_aki(r) == aki]
         return records
+
+    def search_certificates(self, query: CertificateQuery, *, now: dt.datetime | None = None) -> CertificatePage:
+        """One page of the rows matching ``query`` (read-only; the web console's list), and their total."""
+        current = now or dt.datetime.now(dt.timezone.utc)
+        clause, params = where(self.dialect, query, current)
+        total = self._connection.read(f"SELECT COUNT(*) FROM certificates{clause}", params)
+        offset = (query.page - 1) * query.page_size
+        rows = self._connection.read(
+            f"SELECT {CERT_COLUMNS} FROM certificates{clause}{order(self.dialect, query)} LIMIT ? OFFSET ?",
+            [*params, query.page_size, offset],
+        )
+        return CertificatePage([cert_row(r) for r in rows], int(total[0][0]), query.page, query.page_size)
+
+    def last_crl_number(self, aki: str) -> int | None:
+        """The last CRL number handed out for the issuer ``aki`` (read-only), None when none was."""
+        rows = self._connection.read("SELECT crl_number FROM cfsslpy_crl_numbers WHERE authority_key_identifier = ?", (aki,))
+        return int(text(rows[0][0])) if rows else None
 
     def revoke(self, serial: str, aki: str, reason: int, *, now: dt.datetime | None = None) -> CertificateRecord:
         """Mark (serial, aki) revoked at ``now`` with ``reason``; 11200 when no such certificate is recorded.

@@ -41,9 +41,11 @@ class Dialect:
 
     def after(self, column: str) -> str:
         """SQL: ``column`` is strictly after the bound time (SQLite normalises any stored layout first)."""
-        if self.name == "sqlite3":
-            return f"datetime({column}) > ?"
-        return f"{column} > ?"
+        return f"{self.time_column(column)} > ?"
+
+    def time_column(self, column: str) -> str:
+        """SQL: ``column`` as a value that compares and sorts as a time (SQLite normalises any stored layout)."""
+        return f"datetime({column})" if self.name == "sqlite3" else column
 
     def time_param(self, when: dt.datetime) -> Any:
         """``when`` bound for comparison with :meth:`after`."""
