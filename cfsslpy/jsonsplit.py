@@ -239,6 +239,10 @@ def _is_int64(literal: str) -> bool:
     return -(2**63) <= int(literal) < 2**63
 
 
+# the keys of bare output (cfssl gencert, sign, ... print these without an API envelope)
+_BARE_KEYS = ("cert", "certificate", "key", "private_key", "csr", "certificate_request", "bundle", "ocspResponse")
+
+
 def _unwrap_envelope(tree: Any) -> dict[str, Any]:
     """Decode an API envelope like cfssljson's ``Response`` struct and return its ``result``."""
     if tree is not None and not isinstance(tree, _Obj):
@@ -267,7 +271,12 @@ def _unwrap_envelope(tree: Any) -> dict[str, Any]:
         raise _parse_fail(errs.first)
     if not success:
         # cfssljson's error struct reads the key "int", not "code", so codes are never shown.
-        raise RequestFailed(errors)
+        failed = RequestFailed(errors)
+        keys = [key for key, _ in tree or ()]
+        bare_keys = [key for key in _BARE_KEYS if key in keys]
+        if bare_keys and not {"success", "result", "errors"} & set(keys):
+            failed.hint = f'the input is not an API response (no "success") but bare output ({", ".join(bare_keys)}): add -bare'
+        raise failed
     return result.as_map() if result is not None else {}
 
 

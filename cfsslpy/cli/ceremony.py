@@ -108,6 +108,7 @@ COMMAND = Command(
     options=CeremonyOptions,
     example="cfsslpy ceremony -dry-run root-ceremony.json && cfsslpy ceremony root-ceremony.json",
     run=run,
+    flags_anywhere=True,
     description="Run the steps of PLAN.json in order (generate-key, generate-csr, self-sign, sign, ocsp-responder,\n"
     "crl; keys are files or pkcs11: URIs; paths are relative to the plan). The whole plan is checked first:\n"
     "no output may exist already. Each step is shown and confirmed on the terminal (-yes: no questions; without\n"

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from cfsslpy.cli.context import IO
 from cfsslpy.cli.flags import FLAGS
 from cfsslpy.cli.goflag import Flag
+from cfsslpy.errors import PlainError
 
 _KINDS = {"str": str, "bool": bool, "int": int}
 _O = TypeVar("_O", bound="Options")
@@ -90,12 +91,19 @@ class Options:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
 
+class ArgumentError(PlainError):
+    """A complaint about a command's positional arguments, in cfssl's words: plain text and exit status 1, as
+    cfssl; the CLI follows it with the command's usage line (cfssl says "please refer to the usage" and shows none).
+    """
+
+
 @dataclass(frozen=True)
 class Command(Generic[_O]):
     """One program of the CLI: its name, the options it reads, its handler and its ``-h``.
 
     ``help`` replaces the ``-h`` built from the other fields (cfssljson and mkbundle print Go's layout); it
-    is given the program's name as invoked.
+    is given the program's name as invoked. ``flags_anywhere``: the command parses flags after its
+    subcommand and arguments itself (token, ceremony), so a flag there is no mistake.
     """
 
     name: str
@@ -106,6 +114,7 @@ class Command(Generic[_O]):
     run: Callable[[_O, list[str], IO], int]
     description: str = ""
     help: Callable[[str], str] | None = None
+    flags_anywhere: bool = False
 
     @property
     def flags(self) -> list[str]:

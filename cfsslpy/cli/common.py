@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from cfsslpy.cli.command import Options
+from cfsslpy.cli.command import ArgumentError, Options
 from cfsslpy.cli.context import IO
 from cfsslpy.errors import CfsslError, PlainError, UsageError
 from cfsslpy.golang.json import JSONDecodeError, go_json_dumps, loads, type_error
@@ -199,7 +199,7 @@ def split_hosts(hostname: str) -> list[str] | None:
 
 def pop_arg(args: list[str]) -> tuple[str, list[str]]:
     if not args:
-        raise PlainError("not enough arguments are supplied --- please refer to the usage")
+        raise ArgumentError("not enough arguments are supplied --- please refer to the usage")
     return args[0], args[1:]
 
 
@@ -211,7 +211,7 @@ NO_ARGUMENTS = "argument is provided but not defined; please refer to the usage 
 def no_more_args(args: list[str], message: str = TOO_MANY) -> None:
     """cfssl 2016 ignored extra positional arguments; newest cfssl (and we) reject them, in its words."""
     if args:
-        raise PlainError(message)
+        raise ArgumentError(message)
 
 
 def pem_text(obj: x509.Certificate | x509.CertificateSigningRequest) -> str:

@@ -51,7 +51,8 @@ def run(opts: JsonSplitOptions, args: list[str], io: IO) -> int:
         return 0
     if len(args) > 1:
         # cfssljson ignores these, so `cfssljson -bare ca -f x.json` silently reads stdin.
-        raise UsageError(f"unexpected arguments after BASENAME {args[0]!r}: {' '.join(args[1:])} (flags go before BASENAME)")
+        # a flag among them gets the runner's hint: move it before BASENAME
+        raise UsageError(f"unexpected arguments after BASENAME {args[0]!r}: {' '.join(args[1:])}")
     if args and args[0] == "":
         raise UsageError("BASENAME must not be empty")
     data = read_source(opts.f, io.stdin)

@@ -21,7 +21,6 @@ from typing import Any
 
 from cfsslpy.cli.command import Command
 from cfsslpy.cli.context import IO
-from cfsslpy.cli.flags import FLAGS
 from cfsslpy.cli.goflag import HelpRequested, parse
 from cfsslpy.cli.progs import PROGRAMS, program_name
 from cfsslpy.cli.runner import ExitStatus as ExitStatus  # re-exported: the exit statuses live with the runner
@@ -71,13 +70,19 @@ def load_command(name: str) -> Command[Any] | None:
 
 
 def usage_text() -> str:
-    """cfssl's top-level usage (commands in a fixed order here; cfssl's come in Go map order)."""
-    lines = ["Usage:", "Available commands:"]
-    for name in COMMANDS:
-        lines.append(f"\t{name}")
-    lines.append("Top-level flags:")
-    for name, flag in FLAGS.items():
-        lines.append(f"  -{name}\n    \t{flag.help}")
+    """The top-level usage: each command with its one-line summary (commands in a fixed order here; cfssl's
+    come in Go map order), and the flags that mean something before a command (only ``-h``: cfssl's top
+    level defines no flag; each command's flags go after its name)."""
+    commands = [(name, command.summary) for name in COMMANDS if (command := load_command(name)) is not None]
+    width = max(len(name) for name, _ in commands) + 2
+    lines = ["Usage:", "  cfsslpy COMMAND [-flag value ...] [ARGUMENTS]", "Available commands:"]
+    lines += [f"  {name:<{width}}{summary}" for name, summary in commands]
+    lines += [
+        "Top-level flags:",
+        f"  {'-h, -help':<{width}}print this list",
+        "Each command's flags go after its name and before its arguments; -loglevel N (0 debug .. 5 fatal)",
+        "applies to every command. 'cfsslpy help COMMAND' (or 'cfsslpy COMMAND -h') shows a command's usage and flags.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -99,7 +104,9 @@ def _cfssl(words: list[str], io: IO) -> int:
         raise PlainError("No command is given.\n" + usage_text().rstrip("\n"))
     name, rest = words[0], words[1:]
     if name == "help":  # not in cfssl, which says "Command help is not defined."
-        raise HelpRequested()
+        if not rest:
+            raise HelpRequested()
+        name, rest = rest[0], ["-h"]  # help CMD is CMD -h: the same text, stream and status
     return _run_named(name, rest, io, f"cfsslpy {name}")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cfsslpy.cli.command import Command, Options
+from cfsslpy.cli.command import ArgumentError, Command, Options
 from cfsslpy.cli.common import pop_arg
 from cfsslpy.cli.context import IO
 from cfsslpy.errors import PlainError
@@ -17,7 +17,11 @@ class NoFlags(Options):
 
 
 def run(opts: NoFlags, args: list[str], io: IO) -> int:
-    name, _ = pop_arg(args)  # cfssl ignores any further argument
+    try:
+        name, _ = pop_arg(args)  # cfssl ignores any further argument
+    except ArgumentError as exc:
+        exc.hint = "default configurations are available for: " + ", ".join(TEMPLATES) + " ('list' lists them)"
+        raise
     if name == "list":
         io.out(LIST)
         return 0

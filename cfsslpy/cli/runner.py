@@ -10,10 +10,10 @@ from __future__ import annotations
 import enum
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from cfsslpy.cli.command import Command
+from cfsslpy.cli.command import ArgumentError, Command
 from cfsslpy.cli.context import IO
 from cfsslpy.cli.flags import FLAGS, help_parser
 from cfsslpy.cli.goflag import HelpRequested, parse
@@ -39,10 +39,30 @@ def command_help(command: Command[Any], prog: str) -> str:
     return help_parser(prog, description, command.usage, flags, command.example, cfssl=flagset is FLAGS).format_help()
 
 
+def usage_line(command: Command[Any], prog: str) -> str:
+    """The command's usage line(s), shown after an argument error, and where its flags are listed."""
+    lines = command.usage.splitlines()
+    return f"usage: {lines[0]}\n" + "".join(f"{line}\n" for line in lines[1:]) + f"(run '{prog} -h' for its flags)\n"
+
+
+def stray_flags(args: list[str], flagset: Mapping[str, Any]) -> list[str]:
+    """The flags given after the first positional argument, where Go's parser no longer reads flags."""
+    stray = []
+    for arg in args[1:]:
+        if arg == "--":
+            break
+        name = arg.lstrip("-").partition("=")[0]
+        if arg.startswith("-") and (name in flagset or name in ("h", "help")):
+            stray.append("-" + name)
+    return stray
+
+
 def run_command(command: Command[Any], argv: list[str], io: IO, prog: str) -> int:
     """Parse ``argv`` with the command's flag set, bind its options, then run it under ``-loglevel``.
 
     In cfssl's flag set every flag is accepted by every command: one the command does not read gets a WARNING.
+    A flag after the arguments is read as an argument (Go stops at the first one): when the command then
+    fails, the error's hint says to move it.
     """
 
     def invoke() -> int:
@@ -52,18 +72,27 @@ def run_command(command: Command[Any], argv: list[str], io: IO, prog: str) -> in
             log = logging.getLogger("cfsslpy.cli")
             for name in sorted(set(values) - set(command.options.flag_names) - {"loglevel"}):
                 log.warning("flag -%s has no effect on %s", name, command.name)
-            return command.run(opts, args, io)
+            try:
+                return command.run(opts, args, io)
+            except Error as exc:
+                stray = [] if command.flags_anywhere else stray_flags(args, command.options.flagset)
+                if stray and not exc.hint:
+                    exc.hint = f"flags must come before arguments: move {', '.join(stray)} before {args[0]}"
+                raise
 
-    return guard(invoke, io, lambda: command_help(command, prog))
+    return guard(invoke, io, lambda: command_help(command, prog), lambda: usage_line(command, prog))
 
 
-def guard(run: Callable[[], int], io: IO, usage: Callable[[], str] = str) -> int:
-    """The one place exceptions become output and exit statuses (:class:`ExitStatus`); ``usage`` follows a usage error."""
+def guard(run: Callable[[], int], io: IO, usage: Callable[[], str] = str, brief: Callable[[], str] = str) -> int:
+    """The one place exceptions become output and exit statuses (:class:`ExitStatus`); ``usage`` follows a
+    usage error, ``brief`` (the usage line) an argument error."""
     try:
         return int(run())
     except HelpRequested:
         io.err(usage())
         return ExitStatus.SUCCESS
+    except ArgumentError as exc:
+        io.err(_lines(exc.message, exc) + brief())
     except CfsslError as exc:
         io.err(_lines(exc.to_json(), exc))
     except PlainError as exc:

@@ -8,7 +8,10 @@ from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.common import no_more_args, pop_arg, print_json
 from cfsslpy.cli.context import IO
 from cfsslpy.cli.goflag import HelpRequested, parse
-from cfsslpy.errors import UsageError
+from cfsslpy.errors import CfsslError, UsageError
+
+MODULE_ENV = "CFSSLPY_PKCS11_MODULE"  # cfsslpy.pkcs11.library.MODULE_ENV (not imported: it loads the PKCS#11 layer)
+EXAMPLE_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 
 SUBCOMMANDS = ("list", "objects", "generate", "pubkey")
 _DEFAULT_SIZES = {"ecdsa": 256, "rsa": 2048, "ed25519": 0}
@@ -47,6 +50,19 @@ def interleaved(opts: OptionsT, args: list[str]) -> tuple[OptionsT, list[str]]:
 
 
 def run(opts: TokenOptions, args: list[str], io: IO) -> int:
+    try:
+        return _run(opts, args, io)
+    except CfsslError as exc:
+        if exc.message.startswith("no PKCS#11 module") and not exc.hint:
+            exc.hint = (
+                f"pass the module's path with -module (token list -module {EXAMPLE_MODULE}) or set {MODULE_ENV}"
+                if args and args[0] == "list"
+                else f"add the module's path to the URI (pkcs11:token=...?module-path={EXAMPLE_MODULE}), or set {MODULE_ENV}"
+            )
+        raise
+
+
+def _run(opts: TokenOptions, args: list[str], io: IO) -> int:
     # bind and validate: the subcommand, its one argument and its flags; nothing touched yet
     opts, args = interleaved(opts, args)
     if not args:
@@ -111,6 +127,7 @@ COMMAND = Command(
     example="cfsslpy token generate 'pkcs11:token=CA;object=root?module-path=/usr/lib/softhsm/libsofthsm2.so"
     "&pin-source=file:/run/ca-pin' -algo ecdsa -size 384",
     run=run,
+    flags_anywhere=True,
     description="Work with keys on a PKCS#11 token (HSM, smart card, SoftHSM); output is JSON on stdout.\n"
     "  list      the module's slots and their tokens (-module: module path, or $CFSSLPY_PKCS11_MODULE)\n"
     "  objects   the objects on the token URI names (filtered by its object=/id=/type=)\n"

@@ -147,7 +147,11 @@ def test_serial_and_aki_need_a_db_config(run_cli: RunCli) -> None:
 def test_extra_arguments_are_rejected(run_cli: RunCli, leaf: Leaf) -> None:
     result = run_cli("certinfo", "-cert", str(leaf.cert), "extra")
     assert result.status == 1 and result.stdout == ""
-    assert result.stderr == "too many arguments are provided, please check with usage\n"
+    assert result.stderr == (
+        "too many arguments are provided, please check with usage\n"
+        "usage: cfsslpy certinfo (-cert file | -csr file | -domain host[:port] [-ip address] | -serial S -aki A -db-config file)\n"
+        "(run 'cfsslpy certinfo -h' for its flags)\n"
+    )
 
 
 @pytest.mark.parametrize(

@@ -65,7 +65,15 @@ def test_go_flag_syntax(run_cli: RunCli, tmp_path: Path, flags: list[str]) -> No
 
 def test_bare_false_means_envelope(run_cli: RunCli, tmp_path: Path) -> None:
     result = run_cli("-bare=false", "out", stdin=BARE, prog="cfssljson", cwd=tmp_path)
-    assert (result.status, result.stderr) == (ExitStatus.ERROR, "Request failed:\n")
+    # cfssljson's line, then what to do about it
+    hint = 'hint: the input is not an API response (no "success") but bare output (cert, key, csr): add -bare\n'
+    assert (result.status, result.stderr) == (ExitStatus.ERROR, "Request failed:\n" + hint)
+
+
+def test_a_failed_envelope_gets_no_bare_hint(run_cli: RunCli, tmp_path: Path) -> None:
+    envelope = json.dumps({"success": False, "result": {"cert": "C"}, "errors": [{"code": 1, "message": "no"}]}).encode()
+    result = run_cli("out", stdin=envelope, prog="cfssljson", cwd=tmp_path)
+    assert (result.status, result.stderr) == (ExitStatus.ERROR, "Request failed:\n\tno\n")
 
 
 def test_double_dash_ends_flags(run_cli: RunCli, tmp_path: Path) -> None:
@@ -103,7 +111,11 @@ def test_help_exits_zero(run_cli: RunCli, flag: str) -> None:
         (["-bare=yes"], 'invalid boolean value "yes" for -bare: parse error'),
         (["---bare"], "bad flag syntax: ---bare"),
         (["-=x"], "bad flag syntax: -=x"),
-        (["-bare", "ca", "-f", "x.json"], "unexpected arguments after BASENAME 'ca': -f x.json (flags go before BASENAME)"),
+        (
+            ["-bare", "ca", "-f", "x.json"],
+            "unexpected arguments after BASENAME 'ca': -f x.json\nhint: flags must come before arguments: move -f before ca",
+        ),
+        (["-bare", "ca", "more"], "unexpected arguments after BASENAME 'ca': more"),
         ([""], "BASENAME must not be empty"),
     ],
 )

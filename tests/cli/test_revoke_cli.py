@@ -95,7 +95,16 @@ def test_revoke_without_reason_means_unspecified(run_cli: RunCli, ec_ca: CA, dbc
 )
 def test_revoke_flag_checks_in_cfssl_order(run_cli: RunCli, args: list[str], message: str) -> None:
     result = run_cli("revoke", *args)
-    assert (result.status, result.stdout, result.stderr.strip()) == (1, "", message)
+    usage = (
+        ""
+        if args != ["extra"]
+        else (
+            "\nusage: cfsslpy revoke -db-config config -serial serial -aki authority_key_id [-reason reason]\n"
+            "       cfsslpy revoke -db-config config -cert cert.pem [-reason reason]\n"
+            "(run 'cfsslpy revoke -h' for its flags)"
+        )
+    )
+    assert (result.status, result.stdout, result.stderr.strip()) == (1, "", message + usage)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,88 @@
+"""Error messages that explain themselves: the usage line after an argument error, a flag after the arguments,
+the module a token needs, the location of a JSON syntax error. cfssl's error line itself is unchanged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cfsslpy.cli.main import ExitStatus
+from tests.conftest import RunCli
+
+
+def test_print_defaults_without_a_type_shows_its_usage_and_the_templates(run_cli: RunCli) -> None:
+    result = run_cli("print-defaults")
+    assert (result.status, result.stdout) == (ExitStatus.ERROR, "")
+    assert result.stderr == (
+        "not enough arguments are supplied --- please refer to the usage\n"
+        "hint: default configurations are available for: config, csr ('list' lists them)\n"
+        "usage: cfsslpy print-defaults TYPE   (TYPE: list, config, csr)\n"
+        "(run 'cfsslpy print-defaults -h' for its flags)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "usage"),
+    [
+        (("genkey",), "usage: cfsslpy genkey [-initca] CSRJSON"),
+        (("genkey", "a.json", "b.json"), "usage: cfsslpy genkey [-initca] CSRJSON"),
+        (("selfsign", "x.example"), "usage: cfsslpy selfsign HOSTNAME CSRJSON"),
+        (("info", "extra"), "usage: cfsslpy info -config config -ca cert -ca-key key [-profile profile]"),
+    ],
+)
+def test_every_argument_error_shows_the_usage_line(run_cli: RunCli, args: tuple[str, ...], usage: str) -> None:
+    result = run_cli(*args)
+    assert result.status == ExitStatus.ERROR
+    lines = result.stderr.splitlines()
+    assert usage in lines
+    assert lines[-1] == f"(run 'cfsslpy {args[0]} -h' for its flags)"
+
+
+def test_every_usage_error_shows_the_usage_line(run_cli: RunCli) -> None:
+    result = run_cli("genkey", "-nope", "x.json")
+    assert result.status == ExitStatus.USAGE
+    lines = result.stderr.splitlines()
+    assert lines[:2] == ["flag provided but not defined: -nope", "usage: cfsslpy genkey [-initca] CSRJSON"]
+
+
+def test_a_flag_after_the_arguments_gets_a_hint(run_cli: RunCli, tmp_path: Path) -> None:
+    (tmp_path / "csr.json").write_text('{"CN": "x"}')
+    result = run_cli("genkey", "csr.json", "-initca")
+    assert result.status == ExitStatus.ERROR
+    assert result.stderr.splitlines()[:2] == [
+        "only one argument is accepted, please check with usage",
+        "hint: flags must come before arguments: move -initca before csr.json",
+    ]
+    two = run_cli("gencert", "csr.json", "-ca", "ca.pem", "--ca-key=k.pem")
+    assert "hint: flags must come before arguments: move -ca, -ca-key before csr.json" in two.stderr.splitlines()
+
+
+def test_a_flag_after_a_file_read_as_an_argument_gets_the_hint(run_cli: RunCli, tmp_path: Path) -> None:
+    # sign CSR SUBJECT: "-profile" is read as the SUBJECT file, which does not exist
+    (tmp_path / "x.csr").write_text("not a csr")
+    result = run_cli("sign", "-ca", "ca.pem", "-ca-key", "ca-key.pem", "x.csr", "-profile")
+    assert result.status == ExitStatus.ERROR
+    assert "hint: flags must come before arguments: move -profile before x.csr" in result.stderr.splitlines()
+
+
+def test_no_hint_when_the_words_after_the_arguments_are_not_flags(run_cli: RunCli) -> None:
+    result = run_cli("genkey", "a.json", "-", "b.json")
+    assert "hint:" not in result.stderr
+
+
+def test_token_list_without_a_module_mentions_module(run_cli: RunCli) -> None:
+    pytest.importorskip("pkcs11")
+    env = {"CFSSLPY_PKCS11_MODULE": ""}
+    listed = run_cli("token", "list", env=env)
+    lines = listed.stderr.splitlines()
+    assert listed.status == ExitStatus.ERROR
+    assert lines[0].startswith('{"code":2001,"message":"no PKCS#11 module')
+    assert lines[1] == (
+        "hint: pass the module's path with -module (token list -module /usr/lib/softhsm/libsofthsm2.so) or set CFSSLPY_PKCS11_MODULE"
+    )
+    objects = run_cli("token", "objects", "pkcs11:token=CA", env=env)
+    assert objects.stderr.splitlines()[1] == (
+        "hint: add the module's path to the URI (pkcs11:token=...?module-path=/usr/lib/softhsm/libsofthsm2.so), "
+        "or set CFSSLPY_PKCS11_MODULE"
+    )
