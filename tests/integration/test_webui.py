@@ -345,21 +345,24 @@ def test_newkey_shows_key_and_csr_and_downloads_the_key(page: Any, tmp_path: Pat
     # Download goes through a Blob URL (allowed by the CSP) and writes the exact PEM
     block = by_id(page, "newkey-key").find_element("xpath", "..")
     block.find_element("xpath", ".//button[text()='Download']").click()
-    wait_for(page, lambda d: (downloads / "key.pem").exists() and (downloads / "key.pem").stat().st_size > 0)
-    assert (downloads / "key.pem").read_text() == text_of(page, "newkey-key")
+    # generated in the browser (PKCS#8), downloaded under the CN's name
+    saved = downloads / "key.example.test.key.pem"
+    wait_for(page, lambda d: saved.exists() and saved.stat().st_size > 0)
+    assert saved.read_text() == text_of(page, "newkey-key")
+    assert text_of(page, "newkey-key").startswith("-----BEGIN PRIVATE KEY-----")
     copy_button = block.find_element("xpath", ".//button[text()='Copy']")
     copy_button.click()
     wait_for(page, lambda d: copy_button.text == "Copied")
     assert console_errors(page) == []
 
 
-def test_newkey_error_is_shown_from_the_envelope(page: Any) -> None:
+def test_newkey_refuses_a_key_size_it_does_not_offer(page: Any) -> None:
+    """Keys are made in the browser: a size the form does not offer (1024-bit RSA) is refused there."""
     open_tab(page, "newkey")
-    # a hand-made request the form cannot produce: sent through the page's own fetch path
     choose(page, "newkey-algo", "rsa")
     page.execute_script("const s = document.getElementById('newkey-size'); s.append(new Option('1024', '1024')); s.value = '1024'")
     assert submit(page, "newkey", ("newkey-csr",)) == "newkey-error"
-    assert text_of(page, "newkey-error") == "Error 2400: RSA key is too weak"
+    assert text_of(page, "newkey-error") == "Error: unknown key type rsa-1024"
     assert by_id(page, "newkey-error").get_attribute("role") == "alert"
 
 
@@ -369,7 +372,7 @@ def test_ca_page_shows_the_signer(page: Any, site: Site) -> None:
     assert shown_certificate(page, "ca-certificate") == site.ca_cert
     profile = text_of(page, "ca-profile-info")
     assert "720h" in profile and "server auth" in profile
-    fill(page, {"ca-profile": "authed"})
+    choose(page, "ca-profile", "authed")
     assert submit(page, "ca", ("ca-certificate",)) == "ca-certificate"
     wait_for(page, lambda d: "240h" in text_of(d, "ca-profile-info"))
     assert "client auth" in text_of(page, "ca-profile-info")
@@ -388,27 +391,50 @@ def test_inspect_describes_a_certificate(page: Any, site: Site) -> None:
     assert not exists(page, "inspect-hint")
 
 
-def test_inspect_a_csr_shows_the_api_error_and_why(page: Any) -> None:
-    """certinfo describes certificates only (as cfssl's endpoint): the page shows the API's error, plus a hint."""
+def test_inspect_describes_a_csr(page: Any) -> None:
+    """Inspect goes through the console's parse endpoint, which describes CSRs too (certinfo refused them: 1003)."""
     from cryptography.hazmat.primitives import hashes, serialization
 
     key = ec.generate_private_key(ec.SECP256R1())
-    csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([])).sign(key, hashes.SHA256())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "csr.example.test")]))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("csr.example.test")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     page.execute_script(
         "document.getElementById('inspect-pem').value = arguments[0]", csr.public_bytes(serialization.Encoding.PEM).decode()
     )
-    assert submit(page, "inspect", ("inspect-details",)) == "inspect-error"
-    assert text_of(page, "inspect-error").startswith("Error 100")  # cfssl's certificate decode/parse codes
-    assert "certinfo -csr" in text_of(page, "inspect-hint")
+    assert submit(page, "inspect", ("inspect-details",)) == "inspect-details"
+    details = text_of(page, "inspect-details")
+    assert "Certificate request" in details and "CN=csr.example.test" in details and "DNS:csr.example.test" in details
+    assert "ECDSA secp256r1" in details
+    assert console_errors(page) == []
 
 
-def _authsign(page: Any, key: str, profile: str = "authed") -> str:
+def _authsign(page: Any, key: str, profile: str = "authed", csr: str | None = None) -> str:
+    """Request a certificate with an auth key: a key made in the browser, or the pasted ``csr``."""
     open_tab(page, "request")
-    fill(
-        page,
-        {"request-cn": "authed.example.test", "request-hosts": "authed.example.test", "request-profile": profile, "request-authkey": key},
-    )
+    choose(page, "request-profile", profile)
+    if csr is None:
+        fill(page, {"request-cn": "authed.example.test", "request-hosts": "authed.example.test"})
+    else:
+        page.execute_script("document.getElementById('request-csr').value = arguments[0]", csr)
+    fill(page, {"request-authkey": key})
     return submit(page, "request", ("request-certificate",))
+
+
+def _pasted_csr() -> str:
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "authed.example.test")]))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("authed.example.test")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return csr.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def test_authsign_with_the_profile_key_issues_a_certificate(page: Any, site: Site) -> None:
@@ -428,7 +454,8 @@ def test_authsign_with_a_wrong_key_shows_the_error(page: Any) -> None:
 
 
 def test_authsign_token_without_webcrypto(driver: Any, site: Site) -> None:
-    """Over plain http on a non-loopback address there is no crypto.subtle: the page's own SHA-256 takes over."""
+    """Over plain http on a non-loopback address there is no crypto.subtle: no key can be made in the browser (the
+    page offers the paste-a-CSR mode only), and the page's own SHA-256 computes the authsign token."""
     hook = driver.execute_cdp_cmd(
         "Page.addScriptToEvaluateOnNewDocument",
         {"source": "Object.defineProperty(Crypto.prototype, 'subtle', {get() { return undefined; }, configurable: true});"},
@@ -437,26 +464,30 @@ def test_authsign_token_without_webcrypto(driver: Any, site: Site) -> None:
         driver.get(site.url + "/#request")
         wait_for(driver, lambda d: d.execute_script("return document.body.dataset.ready === 'true'"))
         assert driver.execute_script("return window.crypto.subtle === undefined")
-        assert _authsign(driver, AUTH_KEY) == "request-certificate"
+        assert by_id(driver, "request-keygen-note").is_displayed()
+        assert by_id(driver, "request-mode-sign").is_selected() and not by_id(driver, "request-mode-newcert").is_enabled()
+        assert not by_id(driver, "tab-newkey").is_displayed()
+        assert _authsign(driver, AUTH_KEY, csr=_pasted_csr()) == "request-certificate"
         shown_certificate(driver, "request-certificate").verify_directly_issued_by(site.ca_cert)
         # a key longer than SHA-256's block is hashed first (RFC 2104); the request spans many blocks
-        assert _authsign(driver, LONG_KEY, profile="long") == "request-certificate"
+        assert _authsign(driver, LONG_KEY, profile="long", csr=_pasted_csr()) == "request-certificate"
         shown_certificate(driver, "request-certificate").verify_directly_issued_by(site.ca_cert)
-        assert _authsign(driver, AUTH_KEY[:-2] + "00") == "request-error"
+        assert _authsign(driver, AUTH_KEY[:-2] + "00", csr=_pasted_csr()) == "request-error"
         assert text_of(driver, "request-error") == "Error 400: invalid token"
     finally:
         driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": hook["identifier"]})
 
 
 def test_pages_follow_the_registered_endpoints(driver: Any) -> None:
-    """Without a signer (and with newkey disabled) only the pages the server can answer are offered."""
+    """Without a signer (and with newkey disabled) only the pages the server can answer are offered, and the
+    browser-side key generator (which needs no endpoint)."""
     from cfsslpy.api.app import create_app
 
     with serve(create_app(ApiState(disable=frozenset({"newkey"})))) as url:
         driver.get(url + "/#request")
         wait_for(driver, lambda d: d.execute_script("return document.body.dataset.ready === 'true'"))
         visible = [name for name in ("inspect", "newkey", "request", "ca", "bundle") if by_id(driver, f"tab-{name}").is_displayed()]
-        assert visible == ["inspect"]
+        assert visible == ["inspect", "newkey"]
         assert by_id(driver, "page-inspect").is_displayed() and not by_id(driver, "page-request").is_displayed()
 
 
