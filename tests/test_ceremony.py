@@ -534,3 +534,80 @@ def test_a_step_whose_outputs_cannot_all_be_written_keeps_none() -> None:
         with pytest.raises(PlainError, match="none of them was kept"):
             ceremony._write_outputs(step, [("key", first, b"secret", 0o600), ("cert", second, b"cert", 0o644)])
         assert os.listdir(tmp) == []  # the key written first was removed again
+
+
+# -----------------------------------------------------------------------------------------------------------
+# a dry run lists every problem; the example writes its inputs
+
+
+def test_a_dry_run_lists_every_missing_input_and_every_invalid_step(run_cli: RunCli, tmp_path: Path) -> None:
+    plan = setup_dir(tmp_path / "c")
+    (plan.parent / "root-csr.json").unlink()
+    (plan.parent / "int.pem").write_text("keep me")
+    result = run_cli("ceremony", str(plan), "-dry-run")
+    assert (result.status, result.stdout) == (1, "")
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"2 problems in {plan}:"
+    assert lines[1].startswith("  - step 2 (self-sign: root): input csr ") and "does not exist" in lines[1]
+    assert lines[2].startswith("  - step 5 (sign: intermediate): output cert ") and "already exists" in lines[2]
+    assert result.error["message"].endswith("does not exist and no earlier step produces it (and 1 more problem)")
+
+    plan_obj = full_plan()
+    plan_obj["steps"][0].update(algo="dsa")
+    plan_obj["steps"][4].pop("csr")
+    plan_obj["steps"].append({"action": "frobnicate"})
+    bad = setup_dir(tmp_path / "d", plan_obj)
+    result = run_cli("ceremony", "-dry-run", str(bad))
+    problems = [line[4:] for line in result.stderr.splitlines() if line.startswith("  - ")]
+    assert len(problems) == 3, result.stderr
+    assert problems[0].startswith("ceremony plan plan.json: step 1 (generate-key: root key): algo 'dsa'")
+    assert problems[1] == "ceremony plan plan.json: step 5 (sign: intermediate): missing field 'csr'"
+    assert problems[2].startswith("ceremony plan plan.json: step 10: unknown action 'frobnicate'")
+
+
+def test_a_plan_with_a_json_error_is_located(run_cli: RunCli, tmp_path: Path) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text('{"steps": [\n  {"action": "crl"}\n  {"action": "crl"}]}')
+    result = run_cli("ceremony", "-dry-run", str(plan))
+    assert result.status == 1
+    assert result.stderr.splitlines() == [
+        json.dumps(
+            {"code": 5200, "message": "ceremony plan plan.json: not valid JSON: invalid character '{' after array element"},
+            separators=(",", ":"),
+        ),
+        f"hint: {plan}:3:3",
+    ]
+
+
+def test_the_example_writes_a_plan_whose_dry_run_passes(run_cli: RunCli, tmp_path: Path) -> None:
+    result = run_cli("ceremony", "example", "-write", "rehearsal")
+    assert (result.status, result.stdout) == (0, ""), result.stderr
+    directory = tmp_path / "rehearsal"
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "ca-config.json",
+        "ceremony-plan.json",
+        "intermediate-key.pem",
+        "intermediate.csr",
+        "ocsp-csr.json",
+        "root-csr.json",
+    ]
+    assert (directory / "intermediate-key.pem").stat().st_mode & 0o777 == 0o600
+    assert (directory / "ceremony-plan.json").read_text() == run_cli("ceremony", "example").stdout
+    dry = run_cli("ceremony", "-dry-run", str(directory / "ceremony-plan.json"))
+    assert dry.status == 0, dry.stderr
+    assert "WARNING" not in dry.stderr
+    assert [step["action"] for step in dry.json["steps"]] == [
+        "generate-key",
+        "self-sign",
+        "sign",
+        "generate-key",
+        "generate-csr",
+        "ocsp-responder",
+        "crl",
+    ]
+    # written once: a second -write refuses to overwrite, and changes nothing
+    before = listing(directory)
+    again = run_cli("ceremony", "example", "-write", "rehearsal")
+    assert again.status == 1 and "already exists (refusing to overwrite)" in again.stderr
+    assert listing(directory) == before
+    assert run_cli("ceremony", "-write", "x", "plan.json").status == 2

@@ -28,6 +28,7 @@ from cfsslpy.golang.json import (
     too_deep,
     type_error,
 )
+from cfsslpy.golang.jsonpos import error_position, locate, syntax_position
 
 MS = 1_000_000
 US = 1_000
@@ -389,3 +390,39 @@ def test_parse_date() -> None:
     for text in ("2024-2-3", "20240203", "2024-W05-6", "2024-02-30"):
         with pytest.raises(ValueError):
             parse_date(text)
+
+
+# -- error offsets and positions ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("doc", "offset", "position"),
+    [
+        (b'{"a": 1,}', 9, (1, 9)),  # Go: Offset 9, the "}" is the 9th byte
+        (b'{"a":\n  x}', 9, (2, 3)),
+        (b'{"a": [1, 2', 11, (1, 12)),  # unexpected end: just past the last byte
+        (b"[1] 2", 5, (1, 5)),  # after the top-level value
+        ('{"é": tru}'.encode(), 11, (1, 10)),  # columns count characters, not bytes
+    ],
+)
+def test_a_syntax_error_carries_gos_offset_and_a_position(doc: bytes, offset: int, position: tuple[int, int]) -> None:
+    with pytest.raises(JSONDecodeError) as exc:
+        loads(doc)
+    assert exc.value.offset == offset
+    assert syntax_position(doc) == position
+    assert error_position(doc, str(exc.value)) == position
+
+
+def test_a_type_error_is_located_by_its_field_path() -> None:
+    doc = b'{"a": {"b": [{"c": 1}, {"c": "x"}]},\n "c": true}'
+    assert error_position(doc, "json: cannot unmarshal string into Go struct field T.a.b.c of type int") == (1, 30)
+    assert error_position(doc, "json: cannot unmarshal bool into Go struct field T.c of type string") == (2, 7)
+    assert error_position(doc, "json: cannot unmarshal array into Go value of type T") is None  # the root is an object
+    assert error_position(b"[1]", "json: cannot unmarshal array into Go value of type T") == (1, 1)
+    assert error_position(doc, "something else entirely") is None
+    assert error_position(b'{"a": 1.5}', "json: cannot unmarshal number 1.5 into Go struct field T.a of type int") == (1, 7)
+
+
+def test_locating_never_recurses() -> None:
+    deep = b'{"a":' * 5000 + b'"x"' + b"}" * 5000
+    assert locate(deep, ["a"], "string") == 5 * 5000

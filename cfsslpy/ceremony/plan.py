@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cfsslpy.ceremony.steps import Step, parse_step, plan_error
+from cfsslpy.ceremony.steps import PlanProblems, Problems, Step, parse_step, plan_error
 from cfsslpy.ceremony.transcript import sha256_file
 from cfsslpy.ceremony.validation import check_contents
+from cfsslpy.golang.json import JSONDecodeError, loads
 from cfsslpy.inputs import read_path
 
 
@@ -36,56 +36,75 @@ class Plan:
     def from_bytes(cls, data: bytes, path: str) -> Plan:
         where = f"ceremony plan {os.path.basename(path)}"
         try:
-            obj = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
+            obj = loads(data)
+        except JSONDecodeError as exc:
             raise plan_error(f"{where}: not valid JSON: {exc}") from None
         if not isinstance(obj, dict):
             raise plan_error(f"{where}: want a JSON object with a steps list")
+        problems = Problems()
         unknown = sorted(set(obj) - {"description", "steps"})
         if unknown:
-            raise plan_error(f"{where}: unknown field {unknown[0]!r} (want description, steps)")
+            problems.add(f"{where}: unknown field {unknown[0]!r} (want description, steps)")
         description = obj.get("description", "")
         if not isinstance(description, str):
-            raise plan_error(f"{where}: description must be a string")
+            problems.add(f"{where}: description must be a string")
         raw_steps = obj.get("steps")
         if not isinstance(raw_steps, list) or not raw_steps:
-            raise plan_error(f"{where}: steps must be a non-empty list")
+            problems.add(f"{where}: steps must be a non-empty list")
+            raise PlanProblems(problems.found)
         directory = os.path.dirname(os.path.abspath(path))
-        steps = [parse_step(i, raw, directory, where) for i, raw in enumerate(raw_steps, start=1)]
+        steps = []
+        for i, raw in enumerate(raw_steps, start=1):  # every invalid step, not only the first
+            with problems:
+                steps.append(parse_step(i, raw, directory, where))
+        problems.raise_any()
         return cls(path=os.path.abspath(path), sha256=hashlib.sha256(data).hexdigest(), description=description, steps=steps)
 
     def check(self, transcript: str) -> None:
-        """Everything that can be checked before the first step: files, configs, profiles, overwrites."""
+        """Everything that can be checked before the first step: files, configs, profiles, overwrites.
+
+        Every problem is reported (:class:`PlanProblems`), not only the first.
+        """
+        problems = Problems()
         produced: dict[str, int] = {}  # path -> step index
         transcript = os.path.abspath(transcript)
         if os.path.exists(transcript):
-            raise plan_error(f"transcript {transcript} already exists (a ceremony is recorded once; choose another -transcript)")
+            problems.add(f"transcript {transcript} already exists (a ceremony is recorded once; choose another -transcript)")
         all_outputs: dict[str, int] = {}
         for step in self.steps:
             for name, path in step.outputs.items():
                 if path in all_outputs:
-                    raise plan_error(f"{step.label}: output {name} {path} is already an output of step {all_outputs[path]}")
-                all_outputs[path] = step.index
+                    problems.add(f"{step.label}: output {name} {path} is already an output of step {all_outputs[path]}")
+                all_outputs.setdefault(path, step.index)
         for step in self.steps:
-            for name, path in step.inputs.items():
-                if path in step.outputs.values():
-                    raise plan_error(f"{step.label}: {name} {path} is both an input and an output")
-                if path in produced:
-                    continue
-                if not os.path.isfile(path):
-                    later = all_outputs.get(path)
-                    hint = f" (produced only by the later step {later})" if later else ""
-                    raise plan_error(f"{step.label}: input {name} {path} does not exist and no earlier step produces it{hint}")
-            for name, path in step.outputs.items():
-                if os.path.lexists(path):
-                    raise plan_error(f"{step.label}: output {name} {path} already exists (refusing to overwrite)")
-                if path in (self.path, transcript):
-                    raise plan_error(f"{step.label}: output {name} {path} is the plan or the transcript")
-                if not os.path.isdir(os.path.dirname(path)):
-                    raise plan_error(f"{step.label}: output {name} {path}: directory {os.path.dirname(path)} does not exist")
-            check_contents(step, produced)
+            before = len(problems.found)
+            self._check_inputs(step, produced, all_outputs, problems)
+            self._check_outputs(step, transcript, problems)
+            if len(problems.found) == before:  # the contents only of a step whose files are all there
+                with problems:
+                    check_contents(step, produced)
             for path in step.outputs.values():
                 produced[path] = step.index
+        problems.raise_any()
+
+    @staticmethod
+    def _check_inputs(step: Step, produced: Mapping[str, int], all_outputs: Mapping[str, int], problems: Problems) -> None:
+        for name, path in step.inputs.items():
+            if path in step.outputs.values():
+                problems.add(f"{step.label}: {name} {path} is both an input and an output")
+            elif path not in produced and not os.path.isfile(path):
+                later = all_outputs.get(path)
+                hint = f" (produced only by the later step {later})" if later else ""
+                problems.add(f"{step.label}: input {name} {path} does not exist and no earlier step produces it{hint}")
+
+    def _check_outputs(self, step: Step, transcript: str, problems: Problems) -> None:
+        for name, path in step.outputs.items():
+            if os.path.lexists(path):
+                problems.add(f"{step.label}: output {name} {path} already exists (refusing to overwrite)")
+            elif path in (self.path, transcript):
+                problems.add(f"{step.label}: output {name} {path} is the plan or the transcript")
+            elif not os.path.isdir(os.path.dirname(path)):
+                problems.add(f"{step.label}: output {name} {path}: directory {os.path.dirname(path)} does not exist")
 
     def describe(self, transcript: str) -> dict[str, Any]:
         """The dry-run view: every step with its parameters, inputs (SHA-256 of those that exist) and outputs."""

@@ -57,6 +57,43 @@ def plan_error(message: str) -> CfsslError:
     return CfsslError(Category.POLICY, Reason.INVALID_POLICY, message)
 
 
+class PlanProblems(CfsslError):
+    """Every problem found in a plan (5200): the message is the first one, with the count of the others;
+    ``problems`` lists them all, for a dry run to show."""
+
+    def __init__(self, problems: list[str]) -> None:
+        more = len(problems) - 1
+        suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        super().__init__(Category.POLICY, Reason.INVALID_POLICY, problems[0] + suffix)
+        self.problems = list(problems)
+
+
+class Problems:
+    """Collects a plan's problems (:func:`plan_error` raised in a ``with`` block) instead of stopping at the first."""
+
+    def __init__(self) -> None:
+        self.found: list[str] = []
+
+    def __enter__(self) -> Problems:
+        return self
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> bool:
+        if isinstance(exc, PlanProblems):
+            self.found.extend(exc.problems)
+            return True
+        if isinstance(exc, CfsslError) and exc.code == 5200:
+            self.found.append(exc.message)
+            return True
+        return False
+
+    def add(self, message: str) -> None:
+        self.found.append(message)
+
+    def raise_any(self) -> None:
+        if self.found:
+            raise PlanProblems(self.found)
+
+
 def redact_uri(uri: str) -> str:
     """The URI, parsed (RFC 7512) and written back without its ``pin-value``: what may be printed and recorded."""
     from cfsslpy.pkcs11 import TokenURI  # only the URI parser: python-pkcs11 itself is not imported

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
 from cfsslpy import ceremony as core
 from cfsslpy.ceremony import Plan, Step, default_transcript
+from cfsslpy.ceremony.steps import PlanProblems
 from cfsslpy.cli.command import Command, Options
-from cfsslpy.cli.common import log, no_more_args, pop_arg, print_json
+from cfsslpy.cli.common import json_location, log, no_more_args, pop_arg, print_json
 from cfsslpy.cli.context import IO
 from cfsslpy.cli.token import interleaved
 from cfsslpy.errors import Category, CfsslError, Reason, UsageError
@@ -18,6 +20,7 @@ class CeremonyOptions(Options):
     dry_run: bool
     transcript: str
     yes: bool
+    write: str
 
 
 def run(opts: CeremonyOptions, args: list[str], io: IO) -> int:
@@ -26,10 +29,9 @@ def run(opts: CeremonyOptions, args: list[str], io: IO) -> int:
     first, args = pop_arg(args)
     if first == "example":
         no_more_args(args)
-        from cfsslpy.resources import read_asset
-
-        io.out(read_asset("examples", "ceremony-plan.json").decode("utf-8"))
-        return 0
+        return _example(opts, io)
+    if "write" in opts.given:
+        raise UsageError("-write is for ceremony example")
     if first == "verify":
         transcript, args = pop_arg(args)
         no_more_args(args)
@@ -48,14 +50,36 @@ def run(opts: CeremonyOptions, args: list[str], io: IO) -> int:
     if not opts.dry_run and not opts.yes and not interactive:
         raise UsageError("ceremony: standard input is not a terminal, so no step can be confirmed: pass -yes to run every step")
     transcript = opts.transcript or default_transcript(first)
-    plan = Plan.load(first)
-    if opts.dry_run:
-        plan.check(transcript)
-        print_json(io, plan.describe(transcript))
-        return 0
-    confirm = None if opts.yes else (lambda step, view: _confirm(io, step, view))
-    result = core.run(plan, transcript, confirm=confirm, environ=io.environ, progress=lambda text: log.info("%s", text))
+    try:
+        with json_location(first):
+            plan = Plan.load(first)
+        if opts.dry_run:
+            plan.check(transcript)
+            print_json(io, plan.describe(transcript))
+            return 0
+        confirm = None if opts.yes else (lambda step, view: _confirm(io, step, view))
+        result = core.run(plan, transcript, confirm=confirm, environ=io.environ, progress=lambda text: log.info("%s", text))
+    except PlanProblems as exc:
+        if len(exc.problems) > 1:  # every one of them, then the error line
+            io.err(f"{len(exc.problems)} problems in {first}:\n" + "".join(f"  - {problem}\n" for problem in exc.problems))
+        raise
     print_json(io, result.to_json())
+    return 0
+
+
+def _example(opts: CeremonyOptions, io: IO) -> int:
+    """The example plan on stdout, or with -write DIR the plan and its input files in DIR."""
+    from cfsslpy.resources import read_asset
+
+    plan = read_asset("examples", "ceremony-plan.json")
+    if not opts.write:
+        io.out(plan.decode("utf-8"))
+        return 0
+    from cfsslpy.ceremony.example import PLAN, write_example
+
+    for path in write_example(opts.write, plan):
+        log.info("wrote %s", path)
+    log.info("next: cfsslpy ceremony -dry-run %s", os.path.join(opts.write, PLAN))
     return 0
 
 
@@ -103,7 +127,7 @@ COMMAND = Command(
     usage=(
         "cfsslpy ceremony PLAN.json [-dry-run] [-transcript FILE] [-yes]\n"
         "       cfsslpy ceremony verify TRANSCRIPT\n"
-        "       cfsslpy ceremony example"
+        "       cfsslpy ceremony example [-write DIR]"
     ),
     options=CeremonyOptions,
     example="cfsslpy ceremony -dry-run root-ceremony.json && cfsslpy ceremony root-ceremony.json",

@@ -13,7 +13,7 @@ from typing import Any
 
 from cfsslpy import certinfo
 from cfsslpy.cli.command import Command, Options
-from cfsslpy.cli.common import no_more_args, read_arg
+from cfsslpy.cli.common import no_more_args, open_certdb, read_arg
 from cfsslpy.cli.context import IO
 from cfsslpy.errors import PlainError, go_json_dumps
 
@@ -48,9 +48,8 @@ def run(opts: CertinfoOptions, args: list[str], io: IO) -> int:
     elif opts.serial and opts.aki:
         if not opts.db_config:
             raise PlainError(NO_DB)
-        from cfsslpy.certdb import open_db
 
-        with open_db(opts.db_config, stdin=io.stdin, environ=io.environ) as db:
+        with open_certdb(opts.db_config, io) as db:
             info = certinfo.describe_serial(db, opts.serial, opts.aki)
     else:
         raise PlainError(NO_TARGET)

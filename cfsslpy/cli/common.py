@@ -13,12 +13,13 @@ from cryptography.hazmat.primitives import serialization
 
 from cfsslpy.cli.command import ArgumentError, Options
 from cfsslpy.cli.context import IO
-from cfsslpy.errors import CfsslError, PlainError, UsageError
+from cfsslpy.errors import CfsslError, Error, PlainError, UsageError
 from cfsslpy.golang.json import JSONDecodeError, go_json_dumps, loads, type_error
 from cfsslpy.inputs import read_input
 from cfsslpy.keys import PrivateKey, encode_private_key
 
 if TYPE_CHECKING:  # imported where used: commands that do not sign (bundle, certinfo, revoke, ...) start faster
+    from cfsslpy.certdb import CertDB
     from cfsslpy.config import Config, Signing
     from cfsslpy.csr import CertificateRequest
     from cfsslpy.signer import Recorder, Signer, SubjectOverride
@@ -74,13 +75,60 @@ def load_config(opts: ConfigFlags) -> Config | None:
 
 
 def config_file(path: str) -> Config:
-    """A signing configuration file, loaded and validated; any failure is cfssl's one line."""
+    """A signing configuration file, loaded and validated; any failure is cfssl's one line (and a JSON
+    error's position as its hint)."""
     from cfsslpy.config import Config
 
+    with json_location(path):
+        try:
+            return Config.from_file(path)
+        except (CfsslError, PlainError) as exc:
+            raise PlainError(f"Failed to load config file: {exc}") from None
+
+
+@contextmanager
+def json_location(spec: str, data: bytes | None = None, io: IO | None = None) -> Iterator[None]:
+    """An error raised in the block about the JSON document ``spec`` (its bytes ``data``, or the file read
+    again) gets the hint ``FILE:LINE:COLUMN``: where the syntax error is, or the value of the wrong type.
+
+    The error line itself is unchanged (cfssl's wording); stdin is named ``<stdin>``.
+    """
     try:
-        return Config.from_file(path)
-    except (CfsslError, PlainError) as exc:
-        raise PlainError(f"Failed to load config file: {exc}") from None
+        yield
+    except Error as exc:
+        if not exc.hint:
+            exc.hint = json_hint(spec, data, exc.message, io)
+        raise
+
+
+def json_hint(spec: str, data: bytes | None, message: str, io: IO | None = None) -> str | None:
+    """``FILE:LINE:COLUMN`` of the JSON error in ``message``, or None when it names none in that document."""
+    if "json" not in message.lower() and "invalid character" not in message:
+        return None
+    if data is None:
+        if spec in ("", "-"):
+            return None
+        try:
+            data = read_input(spec, environ=io.environ if io else None, allow_prefixes=True)
+        except (Error, OSError):
+            return None
+    if not data.strip():
+        return None  # nothing to point at
+    from cfsslpy.golang.jsonpos import error_position
+
+    position = error_position(data, message)
+    if position is None:
+        return None
+    name = "<stdin>" if spec == "-" else spec.removeprefix("file:")
+    return f"{name}:{position[0]}:{position[1]}"
+
+
+def open_certdb(spec: str, io: IO) -> CertDB:
+    """``-db-config``'s database, opened (a JSON error in the file is located in the hint)."""
+    from cfsslpy.certdb import open_db
+
+    with json_location(spec, io=io):
+        return open_db(spec, stdin=io.stdin, environ=io.environ)
 
 
 def signing_policy(config: Config | None) -> Signing:
@@ -141,7 +189,7 @@ def build_signer(opts: SignerOptions, io: IO, config: Config | None, db_config: 
         if db_config and not opts.remote:
             from cfsslpy import certdb
 
-            db = stack.enter_context(certdb.open_db(db_config, stdin=io.stdin, environ=io.environ))
+            db = stack.enter_context(open_certdb(db_config, io))
             recorder = certdb.recorder(db)
         yield signer_for(opts, io, config, opts.ca, opts.ca_key, recorder)
 
@@ -174,13 +222,16 @@ def ignored(opts: Given, names: list[str], why: str) -> None:
 def read_csr_json(spec: str, io: IO) -> CertificateRequest:
     from cfsslpy.csr import CertificateRequest
 
-    return CertificateRequest.from_json_bytes(read_arg(spec, io))
+    data = read_arg(spec, io)
+    with json_location(spec, data):
+        return CertificateRequest.from_json_bytes(data)
 
 
 def read_subject(spec: str, io: IO) -> SubjectOverride | None:
     """The sign SUBJECT file (reference §3.7); JSON errors are plain text as in cfssl; ``null`` = none."""
+    data = read_arg(spec, io)
     try:
-        obj = loads(read_arg(spec, io))
+        obj = loads(data)
         if obj is None:
             return None
         if not isinstance(obj, dict):
@@ -189,7 +240,7 @@ def read_subject(spec: str, io: IO) -> SubjectOverride | None:
 
         return SubjectOverride.from_json(obj)
     except JSONDecodeError as exc:
-        raise PlainError(str(exc)) from None
+        raise PlainError(str(exc), hint=json_hint(spec, data, str(exc))) from None
 
 
 def split_hosts(hostname: str) -> list[str] | None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from cfsslpy.certdb import open_db
 from cfsslpy.cli.command import Command, Options
-from cfsslpy.cli.common import no_more_args, require_ca
+from cfsslpy.cli.common import no_more_args, open_certdb, require_ca
 from cfsslpy.cli.context import IO
 from cfsslpy.crl import crl_from_db, encode, load_crl_issuer
 from cfsslpy.errors import PlainError, UsageError
@@ -34,7 +33,7 @@ def run(opts: CrlOptions, args: list[str], io: IO) -> int:
         raise UsageError(f'invalid value "{opts.expiry}" for flag -expiry: parse error') from None
     # read the inputs, then one core call
     cert, key = load_crl_issuer(opts.ca, opts.ca_key, stdin=io.stdin, environ=io.environ)
-    with open_db(opts.db_config, stdin=io.stdin, environ=io.environ) as db:
+    with open_certdb(opts.db_config, io) as db:
         der = crl_from_db(db, cert, key, expiry)
     io.out(encode(der, opts.pem))
     return 0

@@ -123,6 +123,7 @@ _FLAGS = [
         ("dry-run", False, "ceremony: print the plan and the checks, change nothing"),
         ("transcript", "", "ceremony: transcript file to write (default PLAN.transcript.json)"),
         ("yes", False, "ceremony: do not ask for confirmation before each step"),
+        ("write", "", "ceremony example: directory to write the example plan and its input files to"),
     ),
     # the single executable (ours)
     *_group(

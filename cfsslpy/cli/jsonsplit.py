@@ -9,6 +9,7 @@ Go ``flag`` parser (:mod:`cfsslpy.cli.goflag`): ``-f x``, ``-f=x``, ``--f x``; b
 from __future__ import annotations
 
 from cfsslpy.cli.command import Command, Options
+from cfsslpy.cli.common import json_location
 from cfsslpy.cli.context import IO
 from cfsslpy.cli.goflag import Flag, print_defaults
 from cfsslpy.cli.version import version_text
@@ -56,7 +57,8 @@ def run(opts: JsonSplitOptions, args: list[str], io: IO) -> int:
     if args and args[0] == "":
         raise UsageError("BASENAME must not be empty")
     data = read_source(opts.f, io.stdin)
-    outputs = split(data, basename=args[0] if args else DEFAULT_BASENAME, bare=opts.bare)
+    with json_location(opts.f, data):
+        outputs = split(data, basename=args[0] if args else DEFAULT_BASENAME, bare=opts.bare)
     if opts.stdout:
         io.out(render_stdout(outputs))
     else:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from cfsslpy.certdb import open_db
 from cfsslpy.cli.command import Command, Options
-from cfsslpy.cli.common import no_more_args
+from cfsslpy.cli.common import no_more_args, open_certdb
 from cfsslpy.cli.context import IO
 from cfsslpy.errors import PlainError
 from cfsslpy.ocsp import dump
@@ -18,7 +17,7 @@ def run(opts: OcspdumpOptions, args: list[str], io: IO) -> int:
     no_more_args(args)
     if not opts.db_config:
         raise PlainError("need DB config file (provide with -db-config)")
-    with open_db(opts.db_config, stdin=io.stdin, environ=io.environ) as db:
+    with open_certdb(opts.db_config, io) as db:
         text = dump(db)
     io.out(text)
     return 0

@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 import os
 
-from cfsslpy.certdb import open_db
 from cfsslpy.cli.command import Command, Options
-from cfsslpy.cli.common import no_more_args
+from cfsslpy.cli.common import no_more_args, open_certdb
 from cfsslpy.cli.context import IO
 from cfsslpy.cli.ocspsign import critical, interval_flag
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason
@@ -54,7 +53,7 @@ def run(opts: OcsprefreshOptions, args: list[str], io: IO) -> int:
         with critical("Unable to create OCSP signer"):
             signers.append(load_signer(ca, responder, key, opts.interval, stdin=io.stdin, environ=io.environ))
     # one core call
-    with open_db(opts.db_config, stdin=io.stdin, environ=io.environ) as db:
+    with open_certdb(opts.db_config, io) as db:
         report = refresh(db, signers)
     # emit: no stdout, a log line with the counts
     log.info(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from cfsslpy.cli.command import Command, Options
-from cfsslpy.cli.common import NO_ARGUMENTS, ignored, no_more_args
+from cfsslpy.cli.common import NO_ARGUMENTS, ignored, no_more_args, open_certdb
 from cfsslpy.cli.context import IO
 from cfsslpy.cli.ocsprefresh import split_list
 from cfsslpy.cli.ocspsign import interval_flag
@@ -101,9 +101,8 @@ def _cache_ttl(opts: OcspserveOptions) -> float:
 def _source(opts: OcspserveOptions, io: IO, live: list[tuple[str, str, str]] | None, cache_ttl: float) -> Source:
     if opts.responses:
         return FileSource.load(opts.responses, stdin=io.stdin, environ=io.environ)
-    from cfsslpy.certdb import open_db
 
-    db = open_db(opts.db_config, stdin=io.stdin, environ=io.environ)
+    db = open_certdb(opts.db_config, io)
     if live is None:
         return DBSource(db)
     from cfsslpy.ocsp import load_signer

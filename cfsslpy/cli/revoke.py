@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from cfsslpy.cli.command import Command, Options
-from cfsslpy.cli.common import NO_ARGUMENTS, no_more_args, read_arg
+from cfsslpy.cli.common import NO_ARGUMENTS, no_more_args, open_certdb, read_arg
 from cfsslpy.cli.context import IO
 from cfsslpy.errors import PlainError, UsageError
 from cfsslpy.revocation import REASON_NAMES, normalize_aki, parse_reason, parse_serial
@@ -45,9 +45,7 @@ def run(opts: RevokeOptions, args: list[str], io: IO) -> int:
     else:
         serial, aki = str(parse_serial(serial_text)), normalize_aki(aki_text)
 
-    from cfsslpy.certdb import open_db
-
-    with open_db(opts.db_config, stdin=io.stdin, environ=io.environ) as db:
+    with open_certdb(opts.db_config, io) as db:
         record = db.revoke(serial, aki, reason)
     if record.status == "revoked":
         log.info("revoked certificate %s of issuer %s (%s)", serial, aki, REASON_NAMES.get(record.reason, record.reason))

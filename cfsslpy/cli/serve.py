@@ -18,6 +18,7 @@ from cfsslpy.cli.common import (
     load_config,
     needs_ca,
     no_more_args,
+    open_certdb,
     require_ca,
     signer_for,
 )
@@ -272,10 +273,9 @@ def _open_db(spec: str, io: IO) -> CertDB | None:
     The connection is re-made in each pre-forked worker (CertDB is fork-safe)."""
     if not spec:
         return None
-    from cfsslpy.certdb import open_db
 
     try:
-        db = open_db(spec, stdin=io.stdin, environ=io.environ)
+        db = open_certdb(spec, io)
     except (CfsslError, PlainError) as exc:
         log.error("cannot use the certificate database (-db-config %s): %s", spec, exc.message)
         raise

@@ -38,7 +38,16 @@ __all__ = [
 
 
 class JSONDecodeError(ValueError):
-    """A JSON document that cannot be decoded; ``str()`` is Go-like wording."""
+    """A JSON document that cannot be decoded; ``str()`` is Go-like wording.
+
+    ``offset`` is Go's ``SyntaxError.Offset`` when known: the bytes read when the error was found (the bad
+    byte is the last of them; at the end of the input, the input's length). :mod:`cfsslpy.golang.jsonpos`
+    turns it into a line and column.
+    """
+
+    def __init__(self, message: str, offset: int | None = None) -> None:
+        super().__init__(message)
+        self.offset = offset
 
 
 def loads(data: bytes | str) -> Any:
@@ -55,7 +64,7 @@ def loads(data: bytes | str) -> Any:
     """
     raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
     if too_deep(raw):
-        raise JSONDecodeError(go_syntax_error(raw) or "exceeded max depth")
+        raise _syntax_error(raw, "exceeded max depth")
     text = raw.decode("utf-8", "replace")
     if _SURROGATE_ESCAPE.search(text):
         text = _LONE_SURROGATE.sub(_surrogate_replacement, text)
@@ -68,7 +77,7 @@ def loads(data: bytes | str) -> Any:
             raise ValueError("BOM")  # Go has no BOM exception: the scanner below words the error
         return json.loads(text, parse_constant=_no_constants)
     except ValueError:  # json.JSONDecodeError included
-        raise JSONDecodeError(go_syntax_error(raw) or "unexpected end of JSON input") from None
+        raise _syntax_error(raw, "unexpected end of JSON input") from None
     except RecursionError:  # not reached after too_deep(); a last line of defence, never a traceback
         raise JSONDecodeError("exceeded max depth") from None
 
@@ -117,11 +126,19 @@ _DIGITS = b"0123456789"
 
 
 class _Syntax(Exception):
-    pass
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(message)
+        self.offset = offset
 
 
 def go_syntax_error(data: bytes) -> str | None:
-    """The message Go's ``encoding/json`` scanner gives for ``data``, or None when the syntax is valid.
+    """The message Go's ``encoding/json`` scanner gives for ``data``, or None when the syntax is valid."""
+    found = go_syntax_error_at(data)
+    return found[0] if found else None
+
+
+def go_syntax_error_at(data: bytes) -> tuple[str, int] | None:
+    """Go's scanner message for ``data`` and its ``Offset`` (bytes read, the bad one included), or None.
 
     Iterative, like Go's scanner (a stack of open containers, no recursion), so any depth is safe; past
     :data:`MAX_DEPTH` the opening bracket is refused as Go refuses its 10001st.
@@ -129,10 +146,15 @@ def go_syntax_error(data: bytes) -> str | None:
     try:
         _scan_document(data)
     except _Syntax as exc:
-        return str(exc)
+        return str(exc), exc.offset
     except IndexError:
-        return "unexpected end of JSON input"
+        return "unexpected end of JSON input", len(data)
     return None
+
+
+def _syntax_error(raw: bytes, fallback: str) -> JSONDecodeError:
+    found = go_syntax_error_at(raw)
+    return JSONDecodeError(*found) if found else JSONDecodeError(fallback)
 
 
 def _skip_ws(data: bytes, i: int) -> int:
@@ -146,9 +168,9 @@ def _bad(data: bytes, i: int, context: str, *, eof_as_space: bool = False) -> _S
     still an error inside a literal, number or escape (``eof_as_space``), else "unexpected end"."""
     if i >= len(data):
         if eof_as_space:
-            return _Syntax(f"invalid character ' ' {context}")
-        return _Syntax("unexpected end of JSON input")
-    return _Syntax(f"invalid character {_go_quote_byte(data[i])} {context}")
+            return _Syntax(f"invalid character ' ' {context}", len(data))
+        return _Syntax("unexpected end of JSON input", len(data))
+    return _Syntax(f"invalid character {_go_quote_byte(data[i])} {context}", i + 1)
 
 
 _VALUE = "looking for beginning of value"
@@ -181,7 +203,7 @@ def _scan_document(data: bytes) -> None:
             i = _skip_ws(data, i)
             if not open_containers:
                 if i < len(data):
-                    raise _Syntax(f"invalid character {_go_quote_byte(data[i])} after top-level value")
+                    raise _Syntax(f"invalid character {_go_quote_byte(data[i])} after top-level value", i + 1)
                 return
             in_array = open_containers[-1] == ord("[")
             if i < len(data) and data[i] == (ord("]") if in_array else ord("}")):
@@ -208,7 +230,7 @@ def _scan_key(data: bytes, i: int) -> int:
 
 def _scan_scalar(data: bytes, i: int) -> int:
     if i >= len(data):
-        raise _Syntax("unexpected end of JSON input")
+        raise _Syntax("unexpected end of JSON input", len(data))
     c = data[i]
     if c == ord('"'):
         return _scan_string(data, i + 1)

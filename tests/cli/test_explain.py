@@ -86,3 +86,65 @@ def test_token_list_without_a_module_mentions_module(run_cli: RunCli) -> None:
         "hint: add the module's path to the URI (pkcs11:token=...?module-path=/usr/lib/softhsm/libsofthsm2.so), "
         "or set CFSSLPY_PKCS11_MODULE"
     )
+
+
+# -- JSON errors name the file, line and column ------------------------------------------------------------
+
+
+def error_and_hint(stderr: str) -> tuple[str, str]:
+    lines = stderr.splitlines()
+    assert len(lines) == 2 and lines[1].startswith("hint: "), stderr
+    return lines[0], lines[1].removeprefix("hint: ")
+
+
+def test_a_csr_json_syntax_error_is_located(run_cli: RunCli, tmp_path: Path) -> None:
+    (tmp_path / "csr.json").write_text('{"CN": "x",\n "hosts": ["a"\n "b"]}')
+    result = run_cli("genkey", "csr.json")
+    assert result.status == ExitStatus.ERROR
+    assert error_and_hint(result.stderr) == ("invalid character '\"' after array element", "csr.json:3:2")
+
+
+def test_a_csr_json_type_error_is_located(run_cli: RunCli, tmp_path: Path) -> None:
+    (tmp_path / "csr.json").write_text('{"CN": "x",\n "names": [{"C": "US"}, {"O": 5}]}')
+    result = run_cli("genkey", "csr.json")
+    assert error_and_hint(result.stderr) == ("json: cannot unmarshal number into Go struct field Name.O of type string", "csr.json:2:31")
+
+
+def test_csr_json_on_stdin_is_named_stdin(run_cli: RunCli) -> None:
+    result = run_cli("genkey", "-", stdin=b'{"CN": "x",,}')
+    assert error_and_hint(result.stderr)[1] == "<stdin>:1:12"
+
+
+def test_a_truncated_config_is_located_at_its_end(run_cli: RunCli, tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text('{"signing": {\n  "default": {"expiry": "1h"}\n')
+    result = run_cli("sign", "-config", "config.json", "-ca", "ca.pem", "-ca-key", "ca-key.pem", "x.csr")
+    line, hint = error_and_hint(result.stderr)
+    assert line == 'Failed to load config file: {"code":5200,"message":"failed to unmarshal configuration: unexpected end of JSON input"}'
+    assert hint == "config.json:3:1"
+
+
+def test_a_config_type_error_is_located(run_cli: RunCli, tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text('{"signing": {\n  "default": {\n    "expiry": 5}}}')
+    result = run_cli("sign", "-config", "config.json", "-ca", "ca.pem", "-ca-key", "ca-key.pem", "x.csr")
+    assert error_and_hint(result.stderr)[1] == "config.json:3:15"
+
+
+def test_a_db_config_json_error_is_located(run_cli: RunCli, tmp_path: Path) -> None:
+    (tmp_path / "db.json").write_text('{"driver": "sqlite3",\n "data_source": }')
+    result = run_cli("ocspdump", "-db-config", "db.json")
+    assert result.status == ExitStatus.ERROR
+    assert error_and_hint(result.stderr)[1] == "db.json:2:17"
+
+
+def test_json_split_input_errors_are_located(run_cli: RunCli, tmp_path: Path) -> None:
+    (tmp_path / "out.json").write_text('{"cert": "C",\n "key": tru}')
+    result = run_cli("-bare", "-f", "out.json", prog="cfssljson")
+    line, hint = error_and_hint(result.stderr)
+    assert line.startswith("Failed to parse input: invalid character '}' in literal true")
+    assert hint == "out.json:2:12"
+
+
+def test_a_valid_document_with_another_error_gets_no_location(run_cli: RunCli, tmp_path: Path) -> None:
+    (tmp_path / "csr.json").write_text('{"CN": "x", "key": {"algo": "rsa", "size": 512}}')
+    result = run_cli("genkey", "csr.json")
+    assert result.status == ExitStatus.ERROR and "hint:" not in result.stderr

@@ -149,19 +149,26 @@ def test_request_failed(run_cli: RunCli, tmp_path: Path) -> None:
         (
             [],
             b'{"success": "yes"}',
-            "Failed to parse input: json: cannot unmarshal string into Go struct field Response.success of type bool\n",
+            "Failed to parse input: json: cannot unmarshal string into Go struct field Response.success of type bool\n"
+            "hint: <stdin>:1:13\n",  # cfsslpy: where the value is
         ),
         (["-bare", "out/ca"], BARE, "Failed to write out/ca.pem: directory out does not exist\n"),
-        (["-bare"], b"[" * 100_000 + b"]" * 100_000, "Failed to parse input: invalid character '[' exceeded max depth\n"),
-        ([], b'{"result":' * 100_000, "Failed to parse input: invalid character '{' exceeded max depth\n"),
+        (
+            ["-bare"],
+            b"[" * 100_000 + b"]" * 100_000,
+            "Failed to parse input: invalid character '[' exceeded max depth\nhint: <stdin>:1:513\n",
+        ),
+        ([], b'{"result":' * 100_000, "Failed to parse input: invalid character '{' exceeded max depth\nhint: <stdin>:1:5121\n"),
         (
             ["-bare", "x"],
             b'{"cert":"C","key":"K","x":' + b"[" * 900 + b"]" * 900 + b"}",
-            "Failed to parse input: invalid character '[' exceeded max depth\n",
+            "Failed to parse input: invalid character '[' exceeded max depth\nhint: <stdin>:1:538\n",
         ),
     ],
 )
-def test_errors_exit_1_with_one_clear_line(run_cli: RunCli, tmp_path: Path, args: list[str], stdin: bytes, stderr: str) -> None:
+def test_errors_exit_1_with_one_clear_line_and_a_position(
+    run_cli: RunCli, tmp_path: Path, args: list[str], stdin: bytes, stderr: str
+) -> None:
     result = run_cli(*args, stdin=stdin, prog="cfssljson", cwd=tmp_path)
     assert (result.status, result.stdout, result.stderr) == (ExitStatus.ERROR, "", stderr)
     assert files(tmp_path) == {}
