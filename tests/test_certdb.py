@@ -18,6 +18,7 @@ from cryptography.x509.oid import NameOID
 
 from cfsslpy.certdb import (
     CertDB,
+    CertificateQuery,
     CertificateRecord,
     DBConfig,
     format_time,
@@ -472,3 +473,57 @@ def test_a_full_database_file_is_named_in_the_error(db: CertDB) -> None:
             db.insert_certificate(record(leaf(serial)))
     assert failed.value.code == 11000
     assert failed.value.message == f"{db.config.data_source}: database or disk is full"
+
+
+# -- the web console's read-only search (cfsslpy.certdb.queries) ---------------------------------------------
+
+
+def test_search_certificates_pages_filters_and_searches(db: CertDB) -> None:
+    names = ["alpha.example", "beta.example", "Gamma_50%.example", "delta.example"]
+    for i, cn in enumerate(names):
+        cert = leaf(100 + i, days=10 + 30 * i, dns=[f"san-{i}.example"], cn=cn)
+        db.insert_certificate(CertificateRecord.from_certificate(cert, pem=pem(cert), issued_at=NOW + dt.timedelta(minutes=i)))
+    db.revoke("101", CA_AKI, 1, now=NOW)
+    everything = db.search_certificates(CertificateQuery(), now=NOW)
+    assert [r.common_name for r in everything.records] == names and everything.total == 4 and everything.pages == 1
+    page = db.search_certificates(CertificateQuery(page=2, page_size=3), now=NOW)
+    assert [r.common_name for r in page.records] == ["delta.example"] and page.total == 4 and page.pages == 2
+    newest = db.search_certificates(CertificateQuery(sort="issued", descending=True, page_size=1), now=NOW)
+    assert [r.common_name for r in newest.records] == ["delta.example"]
+
+    def found(**kw: object) -> list[str | None]:
+        return [r.common_name for r in db.search_certificates(CertificateQuery(**kw), now=NOW).records]  # type: ignore[arg-type]
+
+    assert found(search="GAMMA") == ["Gamma_50%.example"]
+    assert found(search="_50%") == ["Gamma_50%.example"]  # LIKE's wildcards are literal
+    assert found(search="gamm__50") == []  # as a wildcard, "__" would match "a_"
+    assert found(search="san-3") == ["delta.example"]
+    assert found(search="102") == ["Gamma_50%.example"] and found(search="0x66") == ["Gamma_50%.example"]
+    assert found(status="revoked") == ["beta.example"]
+    assert found(status="expiring") == ["alpha.example"]  # 10 days; beta (40) is revoked anyway
+    assert found(status="good") == ["alpha.example", "Gamma_50%.example", "delta.example"]
+    assert found(status="expired") == []
+    assert db.search_certificates(CertificateQuery(status="expired"), now=NOW + dt.timedelta(days=50)).total == 2
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"page": 0}, "page must be between 1 and 1000000"),
+        ({"page_size": 0}, "page_size must be between 1 and 100"),
+        ({"page_size": 101}, "page_size must be between 1 and 100"),
+        ({"search": "x" * 129}, "search is longer than 128 characters"),
+        ({"status": "bad"}, "unknown status filter 'bad'"),
+        ({"sort": "cn"}, "unknown sort 'cn'"),
+    ],
+)
+def test_certificate_query_bounds(kw: dict[str, object], message: str) -> None:
+    with pytest.raises(CfsslError) as err:
+        CertificateQuery(**kw)  # type: ignore[arg-type]
+    assert message in err.value.message
+
+
+def test_last_crl_number_is_read_only(db: CertDB) -> None:
+    assert db.last_crl_number(CA_AKI) is None
+    assert db.next_crl_number(CA_AKI, 5) == 5
+    assert db.last_crl_number(CA_AKI) == 5 and db.last_crl_number(CA_AKI) == 5
