@@ -769,4 +769,4 @@ def test_fetch_certificate_times_out_on_a_silent_server() -> None:
     ],
 )
 def test_split_host_port(domain: str, host: str, port: str) -> None:
-    assert certinfo._split_host_port(domain) == (host, port)
+    assert certinfo.split_host_port(domain) == (host, port)

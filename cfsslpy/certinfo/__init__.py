@@ -38,6 +38,8 @@ Deliberate differences from cfssl (each is noted where it happens):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from cfsslpy.certinfo.algorithms import SIGNATURE_NAMES, UNKNOWN_SIGNATURE, go_signature_algorithm, private_key_is_dsa
 from cfsslpy.certinfo.certificate import (
     NOT_FOUND,
@@ -52,17 +54,36 @@ from cfsslpy.certinfo.certificate import (
 )
 from cfsslpy.certinfo.csr import csr_info, describe_csr_pem
 from cfsslpy.certinfo.der import ASN1Error, go_any, parse_oid, read_tlv
-from cfsslpy.certinfo.dial import (
-    TLS_ERRORS,
-    Connect,
-    FetchPolicy,
-    describe_domain,
-    fetch_certificate,
-    is_ip,
-    join_host_port,
-    split_host_port,
-)
 from cfsslpy.certinfo.extensions import go_ip_string
+
+if TYPE_CHECKING:
+    from cfsslpy.certinfo.dial import (
+        TLS_ERRORS,
+        Connect,
+        FetchPolicy,
+        describe_domain,
+        fetch_certificate,
+        is_ip,
+        join_host_port,
+        split_host_port,
+    )
+
+# The dialling names load cfsslpy.net (outbound HTTP, TLS, proxies) on first use: every command that loads a
+# key imports this package (keys -> private_key_is_dsa), and only certinfo -domain, serve and the bundler dial.
+_DIAL_NAMES = frozenset(
+    {"TLS_ERRORS", "Connect", "FetchPolicy", "describe_domain", "fetch_certificate", "is_ip", "join_host_port", "split_host_port"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _DIAL_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from cfsslpy.certinfo import dial
+
+    value = getattr(dial, name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ASN1Error",
@@ -99,9 +120,5 @@ __all__ = [
 _ASN1Error = ASN1Error
 _certificate_fields = certificate_fields
 _go_any = go_any
-_is_ip = is_ip
-_join_host_port = join_host_port
 _oid = parse_oid
 _read_tlv = read_tlv
-_split_host_port = split_host_port
-_TLS_ERRORS = TLS_ERRORS
