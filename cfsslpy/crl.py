@@ -27,7 +27,7 @@ import base64
 import datetime as dt
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -53,6 +53,8 @@ if TYPE_CHECKING:
     from cfsslpy.inputs import Stdin
 
 log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]  # progress(done, total)
 
 DEFAULT_LIFETIME = dt.timedelta(days=7)  # cfssl's gencrl default ("0" or no TIME) and crl's -expiry 168h
 PEM_LABEL = "X509 CRL"
@@ -103,12 +105,14 @@ def generate_crl(
     lifetime: dt.timedelta,
     number: int,
     now: dt.datetime | None = None,
+    progress: Progress | None = None,
 ) -> bytes:
     """The DER CRL of ``cert``'s CA listing ``entries`` (in the given order), valid for ``lifetime`` from ``now``.
 
     See the module docstring for its content. ``number`` is the CRLNumber (0 .. 2^159). Errors: 5300 when
     ``cert`` may not sign CRLs, 2300 when ``key`` is not its key, 1300 for a non-positive lifetime, a bad
-    number or an entry whose reason is 7 / removeFromCRL / out of range.
+    number or an entry whose reason is 7 / removeFromCRL / out of range. ``progress(done, total)`` is
+    called as the entries are added (a CRL of many thousands of entries takes a while).
     """
     this_update = utc_seconds(now or dt.datetime.now(dt.timezone.utc))
     check_crl_issuer(cert, key, this_update)
@@ -124,7 +128,9 @@ def generate_crl(
         .add_extension(x509.AuthorityKeyIdentifier(key_identifier(cert), None, None), critical=False)
         .add_extension(x509.CRLNumber(number), critical=False)
     )
-    for entry in entries:
+    for index, entry in enumerate(entries):
+        if progress is not None:
+            progress(index, len(entries))
         revoked = x509.RevokedCertificateBuilder().serial_number(entry.serial).revocation_date(utc_seconds(entry.revoked_at))
         if entry.reason == _REMOVE_FROM_CRL:
             raise _bad_request(f"serial {entry.serial}: reason removeFromCRL (8) belongs in delta CRLs only")
@@ -136,6 +142,8 @@ def generate_crl(
             revoked = revoked.add_extension(x509.CRLReason(flag), critical=False)
         builder = builder.add_revoked_certificate(revoked.build())
     crl = builder.sign(key, crl_hash(key))
+    if progress is not None and entries:
+        progress(len(entries), len(entries))
     return crl.public_bytes(serialization.Encoding.DER)
 
 
@@ -273,6 +281,7 @@ def gencrl(
     *,
     now: dt.datetime | None = None,
     environ: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
 ) -> bytes:
     """cfssl's gencrl (CLI and ``POST /gencrl``): the DER CRL of the CA ``cert_pem``/``key_pem`` revoking every
     serial of ``serial_list`` at ``now``, valid for ``lifetime`` seconds (default 7 days).
@@ -286,7 +295,7 @@ def gencrl(
     cert = parse_crl_cert(cert_pem)
     entries = parse_serial_list(serial_list, current)
     key = parse_crl_key(key_pem, environ=environ)
-    return generate_crl(cert, key, entries, lifetime=duration, number=crl_number(now), now=current)
+    return generate_crl(cert, key, entries, lifetime=duration, number=crl_number(now), now=current, progress=progress)
 
 
 # -----------------------------------------------------------------------------------------------------------
@@ -300,6 +309,7 @@ def crl_from_db(
     expiry: dt.timedelta,
     *,
     now: dt.datetime | None = None,
+    progress: Progress | None = None,
 ) -> bytes:
     """The DER CRL of ``cert``'s CA listing the certdb's revoked, unexpired certificates **of this CA**
     (AKI = the CA's key identifier; cfssl 2016 rows with an empty AKI resolved through their PEM), with
@@ -333,7 +343,7 @@ def crl_from_db(
             reason = 0
         entries.append(RevokedEntry(serial, revoked_at, reason))
     number = db.next_crl_number(aki, floor=crl_number(now))
-    return generate_crl(cert, key, entries, lifetime=expiry, number=number, now=current)
+    return generate_crl(cert, key, entries, lifetime=expiry, number=number, now=current, progress=progress)
 
 
 def load_crl_issuer(

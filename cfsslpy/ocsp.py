@@ -23,7 +23,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -314,14 +314,22 @@ class RefreshReport:
         return self.refreshed + self.no_signer + self.failed
 
 
-def refresh(db: CertDB, signers: Sequence[OCSPSigner], *, now: dt.datetime | None = None, batch: int = REFRESH_BATCH) -> RefreshReport:
+def refresh(
+    db: CertDB,
+    signers: Sequence[OCSPSigner],
+    *,
+    now: dt.datetime | None = None,
+    batch: int = REFRESH_BATCH,
+    progress: Callable[[int, int], None] | None = None,
+) -> RefreshReport:
     """Sign a fresh response for every unexpired certificate in ``db`` and store it (cfssl's ocsprefresh).
 
     Each row goes to the signer whose issuer key identifier equals its AKI (cfssl 2016 rows have an empty
     AKI column; it is resolved from the certificate). Responses are stored ``batch`` at a time, one
     transaction each, with expiry = now + the signer's interval. Rows of issuers without a signer are
     counted; a row that cannot be signed (bad PEM, status or reason in the database) is logged and counted.
-    Error 8100 when there were rows and none could be given to a signer.
+    Error 8100 when there were rows and none could be given to a signer. ``progress(done, total)`` is called
+    after each row (signing on a hardware token can take minutes for thousands of rows).
     """
     current = utc(now or dt.datetime.now(dt.timezone.utc))
     for each in signers:  # an expired responder fails the run instead of failing every row
@@ -329,7 +337,10 @@ def refresh(db: CertDB, signers: Sequence[OCSPSigner], *, now: dt.datetime | Non
     by_aki = {s.issuer_aki: s for s in signers}
     report = RefreshReport()
     pending: list[OCSPRecord] = []
-    for row in db.unexpired_certificates(now=current):
+    rows = db.unexpired_certificates(now=current)
+    for index, row in enumerate(rows):
+        if progress is not None:
+            progress(index, len(rows))
         rec = with_aki(row)
         signer = by_aki.get(rec.aki)
         if signer is None:
@@ -354,6 +365,8 @@ def refresh(db: CertDB, signers: Sequence[OCSPSigner], *, now: dt.datetime | Non
     if pending:
         db.upsert_ocsp_many(pending)
         report.refreshed += len(pending)
+    if progress is not None and rows:
+        progress(len(rows), len(rows))
     for aki, count in sorted(report.unknown_issuers.items()):
         log.warning("%d certificate(s) of issuer %s skipped: no -ca given for it", count, aki or "(no AKI)")
     if report.total and not report.refreshed and report.no_signer:

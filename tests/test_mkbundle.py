@@ -26,7 +26,8 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from cfsslpy.cli.context import IO
-from cfsslpy.cli.mkbundle import ProgressLine, run_mkbundle
+from cfsslpy.cli.mkbundle import run_mkbundle
+from cfsslpy.cli.progress import ProgressBar
 from cfsslpy.crl import RevokedEntry, generate_crl
 from cfsslpy.errors import PlainError
 from cfsslpy.inputs import Stdin
@@ -349,10 +350,15 @@ def test_progress_only_on_a_terminal(pki: Pki, tmp_path: Path) -> None:
     assert text.startswith("\r[") and "checked for revocation" in text and text.endswith("\n")
     assert "7/7 checked" in text  # the last update is always drawn (7 certificates have http CRL or OCSP URLs)
     plain = io.StringIO()
-    line = ProgressLine(plain)
+    line = ProgressBar(plain, "x", enabled=False)
     line(1, 2)
     line.finish()
     assert plain.getvalue() == ""
+    # -progress=false: silent on a terminal too
+    err = Tty()
+    ctx = IO(stdin=Stdin(io.BytesIO()), stdout=io.StringIO(), stderr=err)
+    assert run_mkbundle(["-f", str(tmp_path / "c.crt"), "-loglevel", "3", "-progress=false", str(directory)], ctx) == 0
+    assert err.getvalue() == ""
 
 
 @pytest.mark.parametrize("prog", ["cfssl-mkbundle", "mkbundle"])
@@ -373,7 +379,11 @@ def test_default_output_name_and_go_flag_rules(run_cli: RunCli, tmp_path: Path) 
     assert undefined.status == 2 and undefined.stderr.startswith("flag provided but not defined: -ca\nusage: cfsslpy mkbundle")
     # flags after the first path are paths (Go's flag package stops there)
     late = run_cli("mkbundle", "a.pem", "-f", "y.crt", cwd=tmp_path)
-    assert late.status == 1 and late.stderr.strip() == "lstat -f: no such file or directory"
+    assert late.status == 1
+    assert late.stderr.splitlines() == [
+        "lstat -f: no such file or directory",
+        "hint: flags must come before arguments: move -f before a.pem",
+    ]
     assert run_cli("mkbundle", cwd=tmp_path).stderr.startswith("no PATH given\n")
     assert run_cli("mkbundle", "-nw", "0", "a.pem", cwd=tmp_path).status == 2
     assert run_cli("mkbundle", "-nw", "x", "a.pem", cwd=tmp_path).status == 2
@@ -395,3 +405,34 @@ def test_subprocess(pki: Pki, tmp_path: Path) -> None:
     assert proc.stderr.splitlines()[-1].endswith("Wrote 8 certificates.")
     assert "\r" not in proc.stderr
     assert len(bundle_ders(tmp_path / "b.crt")) == 8
+
+
+def test_no_fetch_asks_no_server_and_keeps_the_certificates_unchecked(pki: Pki, tmp_path: Path, run_cli: RunCli) -> None:
+    directory = layout(pki, tmp_path / "in")
+    before = list(pki.responder.requests)
+    result = build([str(directory)], BuildOptions(online=False))
+    assert pki.responder.requests == before  # no CRL fetched, no OCSP responder asked
+    # every certificate with an http CRL or OCSP URL (the LDAP CRL is never fetched anyway)
+    assert sorted(cn(f.cert) for f in result.unchecked) == [
+        "CRL good",
+        "CRL good 2",
+        "CRL revoked",
+        "CRL unreachable",
+        "OCSP good",
+        "OCSP revoked",
+        "OCSP unknown",
+    ]
+    assert {cn(f.cert) for f in result.unchecked} <= {cn(f.cert) for f in result.kept}
+    assert result.unverified == [] and result.skipped == []
+    assert sorted(d.reason.value for d in result.dropped) == ["duplicate", "expired", "not yet valid"]
+
+    cli = run_cli("mkbundle", "-no-fetch", "-f", "out.crt", str(directory), cwd=tmp_path)
+    assert cli.status == 0, cli.stderr
+    assert pki.responder.requests == before
+    lines = cli.stderr.splitlines()
+    assert any(
+        "[WARNING] Skipped the CRL and OCSP checks (-no-fetch): 7 certificates kept without a revocation check." in line for line in lines
+    )
+    assert sum("without a revocation check (-no-fetch)" in line and "[INFO] Keeping CN=" in line for line in lines) == 7
+    assert lines[-1].endswith(f"[INFO] Wrote {len(result.kept)} certificates.")
+    assert len(bundle_ders(tmp_path / "out.crt")) == len(result.kept) == 11

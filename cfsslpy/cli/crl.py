@@ -7,6 +7,7 @@ import datetime as dt
 from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.common import no_more_args, open_certdb, require_ca
 from cfsslpy.cli.context import IO
+from cfsslpy.cli.progress import MANY_ROWS, progress_bar
 from cfsslpy.crl import crl_from_db, encode, load_crl_issuer
 from cfsslpy.errors import PlainError, UsageError
 from cfsslpy.golang.json import parse_duration
@@ -18,6 +19,7 @@ class CrlOptions(Options):
     ca_key: str
     expiry: str
     pem: bool
+    progress: bool
 
 
 def run(opts: CrlOptions, args: list[str], io: IO) -> int:
@@ -33,8 +35,8 @@ def run(opts: CrlOptions, args: list[str], io: IO) -> int:
         raise UsageError(f'invalid value "{opts.expiry}" for flag -expiry: parse error') from None
     # read the inputs, then one core call
     cert, key = load_crl_issuer(opts.ca, opts.ca_key, stdin=io.stdin, environ=io.environ)
-    with open_certdb(opts.db_config, io) as db:
-        der = crl_from_db(db, cert, key, expiry)
+    with open_certdb(opts.db_config, io) as db, progress_bar(io, "CRL entries", wanted=opts.progress, min_total=MANY_ROWS) as bar:
+        der = crl_from_db(db, cert, key, expiry, progress=bar)
     io.out(encode(der, opts.pem))
     return 0
 

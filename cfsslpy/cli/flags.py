@@ -130,6 +130,7 @@ _FLAGS = [
         "other",
         ("verbose", False, "version: also list the bundled distributions and the wheels they came from"),
         ("sbom", False, "selfcheck: print the executable's CycloneDX SBOM instead of checking it"),
+        ("progress", True, "ocsprefresh, crl, gencrl, mkbundle: a progress bar on a terminal (-progress=false: never)"),
         # never used by cfssl
         ("usage", "", "(registered by cfssl, never used)"),
         ("pgp-private", "", "(registered by cfssl, never used)"),
@@ -187,7 +188,7 @@ def help_parser(
         name = flag.name
         group = groups[flag.group]
         default = flag.default
-        suffix = "" if default in ("", False) else f" (default {default})"
+        suffix = "" if default in ("", False) else f" (default {str(default).lower() if flag.kind is bool else default})"
         if flag.kind is bool:
             group.add_argument(f"-{name}", action="store_true", help=flag.help + suffix)
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.common import no_more_args, pop_arg, read_arg
 from cfsslpy.cli.context import IO
+from cfsslpy.cli.progress import MANY_ROWS, progress_bar
 from cfsslpy.crl import encode, gencrl
 from cfsslpy.errors import PlainError
 from cfsslpy.keys import is_pkcs11_uri, load_key_spec
@@ -12,6 +13,7 @@ from cfsslpy.keys import is_pkcs11_uri, load_key_spec
 
 class GencrlOptions(Options):
     pem: bool
+    progress: bool
 
 
 def run(opts: GencrlOptions, args: list[str], io: IO) -> int:
@@ -29,7 +31,8 @@ def run(opts: GencrlOptions, args: list[str], io: IO) -> int:
     serials = read_arg(serials_spec, io)
     cert = read_arg(cert_spec, io, prefixes=True)
     key = load_key_spec(key_spec, environ=io.environ) if is_pkcs11_uri(key_spec) else read_arg(key_spec, io, prefixes=True)
-    der = gencrl(serials, cert, key, lifetime, environ=io.environ)
+    with progress_bar(io, "CRL entries", wanted=opts.progress, min_total=MANY_ROWS) as bar:
+        der = gencrl(serials, cert, key, lifetime, environ=io.environ, progress=bar)
     io.out(encode(der, opts.pem))
     return 0
 

@@ -90,7 +90,7 @@ def print_defaults(flags: FlagSet) -> str:
         head = f"  -{name}" + ("" if flag.kind is bool else f" {'int' if flag.kind is int else 'string'}")
         text = head + ("\t" if len(head) <= 4 else "\n    \t") + flag.help
         if flag.default not in ("", False, 0):
-            text += f' (default "{flag.default}")' if flag.kind is str else f" (default {flag.default})"
+            text += f' (default "{flag.default}")' if flag.kind is str else f" (default {str(flag.default).lower()})"
         out.append(text + "\n")
     return "".join(out)
 

@@ -10,14 +10,12 @@ line ``Wrote N certificates.``. On a terminal a progress line is redrawn while r
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from typing import TextIO
 
 from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.context import IO
 from cfsslpy.cli.flags import FLAGS
 from cfsslpy.cli.goflag import Flag, print_defaults
+from cfsslpy.cli.progress import progress_bar
 from cfsslpy.cli.runner import run_command
 from cfsslpy.errors import UsageError
 from cfsslpy.mkbundle import DEFAULT_BUNDLE, DEFAULT_WORKERS, BuildOptions, BundleResult, NothingUsable, mkbundle
@@ -27,6 +25,9 @@ FLAGSET: dict[str, Flag] = {
     "f": Flag("f", DEFAULT_BUNDLE, "path to store certificate bundle"),
     "nw": Flag("nw", DEFAULT_WORKERS, "number of workers"),
     "loglevel": FLAGS["loglevel"],
+    # ours
+    "no-fetch": Flag("no-fetch", False, "fetch no CRL and ask no OCSP responder (air-gapped hosts): keep those certificates unchecked"),
+    "progress": FLAGS["progress"],
 }
 
 SUMMARY = "build a bundle of the valid, unrevoked certificates found under some paths"
@@ -34,52 +35,20 @@ SUMMARY = "build a bundle of the valid, unrevoked certificates found under some 
 
 def usage(prog: str) -> str:
     """Help in the layout of the other commands' ``-h`` (``usage: <prog> ...``), flags as Go prints them."""
-    return f"""usage: {prog} [-f cert-bundle.crt] [-nw 4] [-loglevel n] PATH...
+    return f"""usage: {prog} [-f cert-bundle.crt] [-nw 4] [-no-fetch] [-loglevel n] PATH...
 
 Reads every CERTIFICATE PEM block in the files and directories given (recursively, links followed),
 drops expired, not yet valid, duplicate and revoked certificates (CRL distribution points and OCSP,
 over http with a 5 s timeout; OCSP needs the issuer among the inputs), and writes the rest as PEM,
 sorted by SHA-256 fingerprint. A certificate whose revocation check cannot be completed
-(network failure) is kept, with a warning.
+(network failure) is kept, with a warning. -no-fetch fetches nothing: the certificates that need a
+check are kept unchecked, and the summary says so. On a terminal a progress bar shows the checks.
 
 flags:
 {print_defaults(FLAGSET)}
 example:
   {prog} -f roots.crt /usr/share/ca-certificates
 """
-
-
-class ProgressLine:
-    """``checked N/M`` redrawn with ``\\r`` at most ten times a second, only when the stream is a terminal."""
-
-    def __init__(self, stream: TextIO, interval: float = 0.1) -> None:
-        isatty = getattr(stream, "isatty", None)
-        self.enabled = bool(isatty and isatty())
-        self.stream = stream
-        self.interval = interval
-        self._last = 0.0
-        self._drawn = False
-        self._lock = threading.Lock()
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        with self._lock:
-            now = time.monotonic()
-            if done < total and now - self._last < self.interval:
-                return
-            self._last = now
-            width = 30
-            filled = width * done // max(total, 1)
-            self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} checked for revocation")
-            self.stream.flush()
-            self._drawn = True
-
-    def finish(self) -> None:
-        if self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._drawn = False
 
 
 def _plural(n: int, word: str) -> str:
@@ -100,12 +69,19 @@ def report(result: BundleResult, log: logging.Logger, *, wrote: bool = True) -> 
         )
     for found, note in result.skipped:
         log.info("%s (%s): %s", found.subject, found.source, note)
+    for found in result.unchecked:
+        log.info("Keeping %s (%s) without a revocation check (-no-fetch)", found.subject, found.source)
     counts = result.counts()
     if counts:
         parts = ", ".join(f"{n} {reason.value}" for reason, n in counts.items())
         log.info("Dropped %s: %s.", _plural(len(result.dropped), "certificate"), parts)
     if result.unverified:
         log.warning("Kept %s whose revocation status could not be checked.", _plural(len(result.unverified), "certificate"))
+    if result.unchecked:
+        log.warning(
+            "Skipped the CRL and OCSP checks (-no-fetch): %s kept without a revocation check.",
+            _plural(len(result.unchecked), "certificate"),
+        )
     if result.problems:
         log.warning("%s could not be used.", _plural(len(result.problems), "input"))
     if wrote:
@@ -115,6 +91,8 @@ def report(result: BundleResult, log: logging.Logger, *, wrote: bool = True) -> 
 class MkbundleOptions(Options, flagset=FLAGSET):
     f: str
     nw: int
+    no_fetch: bool
+    progress: bool
     loglevel: int  # applied by the runner, as for every cfssl command
 
 
@@ -127,10 +105,10 @@ def run(opts: MkbundleOptions, paths: list[str], io: IO) -> int:
         raise UsageError(f"-nw must be at least 1, not {opts.nw}")
     if not opts.f:
         raise UsageError("-f must not be empty")
-    progress = ProgressLine(io.stderr)
+    progress = progress_bar(io, "checked for revocation", wanted=opts.progress)
     logger = logging.getLogger("cfsslpy.cli.mkbundle")
     try:
-        result = mkbundle(paths, opts.f, BuildOptions(workers=opts.nw, progress=progress))
+        result = mkbundle(paths, opts.f, BuildOptions(workers=opts.nw, progress=progress, online=not opts.no_fetch))
     except NothingUsable as exc:
         progress.finish()
         report(exc.result, logger, wrote=False)  # why nothing was usable, before the runner prints the error
@@ -144,7 +122,7 @@ def run(opts: MkbundleOptions, paths: list[str], io: IO) -> int:
 COMMAND = Command(
     name="mkbundle",
     summary=SUMMARY,
-    usage="cfsslpy mkbundle [-f cert-bundle.crt] [-nw 4] [-loglevel n] PATH...",
+    usage="cfsslpy mkbundle [-f cert-bundle.crt] [-nw 4] [-no-fetch] [-loglevel n] PATH...",
     options=MkbundleOptions,
     example="cfsslpy mkbundle -f roots.crt /usr/share/ca-certificates",
     run=run,

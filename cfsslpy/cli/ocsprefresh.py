@@ -9,6 +9,7 @@ from cfsslpy.cli.command import Command, Options
 from cfsslpy.cli.common import no_more_args, open_certdb
 from cfsslpy.cli.context import IO
 from cfsslpy.cli.ocspsign import critical, interval_flag
+from cfsslpy.cli.progress import progress_bar
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason
 from cfsslpy.ocsp import OCSPSigner, load_signer, refresh
 
@@ -21,6 +22,7 @@ class OcsprefreshOptions(Options):
     responder_key: str
     db_config: str
     interval: str
+    progress: bool
 
 
 def split_list(spec: str) -> list[str]:
@@ -53,8 +55,8 @@ def run(opts: OcsprefreshOptions, args: list[str], io: IO) -> int:
         with critical("Unable to create OCSP signer"):
             signers.append(load_signer(ca, responder, key, opts.interval, stdin=io.stdin, environ=io.environ))
     # one core call
-    with open_certdb(opts.db_config, io) as db:
-        report = refresh(db, signers)
+    with open_certdb(opts.db_config, io) as db, progress_bar(io, "OCSP responses signed", wanted=opts.progress) as bar:
+        report = refresh(db, signers, progress=bar)
     # emit: no stdout, a log line with the counts
     log.info(
         "refreshed %d OCSP response(s); %d certificate(s) of other issuers skipped; %d failed",

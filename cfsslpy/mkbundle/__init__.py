@@ -20,6 +20,8 @@ What cfssl's ``mkbundle`` does (reference §4.3), with these deliberate differen
   cannot be verified, the certificate is kept and listed in :attr:`BundleResult.unverified` (cfssl logs
   ``Failed to verify certificate.`` and drops it). A bundle builder whose network hiccups should not
   silently lose roots; the caller reports every such certificate.
+* **Air-gapped hosts.** ``BuildOptions(online=False)`` (``mkbundle -no-fetch``) fetches nothing; the
+  certificates that would need a CRL or OCSP check are kept and listed in :attr:`BundleResult.unchecked`.
 * **Fetching.** Each URL is fetched at most once per run (concurrent askers wait for the first fetch), with a
   timeout (:data:`FETCH_TIMEOUT`), by ``workers`` threads. A responder that could not be reached is not asked
   again in the same run. Responses are limited to :data:`MAX_RESPONSE` bytes.

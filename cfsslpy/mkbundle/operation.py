@@ -39,13 +39,16 @@ def _sort_key(found: Found) -> bytes:
 class BuildOptions:
     """How :func:`build` works: ``workers`` threads run the network checks, each fetch bounded by ``timeout``
     seconds through ``fetch``; ``now`` is the time validity is judged at (default: now); ``progress(done,
-    total)`` is called (from those threads) as certificates with revocation information are checked."""
+    total)`` is called (from those threads) as certificates with revocation information are checked.
+    ``online=False`` (an air-gapped host) fetches nothing: certificates with CRL or OCSP URLs are kept
+    unchecked and listed in :attr:`BundleResult.unchecked`."""
 
     workers: int = DEFAULT_WORKERS
     timeout: float = FETCH_TIMEOUT
     now: dt.datetime | None = None
     fetch: Fetch = http_fetch
     progress: Progress | None = None
+    online: bool = True
 
 
 def build(paths: Sequence[str], options: BuildOptions = BuildOptions()) -> BundleResult:
@@ -63,13 +66,17 @@ def _build(paths: Sequence[str], options: BuildOptions) -> BundleResult:
     found, result.files = read_all(paths, result.problems)
     seen, candidates = _screen(found, utc(options.now or dt.datetime.now(dt.timezone.utc)), result)
     online = _needing_network(candidates, result)
-    if online:
+    if online and not options.online:
+        result.kept += online
+        result.unchecked += online
+    elif online:
         checker = Checker([f.cert for f in seen.values()], options.fetch, options.timeout)
         _check_online(online, checker, options.workers, result, options.progress)
     result.kept.sort(key=_sort_key)
     result.dropped.sort(key=lambda d: (d.found.source.path, d.found.source.block))
     result.unverified.sort(key=lambda u: (u.found.source.path, u.found.source.block))
     result.skipped.sort(key=lambda s: (s[0].source.path, s[0].source.block))
+    result.unchecked.sort(key=lambda f: (f.source.path, f.source.block))
     return result
 
 

@@ -82,6 +82,7 @@ class BundleResult:
     dropped: list[Dropped] = field(default_factory=list)
     unverified: list[Unverified] = field(default_factory=list)
     skipped: list[tuple[Found, str]] = field(default_factory=list)  # kept; a check did not apply (e.g. no issuer)
+    unchecked: list[Found] = field(default_factory=list)  # kept without asking their CRL/OCSP: fetching was off
     problems: list[Problem] = field(default_factory=list)
     files: int = 0
 
