@@ -4,6 +4,7 @@
     python3 build.py                    # build dist/cfsslpy.pyz, then smoke-test it
     python3 build.py --demo demo        # build, then issue a CA and a server certificate into ./demo
     python3 build.py --serve data       # build, then serve the API on 127.0.0.1:8888 with its CA in ./data
+    python3 build.py --serve data --port 9000   # ... on another port (checked to be free before anything is made)
     python3 build.py --venv .venv       # make the locked test environment (README's test command)
 
 Needs only a CPython >= 3.10 (Debian's bare python3 will do: no pip, no python3-venv needed) and access to
@@ -33,6 +34,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -807,12 +809,44 @@ def run_demo(pyz: Path, python: str, directory: Path) -> None:
     )
 
 
-def run_serve(pyz: Path, python: str, directory: Path) -> None:
-    """Start ``serve -datadir DIR`` on 127.0.0.1:8888 in place of this process, after printing how to use it.
+SERVE_ADDRESS = "127.0.0.1"
 
-    The first run creates DIR (0700) with a CA and a signing config (serve does that); this also writes an
-    example CSR, its key and a sign request into DIR/example/ so that one curl signs something right away.
+
+def check_port_free(port: int, address: str = SERVE_ADDRESS) -> None:
+    """BuildError unless ``address:port`` can be listened on now: checked before the build and again before
+    anything is created for ``--serve``, so a busy port fails in a second, with nothing made."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is no obstacle
+        try:
+            probe.bind((address, port))
+            probe.listen(1)
+        except OSError as exc:
+            raise BuildError(
+                f"--serve: cannot listen on {address}:{port} ({exc.strerror or exc}); "
+                f"stop what uses it or pick another port with --port (nothing was created)"
+            ) from None
+
+
+def port_number(text: str) -> int:
+    """``--port``: 1 .. 65535."""
+    try:
+        port = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (1-65535)")
+    return port
+
+
+def run_serve(pyz: Path, python: str, directory: Path, port: int = 8888) -> None:
+    """Start ``serve -datadir DIR`` on 127.0.0.1:``port`` in place of this process, after printing how to use it.
+
+    The port is checked first: when it is busy nothing is created. The first run creates DIR (0700) with a
+    CA and a signing config (serve does that); this also writes an example CSR, its key and a sign request
+    into DIR/example/ so that one curl signs something right away.
     """
+    check_port_free(port)
+    url = f"http://{SERVE_ADDRESS}:{port}"
     example = directory / "example"
     request = example / "sign-request.json"
     if not request.exists():
@@ -825,20 +859,20 @@ def run_serve(pyz: Path, python: str, directory: Path) -> None:
     shown = display(directory)
     print(f"{display(pyz)} serve -datadir {shown}   (CA created on the first run; Ctrl-C stops it)")
     print("sign a CSR (an example one is in " + f"{shown}/example/):")
-    print(f"  curl -s -H 'Content-Type: application/json' -d @{display(request)} http://127.0.0.1:8888/api/v1/cfssl/sign")
+    print(f"  curl -s -H 'Content-Type: application/json' -d @{display(request)} {url}/api/v1/cfssl/sign")
     print("or have the server make the key and CSR too:")
     print(
         """  curl -s -H 'Content-Type: application/json' -d '{"request":{"CN":"www.example.net","hosts":["www.example.net"],"key":{"algo":"ecdsa","size":256}}}' """
-        "http://127.0.0.1:8888/api/v1/cfssl/newcert"
+        f"{url}/api/v1/cfssl/newcert"
     )
     print("revoke it (serial and authority key id as 'certinfo -cert' prints them), then fetch the CRL:")
     print(
         """  curl -s -H 'Content-Type: application/json' -d '{"serial":"SERIAL","authority_key_id":"AKI-HEX","reason":"keyCompromise"}' """
-        "http://127.0.0.1:8888/api/v1/cfssl/revoke"
+        f"{url}/api/v1/cfssl/revoke"
     )
-    print("  curl -s http://127.0.0.1:8888/api/v1/cfssl/crl")
+    print(f"  curl -s {url}/api/v1/cfssl/crl")
     sys.stdout.flush()
-    os.execv(python, [python, str(pyz), "serve", "-address", "127.0.0.1", "-port", "8888", "-datadir", str(directory)])
+    os.execv(python, [python, str(pyz), "serve", "-address", SERVE_ADDRESS, "-port", str(port), "-datadir", str(directory)])
 
 
 def make_venv(directory: Path) -> None:
@@ -883,7 +917,10 @@ def main(argv: list[str] | None = None) -> int:
         "--serve",
         type=Path,
         metavar="DIR",
-        help="after building, run 'serve -datadir DIR' on 127.0.0.1:8888 (a CA is created in DIR on the first run)",
+        help="after building, run 'serve -datadir DIR' on 127.0.0.1:PORT (a CA is created in DIR on the first run)",
+    )
+    parser.add_argument(
+        "--port", type=port_number, default=8888, help="the port --serve listens on (default 8888); checked to be free before the build"
     )
     parser.add_argument("--verify-reproducible", action="store_true", help="build twice and fail unless both outputs are byte-identical")
     parser.add_argument("--venv", type=Path, metavar="DIR", help="only make the locked test environment in DIR (no build)")
@@ -897,6 +934,10 @@ def main(argv: list[str] | None = None) -> int:
             make_venv(args.venv.absolute())
             log(f"done in {time.monotonic() - started:.1f}s: {display(args.venv)}/bin/python -m pytest")
             return 0
+        if args.serve:  # a busy port fails now, not after a build and a new CA
+            check_port_free(args.port)
+        elif args.port != 8888:
+            raise BuildError("--port is for --serve")
         out: Path = (args.out or DIST / "cfsslpy.pyz").absolute()
         BUILD.mkdir(exist_ok=True)
         build(out)
@@ -909,7 +950,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise BuildError(f"not reproducible: {first} != {second}")
             log(f"reproducible: two builds are byte-identical (sha256 {first})")
         if args.serve:
-            run_serve(out, python, args.serve.absolute())  # does not return
+            run_serve(out, python, args.serve.absolute(), args.port)  # does not return
         if args.run_demo:
             run_demo(out, python, args.run_demo.absolute())
         elif not args.skip_smoke:

@@ -190,3 +190,57 @@ def test_launcher_refuses_to_run_unbuilt(capsys: pytest.CaptureFixture[str]) -> 
         launcher.main()
     assert stopped.value.code == 1
     assert "only inside the executable" in capsys.readouterr().err
+
+
+# -- --serve --port: the port is checked before anything is built or created ----------------------------------
+
+
+def test_serve_on_a_busy_port_fails_before_building_or_creating_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    def no_build(out: Path) -> Path:
+        raise AssertionError("built although the port is busy")
+
+    monkeypatch.setattr(build, "build", no_build)
+    monkeypatch.setattr(build, "BUILD", tmp_path / "build")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        status = build.main(["--serve", str(tmp_path / "data"), "--port", str(port)])
+    assert status == 1
+    err = capsys.readouterr().err
+    assert f"--serve: cannot listen on 127.0.0.1:{port} (" in err
+    assert "pick another port with --port (nothing was created)" in err
+    assert sorted(tmp_path.iterdir()) == []  # no data directory, no build directory
+
+
+def test_run_serve_checks_the_port_before_it_creates_the_data_directory(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        with pytest.raises(build.BuildError, match=f"cannot listen on 127.0.0.1:{port}"):
+            build.run_serve(tmp_path / "app.pyz", sys.executable, tmp_path / "data", port)
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_free_port_passes_and_port_is_validated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    build.check_port_free(port)  # free again: no error
+    for bad in ("0", "65536", "http"):
+        with pytest.raises(SystemExit) as exc:
+            build.main(["--serve", str(tmp_path / "d"), "--port", bad])
+        assert exc.value.code == 2
+        assert "--port: " in capsys.readouterr().err
+    assert build.main(["--port", "9000", "--skip-smoke"]) == 1
+    assert "error: --port is for --serve" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
