@@ -47,6 +47,11 @@ class Dialect:
         """SQL: ``column`` as a value that compares and sorts as a time (SQLite normalises any stored layout)."""
         return f"datetime({column})" if self.name == "sqlite3" else column
 
+    def time_order(self, column: str) -> str:
+        """SQL: ``column`` as a value to sort by, keeping fractions of a second (SQLite's ``datetime()`` drops
+        them, and two certificates issued in the same second must still sort in issue order)."""
+        return f"julianday({column})" if self.name == "sqlite3" else column
+
     def time_param(self, when: dt.datetime) -> Any:
         """``when`` bound for comparison with :meth:`after`."""
         if self.name == "sqlite3":

@@ -129,6 +129,6 @@ def where(dialect: Dialect, query: CertificateQuery, now: dt.datetime) -> tuple[
 
 def order(dialect: Dialect, query: CertificateQuery) -> str:
     """ORDER BY for the query: the sort column (rows without one last), then the serial, for a stable order."""
-    column = dialect.time_column(SORTS[query.sort])
+    column = dialect.time_order(SORTS[query.sort])
     direction = "DESC" if query.descending else "ASC"
     return f" ORDER BY CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, {column} {direction}, serial_number {direction}"

@@ -488,3 +488,60 @@ def test_without_a_certificate_database(bare: Site) -> None:
     assert bare.get("profiles").ok()["profiles"][0]["name"] == ""
     # cfssl's own endpoint list is unchanged by the console
     assert bare.request("GET", CFSSL + "certificates").status == 404
+
+
+# -- a real serve -datadir process ---------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_a_serve_datadir_process_lists_what_it_issued(tmp_path: Path) -> None:
+    """``serve -datadir`` keeps a certdb: what it signs appears in the console's list at once, revoking (on a
+    loopback address) shows in the detail view and OCSP status, and the CRL info follows the CRL endpoint."""
+    import re
+    import sys
+
+    from servers import process
+
+    from api.wsgi import new_csr
+
+    command = [sys.executable, "-m", "cfsslpy", "serve", "-address", "127.0.0.1", "-port", "0", "-loglevel", "1"]
+    command += ["-datadir", str(tmp_path / "data")]
+    with process(command) as server:
+        url = server.wait_for(re.compile(r"Now listening on (\S+)"), 60).group(1)
+        site = Site(url, None, *_no_ca())
+        caps = site.get("capabilities").ok()
+        assert caps["certdb"] is True and caps["signer"] is True and {"revoke", "crl", "sign"} <= set(caps["endpoints"])
+        for name in ("one.example.test", "two.example.test"):
+            site.post("sign", {"certificate_request": new_csr(name), "hosts": [name]}, prefix=CFSSL).ok()
+        listed = site.get("certificates", sort="issued", order="desc").ok()
+        assert cns(listed) == ["two.example.test", "one.example.test"] and listed["total"] == 2
+        row = listed["certificates"][0]
+        assert row["sans"] == ["two.example.test"] and row["status"] == "good"
+        serial, aki = row["serial_number"], row["authority_key_identifier"]
+        assert aki == caps["ca"]["aki"]
+        site.post("revoke", {"serial": serial, "authority_key_id": aki, "reason": "keyCompromise"}, prefix=CFSSL).ok()
+        assert site.get("certificate", serial=serial).ok()["status"] == "revoked"
+        assert site.get("ocspstatus", serial=serial, aki=aki).ok()["reason_name"] == "keyCompromise"
+        crl = x509.load_der_x509_crl(base64.b64decode(site.request("GET", CFSSL + "crl").ok()))
+        number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+        assert site.get("crlinfo").ok()["last_number"] == str(number)
+        assert site.get("certificates", status="revoked").ok()["total"] == 1
+    assert "Traceback" not in server.log
+
+
+def _no_ca() -> tuple[x509.Certificate, Any]:
+    """Placeholders for a Site whose CA lives in another process (the tests using it never sign locally)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "unused")])
+    now = dt.datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return cert, key

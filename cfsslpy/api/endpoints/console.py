@@ -164,14 +164,12 @@ class _Capabilities:
 
 
 def _ca_certificate(state: ApiState) -> x509.Certificate | None:
+    """The CA this server signs with, when it holds it: never asked of a remote signer (no outbound call on a
+    page load)."""
     if state.crl_issuer is not None:
         return state.crl_issuer[0]
-    if state.signer is None:
-        return None
-    try:
-        return state.signer.info().certificate
-    except (CfsslError, OSError, ValueError):  # a remote signer that does not answer: no CA to name
-        return None
+    cert = getattr(getattr(state.signer, "issuer", None), "cert", None)
+    return cert if isinstance(cert, x509.Certificate) else None
 
 
 def _ski_hex(cert: x509.Certificate) -> str:
