@@ -152,6 +152,8 @@ def register_static(app: bottle.Bottle) -> None:
     to the bundle view (``/#bundle``, where cfssl 1.6.5 serves its UI page), and GET ``/ui/endpoints``
     lists the registered endpoint names as ``{"endpoints": [...]}`` so the page can show only the tabs the
     server supports without probing (a probe of a missing endpoint is a 404, which browsers log as an error).
+    The page itself now reads the console's ``/api/v1/cfsslpy/capabilities`` (which also says whether there is
+    a certificate database and whether the bundler trusts this CA); ``/ui/endpoints`` stays for older pages.
     """
 
     def ui_endpoints() -> bytes:

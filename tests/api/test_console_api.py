@@ -545,3 +545,22 @@ def _no_ca() -> tuple[x509.Certificate, Any]:
         .sign(key, hashes.SHA256())
     )
     return cert, key
+
+
+def test_capabilities_say_whether_the_bundler_trusts_this_ca(api_ca: CA) -> None:
+    """The page warns on its Bundle tab when the bundler cannot chain what this server issues (error 1220)."""
+    from cfsslpy.bundler import Bundler
+
+    ca_cert, ca_key = _load_ca(api_ca)
+    other, _ = _no_ca()
+    for roots, trusted in (([other], False), ([ca_cert], True)):
+        state = _state(api_ca, None)
+        state.bundler = Bundler(roots, fetch_aia=False)
+        app = create_app(state)
+        try:
+            with serve(app) as url:
+                caps = Site(url, None, ca_cert, ca_key).get("capabilities").ok()
+                assert caps["bundler"] is True and "bundle" in caps["endpoints"] and caps["bundler_trusts_ca"] is trusted
+        finally:
+            app.metrics.close()
+            app.close()

@@ -467,3 +467,14 @@ def test_every_page_has_no_console_errors(driver: Any, console: Console) -> None
         assert not by_id(driver, "tab-certificates").is_displayed() and by_id(driver, "page-inspect").is_displayed()
         assert not by_id(driver, "crl-block").is_displayed()
         assert console_errors(driver) == []
+
+    # a bundler that does not trust this CA (serve without -ca-bundle): the Bundle tab says so up front
+    from cfsslpy.bundler import Bundler
+
+    state = _state(console.ca, None)
+    state.bundler = Bundler([], fetch_aia=False)
+    with serve(create_app(state)) as url:
+        load(driver, url, "#bundle")
+        assert by_id(driver, "tab-bundle").is_displayed() and by_id(driver, "bundle-untrusted").is_displayed()
+        assert not by_id(driver, "tab-certificates").is_displayed()
+        assert console_errors(driver) == []
