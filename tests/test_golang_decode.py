@@ -37,7 +37,7 @@ from cfsslpy.golang.decode import (
     go_struct,
     struct_of,
 )
-from cfsslpy.golang.json import JSONDecodeError
+from cfsslpy.golang.json import JSONDecodeError, fold_keys
 from cfsslpy.keys import KeyRequest
 from cfsslpy.signer import SignRequest, SubjectOverride
 
@@ -319,3 +319,17 @@ def test_base64_fast_path_agrees_with_gos_loop(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(module, "_PLAIN_BASE64", re.compile(r"(?!)"))  # every text takes the loop
     assert [outcome(t) for t in texts] == fast
     assert fast[texts.index("QUJD")] == b"ABC" and "illegal base64 data at input byte" in str(fast[texts.index("A===")])
+
+
+def test_a_structs_key_folding_is_fold_keys() -> None:
+    """GoStruct makes fold_keys's tables once; the keys it keeps, in the order it keeps them, and the values
+    they end with must be fold_keys's for every mix of exact, case-folded, unknown and repeated keys."""
+    import itertools
+
+    fields = ["label", "Label", "profile", "hosts", "K", "straße"]
+    struct = GoStruct("t.T", dict.fromkeys(fields, RAW))
+    keys = ["label", "LABEL", "Label", "lAbEl", "profile", "PROFILE", "hosts", "k", "K", "x", "STRASSE", "straße", "Straße"]
+    for n in range(1, 4):
+        for combo in itertools.permutations(keys, n):
+            obj = {key: i for i, key in enumerate(combo)}
+            assert list(struct._fold_keys(obj).items()) == list(fold_keys(obj, fields).items()), combo

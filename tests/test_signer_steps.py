@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, ExtensionOID, NameOID, ObjectIdentifier
 from dsa_vectors import DSA_CSR
 
+from cfsslpy.capair import require_valid
 from cfsslpy.config import Config, CSRWhitelist, SigningProfile
 from cfsslpy.csr import SANs, Subject
 from cfsslpy.errors import CfsslError
@@ -124,6 +125,24 @@ def test_1_an_expired_ca_and_a_dsa_key_are_refused() -> None:
     with pytest.raises(CfsslError) as exc:
         check_request_key(issuer(), parse_csr_pem(DSA_CSR), NOW)
     assert code(exc) == 9300
+
+
+def test_1_the_quick_validity_test_agrees_with_require_valid_at_and_around_both_bounds() -> None:
+    ca = issuer(days=2)
+    assert ca.cert is not None
+    bounds = (ca.cert.not_valid_before_utc, ca.cert.not_valid_after_utc)
+    for bound in bounds:
+        for delta in (-1, 0, 1):
+            for at in (bound + dt.timedelta(microseconds=delta), (bound + dt.timedelta(seconds=delta)).replace(tzinfo=None)):
+                try:
+                    require_valid(ca.cert, "CA", at)
+                    valid = True
+                except CfsslError:
+                    valid = False
+                assert ca.valid_at(at) is valid, at
+    assert ca.valid_at(NOW) and not ca.valid_at(NOW + dt.timedelta(days=30)) and not ca.valid_at()  # 2 days from 2024
+    assert issuer().valid_at()  # ten years from 2024: the current time
+    assert Issuer(KEY).valid_at(dt.datetime(1, 1, 1)) is True  # self-signing: no CA certificate to be valid
 
 
 # 2. ------------------------------------------------------------------------------------------------------

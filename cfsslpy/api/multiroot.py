@@ -193,7 +193,9 @@ class MultirootApp(bottle.Bottle):  # type: ignore[misc]  # bottle is untyped
             raise Refusal(400, exc.message) from None
         if not sign_request.request:
             raise Refusal(400, "invalid request")
-        return self._sign(root, replace(sign_request, label=label), peer)
+        if sign_request.label != label:
+            sign_request = replace(sign_request, label=label)
+        return self._sign(root, sign_request, peer)
 
     def _sign(self, root: Root, sign_request: Any, peer: str) -> Reply:
         try:

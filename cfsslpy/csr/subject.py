@@ -197,18 +197,24 @@ _ATTRIBUTE_NAMES = {
 }
 
 
+def _attribute_name(oid: ObjectIdentifier) -> str:
+    return _ATTRIBUTE_NAMES.get(oid) or oid.dotted_string
+
+
 def _attribute(oid: ObjectIdentifier, value: str) -> x509.NameAttribute[str]:
-    label = _ATTRIBUTE_NAMES.get(oid, oid.dotted_string)
-    if oid == NameOID.COUNTRY_NAME and (len(value) != 2 or _string_type(value) != _ASN1Type.PrintableString):
+    natural = _string_type(value)  # once: every check below asks for it
+    if oid == NameOID.COUNTRY_NAME and (len(value) != 2 or natural != _ASN1Type.PrintableString):
         raise csr_error(f"invalid country name {value!r}: it must be a 2-letter ISO 3166 code")
     bound = _UPPER_BOUND.get(oid)
     if bound is not None and len(value) > bound:
-        raise csr_error(f"subject attribute {label} is longer than {bound} characters (RFC 5280 upper bound)")
-    kind = _FIXED_TYPE.get(oid) or _string_type(value)
-    if kind == _ASN1Type.PrintableString and _string_type(value) != _ASN1Type.PrintableString:
-        raise csr_error(f"subject attribute {label} {value!r} must use PrintableString characters (A-Z a-z 0-9 space '()+,-./:=?)")
+        raise csr_error(f"subject attribute {_attribute_name(oid)} is longer than {bound} characters (RFC 5280 upper bound)")
+    kind = _FIXED_TYPE.get(oid) or natural
+    if kind == _ASN1Type.PrintableString and natural != _ASN1Type.PrintableString:
+        raise csr_error(
+            f"subject attribute {_attribute_name(oid)} {value!r} must use PrintableString characters (A-Z a-z 0-9 space '()+,-./:=?)"
+        )
     if kind == _ASN1Type.IA5String and not value.isascii():
-        raise csr_error(f"subject attribute {label} {value!r} must be ASCII (IA5String)")
+        raise csr_error(f"subject attribute {_attribute_name(oid)} {value!r} must be ASCII (IA5String)")
     try:
         return x509.NameAttribute(oid, value, kind)
     except ValueError as exc:

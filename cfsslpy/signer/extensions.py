@@ -147,7 +147,7 @@ def key_identifier_extensions(
     """
     ski = x509.SubjectKeyIdentifier.from_public_key(public_key)
     out: list[GeneratedExtension] = [(ski, False)]
-    self_signed = issuer.cert is None or (issuer.cert.subject == name and public_key_matches(issuer.key, public_key))
+    self_signed = issuer.cert is None or (issuer.subject == name and public_key_matches(issuer.key, public_key))
     if not (self_signed and is_ca):
         key_id = ski.digest if issuer.cert is None else issuer.key_identifier()
         out.append((x509.AuthorityKeyIdentifier(key_id, None, None), False))

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from cryptography import x509
 
 from cfsslpy.capair import load_ca_pair, require_valid
 from cfsslpy.errors import Category, CfsslError, Reason
-from cfsslpy.keys import PrivateKey, certificate_key_matches, check_supported_key, signature_hash
+from cfsslpy.keys import PrivateKey, SignatureHash, certificate_key_matches, check_supported_key, signature_hash
 from cfsslpy.x509util import extension, key_identifier
 
 log = logging.getLogger("cfsslpy.signer")  # one logger for the package, as when it was one module
@@ -18,7 +21,11 @@ log = logging.getLogger("cfsslpy.signer")  # one logger for the package, as when
 
 @dataclass
 class Issuer:
-    """A signing key and, except when self-signing, its CA certificate."""
+    """A signing key and, except when self-signing, its CA certificate.
+
+    Neither changes once the issuer is made: what every signature reads from them (the subject, the path
+    length, the name constraints, the key identifier, the hash, the validity period) is worked out once.
+    """
 
     key: PrivateKey
     cert: x509.Certificate | None = None
@@ -44,7 +51,7 @@ class Issuer:
         except CfsslError as exc:  # said at load time (serve starts); signing refuses it
             log.warning("%s", exc.message)
 
-    @property
+    @cached_property
     def path_length(self) -> int | None:
         """The issuer's pathLenConstraint (None when unlimited or self-signing)."""
         if self.cert is None:
@@ -52,12 +59,47 @@ class Issuer:
         bc = extension(self.cert, x509.BasicConstraints)
         return None if bc is None else bc.path_length
 
-    @property
+    @cached_property
     def name_constraints(self) -> x509.NameConstraints | None:
         return None if self.cert is None else extension(self.cert, x509.NameConstraints)
 
+    @cached_property
+    def subject(self) -> x509.Name | None:
+        """The CA certificate's subject (what it signs as issuer); None when self-signing."""
+        return None if self.cert is None else self.cert.subject
+
+    @cached_property
+    def hash_algorithm(self) -> SignatureHash:
+        """What the key signs with (:func:`cfsslpy.keys.signature_hash`)."""
+        return signature_hash(self.key)
+
+    @cached_property
+    def _validity(self) -> tuple[float, float] | None:
+        """The CA certificate's notBefore and notAfter as Unix times."""
+        if self.cert is None:
+            return None
+        return self.cert.not_valid_before_utc.timestamp(), self.cert.not_valid_after_utc.timestamp()
+
+    def valid_at(self, now: dt.datetime | None = None) -> bool:
+        """Whether the CA certificate is within its validity period at ``now`` (default: the current time),
+        as :func:`cfsslpy.capair.require_valid` judges it (a naive ``now`` is UTC); True when self-signing.
+        A quick test: callers call ``require_valid`` for the error when it is False."""
+        if self._validity is None:
+            return True
+        if now is None:
+            current = time.time()
+        else:
+            current = (now.replace(tzinfo=dt.timezone.utc) if now.tzinfo is None else now).timestamp()
+        not_before, not_after = self._validity
+        return not_before <= current <= not_after
+
     def key_identifier(self) -> bytes:
         """The issuer's SKI, or (when its certificate lacks one) the RFC 5280 method-1 hash of its key."""
+        assert self.cert is not None
+        return self._key_identifier
+
+    @cached_property
+    def _key_identifier(self) -> bytes:
         assert self.cert is not None
         return key_identifier(self.cert)
 

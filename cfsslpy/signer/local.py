@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import serialization
 
 from cfsslpy.config import Signing, SigningProfile
 from cfsslpy.errors import Category, CfsslError, Reason
-from cfsslpy.keys import public_key_matches, signature_hash
+from cfsslpy.keys import public_key_matches
 from cfsslpy.pem import parse_csr_pem
 from cfsslpy.signer import extensions, steps
 from cfsslpy.signer.constraints import check_name_constraints
@@ -104,7 +104,7 @@ class LocalSigner:
             not_after = within_issuer(self.issuer.cert, not_before, not_after)
         check_name_constraints(self.issuer.name_constraints, template.subject, sans)
         name = steps.certificate_subject(template.subject, exact_subject, is_ca=is_ca)
-        issuer_name = self.issuer.cert.subject if self.issuer.cert is not None else name
+        issuer_name = self.issuer.subject if self.issuer.subject is not None else name
         if self.issuer.cert is None and not public_key_matches(self.issuer.key, public_key):
             raise CfsslError(Category.PRIVATE_KEY, Reason.KEY_MISMATCH)
         builder = (
@@ -132,7 +132,7 @@ class LocalSigner:
 
         # 14. sign (13, zlint, is not done)
         try:
-            return builder.sign(self.issuer.key, signature_hash(self.issuer.key))
+            return builder.sign(self.issuer.key, self.issuer.hash_algorithm)
         except ValueError as exc:
             raise CfsslError(Category.CERTIFICATE, Reason.NONE, str(exc)) from exc
 
@@ -149,7 +149,7 @@ class LocalSigner:
                 Category.CT, Reason.PRECERT_SUBMISSION_FAILED, "ct_log_servers needs an issuing CA certificate (not a self-signed one)"
             )
         try:
-            precert = builder.add_extension(x509.PrecertPoison(), critical=True).sign(self.issuer.key, signature_hash(self.issuer.key))
+            precert = builder.add_extension(x509.PrecertPoison(), critical=True).sign(self.issuer.key, self.issuer.hash_algorithm)
         except ValueError as exc:
             raise CfsslError(Category.CERTIFICATE, Reason.NONE, str(exc)) from exc
         chain = [precert.public_bytes(serialization.Encoding.DER), self.issuer.cert.public_bytes(serialization.Encoding.DER)]

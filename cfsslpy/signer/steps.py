@@ -24,7 +24,6 @@ from cfsslpy.signer.constraints import subject_emails
 from cfsslpy.signer.extensions import CA_MANAGED
 from cfsslpy.signer.issuer import Issuer
 from cfsslpy.signer.request import SignRequest
-from cfsslpy.x509util import extension
 
 log = logging.getLogger("cfsslpy.signer")  # one logger for the package, as when it was one module
 
@@ -44,8 +43,8 @@ class Template:
 def check_request_key(issuer: Issuer, csr: x509.CertificateSigningRequest, now: dt.datetime | None) -> CertificatePublicKeyTypes:
     """Step 1's checks left after decoding: the CA is valid at ``now`` (1211), the subject key is one we
     accept (9300; DSA refused without loading the key: DSA key objects are deprecated). The CSR's key."""
-    if issuer.cert is not None:
-        require_valid(issuer.cert, "CA", now)
+    if issuer.cert is not None and not issuer.valid_at(now):
+        require_valid(issuer.cert, "CA", now)  # raises, naming the certificate and the bound
     if is_dsa(csr):
         raise _unsupported_subject_key()
     public_key = csr.public_key()
@@ -57,8 +56,19 @@ def template_from_csr(csr: x509.CertificateSigningRequest, profile: SigningProfi
     """Step 2: subject, SANs and basicConstraints from the CSR; the delegation-usage extension always carried
     over, the others only with ``copy_extensions`` and never a CA-managed one (ignored with a WARNING)."""
     subject = Subject.from_csr(csr)
-    sans = _csr_sans(csr)
-    bc = extension(csr, x509.BasicConstraints)
+    # The three extensions read here, in one pass (parse_csr_pem has parsed them and refused duplicates).
+    san: x509.SubjectAlternativeName | None = None
+    bc: x509.BasicConstraints | None = None
+    name_constraints: x509.NameConstraints | None = None
+    for ext in csr.extensions:
+        value = ext.value
+        if isinstance(value, x509.SubjectAlternativeName):
+            san = value
+        elif isinstance(value, x509.BasicConstraints):
+            bc = value
+        elif isinstance(value, x509.NameConstraints):
+            name_constraints = value
+    sans = SANs() if san is None else SANs.from_extension(san)
     carried: list[x509.Extension[x509.ExtensionType]] = []
     for ext in csr.extensions:
         if ext.oid == OID_DELEGATION_USAGE:
@@ -74,7 +84,7 @@ def template_from_csr(csr: x509.CertificateSigningRequest, profile: SigningProfi
         is_ca=bool(bc is not None and bc.ca),
         path_length=-1 if bc is None or bc.path_length is None else bc.path_length,
         carried=carried,
-        name_constraints=extension(csr, x509.NameConstraints),
+        name_constraints=name_constraints,
     )
 
 
@@ -198,11 +208,12 @@ def certificate_subject(subject: Subject, exact_subject: x509.Name | None, *, is
 def new_serial() -> int:
     """20 CSPRNG bytes with the top bit cleared: positive, at most 159 bits (cfssl's rule); never zero."""
     while True:
-        raw = bytearray(os.urandom(20))
-        raw[0] &= 0x7F
-        serial = int.from_bytes(raw, "big")
+        serial = int.from_bytes(os.urandom(20), "big") & _SERIAL_MASK
         if serial:
             return serial
+
+
+_SERIAL_MASK = (1 << 159) - 1  # the top bit of 20 bytes cleared
 
 
 def _check_subject_key(public_key: Any) -> None:
@@ -221,8 +232,3 @@ def _check_subject_key(public_key: Any) -> None:
 
 def _unsupported_subject_key() -> CfsslError:
     return CfsslError(Category.CSR, Reason.BAD_REQUEST, "unsupported public key algorithm (RSA, ECDSA P-256/384/521 or Ed25519)")
-
-
-def _csr_sans(csr: x509.CertificateSigningRequest) -> SANs:
-    san = extension(csr, x509.SubjectAlternativeName)
-    return SANs() if san is None else SANs.from_extension(san)

@@ -19,9 +19,12 @@ log = logging.getLogger("cfsslpy.signer")  # one logger for the package, as when
 def round_minute(now: dt.datetime) -> dt.datetime:
     """Go's ``Time.Round(time.Minute)``: to the nearest minute, halves up."""
     base = now.replace(second=0, microsecond=0)
-    if now - base >= dt.timedelta(seconds=30):
-        base += dt.timedelta(minutes=1)
+    if now.second >= 30:  # now - base >= 30 s
+        base += _MINUTE
     return base
+
+
+_MINUTE = dt.timedelta(minutes=1)
 
 
 X509_EARLIEST = dt.datetime(1950, 1, 1, tzinfo=dt.timezone.utc)
