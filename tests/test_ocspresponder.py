@@ -43,6 +43,7 @@ from cfsslpy.ocspresponder import (
     parse_request,
     responses_text,
 )
+from tests.cli.errlines import error_line, hints
 
 NOW = dt.datetime.now(dt.timezone.utc)
 
@@ -698,7 +699,8 @@ class TestCommand:
     def test_needs_a_source(self, run_cli: RunCli) -> None:
         result = run_cli("ocspserve", "-port", "0")
         assert result.status == 1
-        assert result.stderr.strip().splitlines()[-1] == NO_SOURCE
+        assert error_line(result.stderr) == NO_SOURCE
+        assert hints(result.stderr)[0].startswith("usage: cfsslpy ocspserve ")
         assert NO_SOURCE == (
             "no response file or db-config provided, please set the one of these using either -responses or -db-config flags"
         )

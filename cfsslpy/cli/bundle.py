@@ -9,7 +9,7 @@ an empty password (cfssl's quirk) while a file uses ``-password`` (default ``"0"
 from __future__ import annotations
 
 from cfsslpy import bundler
-from cfsslpy.cli.command import Command, Options
+from cfsslpy.cli.command import ArgumentError, Command, Options
 from cfsslpy.cli.common import no_more_args, print_json, read_arg
 from cfsslpy.cli.context import IO
 from cfsslpy.errors import Category, CfsslError, PlainError, Reason
@@ -46,7 +46,7 @@ def _read_key(opts: BundleOptions, io: IO) -> PrivateKey | None:
 def run(opts: BundleOptions, args: list[str], io: IO) -> int:
     no_more_args(args)
     if not opts.cert and not opts.domain:
-        raise PlainError(NO_TARGET)
+        raise ArgumentError(NO_TARGET)
     if opts.flavor == bundler.FLAVOR_FORCE:
         b = bundler.Bundler.force()
         b.int_dir = opts.int_dir or None

@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from cfsslpy import certinfo
-from cfsslpy.cli.command import Command, Options
+from cfsslpy.cli.command import ArgumentError, Command, Options
 from cfsslpy.cli.common import no_more_args, open_certdb, read_arg
 from cfsslpy.cli.context import IO
-from cfsslpy.errors import PlainError, go_json_dumps
+from cfsslpy.errors import go_json_dumps
 
 NO_TARGET = "Must specify certinfo target through -cert, -csr, -domain or -serial + -aki"
 NO_DB = "cannot lookup certificate from serial without db access (provide -db-config)"
@@ -47,12 +47,12 @@ def run(opts: CertinfoOptions, args: list[str], io: IO) -> int:
         info = certinfo.describe_domain(opts.domain, opts.ip)
     elif opts.serial and opts.aki:
         if not opts.db_config:
-            raise PlainError(NO_DB)
+            raise ArgumentError(NO_DB)
 
         with open_certdb(opts.db_config, io) as db:
             info = certinfo.describe_serial(db, opts.serial, opts.aki)
     else:
-        raise PlainError(NO_TARGET)
+        raise ArgumentError(NO_TARGET)
     io.out(go_json_indent(info) + "\n")
     return 0
 

@@ -92,8 +92,9 @@ class Options:
 
 
 class ArgumentError(PlainError):
-    """A complaint about a command's positional arguments, in cfssl's words: plain text and exit status 1, as
-    cfssl; the CLI follows it with the command's usage line (cfssl says "please refer to the usage" and shows none).
+    """A usage mistake cfssl reports in plain text with exit status 1 (too few or too many arguments, a required
+    flag missing), in cfssl's words; the CLI follows it with the command's usage line (cfssl says "please
+    refer to the usage" and shows none).
     """
 
 

@@ -144,9 +144,9 @@ def require_ca(opts: CAFlags, article: str = "") -> None:
     (README, compatibility). ``article`` reproduces cfssl's wording: gencert says "need a CA ...".
     """
     if not opts.ca:
-        raise PlainError(f"need {article}CA certificate (provide one with -ca)")
+        raise ArgumentError(f"need {article}CA certificate (provide one with -ca)")
     if not opts.ca_key:
-        raise PlainError(f"need {article}CA key (provide one with -ca-key)")
+        raise ArgumentError(f"need {article}CA key (provide one with -ca-key)")
 
 
 REMOTE_FLAGS = list(RemoteOptions.flag_names)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from cfsslpy.cli.command import Command, Options
+from cfsslpy.cli.command import ArgumentError, Command, Options
 from cfsslpy.cli.common import no_more_args, open_certdb, require_ca
 from cfsslpy.cli.context import IO
 from cfsslpy.cli.progress import MANY_ROWS, progress_bar
 from cfsslpy.crl import crl_from_db, encode, load_crl_issuer
-from cfsslpy.errors import PlainError, UsageError
+from cfsslpy.errors import UsageError
 from cfsslpy.golang.json import parse_duration
 
 
@@ -28,7 +28,7 @@ def run(opts: CrlOptions, args: list[str], io: IO) -> int:
     no_more_args(args)
     require_ca(opts)
     if not opts.db_config:
-        raise PlainError("need a certificate database (provide one with -db-config)")
+        raise ArgumentError("need a certificate database (provide one with -db-config)")
     try:
         expiry = dt.timedelta(microseconds=parse_duration(opts.expiry) // 1000)
     except ValueError:  # Go's flag package reports a bad -expiry duration this way (exit status 2)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from cfsslpy.cli.command import Command, Options
+from cfsslpy.cli.command import ArgumentError, Command, Options
 from cfsslpy.cli.common import ONLY_ONE, no_more_args, pem_text, pop_arg, print_cert, read_arg, read_csr_json, split_hosts
 from cfsslpy.cli.context import IO
 from cfsslpy.csr import CertificateRequest, extract_request, generate_csr
-from cfsslpy.errors import PlainError
 from cfsslpy.keys import is_pkcs11_uri, load_key_spec, load_private_key
 from cfsslpy.pem import parse_certificate_pem
 
@@ -19,7 +18,7 @@ class GencsrOptions(Options):
 
 def run(opts: GencsrOptions, args: list[str], io: IO) -> int:
     if not opts.key:
-        raise PlainError("private key file is required through '-key', please check with usage")
+        raise ArgumentError("private key file is required through '-key', please check with usage")
     spec = ""
     if opts.cert:
         no_more_args(args, "no argument is accepted with '-cert', please check with usage")

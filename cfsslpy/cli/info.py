@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cfsslpy.cli.command import Command
+from cfsslpy.cli.command import ArgumentError, Command
 from cfsslpy.cli.common import (
     NO_ARGUMENTS,
     SignerOptions,
@@ -14,7 +14,6 @@ from cfsslpy.cli.common import (
     require_signer_flags,
 )
 from cfsslpy.cli.context import IO
-from cfsslpy.errors import PlainError
 from cfsslpy.universal import check_profile
 
 
@@ -26,7 +25,7 @@ def run(opts: InfoOptions, args: list[str], io: IO) -> int:
     no_more_args(args, NO_ARGUMENTS + ".")
     # cfssl needs -config (or -remote); we also accept -ca/-ca-key alone, with the default profile.
     if not opts.remote and not opts.config and not (opts.ca and opts.ca_key):
-        raise PlainError("Either -remote or -config must be given. Refer to cfssl info -h for usage.")
+        raise ArgumentError("Either -remote or -config must be given. Refer to cfssl info -h for usage.")
     check_remote_flags(opts)
     config = load_config(opts)
     require_signer_flags(opts, config)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from cfsslpy.cli.command import Command, Options
+from cfsslpy.cli.command import ArgumentError, Command, Options
 from cfsslpy.cli.common import no_more_args, open_certdb
 from cfsslpy.cli.context import IO
-from cfsslpy.errors import PlainError
 from cfsslpy.ocsp import dump
 
 
@@ -16,7 +15,7 @@ class OcspdumpOptions(Options):
 def run(opts: OcspdumpOptions, args: list[str], io: IO) -> int:
     no_more_args(args)
     if not opts.db_config:
-        raise PlainError("need DB config file (provide with -db-config)")
+        raise ArgumentError("need DB config file (provide with -db-config)")
     with open_certdb(opts.db_config, io) as db:
         text = dump(db)
     io.out(text)

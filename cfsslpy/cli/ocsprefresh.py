@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
-from cfsslpy.cli.command import Command, Options
+from cfsslpy.cli.command import ArgumentError, Command, Options
 from cfsslpy.cli.common import no_more_args, open_certdb
 from cfsslpy.cli.context import IO
 from cfsslpy.cli.ocspsign import critical, interval_flag
@@ -36,13 +36,13 @@ def run(opts: OcsprefreshOptions, args: list[str], io: IO) -> int:
     # bind and validate: cfssl's four required flags, in its order and words
     no_more_args(args)
     if not opts.db_config:
-        raise PlainError("need DB config file (provide with -db-config)")
+        raise ArgumentError("need DB config file (provide with -db-config)")
     if not opts.responder:
-        raise PlainError("need responder certificate (provide with -responder)")
+        raise ArgumentError("need responder certificate (provide with -responder)")
     if not opts.responder_key:
-        raise PlainError("need responder key (provide with -responder-key)")
+        raise ArgumentError("need responder key (provide with -responder-key)")
     if not opts.ca:
-        raise PlainError("need CA certificate (provide with -ca)")
+        raise ArgumentError("need CA certificate (provide with -ca)")
     interval_flag(opts)
     # several issuers at once: item i of -ca, -responder and -responder-key belong together
     cas, responders, keys = split_list(opts.ca), split_list(opts.responder), split_list(opts.responder_key)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from cfsslpy.cli.command import Command, Options
+from cfsslpy.cli.command import ArgumentError, Command, Options
 from cfsslpy.cli.common import NO_ARGUMENTS, ignored, no_more_args, open_certdb
 from cfsslpy.cli.context import IO
 from cfsslpy.cli.ocsprefresh import split_list
@@ -42,7 +42,7 @@ def run(opts: OcspserveOptions, args: list[str], io: IO) -> int:
     if not 0 <= opts.port <= 65535:
         raise UsageError(f"-port {opts.port} is out of range")
     if not opts.responses and not opts.db_config:
-        raise PlainError(NO_SOURCE)
+        raise ArgumentError(NO_SOURCE)
     live = _live_flags(opts)
     cache_ttl = _cache_ttl(opts) if live is not None else 0.0
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from cfsslpy.cli.command import Command, Options
+from cfsslpy.cli.command import ArgumentError, Command, Options
 from cfsslpy.cli.common import NO_ARGUMENTS, no_more_args, open_certdb, read_arg
 from cfsslpy.cli.context import IO
-from cfsslpy.errors import PlainError, UsageError
+from cfsslpy.errors import UsageError
 from cfsslpy.revocation import REASON_NAMES, normalize_aki, parse_reason, parse_serial
 
 log = logging.getLogger("cfsslpy.cli")
@@ -29,11 +29,11 @@ def run(opts: RevokeOptions, args: list[str], io: IO) -> int:
     serial_text, aki_text = opts.serial, opts.aki
     if not opts.cert:
         if not serial_text:
-            raise PlainError("serial number is required but not provided")
+            raise ArgumentError("serial number is required but not provided")
         if not aki_text:
-            raise PlainError("authority key id is required but not provided")
+            raise ArgumentError("authority key id is required but not provided")
     if not opts.db_config:
-        raise PlainError("need DB config file (provide with -db-config)")
+        raise ArgumentError("need DB config file (provide with -db-config)")
     # cfssl fails without -reason (its default "0" is refused); a missing reason means unspecified here
     reason = parse_reason(opts.reason) if "reason" in opts.given else 0
     if opts.cert:

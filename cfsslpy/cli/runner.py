@@ -40,9 +40,10 @@ def command_help(command: Command[Any], prog: str) -> str:
 
 
 def usage_line(command: Command[Any], prog: str) -> str:
-    """The command's usage line(s), shown after an argument error, and where its flags are listed."""
+    """The command's usage line(s), shown after an argument error, and where its flags are listed: hint lines,
+    so that the error stays the last line that is not a hint (what scripts and cfssl-parity checks read)."""
     lines = command.usage.splitlines()
-    return f"usage: {lines[0]}\n" + "".join(f"{line}\n" for line in lines[1:]) + f"(run '{prog} -h' for its flags)\n"
+    return f"hint: usage: {lines[0]}\n" + "".join(f"hint: {line}\n" for line in lines[1:]) + f"hint: '{prog} -h' lists its flags\n"
 
 
 def stray_flags(args: list[str], flagset: Mapping[str, Any]) -> list[str]:

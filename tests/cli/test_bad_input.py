@@ -732,9 +732,7 @@ def check(case: Case, status: int, stdout: str, stderr: str) -> None:
     assert "Traceback" not in stderr and "panic" not in stderr
     lines = stderr.strip().splitlines()
     assert lines, "an error must be reported on stderr"
-    if not case.usage and any(line.startswith("usage: ") for line in lines):  # cfsslpy: the usage line follows
-        lines = lines[: max(i for i, line in enumerate(lines) if line.startswith("usage: "))]
-    while len(lines) > 1 and lines[-1].startswith("hint: "):  # cfsslpy: a hint follows the error
+    while len(lines) > 1 and lines[-1].startswith("hint: "):  # cfsslpy: hints (and the usage line) follow the error
         lines = lines[:-1]
     line = lines[0] if case.usage or case.id in FIRST_LINE else lines[-1]
     if case.code is None:

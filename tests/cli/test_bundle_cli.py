@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from cfsslpy.bundler import ECDSA_WARNING, NO_METADATA_WARNING, SHA2_WARNING
 from cfsslpy.cli.bundle import NO_TARGET
+from tests.cli.errlines import error_line, hints
 from tests.conftest import RunCli
 
 
@@ -28,7 +29,8 @@ def files(pki: BundlePKI, tmp_path: Path) -> dict[str, Path]:
 
 def test_no_target(run_cli: RunCli) -> None:
     result = run_cli("bundle")
-    assert (result.status, result.stdout, result.stderr.strip().splitlines()[-1]) == (1, "", NO_TARGET)
+    assert (result.status, result.stdout, error_line(result.stderr)) == (1, "", NO_TARGET)
+    assert hints(result.stderr)[0].startswith("usage: cfsslpy bundle ")
 
 
 def test_bundle_from_file_prints_json_without_newline(run_cli: RunCli, files: dict[str, Path], pki: BundlePKI) -> None:

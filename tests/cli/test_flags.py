@@ -149,9 +149,9 @@ def test_flags_after_the_first_argument_are_arguments(run_cli: RunCli, ec_ca: CA
     assert lines[:3] == [
         "too many arguments are provided, please check with usage",
         "hint: flags must come before arguments: move -ca before x.csr",
-        "usage: cfsslpy sign -ca cert -ca-key key [-config config] [-profile profile] [-hostname hostname] CSR [SUBJECT]",
+        "hint: usage: cfsslpy sign -ca cert -ca-key key [-config config] [-profile profile] [-hostname hostname] CSR [SUBJECT]",
     ]
-    assert lines[-1] == "(run 'cfsslpy sign -h' for its flags)"
+    assert lines[-1] == "hint: 'cfsslpy sign -h' lists its flags"
 
 
 def test_dash_reads_stdin(run_cli: RunCli, ec_ca: CA, tmp_path: Path) -> None:

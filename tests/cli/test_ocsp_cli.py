@@ -13,6 +13,7 @@ from cryptography.x509 import ocsp
 
 from cfsslpy.certdb import CertDB, DBConfig
 from cfsslpy.ocsp import OCSPSigner
+from tests.cli.errlines import error_line
 from tests.conftest import RunCli
 from tests.test_ocsp import make_ca, make_leaf, make_responder, parse, record, verify_signature
 
@@ -160,7 +161,8 @@ def db_config(tmp_path: Path) -> tuple[Path, CertDB]:
 )
 def test_refresh_required_flags(run_cli: RunCli, flags: list[str], message: str) -> None:
     result = run_cli("ocsprefresh", *[a for f in flags for a in (f, "x")])
-    assert result.status == 1 and result.stderr == message + "\n" and result.stdout == ""
+    assert result.status == 1 and error_line(result.stderr) == message and result.stdout == ""
+    assert result.stderr.startswith(message + "\nhint: usage: cfsslpy ocsprefresh -db-config ")
 
 
 def test_refresh_and_dump_two_issuers(run_cli: RunCli, tmp_path: Path) -> None:
@@ -228,7 +230,7 @@ def test_refresh_bad_signer(run_cli: RunCli, tmp_path: Path) -> None:
 
 
 def test_dump(run_cli: RunCli, tmp_path: Path) -> None:
-    assert run_cli("ocspdump").stderr == "need DB config file (provide with -db-config)\n"
+    assert error_line(run_cli("ocspdump").stderr) == "need DB config file (provide with -db-config)"
     config, db = db_config(tmp_path)
     db.close()
     result = run_cli("ocspdump", "-db-config", str(config))

@@ -141,8 +141,8 @@ def write_inputs(directory: Path) -> None:
 
 
 def last_line(stderr: str) -> str:
-    """The last stderr line that is not a log line (cfssl's logs start with the date)."""
-    lines = [line for line in stderr.splitlines() if line.strip() and not line[:4].isdigit()]
+    """The last stderr line that is not a log line (cfssl's logs start with the date) nor a cfsslpy hint."""
+    lines = [line for line in stderr.splitlines() if line.strip() and not line[:4].isdigit() and not line.startswith("hint: ")]
     return lines[-1] if lines else ""
 
 

@@ -13,6 +13,7 @@ import pytest
 from cryptography import x509
 
 from cfsslpy.keys import load_private_key, public_key_matches
+from tests.cli.errlines import error_line
 from tests.conftest import RunCli, write_csr_json
 from tests.test_remote import KEY, KEY_HEX, PKI, FakeCfssl, build_pki, closed_port, envelope, new_csr
 
@@ -123,9 +124,9 @@ def test_wrong_auth_key_is_7400_with_the_servers_body(run_cli: RunCli, pki: PKI,
 def test_mixed_config_still_needs_the_ca(run_cli: RunCli, csr_file: Path, tmp_path: Path) -> None:
     cfg = config_file(tmp_path, {"fwd": {"remote": "ca"}})
     result = run_cli("sign", "-config", str(cfg), str(csr_file))
-    assert (result.status, result.stderr.strip().splitlines()[-1]) == (1, "need CA certificate (provide one with -ca)")
+    assert (result.status, error_line(result.stderr)) == (1, "need CA certificate (provide one with -ca)")
     result = run_cli("gencert", "-config", str(cfg), "-ca", "x.pem", str(csr_file))
-    assert (result.status, result.stderr.strip().splitlines()[-1]) == (1, "need a CA key (provide one with -ca-key)")
+    assert (result.status, error_line(result.stderr)) == (1, "need a CA key (provide one with -ca-key)")
 
 
 def test_mixed_config_dispatches_and_refuses_unknown_profiles(run_cli: RunCli, pki: PKI, csr_file: Path, tmp_path: Path) -> None:

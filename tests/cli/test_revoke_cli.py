@@ -96,13 +96,9 @@ def test_revoke_without_reason_means_unspecified(run_cli: RunCli, ec_ca: CA, dbc
 def test_revoke_flag_checks_in_cfssl_order(run_cli: RunCli, args: list[str], message: str) -> None:
     result = run_cli("revoke", *args)
     usage = (
-        ""
-        if args != ["extra"]
-        else (
-            "\nusage: cfsslpy revoke -db-config config -serial serial -aki authority_key_id [-reason reason]\n"
-            "       cfsslpy revoke -db-config config -cert cert.pem [-reason reason]\n"
-            "(run 'cfsslpy revoke -h' for its flags)"
-        )
+        "\nhint: usage: cfsslpy revoke -db-config config -serial serial -aki authority_key_id [-reason reason]\n"
+        "hint:        cfsslpy revoke -db-config config -cert cert.pem [-reason reason]\n"
+        "hint: 'cfsslpy revoke -h' lists its flags"
     )
     assert (result.status, result.stdout, result.stderr.strip()) == (1, "", message + usage)
 
