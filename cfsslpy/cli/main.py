@@ -104,7 +104,7 @@ def _cfssl(words: list[str], io: IO) -> int:
         raise PlainError("No command is given.\n" + usage_text().rstrip("\n"))
     name, rest = words[0], words[1:]
     if name == "help":  # not in cfssl, which says "Command help is not defined."
-        if not rest:
+        if not rest or rest[0] in ("-h", "-help", "--h", "--help"):
             raise HelpRequested()
         name, rest = rest[0], ["-h"]  # help CMD is CMD -h: the same text, stream and status
     return _run_named(name, rest, io, f"cfsslpy {name}")

@@ -69,6 +69,12 @@ def test_the_top_level_help_is_one_line_per_command(run_cli: RunCli) -> None:
     assert not any(line.lstrip().startswith(("-ca", "-csr", "-config", "-responder")) for line in flags)
 
 
+@pytest.mark.parametrize("args", [("help", "-h"), ("help", "--help")])
+def test_help_of_help_is_the_top_level_help(run_cli: RunCli, args: tuple[str, ...]) -> None:
+    result = run_cli(*args)
+    assert (result.status, result.stderr) == (ExitStatus.SUCCESS, run_cli("-h").stderr)
+
+
 def test_help_of_an_unknown_command(run_cli: RunCli) -> None:
     result = run_cli("help", "bogus")
     assert result.status == ExitStatus.ERROR
