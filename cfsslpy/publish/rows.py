@@ -1,0 +1,49 @@
+"""The certdb's unexpired certificates, streamed in pages (the certdb's own readers return whole lists).
+
+A publisher walks every current certificate, 100,000 or more, and must keep its memory flat: the rows
+are read with keyset pagination on the ``certificates`` primary key (serial number, then AKI), one page
+at a time, over a connection of its own opened through the certdb's connection API (read only). Rows come
+in the byte order of those columns, which for their ASCII text is Python's string order: the publisher
+relies on it to match the previous run's index.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+from cfsslpy.certdb import CertDB, CertificateRecord
+from cfsslpy.certdb.connection import Connection
+from cfsslpy.certdb.dialect import CERT_COLUMNS, cert_row
+
+PAGE_SIZE = 1000
+
+
+def current_certificates(db: CertDB, *, now: dt.datetime, page_size: int = PAGE_SIZE) -> Iterator[CertificateRecord]:
+    """Every row whose expiry is after ``now``, ordered by (serial number, AKI column), ``page_size`` at a time.
+
+    The AKI is the column as stored (empty for cfssl 2016 rows; resolve it with ``with_aki``). Each page is
+    its own short read, so no snapshot is held across the walk: a row revoked meanwhile is seen as it is
+    when its page is read.
+    """
+    dialect = db.dialect
+    conn = Connection(db.config, busy_timeout=db.busy_timeout)
+    base = f"SELECT {CERT_COLUMNS} FROM certificates WHERE {dialect.after('expiry')}"
+    order = f" ORDER BY serial_number, authority_key_identifier LIMIT {int(page_size)}"
+    after: tuple[Any, Any] | None = None  # the last row's key columns, as the driver returned them
+    try:
+        while True:
+            params: list[Any] = [dialect.time_param(now)]
+            sql = base
+            if after is not None:
+                sql += " AND (serial_number > ? OR (serial_number = ? AND authority_key_identifier > ?))"
+                params += [after[0], after[0], after[1]]
+            rows = conn.read(sql + order, params)
+            for row in rows:
+                yield cert_row(row)
+            if len(rows) < page_size:
+                return
+            after = (rows[-1][0], rows[-1][1])
+    finally:
+        conn.close()
