@@ -11,6 +11,7 @@ at the end (:func:`sweep`), the one case where memory grows with the number of c
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 
 from cfsslpy.publish.files import remove_file, walk_files
@@ -21,6 +22,8 @@ log = logging.getLogger(__name__)
 
 def usable_index(path: str) -> bool:
     """The old index reads to its end and is ordered by serial number (checked before anything is removed)."""
+    if not os.path.exists(path):
+        return False
     last = ""
     try:
         for entry in read_entries(path):
@@ -29,7 +32,7 @@ def usable_index(path: str) -> bool:
                 return False
             last = entry.serial
     except IndexUnreadable as exc:
-        log.info("no usable previous index (%s): sweeping the tree for files no longer published", exc)
+        log.warning("the previous index is unusable (%s): sweeping the tree for files no longer published", exc)
         return False
     return True
 

@@ -187,8 +187,8 @@ def _publish(db: CertDB, issuers: Sequence[Issuer], root: str, current: dt.datet
     pruner: Pruner | None = None
     if usable_index(index_path):
         pruner = Pruner(root, read_entries(index_path))
-    else:
-        run.published = set()
+    elif _has_entries(os.path.join(root, OCSP_DIR)):
+        run.published = set()  # files from an unknown past: sweep them at the end
     changed = [False]
     with streamed_if_changed(index_path, changed) as fh:
         writer = IndexWriter(fh, [_issuer_json(i, crls.get(i.aki)) for i in issuers])
@@ -210,7 +210,10 @@ def _publish(db: CertDB, issuers: Sequence[Issuer], root: str, current: dt.datet
         report.crl_max_age = min((response_max_age(c.lifetime / 2, c.next_update - current) for c in report.crls), default=0)
         writer.close(report.max_age)
     report.index_changed = changed[0]
-    report.removed = pruner.finish() if pruner is not None else sweep(root, OCSP_DIR, run.published or set())
+    if pruner is not None:
+        report.removed = pruner.finish()
+    elif run.published is not None:
+        report.removed = sweep(root, OCSP_DIR, run.published)
     if report.certificates == 0 and report.no_signer and not report.failed:
         raise CfsslError(
             Category.OCSP,
@@ -222,3 +225,8 @@ def _publish(db: CertDB, issuers: Sequence[Issuer], root: str, current: dt.datet
 
 def _remaining(report: PublishReport, now: dt.datetime) -> dt.timedelta | None:
     return None if report.earliest_next_update is None else report.earliest_next_update - now
+
+
+def _has_entries(directory: str) -> bool:
+    with os.scandir(directory) as entries:
+        return any(entries)
