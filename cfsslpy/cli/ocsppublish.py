@@ -22,8 +22,8 @@ from cfsslpy.cli.ocspsign import critical, interval_flag
 from cfsslpy.crl import check_crl_issuer, load_crl_issuer
 from cfsslpy.errors import Category, CfsslError, Error, PlainError, Reason, UsageError
 from cfsslpy.golang.json import format_duration, parse_duration
-from cfsslpy.ocsp import OCSPSigner, load_signer
-from cfsslpy.publish import CRLIssuer, Issuer, PublishReport, default_margin, nginx_snippet, publish, repeat
+from cfsslpy.ocsp import OCSPSigner, load_signer, parse_interval
+from cfsslpy.publish import CRLIssuer, Issuer, PublishReport, nginx_snippet, publish, repeat
 from cfsslpy.publish.files import write_if_changed
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,16 @@ def _validate(opts: OcsppublishOptions, args: list[str]) -> tuple[dt.timedelta, 
     expiry = _duration("expiry", opts.expiry)
     if expiry <= dt.timedelta(0):
         raise UsageError(f'invalid value "{opts.expiry}" for flag -expiry: must be positive')
-    return expiry, _duration("loop", opts.loop)
+    period = _duration("loop", opts.loop)
+    # the snippet's max-age (half the refresh margin, a quarter of -interval) holds only if the next run comes
+    # within it (cfsslpy.publish.publisher.response_max_age)
+    bound = parse_interval(opts.interval) / 4
+    if period > bound:
+        limit = format_duration(int(bound.total_seconds()) * 10**9)
+        raise UsageError(
+            f"-loop {opts.loop} is longer than {limit}, a quarter of -interval: cached responses could outlive their nextUpdate"
+        )
+    return expiry, period
 
 
 def _crl_issuer(signer: OCSPSigner, ca: str, ca_key: str, expiry: dt.timedelta, io: IO) -> CRLIssuer | None:
@@ -152,12 +161,6 @@ def _emit(opts: OcsppublishOptions, report: PublishReport, io: IO) -> None:
 def run(opts: OcsppublishOptions, args: list[str], io: IO) -> int:
     expiry, period = _validate(opts, args)
     issuers = _issuers(opts, expiry, io)
-    # the snippet's max-age holds only if the next run comes within it (see cfsslpy.publish.publisher)
-    bound = min(default_margin(i.signer) for i in issuers) / 2
-    if period > bound:
-        raise UsageError(
-            f"-loop {opts.loop} is longer than half the refresh margin ({bound}): cached responses could outlive their nextUpdate"
-        )
     with open_certdb(opts.db_config, io) as db:
         if not period:
             _emit(opts, publish(db, issuers, opts.dir), io)

@@ -26,6 +26,7 @@ multiple of 4 characters long, and two requests of the same issuer and hash diff
 from __future__ import annotations
 
 import base64
+import itertools
 import re
 
 from cryptography import x509
@@ -52,19 +53,34 @@ def request_name(der: bytes) -> str:
 
 def name_path(name: str) -> str:
     """The relative file path (``/``-separated) a request name is stored under (see the module docstring)."""
-    path = _SLASHES.sub("/", name).lstrip("/")
+    path = _SLASHES.sub("/", name)
     if path.endswith("/"):
         path += DIR_INDEX
-    return path
+    return path.lstrip("/")
 
 
 def path_name(path: str) -> str:
-    """The request name stored at a relative ``path`` with single slashes (the collapsed form; a name that had
-    ``//`` cannot be told apart, which is why no two requests may collapse alike)."""
+    """The stored relative ``path`` as a name with single slashes (``//`` runs are not in it: see
+    :func:`parse_request_path`)."""
     return path[: -len(DIR_INDEX)] if path.endswith("/" + DIR_INDEX) else path
 
 
 def parse_request_path(path: str) -> ocsp.OCSPRequest:
-    """The OCSPRequest a stored relative ``path`` answers (tests and tools; ``//`` runs are not recovered, so
-    a path from a name that had them does not decode: use :func:`request_name` for those)."""
-    return ocsp.load_der_ocsp_request(base64.b64decode(path_name(path), validate=True))
+    """The OCSPRequest a stored relative ``path`` answers (tests and tools). A name whose ``//`` runs were
+    collapsed is a few characters short of a multiple of 4: the slashes are put back, trying each place a
+    slash is, until the base64 decodes to a request stored at this very path. ValueError when none does."""
+    name = path_name(path)
+    missing = -len(name) % 4
+    slashes = [i for i, c in enumerate(name) if c == "/"]
+    for places in itertools.combinations_with_replacement(slashes, missing) if slashes or not missing else ():
+        candidate = name
+        for at in sorted(places, reverse=True):
+            candidate = candidate[:at] + "/" + candidate[at:]
+        try:
+            der = base64.b64decode(candidate, validate=True)
+            request = ocsp.load_der_ocsp_request(der)
+        except ValueError:
+            continue
+        if name_path(request_name(der)) == path:
+            return request
+    raise ValueError(f"{path}: not the path of an OCSP request")

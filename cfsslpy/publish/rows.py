@@ -15,7 +15,7 @@ from typing import Any
 
 from cfsslpy.certdb import CertDB, CertificateRecord
 from cfsslpy.certdb.connection import Connection
-from cfsslpy.certdb.dialect import CERT_COLUMNS, cert_row
+from cfsslpy.certdb.dialect import CERT_COLUMNS, cert_row, text
 
 PAGE_SIZE = 1000
 
@@ -31,19 +31,20 @@ def current_certificates(db: CertDB, *, now: dt.datetime, page_size: int = PAGE_
     conn = Connection(db.config, busy_timeout=db.busy_timeout)
     base = f"SELECT {CERT_COLUMNS} FROM certificates WHERE {dialect.after('expiry')}"
     order = f" ORDER BY serial_number, authority_key_identifier LIMIT {int(page_size)}"
-    after: tuple[Any, Any] | None = None  # the last row's key columns, as the driver returned them
+    after: tuple[str, str] | None = None  # the last row's key columns
     try:
         while True:
             params: list[Any] = [dialect.time_param(now)]
             sql = base
             if after is not None:
                 sql += " AND (serial_number > ? OR (serial_number = ? AND authority_key_identifier > ?))"
-                params += [after[0], after[0], after[1]]
+                # bound as the columns are stored (SQLite: TEXT; a bytes value would be a BLOB, greater than any TEXT)
+                params += [dialect.blob(after[0]), dialect.blob(after[0]), dialect.blob(after[1])]
             rows = conn.read(sql + order, params)
             for row in rows:
                 yield cert_row(row)
             if len(rows) < page_size:
                 return
-            after = (rows[-1][0], rows[-1][1])
+            after = (text(rows[-1][0]), text(rows[-1][1]))
     finally:
         conn.close()
