@@ -22,6 +22,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from cfsslpy.auth import ReplayGuard
@@ -102,10 +103,11 @@ class Roots:
     def resolve(self, label: str) -> str:
         return label or self.default_label
 
-    @property
+    @cached_property
     def never_wait(self) -> bool:
         """Whether signing with any of these roots is CPU work only (file keys, no certificate database, no
-        replay guard, no CT log): the serving stack may then sign on its event-loop thread."""
+        replay guard, no CT log): the serving stack may then sign on its event-loop thread. Asked for every
+        authsign request and fixed for a set of roots (a reload makes a new set), so worked out once."""
         for root in self.roots.values():
             profiles = [root.policy.default, *root.policy.profiles.values()]
             if root.on_token or root.db is not None or any(p.auth_replay_window or p.ct_log_servers for p in profiles):
