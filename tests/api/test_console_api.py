@@ -366,6 +366,7 @@ def test_detail_view(site: Site) -> None:
     parsed = detail["certificate"]
     assert parsed["subject"] == f"CN={host(3)}" and parsed["sans"] == [f"DNS:www.{host(3)}"]
     assert parsed["key"] == "ECDSA secp256r1" and parsed["not_after"] == detail["expiry"]
+    assert parsed["signature_algorithm"] == "ECDSA with SHA256"
     assert parsed["authority_key_id"].replace(":", "").lower() == aki
     assert site.get("certificate", serial=hex(1003)).ok()["serial_number"] == "1003"  # the AKI is optional
     revoked = site.get("certificate", serial="1006").ok()

@@ -17,7 +17,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorithmOID
 
 from cfsslpy.errors import ApiError
 from cfsslpy.pem import all_blocks, csr_signature_is_valid, encode_pem
@@ -92,9 +92,17 @@ def general_names(names: x509.GeneralNames | x509.SubjectAlternativeName) -> lis
     return out
 
 
+# cryptography's public names of signature algorithms (``ECDSA_WITH_SHA256`` -> ``ECDSA with SHA256``)
+_SIGNATURE_NAMES = {
+    value: name.replace("_WITH_", " with ").replace("_", "-").replace("ED25519", "Ed25519").replace("ED448", "Ed448")
+    for name, value in vars(SignatureAlgorithmOID).items()
+    if isinstance(value, x509.ObjectIdentifier) and not name.startswith("_")
+}
+
+
 def _signature(obj: x509.Certificate | x509.CertificateSigningRequest | x509.CertificateRevocationList) -> str:
     oid = obj.signature_algorithm_oid
-    return str(getattr(oid, "_name", "") or oid.dotted_string)
+    return _SIGNATURE_NAMES.get(oid, oid.dotted_string)
 
 
 def _key_usage(obj: x509.Certificate | x509.CertificateSigningRequest) -> list[str]:
