@@ -3,6 +3,10 @@ into output and an exit status, in one place (:func:`guard`).
 
 Exit statuses (:class:`ExitStatus`): 0 success, 1 error (cfssl JSON or plain text on stderr), 2 usage,
 130 interrupted. Tracebacks are shown only with ``CFSSLPY_DEBUG=1``.
+
+What follows an error on stderr is ``hint:`` lines only (the error's hint; after an :class:`ArgumentError`
+the command's usage), so the error stays the last line that is not a hint. A usage error (exit 2) is
+followed by the command's whole ``-h``, as Go's flag package prints its usage.
 """
 
 from __future__ import annotations
