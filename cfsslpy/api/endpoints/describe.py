@@ -21,7 +21,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorit
 
 from cfsslpy.errors import ApiError
 from cfsslpy.pem import all_blocks, csr_signature_is_valid, encode_pem
-from cfsslpy.revocation import REASON_NAMES
+from cfsslpy.revocation import REASON_NAMES, reason_code
 from cfsslpy.x509util import extension, rfc3339
 
 MAX_OBJECTS = 32
@@ -195,7 +195,7 @@ def describe_crl(crl: x509.CertificateRevocationList) -> dict[str, Any]:
                 {
                     "serial_number": str(revoked.serial_number),
                     "revoked_at": rfc3339(revoked.revocation_date_utc),
-                    "reason": "" if reason is None else reason.reason.name,
+                    "reason": "" if reason is None else reason_name(reason_code(reason.reason)),
                 }
             )
     return {
