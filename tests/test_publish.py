@@ -17,7 +17,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp as x509_ocsp
-from test_ocsp import NOW, Cert, make_ca, make_leaf, make_responder, record, verify_signature
+from test_ocsp import NOW, Cert, key, make_ca, make_cert, make_leaf, make_responder, record, verify_signature
 
 from cfsslpy.certdb import CertDB, DBConfig
 from cfsslpy.cli.context import IO
@@ -446,3 +446,13 @@ def test_collapsed_double_slashes_parse_back(tmp_path: Path) -> None:
     assert found >= 1
     with pytest.raises(ValueError):
         parse_request_path("MEMw/not/a/request")
+
+
+def test_forged_certificate_is_not_published(tmp_path: Path) -> None:
+    # a row whose certificate names the CA (and its key id) but is signed by another key
+    tree = Tree(tmp_path)
+    forged = Cert(make_cert("forged.example", key("p256#forged"), tree.ca, signing_key=key("p256#forger")), key("p256#forged"))
+    tree.db.insert_certificate(record(forged))
+    report = tree.publish()
+    assert (report.certificates, report.failed) == (4, 1)
+    assert "signature does not verify" in report.errors[0]

@@ -107,15 +107,19 @@ class _Run:
             self.report.no_signer += 1
             return None
         cert = rec.certificate()
-        maker.check_certificate(cert)
         wanted = Wanted.of(rec, self.now)
+        checked = False
         paths: list[str] = []
         next_updates: list[dt.datetime] = []
         for algorithm in CERTID_HASHES:
             rel = f"{OCSP_DIR}/{name_path(request_name(request_der(cert, maker.signer.issuer, algorithm)))}"
             path = os.path.join(self.root, rel)
-            kept = maker.still_good(read_if_exists(path), cert.serial_number, wanted)
+            verdict = maker.judge(read_if_exists(path), cert.serial_number, wanted)
+            kept = verdict.keep_until
             if kept is None:
+                if not (checked or verdict.ours):  # as costly as signing: once, when first published
+                    maker.check_certificate(cert)
+                    checked = True
                 replace_file(path, maker.sign(cert, wanted, algorithm))
                 self.report.written += 1
                 kept = maker.next_update

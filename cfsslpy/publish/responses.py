@@ -9,8 +9,11 @@ Responses are built as :class:`cfsslpy.ocsp.OCSPSigner` builds them (thisUpdate 
 hour, nextUpdate = thisUpdate + interval, reason 0 omitted, responder by name, the responder certificate
 embedded unless it is the issuer), with the signer's key and hash. The checks ``OCSPSigner.sign`` makes on
 every call are made once here instead: the responder's validity once per run, the certificate's issuer
-name and signature once per certificate (not once per CertID hash: the signature check costs as much as
-signing, and a publisher signs two responses per certificate).
+name and signature once per certificate, when it is first published (no response of ours stored for it
+yet): not once per CertID hash, nor when a stored response is kept or re-signed for a new status or
+nextUpdate (the signature check costs as much as signing). Planting a response file that names our
+responder would skip the check for a row of the certdb: that takes write access to both the tree and
+the certdb, whose rows only the CA writes.
 """
 
 from __future__ import annotations
@@ -92,24 +95,29 @@ class ResponseMaker:
             builder = builder.certificates(self._embed)
         return builder.sign(self.signer.key, self.signer.hash).public_bytes(serialization.Encoding.DER)
 
-    def still_good(self, stored: bytes | None, serial: int, wanted: Wanted) -> dt.datetime | None:
-        """The stored response's nextUpdate when it may be kept (see the module docstring), else None."""
+    def judge(self, stored: bytes | None, serial: int, wanted: Wanted) -> Verdict:
+        """Whether the stored response may be kept (see the module docstring), and whether it is one of ours."""
         if not stored:
-            return None
+            return Verdict(None, False)
         try:
             resp = ocsp.load_der_ocsp_response(stored)
             if resp.response_status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
-                return None
+                return Verdict(None, False)
+            ours = resp.serial_number == serial and resp.responder_name == self.signer.responder.subject
             next_update = resp.next_update_utc
-            same = (
-                resp.serial_number == serial
-                and resp.responder_name == self.signer.responder.subject
-                and resp.certificate_status is wanted.status
-                and next_update is not None
-                and next_update - self.now > self.margin
-            )
+            same = ours and resp.certificate_status is wanted.status and next_update is not None and next_update - self.now > self.margin
             if same and wanted.status is ocsp.OCSPCertStatus.REVOKED:
                 same = resp.revocation_time_utc == wanted.revoked_at and reason_code(resp.revocation_reason) == reason_code(wanted.reason)
         except ValueError:  # unparseable (a crash left it empty, or someone edited it): sign again
-            return None
-        return next_update if same else None
+            return Verdict(None, False)
+        return Verdict(next_update if same else None, ours)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """``keep_until``: the stored response's nextUpdate when it may be kept, else None. ``ours``: it is a
+    response of this responder about this serial, so the certificate was checked when it was first
+    published and a re-signing (new status, or nextUpdate near) need not check it again."""
+
+    keep_until: dt.datetime | None
+    ours: bool

@@ -13,11 +13,27 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from cfsslpy.certdb import CertDB, CertificateRecord
+from cfsslpy.certdb import CertDB, CertificateRecord, parse_time
 from cfsslpy.certdb.connection import Connection
-from cfsslpy.certdb.dialect import CERT_COLUMNS, cert_row, text
+from cfsslpy.certdb.dialect import text
+from cfsslpy.certdb.records import ZERO_TIME
 
 PAGE_SIZE = 1000
+# what a publisher needs of a row (the certdb's full rows cost two more timestamps and two JSON columns each)
+COLUMNS = "serial_number, authority_key_identifier, status, reason, expiry, revoked_at, pem"
+
+
+def _record(row: Any) -> CertificateRecord:
+    revoked_at = parse_time(row[5])
+    return CertificateRecord(
+        serial=text(row[0]),
+        aki=text(row[1]),
+        status=text(row[2]),
+        reason=int(row[3]) if row[3] is not None else 0,
+        expiry=parse_time(row[4]) or ZERO_TIME,
+        revoked_at=None if revoked_at is None or revoked_at.year <= 1 else revoked_at,  # Go's zero time: not revoked
+        pem=text(row[6]),
+    )
 
 
 def current_certificates(db: CertDB, *, now: dt.datetime, page_size: int = PAGE_SIZE) -> Iterator[CertificateRecord]:
@@ -29,7 +45,7 @@ def current_certificates(db: CertDB, *, now: dt.datetime, page_size: int = PAGE_
     """
     dialect = db.dialect
     conn = Connection(db.config, busy_timeout=db.busy_timeout)
-    base = f"SELECT {CERT_COLUMNS} FROM certificates WHERE {dialect.after('expiry')}"
+    base = f"SELECT {COLUMNS} FROM certificates WHERE {dialect.after('expiry')}"
     order = f" ORDER BY serial_number, authority_key_identifier LIMIT {int(page_size)}"
     after: tuple[str, str] | None = None  # the last row's key columns
     try:
@@ -42,7 +58,7 @@ def current_certificates(db: CertDB, *, now: dt.datetime, page_size: int = PAGE_
                 params += [dialect.blob(after[0]), dialect.blob(after[0]), dialect.blob(after[1])]
             rows = conn.read(sql + order, params)
             for row in rows:
-                yield cert_row(row)
+                yield _record(row)
             if len(rows) < page_size:
                 return
             after = (text(rows[-1][0]), text(rows[-1][1]))
