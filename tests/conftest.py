@@ -58,8 +58,10 @@ class Result:
 
     @property
     def error(self) -> dict[str, Any]:
-        """The cfssl error JSON on the last line of stderr."""
-        error: dict[str, Any] = json.loads(self.stderr.strip().splitlines()[-1])
+        """The cfssl error JSON: the last line of stderr before any trailing ``hint:`` lines."""
+        from tests.cli.errlines import error_line
+
+        error: dict[str, Any] = json.loads(error_line(self.stderr))
         return error
 
 

@@ -49,6 +49,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tests import bundle_pki
+from tests.cli.errlines import error_line
 from tests.conftest import RunCli, need
 from tests.integration.helpers import openssl_verify, run
 
@@ -186,8 +187,8 @@ def run_ours(run_cli: RunCli, args: list[str], cwd: Path) -> tuple[int, dict[str
 
 
 def error_of(stderr: str) -> dict[str, Any]:
-    """The error JSON on the last stderr line, or ``{"text": line}`` for a plain-text error."""
-    line = stderr.strip().splitlines()[-1]
+    """The error JSON on the last stderr line before any ``hint:`` lines, or ``{"text": line}`` for plain text."""
+    line = error_line(stderr)
     try:
         error: dict[str, Any] = json.loads(line)
     except ValueError:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.errlines import error_line
 from tests.cli.test_bad_input import CASES, FIRST_LINE, Case, build_materials, listing, stage
 from tests.conftest import RunCli, need
 
@@ -30,7 +31,7 @@ def materials(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
 def the_error(case: Case, stderr: str) -> str:
     lines = stderr.strip().splitlines()
     assert lines
-    return lines[0] if case.usage or case.id in FIRST_LINE else lines[-1]
+    return lines[0] if case.usage or case.id in FIRST_LINE else error_line(stderr)
 
 
 def summary(case: Case, status: int, stdout: str, stderr: str) -> tuple[int, bool, object]:

@@ -36,6 +36,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from cfsslpy.api import server as srv
 from cfsslpy.api.endpoints import MAX_OUTBOUND
+from tests.cli.errlines import error_line
 
 pytestmark = [pytest.mark.integration]
 
@@ -639,7 +640,7 @@ def test_a_broken_ca_stops_the_server(tmp_path: Path, ca: CA) -> None:
     assert json.loads(result.stderr.strip().splitlines()[-1])["code"] in (1002, 1003)
     assert "Now listening" not in result.stderr
     result = run_serve("-ca", str(ca.cert))
-    assert result.returncode == 1 and result.stderr.strip().endswith("need CA key (provide one with -ca-key)")
+    assert result.returncode == 1 and error_line(result.stderr).endswith("need CA key (provide one with -ca-key)")
     other = make_ca_pair(tmp_path)
     result = run_serve("-ca", str(ca.cert), "-ca-key", str(other))
     assert result.returncode == 1 and json.loads(result.stderr.strip().splitlines()[-1])["code"] == 2300
