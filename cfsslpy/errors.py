@@ -243,6 +243,10 @@ WRAP_ONLY: frozenset[Code] = frozenset(
 )
 
 
+# json.dumps with any keyword builds a new encoder per call; the compact one is used on every response
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def go_json_dumps(value: object, indent: int | None = None) -> str:
     """Compact JSON escaped like Go's encoding/json (``<``, ``>``, ``&``, U+2028/2029).
 
@@ -250,7 +254,7 @@ def go_json_dumps(value: object, indent: int | None = None) -> str:
     re-exports it for everything else.
     """
     if indent is None:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        text = _COMPACT.encode(value)
     else:  # Go's json.MarshalIndent(value, "", " " * indent)
         text = json.dumps(value, ensure_ascii=False, indent=indent)
     # Python writes \b and \f where Go (cfssl's 1.19 toolchain) writes \u0008 and \u000c; scanning the
@@ -398,11 +402,15 @@ LOG_VALUE_LIMIT = 128
 LOG_FIELD_LIMIT = 256  # one access-log field (path, method, address, CN)
 
 
+# printable ASCII but space, '"', '=' and '\\': a value made only of these needs no quotes
+_LOGFMT_BARE = re.compile(r"[\x21\x23-\x3c\x3e-\x5b\x5d-\x7e]+")
+
+
 def logfmt(value: str, limit: int = LOG_FIELD_LIMIT) -> str:
     """A logfmt field value, at most ``limit`` characters of it: bare when plain, else JSON-quoted, so that a
     request path or a certificate name can neither forge log lines nor flood the log."""
     value = value[:limit]
-    if value and all(c.isascii() and c.isprintable() and c not in ' "=\\' for c in value):
+    if _LOGFMT_BARE.fullmatch(value):
         return value
     return json.dumps(value)
 

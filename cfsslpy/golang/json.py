@@ -50,6 +50,14 @@ class JSONDecodeError(ValueError):
         self.offset = offset
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(name)  # NaN / Infinity are not JSON: Go's scanner words the error
+
+
+# One decoder for every document: json.loads with any keyword builds a new JSONDecoder per call.
+_DECODER = json.JSONDecoder(parse_constant=_no_constants)
+
+
 def loads(data: bytes | str) -> Any:
     """Parse JSON as Go's ``json.Unmarshal`` would: same accepted syntax, same error wording.
 
@@ -69,13 +77,10 @@ def loads(data: bytes | str) -> Any:
     if _SURROGATE_ESCAPE.search(text):
         text = _LONE_SURROGATE.sub(_surrogate_replacement, text)
 
-    def _no_constants(name: str) -> Any:
-        raise ValueError(name)  # NaN / Infinity are not JSON: Go's scanner words the error
-
     try:
         if text.startswith("\ufeff"):
             raise ValueError("BOM")  # Go has no BOM exception: the scanner below words the error
-        return json.loads(text, parse_constant=_no_constants)
+        return _DECODER.decode(text)
     except ValueError:  # json.JSONDecodeError included
         raise _syntax_error(raw, "unexpected end of JSON input") from None
     except RecursionError:  # not reached after too_deep(); a last line of defence, never a traceback
