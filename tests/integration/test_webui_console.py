@@ -256,10 +256,8 @@ def test_revoke_from_the_detail_view_then_the_crl_and_ocsp_say_so(driver: Any, c
     by_id(driver, "revoke-button").click()
     assert not by_id(driver, "revoke-button").is_displayed()
     by_id(driver, "revoke-confirm").click()
-    wait_for(
-        driver,
-        lambda d: exists(d, "cert-detail-info") and d.find_element("id", "cert-detail-info").get_attribute("data-status") == "revoked",
-    )
+    detail_status = "const e = document.getElementById('cert-detail-info'); return e && e.dataset.status"
+    wait_for(driver, lambda d: d.execute_script(detail_status) == "revoked")  # read in the page: it re-renders
     assert by_id(driver, "cert-ocsp").get_attribute("data-status") == "revoked"
     assert "revoked (keyCompromise)" in text_of(driver, "cert-ocsp")
     assert "Revoked." in text_of(driver, "cert-detail-note")
