@@ -18,6 +18,21 @@ E = TypeVar("E", bound=x509.ExtensionType)
 Extended = x509.Certificate | x509.CertificateSigningRequest | x509.CertificateRevocationList
 
 
+# The keyword arguments of x509.KeyUsage, in the extension's bit order (encipher_only and decipher_only
+# mean something only with key_agreement).
+KEY_USAGE_FIELDS = (
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+    "encipher_only",
+    "decipher_only",
+)
+
+
 def extension(obj: Extended, cls: type[E], *, lenient: bool = False) -> E | None:
     """The value of the ``cls`` extension of a certificate, CSR or CRL, or None when it has none.
 

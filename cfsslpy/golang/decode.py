@@ -36,7 +36,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
-from cfsslpy.golang.json import JSONDecodeError, parse_time, type_error
+from cfsslpy.golang.json import JSONDecodeError, KeyFolder, parse_time, type_error
 
 __all__ = [
     "BigInt",
@@ -342,31 +342,16 @@ class GoStruct(GoType):
         self.struct = go.rpartition(".")[2]  # Go names the struct without its package in field errors
         self.fields = {key: spec if isinstance(spec, tuple) else (spec, key) for key, spec in fields.items()}
         self.build = build
-        # fold_keys's tables, made once: the exact keys, and the case-folded ones (the first declared wins)
-        self._exact = frozenset(self.fields)
-        self._folded = {key.casefold(): key for key in reversed(list(self.fields))}
+        self._keys = KeyFolder(self.fields)  # Go's key matching, its tables made once
 
     def zero(self) -> Any:
         return self.build() if self.build is not None else {attr: t.zero() for t, attr in self.fields.values()}
-
-    def _fold_keys(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """:func:`cfsslpy.golang.json.fold_keys` onto this struct's fields, with the tables made once."""
-        exact, folded = self._exact, self._folded
-        out: dict[str, Any] = {}
-        for key, value in obj.items():
-            if key in exact:
-                out[key] = value
-                continue
-            name = folded.get(key.casefold())
-            if name is not None:
-                out[name] = value
-        return out
 
     def decode(self, value: Any, where: Where) -> Any:
         if not isinstance(value, dict):
             raise where.error(value, self.go)
         found: dict[str, Any] = {}
-        for key, item in self._fold_keys(value).items():
+        for key, item in self._keys.fold(value).items():
             go_type, attr = self.fields[key]
             if item is not None:
                 found[attr] = go_type.decode(item, where.field(self.struct, key))

@@ -349,24 +349,35 @@ def type_error(value: Any, struct: str, fieldname: str, go_type: str) -> JSONDec
 _GO_INT_TYPES = frozenset({"int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64", "time.Duration"})
 
 
-def fold_keys(obj: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
-    """Map the keys of a decoded JSON object onto canonical field names, Go style.
+class KeyFolder:
+    """Go's matching of a JSON object's keys to a struct's fields, for one set of field names (its tables made
+    once): a key equal to a field name wins; otherwise a case-insensitive match (the first declared field of
+    that spelling); keys that match no field are dropped (Go ignores unknown keys). When several keys land on
+    one field, the later one wins."""
 
-    A key equal to a field name wins; otherwise a case-insensitive match is used. Keys that match no field
-    are dropped (Go ignores unknown keys). When several keys land on one field, the later one wins.
-    """
-    names = list(fields)
-    exact = set(names)
-    folded = {name.casefold(): name for name in reversed(names)}
-    out: dict[str, Any] = {}
-    for key, value in obj.items():
-        if key in exact:
-            out[key] = value
-            continue
-        name = folded.get(key.casefold())
-        if name is not None:
-            out[name] = value
-    return out
+    __slots__ = ("exact", "folded")
+
+    def __init__(self, fields: Iterable[str]) -> None:
+        names = list(fields)
+        self.exact = frozenset(names)
+        self.folded = {name.casefold(): name for name in reversed(names)}
+
+    def fold(self, obj: dict[str, Any]) -> dict[str, Any]:
+        exact, folded = self.exact, self.folded
+        out: dict[str, Any] = {}
+        for key, value in obj.items():
+            if key in exact:
+                out[key] = value
+                continue
+            name = folded.get(key.casefold())
+            if name is not None:
+                out[name] = value
+        return out
+
+
+def fold_keys(obj: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+    """Map the keys of a decoded JSON object onto canonical field names, Go style (see :class:`KeyFolder`)."""
+    return KeyFolder(fields).fold(obj)
 
 
 # ---------------------------------------------------------------------------------------------------------

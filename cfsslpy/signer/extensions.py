@@ -17,6 +17,7 @@ from cfsslpy.errors import Category, CfsslError, Reason
 from cfsslpy.keys import public_key_matches
 from cfsslpy.signer.issuer import Issuer
 from cfsslpy.signer.request import SignRequest
+from cfsslpy.x509util import KEY_USAGE_FIELDS
 
 log = logging.getLogger("cfsslpy.signer")  # one logger for the package, as when it was one module
 
@@ -109,18 +110,7 @@ def certificate_usages(profile: SigningProfile, public_key: Any, is_ca: bool) ->
         raise CfsslError(Category.POLICY, Reason.NO_KEY_USAGES, f"Invalid policy: no key usage available for a {kind.upper()} key")
     if not flags:
         return None, unique_ekus
-    names = (
-        "digital_signature",
-        "content_commitment",
-        "key_encipherment",
-        "data_encipherment",
-        "key_agreement",
-        "key_cert_sign",
-        "crl_sign",
-        "encipher_only",
-        "decipher_only",
-    )
-    return x509.KeyUsage(**{n: bool(flags.get(n)) for n in names}), unique_ekus
+    return x509.KeyUsage(**{n: bool(flags.get(n)) for n in KEY_USAGE_FIELDS}), unique_ekus
 
 
 def usage_extensions(

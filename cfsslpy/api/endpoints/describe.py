@@ -22,7 +22,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorit
 from cfsslpy.errors import ApiError
 from cfsslpy.pem import all_blocks, csr_signature_is_valid, encode_pem
 from cfsslpy.revocation import REASON_NAMES, reason_code
-from cfsslpy.x509util import extension, rfc3339
+from cfsslpy.x509util import KEY_USAGE_FIELDS, extension, rfc3339
 
 MAX_OBJECTS = 32
 MAX_CRL_ENTRIES = 1000
@@ -31,15 +31,7 @@ MAX_INPUT = 512 * 1024
 _CERT_LABELS = ("CERTIFICATE", "TRUSTED CERTIFICATE", "X509 CERTIFICATE")
 _CSR_LABELS = ("CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST")
 _CRL_LABELS = ("X509 CRL", "CRL")
-_KEY_USAGES = (
-    "digital_signature",
-    "content_commitment",
-    "key_encipherment",
-    "data_encipherment",
-    "key_agreement",
-    "key_cert_sign",
-    "crl_sign",
-)
+_KEY_USAGES = KEY_USAGE_FIELDS[:7]  # encipher_only/decipher_only are read only with key_agreement
 _EKU_NAMES = {
     ExtendedKeyUsageOID.SERVER_AUTH: "server auth",
     ExtendedKeyUsageOID.CLIENT_AUTH: "client auth",
