@@ -44,7 +44,7 @@ from typing import Any
 
 import bottle
 
-from cfsslpy.api.endpoints import API_PREFIX, Registry, go_object, go_string
+from cfsslpy.api.endpoints import API_PREFIX, Registry, go_object, label_and_profile
 from cfsslpy.api.endpoints.sign import check_token, parse_sign_request
 from cfsslpy.api.envelope import (
     ERROR_CODE_KEY,
@@ -63,7 +63,7 @@ from cfsslpy.api.state import MAX_BODY, ApiState
 from cfsslpy.api.wire import describe_failure
 from cfsslpy.auth import AuthenticatedRequest, ReplayGuard
 from cfsslpy.errors import Error, log_value, logfmt
-from cfsslpy.golang.json import JSONDecodeError, fold_keys
+from cfsslpy.golang.json import JSONDecodeError
 from cfsslpy.metrics import CONTENT_TYPE, Metrics
 from cfsslpy.multiroot import Authority, Root, requires_auth
 from cfsslpy.signer import certificate_pem
@@ -211,12 +211,7 @@ class MultirootApp(bottle.Bottle):  # type: ignore[misc]  # bottle is untyped
     # -- info, health, metrics --------------------------------------------------------------------------
 
     def info(self, req: ApiRequest) -> Reply:
-        try:
-            fields = fold_keys(go_object(req.json(), "info.Req"), ("label", "profile"))
-            label = go_string(fields, "label", "Req")
-            profile = go_string(fields, "profile", "Req")
-        except JSONDecodeError as exc:
-            raise ApiError(400, str(exc)) from None
+        label, profile = label_and_profile(req, "info.Req")
         roots = self.authority.roots
         label = roots.resolve(label)
         root = roots.roots.get(label)

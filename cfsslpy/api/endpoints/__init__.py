@@ -20,7 +20,7 @@ from cfsslpy.api.state import ApiState
 from cfsslpy.auth import ReplayGuard
 from cfsslpy.certinfo import FetchPolicy
 from cfsslpy.config import Signing, SigningProfile
-from cfsslpy.golang.decode import RAW, STRING, Map, Where, decode
+from cfsslpy.golang.decode import RAW, STRING, GoStruct, Map, decode
 from cfsslpy.golang.json import JSONDecodeError
 from cfsslpy.metrics import Metrics
 from cfsslpy.signer import NO_HOSTS_WARNING
@@ -98,10 +98,14 @@ def go_object(value: Any, go_type: str) -> dict[str, Any]:
     return result
 
 
-def go_string(fields: dict[str, Any], key: str, struct: str) -> str:
-    """A Go ``string`` field of a key-folded object (null or absent: empty)."""
-    value = fields.get(key)
-    return "" if value is None else str(STRING.decode(value, Where(struct, key)))
+def label_and_profile(req: Any, go_type: str) -> tuple[str, str]:
+    """An ``info`` request's ``{"label", "profile"}`` (cfssl's ``client.InfoReq``; multirootca's ``info.Req``,
+    named by ``go_type``) as Go decodes it; not such an object is 400 with Go's text."""
+    try:
+        fields = decode(GoStruct(go_type, {"label": STRING, "profile": STRING}), req.json())
+    except JSONDecodeError as exc:
+        raise ApiError(400, str(exc)) from None
+    return fields["label"], fields["profile"]
 
 
 # -- envelope messages (cfssl's texts; code 5300 = PolicyError + InvalidRequest) ---------------------------

@@ -8,9 +8,8 @@ profile (behind ``-remote`` the remote decides).
 
 from __future__ import annotations
 
-from cfsslpy.api.endpoints import Registry, go_object, go_string
-from cfsslpy.api.envelope import ApiError, ApiRequest, Reply
-from cfsslpy.golang.json import JSONDecodeError, fold_keys
+from cfsslpy.api.endpoints import Registry, label_and_profile
+from cfsslpy.api.envelope import ApiRequest, Reply
 from cfsslpy.signer import Signer
 
 
@@ -23,10 +22,5 @@ def register(reg: Registry) -> None:
 
 
 def _info(signer: Signer, req: ApiRequest) -> Reply:
-    try:
-        fields = fold_keys(go_object(req.json(), "client.InfoReq"), ("label", "profile"))
-        label = go_string(fields, "label", "InfoReq")
-        profile = go_string(fields, "profile", "InfoReq")
-    except JSONDecodeError as exc:
-        raise ApiError(400, str(exc)) from None
+    label, profile = label_and_profile(req, "client.InfoReq")
     return Reply(signer.info(profile, label).to_json())
