@@ -42,6 +42,7 @@ COMMANDS: dict[str, str] = {
     "ocspserve": "ocspserve",
     "ocsprefresh": "ocsprefresh",
     "ocspdump": "ocspdump",
+    "ocsppublish": "ocsppublish",
     "revoke": "revoke",
     "gencrl": "gencrl",
     "crl": "crl",
