@@ -22,7 +22,9 @@ also its own OCSP responder, is built with the core (``CertDB``), the certificat
    - ``ocsp-post``: POST of ``--requests`` DER requests (SHA-1 CertIDs for serials of the database, revoked
      ones among them), the same bytes for every server. Goal: at least 1.0x cfssl 1.6.5's requests/s.
    - ``ocsp-get``: GET of the same requests, base64 and URL-encoded in the path (RFC 6960 appendix A),
-     leaving out those whose base64 holds ``//`` (Go's mux redirects such paths). Shown without a goal.
+     leaving out those whose base64 holds ``//`` (Go's mux redirects such paths). Shown without a goal. Its
+     last row is nginx serving the static tree ``cfsslpy ocsppublish`` wrote from our refreshed database,
+     with the nginx locations it writes (``-nginx``): the same client against static files.
    - ``ocsp-modes``: cfsslpy's other sources under the POST load, without a peer: ``-db-config`` (the
      responses our ocsprefresh stored), live mode (``-db-config -ca -responder -responder-key``: signed on
      demand, then cached) and live mode with ``-cache-ttl 0`` (every request signed).
@@ -39,6 +41,7 @@ import base64
 import contextlib
 import datetime as dt
 import json
+import os
 import random
 import shutil
 import sqlite3
@@ -72,6 +75,7 @@ from serve import (  # noqa: E402  (bench/serve.py: the shared servers, wrk runn
     cfsslpy_command,
     cfsslpy_server,
     find_peers,
+    free_port,
     print_header,
     print_plan,
     report,
@@ -231,7 +235,43 @@ def ocsp_check(serials: list[int], revoked: set[int]) -> Check:
     return check
 
 
-def ocspserve_cells(pki: PKI, parts: set[str], peers: list[Peer], ours: list[str], workers: int, n_requests: int) -> list[HttpCell]:
+def nginx_server(ours: list[str], work: Path) -> Server:
+    """nginx serving the tree ``cfsslpy ocsppublish`` writes from the refreshed database (``ours.json``), with
+    the location blocks it writes (``-nginx``): static files, no cfsslpy process on the request path."""
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    port = free_port()
+    if nginx is None:
+        return Server("nginx (ocsppublish tree)", None, port)
+    tree, snippet = work / "published", work / "published-nginx.conf"
+    t0 = time.perf_counter()
+    timed([*ours, "ocsppublish", "-db-config", "ours.json", *SIGNER, "-dir", str(tree), "-nginx", str(snippet)], work)
+    print(f"ocsppublish: the tree for nginx written in {time.perf_counter() - t0:.1f} s (bench/publish.py times the publisher)")
+    (work / "nginx-temp").mkdir(exist_ok=True)
+    conf = work / "nginx.conf"
+    user = "user root;\n" if os.geteuid() == 0 else ""  # as root, nginx's workers would drop to nobody
+    conf.write_text(
+        f"""{user}daemon off;
+worker_processes 1;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {work}/nginx-temp; proxy_temp_path {work}/nginx-temp; fastcgi_temp_path {work}/nginx-temp;
+    uwsgi_temp_path {work}/nginx-temp; scgi_temp_path {work}/nginx-temp;
+    server {{
+        listen 127.0.0.1:{port};
+        include {snippet};
+    }}
+}}
+"""
+    )
+    return Server("nginx (ocsppublish tree)", (nginx, "-e", str(work / "nginx-error.log"), "-c", str(conf)), port)
+
+
+def ocspserve_cells(
+    pki: PKI, parts: set[str], peers: list[Peer], ours: list[str], workers: int, n_requests: int, work: Path
+) -> list[HttpCell]:
     """The cells of the parts asked for; every request for a serial of the database (a sample, fixed seed)."""
     chosen = random.Random(2).sample(pki.certs, min(n_requests, len(pki.certs)))
     ders = [
@@ -253,7 +293,7 @@ def ocspserve_cells(pki: PKI, parts: set[str], peers: list[Peer], ours: list[str
         cells.append(HttpCell("ocsp-post", post, ocsp_check(serials, pki.revoked), servers, goal=1.0))
     if "ocsp-get" in parts:
         load = Load("GET", tuple("/" + path for path, _ in get))
-        cells.append(HttpCell("ocsp-get", load, ocsp_check([s for _, s in get], pki.revoked), servers))
+        cells.append(HttpCell("ocsp-get", load, ocsp_check([s for _, s in get], pki.revoked), (*servers, nginx_server(ours, work))))
     if "ocsp-modes" in parts:
         cells.append(HttpCell("ocsp-modes", post, ocsp_check(serials, pki.revoked), modes))
     return cells
@@ -343,7 +383,7 @@ def main() -> int:
             findings.anomalies += ocsprefresh_part(cfssl, cfssl165, ours, work, args.certs, args.rounds, "ocsprefresh" in parts)
         if http:
             print(write_responses(cfssl, ours, work))
-            cells = ocspserve_cells(pki, parts, peers, ours, args.workers, args.requests)
+            cells = ocspserve_cells(pki, parts, peers, ours, args.workers, args.requests, work)
             print_plan(cells, opts, work)
             results = run_cells(cells, opts, work, findings)
             report(cells, results, peers)
