@@ -24,7 +24,9 @@ profile:
 
 Seen tokens (their SHA-256, never the token itself) are kept by :class:`ReplayGuard` in a small SQLite
 file shared by every worker process of a pre-forked server (WAL journal, busy timeout); a process-private
-in-memory database is used when no file is given (one process only). A client whose profile has
+in-memory database is used when no file is given (one process only). ``serve`` with a PostgreSQL certdb
+keeps them in that database instead (:mod:`cfsslpy.certdb.replay`), so several instances behind one load
+balancer accept each token once between them. A client whose profile has
 ``auth_remote`` and ``auth_replay_window`` sends timestamped tokens (:meth:`AuthenticatedRequest.build`).
 """
 
@@ -41,7 +43,7 @@ import time
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from cfsslpy import sqlitedb
 from cfsslpy.errors import PlainError
@@ -49,6 +51,9 @@ from cfsslpy.golang.decode import BYTES, INT64, decode, go_struct
 from cfsslpy.inputs import read_path
 
 log = logging.getLogger(__name__)
+
+# what a request whose token cannot be checked against the replay guard's store is told (HTTP 503)
+UNAVAILABLE = "replay guard unavailable"
 
 
 def decode_key(spec: str, environ: Mapping[str, str] | None = None) -> bytes:
@@ -148,15 +153,52 @@ class AuthenticatedRequest:
 # Replay guard
 
 
+class TokenStore(Protocol):
+    """Where a :class:`ReplayGuard` keeps the digests of the tokens it has seen (SQLite here; the PostgreSQL
+    certdb's table in :mod:`cfsslpy.certdb.replay`)."""
+
+    def first_use(self, digest: bytes, expires: float, now: float) -> bool:
+        """Record ``digest`` until ``expires``; False when it is already recorded. Raises PlainError (503)
+        when the store cannot be used: the guard fails closed."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class ReplayGuard:
     """Remembers valid authsign tokens until their timestamp window closes; shared across processes.
+
+    By default the tokens are kept in SQLite (:class:`SQLiteTokens`): ``path`` is a file every worker process
+    of one server opens, ``None`` a private in-memory database (one process only). ``store`` replaces that,
+    e.g. with the PostgreSQL certdb's table that several ``serve`` instances share
+    (:class:`cfsslpy.certdb.replay.PostgresTokens`).
+
+    Failures to reach the store refuse the request (fail closed, 503 ``replay guard unavailable``).
+    """
+
+    def __init__(self, path: str | None = None, *, busy_timeout: float = 5.0, store: TokenStore | None = None) -> None:
+        self.path = path
+        self.store: TokenStore = store if store is not None else SQLiteTokens(path, busy_timeout=busy_timeout)
+
+    def first_use(self, presented: bytes, expires: float, *, now: float | None = None) -> bool:
+        """Record ``presented`` until ``expires`` (Unix time); False when it was already recorded (a replay).
+
+        Only the token's SHA-256 is stored. Raises PlainError (503) when the store cannot be used.
+        """
+        current = time.time() if now is None else now
+        return self.store.first_use(hashlib.sha256(presented).digest(), expires, current)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class SQLiteTokens:
+    """The SQLite token store.
 
     ``path`` is a SQLite file that every worker process opens (created 0600; WAL journal so readers never
     block the single writer; a busy timeout so concurrent workers wait instead of failing). ``None`` keeps
     the tokens in a private in-memory database: enough for one process, not for a pre-forked server.
     Each process opens its own connection on first use (never one inherited across ``fork``).
-
-    Failures to reach the database refuse the request (fail closed).
     """
 
     def __init__(self, path: str | None = None, *, busy_timeout: float = 5.0) -> None:
@@ -194,17 +236,12 @@ class ReplayGuard:
         self._conn = conn
         return conn
 
-    def first_use(self, presented: bytes, expires: float, *, now: float | None = None) -> bool:
-        """Record ``presented`` until ``expires`` (Unix time); False when it was already recorded (a replay).
-
-        Expired rows are purged on the way. Lock contention between processes is waited out (up to
-        ``busy_timeout``). Raises PlainError when the database cannot be used.
-        """
-        digest = hashlib.sha256(presented).digest()
-        current = time.time() if now is None else now
+    def first_use(self, digest: bytes, expires: float, now: float) -> bool:
+        """Expired rows are purged on the way; lock contention between processes is waited out (up to
+        ``busy_timeout``)."""
 
         def record(conn: sqlite3.Connection) -> bool:
-            conn.execute("DELETE FROM seen_tokens WHERE expires <= ?", (current,))
+            conn.execute("DELETE FROM seen_tokens WHERE expires <= ?", (now,))
             cursor = conn.execute(
                 "INSERT INTO seen_tokens (digest, expires) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING",
                 (digest, expires),
@@ -218,7 +255,7 @@ class ReplayGuard:
             except (sqlite3.Error, OSError) as exc:
                 self._abandon_transaction()
                 log.error("replay guard database %s unusable: %s", self.path or ":memory:", exc)
-                raise PlainError("replay guard unavailable", status=503) from None
+                raise PlainError(UNAVAILABLE, status=503) from None
 
     def _abandon_transaction(self) -> None:
         conn = self._conn

@@ -179,6 +179,41 @@ def test_replay_guard_unusable_database_fails_closed(tmp_path: Path) -> None:
         guard.first_use(b"x", expires=2e9)
 
 
+class _RecordingStore:
+    """A TokenStore that remembers what the guard handed it."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[tuple[bytes, float, float]] = []
+        self.fail = fail
+        self.closed = False
+
+    def first_use(self, digest: bytes, expires: float, now: float) -> bool:
+        if self.fail:
+            raise PlainError("replay guard unavailable", status=503)
+        fresh = all(digest != seen for seen, _, _ in self.calls)
+        self.calls.append((digest, expires, now))
+        return fresh
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_replay_guard_hands_digests_to_another_store(tmp_path: Path) -> None:
+    store = _RecordingStore()
+    guard = ReplayGuard(str(tmp_path / "unused.db"), store=store)
+    assert guard.first_use(b"tok", expires=1000.0, now=900.0)
+    assert not guard.first_use(b"tok", expires=1000.0, now=901.0)
+    # only the SHA-256 of the token leaves the guard; the SQLite file is never made
+    assert store.calls == [(hashlib.sha256(b"tok").digest(), 1000.0, 900.0), (hashlib.sha256(b"tok").digest(), 1000.0, 901.0)]
+    assert not (tmp_path / "unused.db").exists()
+    guard.close()
+    assert store.closed
+    failing = ReplayGuard(store=_RecordingStore(fail=True))
+    with pytest.raises(PlainError) as info:
+        failing.first_use(b"x", expires=2e9)
+    assert info.value.status == 503
+
+
 def _race(path: str, barrier: multiprocessing.synchronize.Barrier, results: multiprocessing.Queue[bool]) -> None:
     guard = ReplayGuard(path)
     barrier.wait(10)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from cfsslpy.api.pools import PoolSpec
     from cfsslpy.api.server import TLSOptions
     from cfsslpy.api.state import ApiState
+    from cfsslpy.auth import TokenStore
     from cfsslpy.bundler import Bundler
     from cfsslpy.certdb import CertDB
     from cfsslpy.certinfo import FetchPolicy
@@ -425,6 +426,17 @@ def _pool_of(state: ApiState) -> Callable[[str, str], str]:
     }
     table = {API_PREFIX + name: pool for name, pool in routes.items()}
     return lambda method, path: table.get(path, "default")
+
+
+def _replay_store(db: CertDB | None) -> TokenStore | None:
+    """With a PostgreSQL certdb, authsign's replay guard keeps its tokens there: every serve instance sharing
+    the database accepts a token once between them (:mod:`cfsslpy.certdb.replay`). None: the SQLite file of
+    :func:`_replay_db` (one host)."""
+    if db is None or db.config.driver != "postgres":
+        return None
+    from cfsslpy.certdb.replay import PostgresTokens
+
+    return PostgresTokens(db.config, busy_timeout=db.busy_timeout)
 
 
 def _replay_db(datadir: str, runtime: str | None) -> str | None:

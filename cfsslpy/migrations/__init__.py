@@ -7,7 +7,10 @@ own additions, numbered from 1001 so they never take a number cfssl may use late
 
 * ``001`` (cfssl): the ``certificates`` and ``ocsp_responses`` tables;
 * ``002`` (cfssl): the ``issued_at``, ``not_before``, ``metadata``, ``sans`` and ``common_name`` columns;
-* ``1001`` (cfsslpy): ``cfsslpy_crl_numbers``, the last CRL number issued per authority key identifier.
+* ``1001`` (cfsslpy): ``cfsslpy_crl_numbers``, the last CRL number issued per authority key identifier;
+* ``1002`` (cfsslpy, PostgreSQL only): ``cfsslpy_auth_replay``, authsign's replay guard shared by every
+  ``serve`` instance on the database (:mod:`cfsslpy.certdb.replay`; an SQLite certdb is one host's, whose
+  guard keeps its own file, so that dialect has no 1002).
 
 :func:`migrate_sqlite` and :func:`migrate_postgres` bring a database up to date on every first connection.
 They read goose's ``goose_db_version`` table with goose's rules (the newest row of a version says whether it
@@ -25,8 +28,9 @@ A migration whose tables and columns are all already there (an earlier cfsslpy a
 row) is only recorded; one that is partly there runs only its statements whose objects are missing. A
 recorded migration whose table was dropped gets it back (as cfsslpy always did), without a second row. A
 database whose versions are all recorded and whose objects all exist is only read, so a role without write
-rights can use it; on PostgreSQL such a role may also use a complete schema whose version rows are missing
-(they are left for the next writer).
+rights can use it; on PostgreSQL such a role may also use a schema whose version rows are missing, or that
+lacks tables of our own migrations (from 1001: a newer cfsslpy's reader on a database an older one made);
+they are left for the next writer.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from typing import Any
 from cfsslpy import sqlitedb
 
 GOOSE_TABLE = "goose_db_version"
+OURS_FROM = 1001  # the first version number of our own migrations (cfssl's are below)
 
 # goose's dialect.go, verbatim (SQLite keeps the DDL text in sqlite_master): the version table, which goose
 # creates with a first row (version 0, applied)
@@ -222,10 +227,12 @@ def _up_to_date(cur: _Cursor, migrations: Sequence[Migration]) -> bool:
     return applied is not None and not plan(migrations, applied, present)
 
 
-def _only_records(cur: _Cursor, migrations: Sequence[Migration]) -> bool:
-    """True when every table and column is there and only version rows are missing."""
+def _only_records(cur: _Cursor, migrations: Sequence[Migration], *, missing_ok: int | None = None) -> bool:
+    """True when every table and column is there and only version rows are missing; with ``missing_ok``, the
+    objects of migrations numbered from it may be missing too."""
     present, applied = _state(cur, migrations)
-    return applied is not None and not any(step.statements for step in plan(migrations, applied, present))
+    steps = plan(migrations, applied or set(), present)
+    return applied is not None and not any(s.statements for s in steps if missing_ok is None or s.migration.version < missing_ok)
 
 
 # -----------------------------------------------------------------------------------------------------------
@@ -284,9 +291,10 @@ def migrate_postgres(conn: Any, *, lock_key: int) -> None:
         conn.commit()
     except BaseException as exc:
         _rollback_quietly(conn)
-        if _sqlstate(exc) == "42501" and _only_records(cur, migrations):
-            # a role without write rights (a read-only ocspserve) on a complete schema whose versions an
-            # earlier cfsslpy did not record: usable as it is, the next writer records them
+        if _sqlstate(exc) == "42501" and _only_records(cur, migrations, missing_ok=OURS_FROM):
+            # a role without write rights (a read-only ocspserve) on a schema that has cfssl's tables, whose
+            # versions an earlier cfsslpy did not record or that lacks a table of ours an older cfsslpy did not
+            # make (such a reader never writes there): usable as it is, the next writer completes it
             conn.rollback()
             return
         raise

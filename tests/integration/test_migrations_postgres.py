@@ -69,6 +69,7 @@ def schema(cluster: Cluster, dbname: str) -> dict[str, str]:
             "WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2",
             dbname,
         ),
+        "indexes": cluster.psql("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1", dbname),
         "goose": cluster.psql("SELECT version_id, is_applied FROM goose_db_version ORDER BY id", dbname),
     }
 
@@ -81,10 +82,11 @@ def open_once(dsn: str) -> None:
 def test_live_schema_is_the_files_applied_by_goose(postgres_cluster: Cluster, pg_database: str) -> None:
     goose_db = postgres_cluster.create_database(f"{pg_database}_goose")
     open_once(postgres_cluster.url(pg_database))
-    assert goose_up(postgres_cluster, goose_db, ALL_FILES) == [1, 2, 1001]
+    assert goose_up(postgres_cluster, goose_db, ALL_FILES) == [1, 2, 1001, 1002]
     ours = schema(postgres_cluster, pg_database)
     assert ours == schema(postgres_cluster, goose_db)
-    assert ours["goose"].split() == ["0|t", "1|t", "2|t", "1001|t"]
+    assert ours["goose"].split() == ["0|t", "1|t", "2|t", "1001|t", "1002|t"]
+    assert "cfsslpy_auth_replay_expires" in ours["indexes"]
     assert goose_up(postgres_cluster, pg_database, CFSSL_FILES) == []  # cfssl's goose up finds nothing to do
 
 
@@ -99,8 +101,9 @@ def test_goose_version_1_database_gets_version_2_recorded(postgres_cluster: Clus
 
 
 def test_reader_on_a_schema_an_earlier_cfsslpy_made(postgres_cluster: Cluster, pg_database: str) -> None:
-    """An earlier cfsslpy recorded 0, 1, 2 but not its own table: a role that may only read uses the database
-    as it is (the version row is left for the next writer), and the next writer records it."""
+    """An earlier cfsslpy recorded 0, 1, 2 but not its own table, and never made the replay guard's (1002): a
+    role that may only read uses the database as it is (the version row and the missing table are left for
+    the next writer), and the next writer records the one and creates the other."""
     goose_up(postgres_cluster, pg_database, CFSSL_FILES)
     postgres_cluster.psql(
         "CREATE TABLE cfsslpy_crl_numbers (authority_key_identifier TEXT PRIMARY KEY, crl_number TEXT NOT NULL);"
@@ -112,4 +115,10 @@ def test_reader_on_a_schema_an_earlier_cfsslpy_made(postgres_cluster: Cluster, p
         assert db.unexpired_certificates() == []
     assert postgres_cluster.psql("SELECT version_id FROM goose_db_version ORDER BY id", pg_database).split() == ["0", "1", "2"]
     open_once(postgres_cluster.url(pg_database))
-    assert postgres_cluster.psql("SELECT version_id FROM goose_db_version ORDER BY id", pg_database).split() == ["0", "1", "2", "1001"]
+    assert postgres_cluster.psql("SELECT version_id FROM goose_db_version ORDER BY id", pg_database).split() == [
+        "0",
+        "1",
+        "2",
+        "1001",
+        "1002",
+    ]
