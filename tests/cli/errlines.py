@@ -19,3 +19,11 @@ def hints(stderr: str) -> list[str]:
     while len(lines) > 1 and lines[-1].startswith("hint: "):
         out.insert(0, lines.pop().removeprefix("hint: "))
     return out
+
+
+def without_hints(stderr: str) -> str:
+    """``stderr`` as cfssl would print it: cfsslpy's trailing ``hint:`` lines removed (the rest byte for byte)."""
+    lines = stderr.splitlines(keepends=True)
+    while len(lines) > 1 and lines[-1].startswith("hint: "):
+        lines.pop()
+    return "".join(lines)
