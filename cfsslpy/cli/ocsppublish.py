@@ -17,7 +17,7 @@ from cfsslpy.cli.common import no_more_args, open_certdb
 from cfsslpy.cli.context import IO
 from cfsslpy.cli.flags import FLAGS
 from cfsslpy.cli.goflag import Flag
-from cfsslpy.cli.ocsprefresh import split_list
+from cfsslpy.cli.ocsprefresh import require_refresh_flags, split_list
 from cfsslpy.cli.ocspsign import critical, interval_flag
 from cfsslpy.crl import check_crl_issuer, load_crl_issuer
 from cfsslpy.errors import Category, CfsslError, Error, PlainError, Reason, UsageError
@@ -69,14 +69,7 @@ def _duration(flag: str, text: str) -> dt.timedelta:
 def _validate(opts: OcsppublishOptions, args: list[str]) -> tuple[dt.timedelta, dt.timedelta]:
     """ocsprefresh's required flags in its words, then ours; (CRL lifetime, loop period)."""
     no_more_args(args)
-    if not opts.db_config:
-        raise PlainError("need DB config file (provide with -db-config)")
-    if not opts.responder:
-        raise PlainError("need responder certificate (provide with -responder)")
-    if not opts.responder_key:
-        raise PlainError("need responder key (provide with -responder-key)")
-    if not opts.ca:
-        raise PlainError("need CA certificate (provide with -ca)")
+    require_refresh_flags(opts)
     if not opts.dir:
         raise PlainError("need an output directory (provide with -dir)")
     interval_flag(opts)

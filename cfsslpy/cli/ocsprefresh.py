@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Protocol
 
 from cfsslpy.cli.command import ArgumentError, Command, Options
 from cfsslpy.cli.common import no_more_args, open_certdb
@@ -32,9 +33,16 @@ def split_list(spec: str) -> list[str]:
     return [item.strip() for item in spec.split(",")]
 
 
-def run(opts: OcsprefreshOptions, args: list[str], io: IO) -> int:
-    # bind and validate: cfssl's four required flags, in its order and words
-    no_more_args(args)
+class RefreshFlags(Protocol):
+    db_config: str
+    responder: str
+    responder_key: str
+    ca: str
+
+
+def require_refresh_flags(opts: RefreshFlags) -> None:
+    """cfssl ocsprefresh's four required flags, checked in its order and reported in its words (ocsppublish
+    needs the same four)."""
     if not opts.db_config:
         raise ArgumentError("need DB config file (provide with -db-config)")
     if not opts.responder:
@@ -43,6 +51,12 @@ def run(opts: OcsprefreshOptions, args: list[str], io: IO) -> int:
         raise ArgumentError("need responder key (provide with -responder-key)")
     if not opts.ca:
         raise ArgumentError("need CA certificate (provide with -ca)")
+
+
+def run(opts: OcsprefreshOptions, args: list[str], io: IO) -> int:
+    # bind and validate: cfssl's four required flags, in its order and words
+    no_more_args(args)
+    require_refresh_flags(opts)
     interval_flag(opts)
     # several issuers at once: item i of -ca, -responder and -responder-key belong together
     cas, responders, keys = split_list(opts.ca), split_list(opts.responder), split_list(opts.responder_key)
