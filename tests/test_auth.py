@@ -23,7 +23,7 @@ from cfsslpy.auth import (
     verify_any,
 )
 from cfsslpy.errors import PlainError
-from cfsslpy.golang.decode import go_base64_decode
+from cfsslpy.golang.base64 import go_base64_decode
 from cfsslpy.golang.json import JSONDecodeError
 
 # cfssl's test vector key (auth/testdata); the expected tokens below are derived independently with hmac.

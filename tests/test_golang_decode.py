@@ -305,7 +305,7 @@ def test_base64_fast_path_agrees_with_gos_loop(monkeypatch: pytest.MonkeyPatch) 
     import itertools
     import re
 
-    from cfsslpy.golang import decode as module
+    from cfsslpy.golang import base64 as module
 
     def outcome(text: str) -> bytes | str:
         try:

@@ -13,7 +13,7 @@ import pytest
 
 from cfsslpy import jsonsplit
 from cfsslpy.errors import PlainError
-from cfsslpy.golang.decode import go_base64_decode
+from cfsslpy.golang.base64 import go_base64_decode
 from cfsslpy.inputs import Stdin
 from cfsslpy.jsonsplit import Output, RequestFailed, read_source, render_stdout, split, write_outputs
 

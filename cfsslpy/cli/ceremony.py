@@ -10,8 +10,9 @@ from cfsslpy import ceremony as core
 from cfsslpy.ceremony import Plan, Step, default_transcript
 from cfsslpy.ceremony.steps import PlanProblems
 from cfsslpy.cli.command import Command, Options
-from cfsslpy.cli.common import json_location, log, no_more_args, pop_arg, print_json
+from cfsslpy.cli.common import log, no_more_args, pop_arg, print_json
 from cfsslpy.cli.context import IO
+from cfsslpy.cli.jsonhints import json_location
 from cfsslpy.cli.token import interleaved
 from cfsslpy.errors import Category, CfsslError, Reason, UsageError
 

@@ -9,9 +9,9 @@ Go ``flag`` parser (:mod:`cfsslpy.cli.goflag`): ``-f x``, ``-f=x``, ``--f x``; b
 from __future__ import annotations
 
 from cfsslpy.cli.command import Command, Options
-from cfsslpy.cli.common import json_location
 from cfsslpy.cli.context import IO
 from cfsslpy.cli.goflag import Flag, print_defaults
+from cfsslpy.cli.jsonhints import json_location
 from cfsslpy.cli.version import version_text
 from cfsslpy.errors import UsageError
 from cfsslpy.jsonsplit import DEFAULT_BASENAME, read_source, render_stdout, split, write_outputs

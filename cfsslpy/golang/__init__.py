@@ -8,6 +8,7 @@ our copies of that behaviour, each in one place:
   key folding, ``time.Duration`` and ``time.Time`` texts;
 * :mod:`~cfsslpy.golang.decode`: one declarative decoder of JSON into Go-shaped models (``encoding/json``'s
   ``Unmarshal`` into a struct, with Go's ``json: cannot unmarshal ...`` texts);
+* :mod:`~cfsslpy.golang.base64`: ``encoding/base64``'s ``StdEncoding.DecodeString`` with Go's error offsets;
 * :mod:`~cfsslpy.golang.url`: ``net/url``'s ``Parse`` and ``URL.String`` (certinfo's URI names);
 * :mod:`~cfsslpy.golang.strconv`: ``strconv.Quote`` (certinfo's quoted names).
 
