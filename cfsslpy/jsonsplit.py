@@ -56,7 +56,7 @@ from typing import Any
 
 from cfsslpy.errors import PlainError
 from cfsslpy.golang import json as gojson
-from cfsslpy.golang.decode import go_base64_decode
+from cfsslpy.golang.base64 import go_base64_decode
 from cfsslpy.inputs import MAX_INPUT_BYTES, InputTooLarge, Stdin, creation_mode, os_reason, read_path, write_atomic
 
 MAX_INPUT = MAX_INPUT_BYTES
