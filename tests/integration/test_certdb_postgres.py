@@ -191,6 +191,7 @@ def test_values_are_stored_as_cfssl_stores_them(postgres_cluster: Cluster, pg_da
         "1|t",
         "2|t",
         "1001|t",
+        "1002|t",
     ]
 
 
@@ -280,7 +281,7 @@ def test_schema_created_once_when_processes_start_together(postgres_cluster: Clu
     run_workers(script, postgres_cluster.url(pg_database), *(r.pem for r in records), count=len(records))
     with postgres_db(postgres_cluster.url(pg_database)) as db:
         assert sorted(r.serial for r in db.unexpired_certificates()) == sorted(r.serial for r in records)
-    assert postgres_cluster.psql("SELECT count(*) FROM goose_db_version", pg_database).strip() == "4"  # 0, 1, 2, 1001
+    assert postgres_cluster.psql("SELECT count(*) FROM goose_db_version", pg_database).strip() == "5"  # 0, 1, 2, 1001, 1002
 
 
 def test_a_001_database_gets_002_columns(postgres_cluster: Cluster, pg_database: str, issuer: Issuer) -> None:
@@ -300,7 +301,7 @@ def test_a_001_database_gets_002_columns(postgres_cluster: Cluster, pg_database:
         db.insert_certificate(rec)
         (got,) = db.get_certificate(rec.serial, issuer.aki)
         assert got.sans == ["migrated.example"]
-    assert postgres_cluster.psql("SELECT version_id FROM goose_db_version ORDER BY id", pg_database).split() == ["0", "1", "2", "1001"]
+    assert postgres_cluster.psql("SELECT version_id FROM goose_db_version ORDER BY id", pg_database).split() == ["0", "1", "2", "1001", "1002"]
     assert postgres_cluster.psql("SELECT to_regclass('ocsp_responses') IS NOT NULL", pg_database).strip() == "t"
 
 
