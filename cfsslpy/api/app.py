@@ -185,7 +185,7 @@ def create_app(state: ApiState, *, hosts: HostPolicy | None = None, fetch: Fetch
     The metrics of this app are available as ``app.metrics`` (call ``app.metrics.flush()`` when a worker
     process stops, if it does not exit through ``sys.exit``).
     """
-    app = ApiApp(Metrics(state.metrics_dir), ReplayGuard(state.replay_db))
+    app = ApiApp(Metrics(state.metrics_dir), ReplayGuard(state.replay_db, store=state.replay_store))
     reg = Registry(app=app, state=state, metrics=app.metrics, replay_guard=app.replay_guard, fetch=fetch or FetchPolicy())
     for group in _GROUPS:
         group.register(reg)

@@ -16,6 +16,7 @@ from cfsslpy.keys import PrivateKey
 from cfsslpy.signer import Signer
 
 if TYPE_CHECKING:
+    from cfsslpy.auth import TokenStore
     from cfsslpy.bundler import Bundler
     from cfsslpy.certdb import CertDB
     from cfsslpy.ocsp import OCSPSigner
@@ -44,6 +45,8 @@ class ApiState:
     ``replay_db``: the SQLite file holding authsign tokens already used, for profiles with
     ``auth_replay_window`` (:class:`cfsslpy.auth.ReplayGuard`); it must be shared by every worker
     process (a file in a private directory); None keeps them in the process's memory (one process only).
+    ``replay_store``, when set, keeps them there instead (serve with a PostgreSQL certdb: the database every
+    instance shares, :class:`cfsslpy.certdb.replay.PostgresTokens`).
 
     ``db``: the certificate database (``-db-config``); with it the signer records every certificate it
     issues and ``revoke``, ``crl``, ``certadd`` and the serial lookup of ``certinfo`` work. ``ocsp_signer``:
@@ -64,6 +67,7 @@ class ApiState:
     max_body: int = MAX_BODY
     metrics_dir: str | None = None
     replay_db: str | None = None
+    replay_store: TokenStore | None = None
     db: CertDB | None = None
     ocsp_signer: OCSPSigner | None = None
     crl_issuer: tuple[x509.Certificate, PrivateKey] | None = None

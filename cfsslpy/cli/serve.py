@@ -183,6 +183,7 @@ def _serve(opts: ServeOptions, plan: _Plan, context: ssl.SSLContext | None, inpu
         disable=plan.disable,
         metrics_dir=os.path.join(runtime, "metrics") if runtime else None,
         replay_db=_replay_db(opts.datadir, runtime),
+        replay_store=_replay_store(inputs.db),
         db=inputs.db,
         ocsp_signer=inputs.ocsp_signer,
         crl_issuer=_crl_issuer(inputs.signer),
