@@ -351,6 +351,18 @@ class CfsslError(Error):
         return self.to_json()
 
 
+class Unavailable(CfsslError):
+    """A cfssl-coded failure of a service that cannot be reached right now: the certificate database's server
+    is down, restarting or unreachable (code 11000 with the driver's text).
+
+    The CLI prints it as any :class:`CfsslError`. The API answers it with HTTP 503 and ``Retry-After`` instead
+    of cfssl's 400 (our deliberate difference): the request was fine and may be sent again, and a load balancer
+    must not count it as the client's fault.
+    """
+
+    status = 503
+
+
 def _code_of(category: Category | Code, reason: int | str | None) -> Code:
     """The :class:`Code` of a constructor's arguments; TypeError/ValueError for what cfssl never produces."""
     if isinstance(category, Code):

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cfsslpy import migrations
-from cfsslpy.errors import Category, CfsslError, Reason
+from cfsslpy.errors import Category, CfsslError, Reason, Unavailable
 
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
@@ -97,6 +97,17 @@ SCHEMA_LOCK = 0x63667373_6C7079
 
 def _error(message: str) -> CfsslError:
     return CfsslError(Category.CERT_STORE, Reason.UNKNOWN, message)
+
+
+def _unavailable(message: str) -> CfsslError:
+    """The server cannot be reached now (the API answers 503): a failed dial, a server shutting down or
+    starting up, no connection slot left. Bad credentials or TLS settings stay plain 11000 errors."""
+    return Unavailable(Category.CERT_STORE, Reason.UNKNOWN, message)
+
+
+# SQLSTATEs of a server that is going away or not there yet: admin_shutdown, crash_shutdown,
+# cannot_connect_now, too_many_connections
+UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
 
 
 # -----------------------------------------------------------------------------------------------------------
@@ -328,7 +339,7 @@ def connect(dsn: str, *, environ: Mapping[str, str] | None = None) -> Any:
         )
     except Exception as exc:
         sock.close()
-        raise _error(_scrub(_connect_message(exc), source.password)) from None
+        raise (_unavailable if _went_away(exc) else _error)(_scrub(_connect_message(exc), source.password)) from None
     # connect_timeout covered the startup; queries wait as long as they take. With TLS, pg8000 wrapped our
     # socket into a new one (``_usock``), which is the one to change.
     getattr(conn, "_usock", sock).settimeout(None)
@@ -350,16 +361,16 @@ def _dial(source: DataSource) -> socket.socket:
             sock.connect(path)
         except OSError as exc:
             sock.close()
-            raise _error(f"dial unix {path}: connect: {_dial_reason(exc)}") from None
+            raise _unavailable(f"dial unix {path}: connect: {_dial_reason(exc)}") from None
         return sock
     try:
         sock = socket.create_connection((source.host, source.port), timeout=source.connect_timeout)
     except socket.gaierror as exc:
-        raise _error(f"dial tcp: lookup {source.host}: {exc.strerror or 'no such host'}") from None
+        raise _unavailable(f"dial tcp: lookup {source.host}: {exc.strerror or 'no such host'}") from None
     except OSError as exc:
         address = f"[{source.host}]" if ":" in source.host else source.host
         reason = _dial_reason(exc)
-        raise _error(f"dial tcp {address}:{source.port}: {reason if reason == 'i/o timeout' else 'connect: ' + reason}") from None
+        raise _unavailable(f"dial tcp {address}:{source.port}: {reason if reason == 'i/o timeout' else 'connect: ' + reason}") from None
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
     return sock
 
@@ -368,6 +379,21 @@ def _dial_reason(exc: OSError) -> str:
     if isinstance(exc, TimeoutError) or exc.errno == errno.ETIMEDOUT:
         return "i/o timeout"
     return (exc.strerror or str(exc)).lower()
+
+
+def _went_away(exc: BaseException) -> bool:
+    """The connection startup failed because the server is not there now (a socket error, not a TLS one, or a
+    server that is shutting down or starting up), rather than because of what we sent."""
+    if server_state(exc) in UNAVAILABLE_STATES:
+        return True
+    cause = exc.__cause__ or exc.__context__
+    return any(isinstance(e, OSError) and not isinstance(e, ssl.SSLError) for e in (exc, cause))
+
+
+def server_state(exc: BaseException) -> str:
+    """The SQLSTATE of a pg8000 server error (``""`` for anything else)."""
+    args = getattr(exc, "args", ())
+    return str(args[0].get("C", "")) if args and isinstance(args[0], dict) else ""
 
 
 def _connect_message(exc: BaseException) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cfsslpy.errors import ApiError, CfsslError, PlainError, go_json_dumps
+from cfsslpy.errors import ApiError, CfsslError, PlainError, Unavailable, go_json_dumps
 from cfsslpy.golang.json import JSONDecodeError
 
 JSON_TYPE = "application/json"
@@ -31,6 +31,7 @@ ERROR_HEADERS: tuple[tuple[str, str], ...] = (("Content-Type", ERROR_TYPE), ("X-
 # The code of an answer to a failure that cfssl does not type ("any other Go error"): HTTP 500, code 0.
 UNTYPED_CODE = 0
 INTERNAL_MESSAGE = "internal server error"
+RETRY_AFTER = "5"  # seconds a client waits before sending again a request refused with 503 Unavailable
 
 
 def envelope(success: bool, result: Any, errors: list[tuple[int, str]], messages: list[tuple[int, str]]) -> bytes:
@@ -53,6 +54,8 @@ def describe_failure(exc: BaseException) -> tuple[int, int, str, dict[str, str]]
     """(HTTP status, envelope code, message, extra headers) for an exception: the one mapping (§2.2).
 
     * :class:`ApiError` (cfssl's HTTP helper errors): its status, ``code`` = the status;
+    * :class:`Unavailable` (a :class:`CfsslError` whose service cannot be reached now, the certdb's server):
+      503 with its cfssl code and message, and ``Retry-After``;
     * :class:`CfsslError`: 400 with its cfssl code and message;
     * a :class:`JSONDecodeError` no handler translated: 400, code 400 (the body is the client's fault);
     * :class:`PlainError` (a Go plain error in cfssl): its status, 500 unless the raising site chose another,
@@ -61,6 +64,8 @@ def describe_failure(exc: BaseException) -> tuple[int, int, str, dict[str, str]]
     """
     if isinstance(exc, ApiError):
         return exc.status, exc.status, exc.message, exc.headers
+    if isinstance(exc, Unavailable):
+        return exc.status, exc.code, exc.message, {"Retry-After": RETRY_AFTER}
     if isinstance(exc, CfsslError):
         return 400, exc.code, exc.message, {}
     if isinstance(exc, JSONDecodeError):

@@ -24,7 +24,7 @@ from cfsslpy import migrations, sqlitedb
 from cfsslpy.certdb.dbconfig import DBConfig
 from cfsslpy.certdb.dialect import POSTGRES, SQLITE
 from cfsslpy.certdb.sqlite import FILE_ERRORS, open_sqlite
-from cfsslpy.errors import Category, CfsslError, Reason
+from cfsslpy.errors import Category, CfsslError, Reason, Unavailable
 
 log = logging.getLogger("cfsslpy.certdb")  # the name the module had before it became a package
 
@@ -105,7 +105,8 @@ class Connection:
         except Exception as exc:
             if not _is_db_error(exc):
                 raise
-            if self.config.driver != "sqlite3" and _is_connection_error(exc) and self._conn is not None:
+            lost = self.config.driver != "sqlite3" and _is_connection_error(exc)
+            if lost and self._conn is not None:
                 # the server restarted or the network dropped: the next call connects again
                 _close_quietly(self._conn)
                 self._conn = None
@@ -113,7 +114,11 @@ class Connection:
             if self.config.driver == "sqlite3" and any(part in message for part in FILE_ERRORS):
                 message = f"{self.config.data_source}: {message}"  # a write failure names the file
             log.debug("certdb error on %s: %s", self.config.redacted(), message)
-            raise CfsslError(Category.CERT_STORE, Reason.UNKNOWN, message) from None
+            if not lost and self.config.driver != "sqlite3":
+                from cfsslpy import pgdriver
+
+                lost = pgdriver.server_state(exc) in pgdriver.UNAVAILABLE_STATES  # shutting down, starting up
+            raise (Unavailable if lost else CfsslError)(Category.CERT_STORE, Reason.UNKNOWN, message) from None
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Run a query. On PostgreSQL a read that fails because the connection was lost is retried once on a
