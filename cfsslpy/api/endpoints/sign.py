@@ -79,7 +79,7 @@ def register(reg: Registry) -> None:
         reg.skip("sign", "every profile requires authentication (use authsign)")
     if any(requires_auth(p) for p in profiles):
         reg.add("authsign", "POST", lambda req: _authsign(reg, signer, req))
-        if any(p.auth_replay_window for p in profiles) and reg.state.replay_db is None:
+        if any(p.auth_replay_window for p in profiles) and reg.state.replay_db is None and reg.state.replay_store is None:
             log.info("authsign replay guard: used tokens are remembered by this process only (no replay_db)")
     else:
         reg.skip("authsign", "no profile has an auth_key")
