@@ -71,7 +71,6 @@ from serve import (  # noqa: E402  (bench/serve.py: the shared servers, wrk runn
     Server,
     WrkOptions,
     add_arguments,
-    bench_name,
     cfsslpy_command,
     cfsslpy_server,
     find_peers,
@@ -82,6 +81,7 @@ from serve import (  # noqa: E402  (bench/serve.py: the shared servers, wrk runn
     run_cells,
     servers_for,
     timed,
+    write_ec_ca,
 )
 
 from cfsslpy.certdb import CertDB, CertificateRecord, DBConfig  # noqa: E402
@@ -105,25 +105,8 @@ class PKI:
 def build_db(work: Path, count: int, revoked_share: float) -> PKI:
     """ca.pem / ca-key.pem and pristine.db: ``count`` leaves of the CA, ``revoked_share`` of them revoked."""
     now = dt.datetime.now(dt.timezone.utc)
-    key = ec.generate_private_key(ec.SECP256R1())
+    key, ca = write_ec_ca(work, "bench OCSP CA")
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(bench_name("bench OCSP CA"))
-        .issuer_name(bench_name("bench OCSP CA"))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)  # keyCertSign, cRLSign
-        .add_extension(ski, critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    (work / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    (work / "ca-key.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
-    )
     aki_ext = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
     leaf_key = ec.generate_private_key(ec.SECP256R1()).public_key()  # one key for all leaves: only the rows matter
     certs = []

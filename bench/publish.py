@@ -38,7 +38,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
+
+from serve import write_ec_ca  # noqa: E402  (bench/serve.py: the shared bench CA)
 
 from cfsslpy.certdb import CertDB, DBConfig  # noqa: E402
 
@@ -49,32 +52,11 @@ COLUMNS = (
 )
 
 
-def name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "cfsslpy bench"), x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
 def build(work: Path, count: int) -> None:
     """ca.pem, ca-key.pem and certs.db with ``count`` leaves (streamed into the database, never all in memory)."""
     now = dt.datetime.now(dt.timezone.utc)
-    key = ec.generate_private_key(ec.SECP256R1())
+    key, ca = write_ec_ca(work, "bench publish CA")
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(name("bench publish CA"))
-        .issuer_name(name("bench publish CA"))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-        .add_extension(ski, critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    (work / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    (work / "ca-key.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
     db = CertDB(DBConfig("sqlite3", str(work / "certs.db")))
     db.unexpired_certificates()  # the first query makes the schema (the certdb's own migrations)
     d = db.dialect

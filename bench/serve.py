@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import json
 import math
 import os
@@ -167,6 +168,31 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, bytes]:
 
 def bench_name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "cfsslpy bench"), x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def write_ec_ca(work: Path, cn: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A self-signed EC P-256 CA valid for a year (keyCertSign, cRLSign, a subject key identifier), written
+    to ``work``/ca.pem and ca-key.pem (an ``EC PRIVATE KEY``, which every cfssl reads): the CA of the database benchmarks."""
+    now = dt.datetime.now(dt.timezone.utc)
+    key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(bench_name(cn))
+        .issuer_name(bench_name(cn))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)  # keyCertSign, cRLSign
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    (work / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (work / "ca-key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return key, ca
 
 
 # ---------------------------------------------------------------------------------------------------------
