@@ -301,7 +301,13 @@ def test_a_001_database_gets_002_columns(postgres_cluster: Cluster, pg_database:
         db.insert_certificate(rec)
         (got,) = db.get_certificate(rec.serial, issuer.aki)
         assert got.sans == ["migrated.example"]
-    assert postgres_cluster.psql("SELECT version_id FROM goose_db_version ORDER BY id", pg_database).split() == ["0", "1", "2", "1001", "1002"]
+    assert postgres_cluster.psql("SELECT version_id FROM goose_db_version ORDER BY id", pg_database).split() == [
+        "0",
+        "1",
+        "2",
+        "1001",
+        "1002",
+    ]
     assert postgres_cluster.psql("SELECT to_regclass('ocsp_responses') IS NOT NULL", pg_database).strip() == "t"
 
 
