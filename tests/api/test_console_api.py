@@ -6,19 +6,15 @@ parse, bad input as envelope errors, and a server without a certificate database
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import json
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 from conftest import CA
@@ -27,6 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from integration.pg import Cluster, pg_database, postgres_cluster
+from servers import serve_wsgi as serve
 
 from api.wsgi import AUTH_KEY_HEX, config_json
 from cfsslpy.api.app import create_app
@@ -44,29 +41,6 @@ UTC = dt.timezone.utc
 
 
 # -- a real server on a loopback port ---------------------------------------------------------------------
-
-
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's parameter name
-        pass
-
-
-@contextlib.contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """``app`` on 127.0.0.1 and a free port, in a thread; always shut down."""
-    server = make_server("127.0.0.1", 0, app, server_class=_Server, handler_class=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 @dataclass
