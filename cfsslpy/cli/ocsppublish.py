@@ -19,11 +19,11 @@ from cfsslpy.cli.flags import FLAGS
 from cfsslpy.cli.goflag import Flag
 from cfsslpy.cli.ocsprefresh import require_refresh_flags, split_list
 from cfsslpy.cli.ocspsign import critical, interval_flag
-from cfsslpy.crl import check_crl_issuer, load_crl_issuer
-from cfsslpy.errors import Category, CfsslError, Error, PlainError, Reason, UsageError
+from cfsslpy.crl import load_crl_issuer
+from cfsslpy.errors import Category, CfsslError, PlainError, Reason, UsageError
 from cfsslpy.golang.json import format_duration, parse_duration
 from cfsslpy.ocsp import OCSPSigner, load_signer, parse_interval
-from cfsslpy.publish import CRLIssuer, Issuer, PublishReport, nginx_snippet, publish, repeat
+from cfsslpy.publish import CRLIssuer, Issuer, PublishReport, nginx_snippet, publish, repeat, responder_crl_issuer
 from cfsslpy.publish.files import write_if_changed
 
 log = logging.getLogger(__name__)
@@ -93,16 +93,7 @@ def _crl_issuer(signer: OCSPSigner, ca: str, ca_key: str, expiry: dt.timedelta, 
     if ca_key:
         cert, key = load_crl_issuer(ca, ca_key, stdin=io.stdin, environ=io.environ)
         return CRLIssuer(cert, key, expiry)
-    subject = signer.issuer.subject.rfc4514_string()
-    if signer.delegated:
-        log.warning("no CRL for %s: its responder is a delegate; give the CA key with -ca-key to publish its CRL", subject)
-        return None
-    try:
-        check_crl_issuer(signer.issuer, signer.key)
-    except Error as exc:
-        log.warning("no CRL for %s: %s", subject, exc.message)
-        return None
-    return CRLIssuer(signer.issuer, signer.key, expiry)
+    return responder_crl_issuer(signer, expiry)
 
 
 def _issuers(opts: OcsppublishOptions, expiry: dt.timedelta, io: IO) -> list[Issuer]:

@@ -11,7 +11,7 @@ the loop for ``-loop``.
 
 from __future__ import annotations
 
-from cfsslpy.publish.crls import CRLIssuer, PublishedCRL
+from cfsslpy.publish.crls import CRLIssuer, PublishedCRL, responder_crl_issuer
 from cfsslpy.publish.index import INDEX_NAME
 from cfsslpy.publish.naming import CERTID_HASHES, DIR_INDEX, name_path, parse_request_path, request_der, request_name
 from cfsslpy.publish.nginx import nginx_snippet
@@ -24,6 +24,7 @@ __all__ = [
     "INDEX_NAME",
     "OCSP_DIR",
     "CRLIssuer",
+    "responder_crl_issuer",
     "Issuer",
     "PublishReport",
     "PublishedCRL",

@@ -27,8 +27,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from cfsslpy.certdb import CertDB
-from cfsslpy.crl import crl_from_db, encode
+from cfsslpy.crl import check_crl_issuer, crl_from_db, encode
+from cfsslpy.errors import Error
 from cfsslpy.keys import PrivateKey
+from cfsslpy.ocsp import OCSPSigner
 from cfsslpy.publish.files import read_if_exists, write_if_changed
 from cfsslpy.revocation import reason_code
 from cfsslpy.x509util import key_identifier, rfc3339, utc, utc_seconds
@@ -46,6 +48,21 @@ class CRLIssuer:
     cert: x509.Certificate
     key: PrivateKey
     lifetime: dt.timedelta
+
+
+def responder_crl_issuer(signer: OCSPSigner, lifetime: dt.timedelta) -> CRLIssuer | None:
+    """The CRL issuer when no CA key is given: the OCSP responder's key, when the responder is the CA itself
+    and may sign CRLs; None (logged) for a delegated responder or a CA that cannot sign CRLs."""
+    subject = signer.issuer.subject.rfc4514_string()
+    if signer.delegated:
+        log.warning("no CRL for %s: its responder is a delegate; give the CA key with -ca-key to publish its CRL", subject)
+        return None
+    try:
+        check_crl_issuer(signer.issuer, signer.key)
+    except Error as exc:
+        log.warning("no CRL for %s: %s", subject, exc.message)
+        return None
+    return CRLIssuer(signer.issuer, signer.key, lifetime)
 
 
 @dataclass(frozen=True)
